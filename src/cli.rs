@@ -1,0 +1,93 @@
+//! Command-line arguments (clap derive). Types only: no behaviour.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  any other failure
+  2  usage error
+  3  peer not found within the timeout
+  4  could not connect, or a message was not acknowledged";
+
+/// Chat between devices on the same LAN: peers find each other by name over
+/// mDNS and talk over TCP.
+#[derive(Debug, Parser)]
+#[command(name = "lantalk", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Options that apply to every command.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do; `listen` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options accepted before or after the subcommand.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Display name shown to peers [default: this machine's hostname]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub name: Option<String>,
+    /// TCP port to listen on; 0 picks any free port [default: 7342, or a free
+    /// port if 7342 is busy]
+    #[arg(long, global = true, value_name = "N")]
+    pub port: Option<u16>,
+    /// Use only this network interface for mDNS (repeatable)
+    #[arg(long = "interface", global = true, value_name = "IFACE")]
+    pub interfaces: Vec<String>,
+    /// Turn mDNS discovery off: peers are reached by HOST:PORT only
+    #[arg(long, global = true)]
+    pub no_mdns: bool,
+    /// Where the peer id is kept [default: the platform data directory]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// More logging on stderr (-v, -vv)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Send a message to a peer and wait until it is acknowledged
+    ///
+    /// The TEXT words form one message. Without TEXT, every line of standard
+    /// input is a message (`tail -f log | lantalk send laptop`).
+    Send {
+        /// Peer name or host as found by mDNS (`laptop`, `laptop.local`), or
+        /// HOST:PORT / IP:PORT to skip discovery
+        peer: String,
+        /// The message; words are joined with spaces
+        text: Vec<String>,
+        /// Seconds to look for the peer on the network
+        #[arg(long, default_value_t = 5.0, value_name = "SECS", value_parser = parse_secs)]
+        timeout: f64,
+    },
+    /// List the lantalk peers on the network
+    Peers {
+        /// One JSON object per line
+        #[arg(long)]
+        json: bool,
+        /// Seconds to browse before printing
+        #[arg(long, default_value_t = 2.0, value_name = "SECS", value_parser = parse_secs)]
+        timeout: f64,
+    },
+    /// Advertise, accept sessions and print every message received
+    Listen {
+        /// One JSON object per message, one per line
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a number of seconds between 0 and 86400"
+        )),
+    }
+}

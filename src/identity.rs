@@ -1,0 +1,104 @@
+//! Who this installation is: a display name and a stable 128-bit peer id kept
+//! in the data directory. Touches the file system only; no network.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use crate::protocol::is_valid_peer_id;
+
+/// Name of the file, inside the data directory, that holds the peer id.
+const ID_FILE: &str = "id";
+
+/// The display name to use: `--name` if given, else the machine's hostname
+/// without any domain part, else `lantalk`.
+pub fn display_name(flag: Option<&str>) -> String {
+    if let Some(name) = flag.map(str::trim).filter(|n| !n.is_empty()) {
+        return name.to_owned();
+    }
+    hostname_label().unwrap_or_else(|| "lantalk".to_owned())
+}
+
+/// The machine's hostname, first label only (`laptop.example.org` → `laptop`).
+pub fn hostname_label() -> Option<String> {
+    let raw = hostname::get().ok()?.to_string_lossy().into_owned();
+    let label = raw.split('.').next().unwrap_or_default().trim();
+    (!label.is_empty()).then(|| label.to_owned())
+}
+
+/// The data directory: `--data-dir` if given, else the platform's
+/// (`~/.local/share/lantalk` on Linux).
+pub fn data_dir(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = flag {
+        return Ok(dir.to_owned());
+    }
+    match directories::ProjectDirs::from("", "", "lantalk") {
+        Some(dirs) => Ok(dirs.data_dir().to_owned()),
+        None => bail!("cannot determine a data directory (no home directory?); pass --data-dir"),
+    }
+}
+
+/// Reads the peer id from `dir`, creating the directory and a new random id on first run.
+pub fn load_or_create_id(dir: &Path) -> anyhow::Result<String> {
+    let path = dir.join(ID_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let id = text.trim();
+            if is_valid_peer_id(id) {
+                return Ok(id.to_owned());
+            }
+            bail!(
+                "{} does not hold a valid peer id (32 lowercase hex characters); delete it to make a new one",
+                path.display()
+            );
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let id = random_hex::<16>()?;
+    // Write to a temporary file and rename, so a crash never leaves a half-written id.
+    let tmp = dir.join(format!("{ID_FILE}.tmp{}", std::process::id()));
+    fs::write(&tmp, format!("{id}\n"))
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(id)
+}
+
+/// `N` random bytes from the operating system, as 2·N lowercase hex characters.
+pub fn random_hex<const N: usize>() -> anyhow::Result<String> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_is_created_once_and_then_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create_id(dir.path()).unwrap();
+        assert!(is_valid_peer_id(&first), "{first}");
+        assert_eq!(load_or_create_id(dir.path()).unwrap(), first);
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(load_or_create_id(other.path()).unwrap(), first);
+    }
+
+    #[test]
+    fn corrupt_id_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(ID_FILE), "not an id").unwrap();
+        let err = load_or_create_id(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("valid peer id"), "{err}");
+    }
+
+    #[test]
+    fn name_flag_wins_and_hostname_has_no_domain() {
+        assert_eq!(display_name(Some(" phone ")), "phone");
+        assert!(!display_name(None).contains('.'));
+        assert!(!display_name(Some("  ")).is_empty());
+    }
+}

@@ -1,0 +1,27 @@
+//! lantalk: a terminal chat between devices on the same LAN.
+//!
+//! Peers find each other with mDNS (`_lantalk._tcp.local.`) and talk over TCP
+//! with length-prefixed JSON frames (see `assets/PROTOCOL.md`).
+//!
+//! # Layout
+//!
+//! ```text
+//! main.rs      thin: parse arguments, set up logging, run, map errors to exit codes
+//! cli.rs       clap argument types only
+//! protocol/    wire format: messages, codec, handshake rules (no sockets)
+//! identity.rs  who we are: display name, stable peer id in the data directory
+//! net/         listener, sessions, connecting, discovery (the only module naming mdns_sd)
+//! headless.rs  the `send`, `peers` and `listen` commands, built on net
+//! sanitize.rs  making peers' text safe to print on a terminal
+//! ```
+//!
+//! Dependency rule (an arrow means "may import"): `main → cli, headless` ·
+//! `headless → net, protocol, identity` · `net → protocol` · `protocol → nothing`.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod headless;
+pub mod identity;
+pub mod net;
+pub mod protocol;
+pub mod sanitize;

@@ -1,0 +1,48 @@
+//! Dialling a peer: try each of its addresses in turn with a short timeout, so
+//! one dead address (a stale IPv6, a second interface) does not stall the rest.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+/// How long one address gets before the next is tried.
+pub const PER_ADDRESS_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// Every address failed; holds what happened to each.
+#[derive(Debug, thiserror::Error)]
+pub struct ConnectError {
+    /// Each address tried, with why it failed.
+    pub attempts: Vec<(SocketAddr, String)>,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.attempts.is_empty() {
+            return write!(f, "no address to connect to");
+        }
+        let parts: Vec<String> = self
+            .attempts
+            .iter()
+            .map(|(addr, why)| format!("{addr} ({why})"))
+            .collect();
+        write!(f, "could not connect to {}", parts.join(", "))
+    }
+}
+
+/// Connects to the first address that answers, in the order given.
+pub async fn connect_any(
+    addrs: &[SocketAddr],
+    per_address: Duration,
+) -> Result<TcpStream, ConnectError> {
+    let mut attempts = Vec::new();
+    for &addr in addrs {
+        match tokio::time::timeout(per_address, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => attempts.push((addr, e.to_string())),
+            Err(_) => attempts.push((addr, format!("no answer in {} ms", per_address.as_millis()))),
+        }
+    }
+    Err(ConnectError { attempts })
+}

@@ -1,0 +1,123 @@
+//! Accepting connections: binding the port (with the fallback when 7342 is
+//! busy), telling protocol traffic from other traffic by its first byte, and
+//! handing handshaken sessions to the owner.
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use super::next_session_id;
+use super::session::{SessionEvent, handshake};
+use crate::protocol::{HANDSHAKE_TIMEOUT, Hello};
+
+/// The port lantalk listens on unless told otherwise (the tutorial's port).
+pub const DEFAULT_PORT: u16 = 7342;
+
+/// A bound listening socket and how it came to be on its port.
+#[derive(Debug)]
+pub struct Bound {
+    /// The socket, accepting IPv4 and IPv6 where the system allows.
+    pub listener: TcpListener,
+    /// The real port, to advertise.
+    pub port: u16,
+    /// Set when the default port was busy and another was chosen.
+    pub fell_back_from: Option<u16>,
+}
+
+/// Binds `port`, or [`DEFAULT_PORT`] when `None`; `Some(0)` picks a free port.
+/// Only the default port falls back to a free one when busy: a port the user
+/// asked for explicitly is an error when taken.
+pub async fn bind(port: Option<u16>) -> io::Result<Bound> {
+    let wanted = port.unwrap_or(DEFAULT_PORT);
+    match bind_dual_stack(wanted).await {
+        Ok(listener) => {
+            let port = listener.local_addr()?.port();
+            Ok(Bound {
+                listener,
+                port,
+                fell_back_from: None,
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse && port.is_none() => {
+            let listener = bind_dual_stack(0).await?;
+            let port = listener.local_addr()?.port();
+            Ok(Bound {
+                listener,
+                port,
+                fell_back_from: Some(wanted),
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(io::Error::new(
+            e.kind(),
+            format!("port {wanted} is already in use (try --port 0 for any free port)"),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// `[::]:port` (which also accepts IPv4 on Linux), or `0.0.0.0:port` where IPv6 is off.
+async fn bind_dual_stack(port: u16) -> io::Result<TcpListener> {
+    match TcpListener::bind((Ipv6Addr::UNSPECIFIED, port)).await {
+        Ok(listener) => Ok(listener),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(e),
+        Err(_) => TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await,
+    }
+}
+
+/// Accepts connections forever, starting a session for each valid one; every
+/// session reports to `events`. Returns only if the events receiver is gone.
+pub async fn serve(listener: TcpListener, hello: Hello, events: mpsc::Sender<SessionEvent>) {
+    let hello = Arc::new(hello);
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Out of file descriptors and the like: wait instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if events.is_closed() {
+            return;
+        }
+        let hello = Arc::clone(&hello);
+        let events = events.clone();
+        tokio::spawn(async move {
+            if let Err(why) = accept_one(stream, &hello, events).await {
+                tracing::info!("connection from {addr} closed: {why}");
+            }
+        });
+    }
+}
+
+/// Decides what a new connection is by its first byte, and runs the handshake
+/// for protocol sessions. Our `hello` is sent only once the first byte has
+/// arrived, so that non-protocol clients never see binary data.
+async fn accept_one(
+    stream: TcpStream,
+    hello: &Hello,
+    events: mpsc::Sender<SessionEvent>,
+) -> Result<(), String> {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {
+        Err(_) => return Err("nothing received before the handshake timeout".into()),
+        Ok(Err(e)) => return Err(e.to_string()),
+        Ok(Ok(0)) => return Err("closed before sending anything".into()),
+        Ok(Ok(_)) => {}
+    }
+    if first[0] != 0x00 {
+        // Reserved for later modes (raw text, TLS, HTTP).
+        return Err(format!(
+            "not a lantalk frame (first byte {:#04x})",
+            first[0]
+        ));
+    }
+    let session = handshake(stream, hello).await.map_err(|e| e.to_string())?;
+    session.start(next_session_id(), events);
+    Ok(())
+}

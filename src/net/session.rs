@@ -1,0 +1,330 @@
+//! One TCP connection speaking protocol v1, after the listener or the dialer
+//! has produced a socket: the handshake, then a reader task and a writer task.
+//!
+//! The reader never waits on the socket's write side and the writer never
+//! waits on the read side, so two peers pushing bursts at each other cannot
+//! deadlock. Received messages go to the owner as [`SessionEvent`]s over a
+//! bounded channel: when the owner is slow, reading stops and TCP pushes back.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use crate::protocol::{FrameCodec, HANDSHAKE_TIMEOUT, Hello, Message, ProtocolError, Text};
+
+/// Identifies a session among all those of one process.
+pub type SessionId = u64;
+
+/// After sending `bye` or `error`, how long to wait for the peer to close its side.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// At most this many bytes are read and thrown away while lingering after an error.
+const LINGER_DRAIN_LIMIT: usize = 1 << 20;
+
+/// What a session reports to its owner.
+#[derive(Debug)]
+pub enum SessionEvent {
+    /// The handshake completed; always the first event of a session.
+    Opened {
+        /// Which session.
+        sid: SessionId,
+        /// The peer's `hello`.
+        peer: Hello,
+        /// The peer's address.
+        addr: SocketAddr,
+        /// For sending on this session.
+        handle: SessionHandle,
+    },
+    /// The peer sent a text. Acknowledge it with [`SessionHandle::ack`] once it
+    /// has been shown, printed or stored.
+    Text {
+        /// Which session.
+        sid: SessionId,
+        /// The message.
+        text: Text,
+    },
+    /// The peer acknowledged our text with this id.
+    Acked {
+        /// Which session.
+        sid: SessionId,
+        /// Id of our text.
+        id: String,
+    },
+    /// The session is over; its handle no longer sends anything.
+    Closed {
+        /// Which session.
+        sid: SessionId,
+        /// Why it ended.
+        reason: CloseReason,
+    },
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The peer said `bye`.
+    Bye,
+    /// We said `bye` (or dropped every handle) and the peer closed.
+    Local,
+    /// The connection closed without a `bye`.
+    Eof,
+    /// The peer sent an `error` message.
+    PeerError {
+        /// The peer's error code.
+        code: String,
+        /// The peer's explanation.
+        message: String,
+    },
+    /// The peer broke the protocol; we sent it an `error` with this code.
+    Protocol(String),
+    /// The socket failed.
+    Io(String),
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bye => write!(f, "the peer said goodbye"),
+            Self::Local => write!(f, "closed"),
+            Self::Eof => write!(f, "the connection closed without a goodbye"),
+            Self::PeerError { code, message } => write!(f, "the peer reported {code}: {message}"),
+            Self::Protocol(why) => write!(f, "protocol error: {why}"),
+            Self::Io(why) => write!(f, "connection error: {why}"),
+        }
+    }
+}
+
+/// What the owner asks the writer task to do.
+#[derive(Debug)]
+enum Outgoing {
+    Message(Message),
+    /// Send `bye`, then shut down the write side.
+    Bye,
+    /// Send this `error` (if any), shut down the write side, stop.
+    Abort(Option<Message>),
+}
+
+/// Sends on an open session. Cheap to clone; sending never blocks, and sends
+/// after the session ended are silently dropped (the owner learns of the end
+/// from [`SessionEvent::Closed`]).
+#[derive(Debug, Clone)]
+pub struct SessionHandle {
+    tx: mpsc::UnboundedSender<Outgoing>,
+}
+
+impl SessionHandle {
+    /// Queues a text. Returns false if the session has already ended.
+    pub fn send_text(&self, text: Text) -> bool {
+        self.tx.send(Outgoing::Message(Message::Text(text))).is_ok()
+    }
+
+    /// Acknowledges a received text.
+    pub fn ack(&self, id: String) -> bool {
+        self.tx.send(Outgoing::Message(Message::Ack { id })).is_ok()
+    }
+
+    /// Sends `bye` after everything already queued, then closes our side.
+    pub fn bye(&self) {
+        let _ = self.tx.send(Outgoing::Bye);
+    }
+}
+
+/// A connection whose handshake completed: the peer's hello and the framed halves.
+pub struct Handshaken {
+    /// The peer's `hello`.
+    pub peer: Hello,
+    /// The peer's address (IPv4-mapped addresses shown as IPv4).
+    pub addr: SocketAddr,
+    reader: FramedRead<OwnedReadHalf, FrameCodec>,
+    writer: FramedWrite<OwnedWriteHalf, FrameCodec>,
+}
+
+/// Sends our `hello` at once, then waits up to 5 s for the peer's. On a
+/// protocol error the peer is sent an `error` message before the connection
+/// is closed.
+pub async fn handshake(stream: TcpStream, ours: &Hello) -> Result<Handshaken, ProtocolError> {
+    stream.set_nodelay(true)?;
+    let addr = stream.peer_addr()?;
+    let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+    let (read, write) = stream.into_split();
+    let mut reader = FramedRead::new(read, FrameCodec::new());
+    let mut writer = FramedWrite::new(write, FrameCodec::new());
+    writer.send(&Message::Hello(ours.clone())).await?;
+    let first = match tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next()).await {
+        Err(_) => Err(ProtocolError::HandshakeTimeout),
+        Ok(None) => Err(ProtocolError::Io(std::io::ErrorKind::UnexpectedEof.into())),
+        Ok(Some(result)) => result,
+    };
+    match first {
+        Ok(Message::Hello(peer)) => Ok(Handshaken {
+            peer,
+            addr,
+            reader,
+            writer,
+        }),
+        // The codec yields only a hello or an error for a first frame; treat
+        // anything else as a bad hello rather than trusting that invariant.
+        Ok(_) | Err(_) => {
+            let e = match first {
+                Err(e) => e,
+                Ok(_) => ProtocolError::BadHello("first message must be hello".into()),
+            };
+            abort(reader, writer, e.to_message()).await;
+            Err(e)
+        }
+    }
+}
+
+impl Handshaken {
+    /// Starts the reader and writer tasks. Events go to `events`, tagged with `sid`.
+    pub fn start(self, sid: SessionId, events: mpsc::Sender<SessionEvent>) -> SessionHandle {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = SessionHandle { tx: tx.clone() };
+        let opened = SessionEvent::Opened {
+            sid,
+            peer: self.peer,
+            addr: self.addr,
+            handle: handle.clone(),
+        };
+        tokio::spawn(write_loop(self.writer, rx));
+        tokio::spawn(async move {
+            if events.send(opened).await.is_ok() {
+                read_loop(self.reader, sid, tx, events).await;
+            }
+        });
+        handle
+    }
+}
+
+async fn read_loop(
+    mut reader: FramedRead<OwnedReadHalf, FrameCodec>,
+    sid: SessionId,
+    out: mpsc::UnboundedSender<Outgoing>,
+    events: mpsc::Sender<SessionEvent>,
+) {
+    let reason = loop {
+        let event = match reader.next().await {
+            None => break CloseReason::Eof,
+            Some(Err(ProtocolError::Io(e))) => break CloseReason::Io(e.to_string()),
+            Some(Err(e)) => {
+                let _ = out.send(Outgoing::Abort(e.to_message()));
+                drain(reader.into_inner()).await;
+                let reason = CloseReason::Protocol(e.to_string());
+                let _ = events.send(SessionEvent::Closed { sid, reason }).await;
+                return;
+            }
+            Some(Ok(msg)) => match msg {
+                Message::Text(text) => SessionEvent::Text { sid, text },
+                Message::Ack { id } => SessionEvent::Acked { sid, id },
+                Message::Ping { nonce } => {
+                    let _ = out.send(Outgoing::Message(Message::Pong { nonce }));
+                    continue;
+                }
+                Message::Bye => {
+                    // Answer with our own bye (after anything queued) and close.
+                    let _ = out.send(Outgoing::Bye);
+                    break CloseReason::Bye;
+                }
+                Message::Error { code, message } => break CloseReason::PeerError { code, message },
+                // A repeated hello, a pong, or a type from a later version: ignored.
+                Message::Hello(_) | Message::Pong { .. } | Message::Unknown => continue,
+            },
+        };
+        if events.send(event).await.is_err() {
+            break CloseReason::Local;
+        }
+    };
+    let reason = match reason {
+        // The peer closing after our own bye is the normal end of a session we closed.
+        CloseReason::Eof | CloseReason::Bye if out.is_closed() => CloseReason::Local,
+        other => other,
+    };
+    let _ = out.send(Outgoing::Abort(None));
+    let _ = events.send(SessionEvent::Closed { sid, reason }).await;
+}
+
+async fn write_loop(
+    mut writer: FramedWrite<OwnedWriteHalf, FrameCodec>,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+) {
+    // Batch everything already queued into one flush: many frames per write
+    // call when busy, one frame per write call when not.
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            let result = match item {
+                Outgoing::Message(msg) => writer.feed(&msg).await,
+                Outgoing::Bye => {
+                    let _ = writer.send(&Message::Bye).await;
+                    let _ = writer.close().await;
+                    rx.close();
+                    return;
+                }
+                Outgoing::Abort(msg) => {
+                    if let Some(msg) = msg {
+                        let _ = writer.feed(&msg).await;
+                    }
+                    let _ = writer.close().await;
+                    rx.close();
+                    return;
+                }
+            };
+            match result {
+                Ok(()) => {}
+                // A message too large to frame is dropped, not fatal.
+                Err(ProtocolError::FrameTooLarge) => {
+                    tracing::warn!("dropping an outgoing message larger than a frame");
+                }
+                Err(_) => {
+                    rx.close();
+                    return;
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        if writer.flush().await.is_err() {
+            rx.close();
+            return;
+        }
+    }
+    // Every handle was dropped: close our side politely.
+    let _ = writer.send(&Message::Bye).await;
+    let _ = writer.close().await;
+}
+
+/// Sends `error` (if any), shuts down our side and lingers briefly so the
+/// peer can read it before the socket is dropped.
+async fn abort(
+    reader: FramedRead<OwnedReadHalf, FrameCodec>,
+    mut writer: FramedWrite<OwnedWriteHalf, FrameCodec>,
+    msg: Option<Message>,
+) {
+    if let Some(msg) = msg {
+        let _ = tokio::time::timeout(CLOSE_LINGER, writer.send(&msg)).await;
+    }
+    let _ = tokio::time::timeout(CLOSE_LINGER, writer.close()).await;
+    drain(reader.into_inner()).await;
+}
+
+/// Closing a socket with unread input makes the kernel send RST, which can
+/// destroy an error message still in flight to the peer: read and discard
+/// what the peer still sends, bounded in bytes and time, before dropping.
+async fn drain(mut read: OwnedReadHalf) {
+    let mut sink = [0u8; 8192];
+    let mut drained = 0usize;
+    let _ = tokio::time::timeout(CLOSE_LINGER, async {
+        while drained < LINGER_DRAIN_LIMIT {
+            match read.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    })
+    .await;
+}

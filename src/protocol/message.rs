@@ -1,0 +1,100 @@
+//! The messages of protocol v1 as plain serde data.
+
+use serde::{Deserialize, Serialize};
+
+/// One protocol message: the JSON payload of a frame, tagged by its `type` field.
+///
+/// Unknown fields are ignored and unknown types decode to [`Message::Unknown`],
+/// which receivers must skip: that is what lets later versions add messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Message {
+    /// First message on every connection, sent by both sides without waiting.
+    Hello(Hello),
+    /// A chat message.
+    Text(Text),
+    /// Receipt for a text: the receiver has shown, printed or stored it.
+    Ack {
+        /// The `id` of the acknowledged text.
+        id: String,
+    },
+    /// Liveness probe; answered by a `pong` with the same nonce.
+    Ping {
+        /// Arbitrary value echoed in the pong.
+        nonce: u64,
+    },
+    /// Answer to a `ping`.
+    Pong {
+        /// The nonce of the ping being answered.
+        nonce: u64,
+    },
+    /// Orderly end: the sender shuts down its write side after this.
+    Bye,
+    /// A fatal problem; the sender closes the connection after this.
+    Error {
+        /// Machine-readable snake_case code, see [`ErrorCode`].
+        code: String,
+        /// Human-readable explanation.
+        message: String,
+    },
+    /// Any message type this version does not know. Never sent; skipped on receipt.
+    #[serde(other, skip_serializing)]
+    Unknown,
+}
+
+/// The `hello` message: who is on the other end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Protocol version, 1.
+    pub proto: u64,
+    /// The peer's stable identity: 32 lowercase hex characters (128 bits).
+    pub id: String,
+    /// Display name chosen by the peer's user.
+    pub name: String,
+    /// Software and version, e.g. `lantalk/0.1.0`.
+    pub app: String,
+}
+
+/// The `text` message: one chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Text {
+    /// Message id, unique per sender; echoed in the `ack`.
+    pub id: String,
+    /// Sender's clock when the message was written, in Unix milliseconds.
+    pub ts: u64,
+    /// The message itself, UTF-8, may contain newlines.
+    pub body: String,
+}
+
+/// The error codes defined by protocol v1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// A length prefix of 0 or above the maximum.
+    FrameTooLarge,
+    /// A payload that is not valid JSON of the expected shape.
+    BadJson,
+    /// A first message that is not a valid `hello`.
+    BadHello,
+    /// A `hello` with a `proto` other than 1.
+    UnsupportedProto,
+    /// No `hello` within 5 seconds of connecting.
+    HandshakeTimeout,
+}
+
+impl ErrorCode {
+    /// The snake_case string used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FrameTooLarge => "frame_too_large",
+            Self::BadJson => "bad_json",
+            Self::BadHello => "bad_hello",
+            Self::UnsupportedProto => "unsupported_proto",
+            Self::HandshakeTimeout => "handshake_timeout",
+        }
+    }
+}
+
+/// Whether `id` has the form of a peer id: exactly 32 lowercase hex characters.
+pub fn is_valid_peer_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}

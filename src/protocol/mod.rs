@@ -1,0 +1,86 @@
+//! The lantalk wire protocol, version 1: message types, framing and the
+//! handshake rules. Pure data and byte handling: this module owns no sockets,
+//! no timers and no tasks, so every rule here is testable on plain byte buffers.
+//!
+//! ```text
+//! +----------------+--------------------------------------------+
+//! | length: u32 BE | payload: `length` bytes of UTF-8 JSON      |
+//! | 1..=1_048_576  | an object with a string field "type"       |
+//! +----------------+--------------------------------------------+
+//! ```
+//!
+//! Because the maximum length is below 2^24, the first byte of every valid frame
+//! is 0x00; listeners use that byte to tell a lantalk session from other traffic.
+//! The full specification, written for people implementing other clients, is
+//! `assets/PROTOCOL.md`.
+
+mod codec;
+mod message;
+
+pub use codec::FrameCodec;
+pub use message::{ErrorCode, Hello, Message, Text, is_valid_peer_id};
+
+use std::time::Duration;
+
+/// The protocol version this crate speaks, sent as `proto` in `hello`.
+pub const PROTO_VERSION: u64 = 1;
+
+/// Largest payload a frame may carry, in bytes (1 MiB).
+pub const MAX_FRAME_LEN: usize = 1_048_576;
+
+/// Size of the length prefix in bytes.
+pub const HEADER_LEN: usize = 4;
+
+/// A peer that has not sent its `hello` this long after connecting is dropped.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Everything that can go wrong with bytes coming from a peer.
+///
+/// Each variant except [`ProtocolError::Io`] maps to an `error` message that
+/// should be sent to the peer before closing the connection (see
+/// [`ProtocolError::to_message`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    /// The length prefix was 0 or above [`MAX_FRAME_LEN`]; the payload was not
+    /// read. Close the connection: the stream can no longer be resynchronised.
+    #[error("frame length out of range (must be 1..={MAX_FRAME_LEN} bytes)")]
+    FrameTooLarge,
+    /// The payload was not a JSON object of a known shape. Close.
+    #[error("malformed message: {0}")]
+    BadJson(String),
+    /// The first frame was not a valid `hello`. Close.
+    #[error("bad hello: {0}")]
+    BadHello(String),
+    /// The peer speaks another protocol version. Close.
+    #[error("unsupported protocol version {0} (this side speaks {PROTO_VERSION})")]
+    UnsupportedProto(String),
+    /// No `hello` arrived within [`HANDSHAKE_TIMEOUT`]. Raised by the session
+    /// layer, which owns the clock.
+    #[error("no hello within {} s", HANDSHAKE_TIMEOUT.as_secs())]
+    HandshakeTimeout,
+    /// The socket failed. Nothing can be sent; just drop the connection.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl ProtocolError {
+    /// The `code` to put in the `error` message for this failure, if one should be sent.
+    pub fn code(&self) -> Option<ErrorCode> {
+        Some(match self {
+            Self::FrameTooLarge => ErrorCode::FrameTooLarge,
+            Self::BadJson(_) => ErrorCode::BadJson,
+            Self::BadHello(_) => ErrorCode::BadHello,
+            Self::UnsupportedProto(_) => ErrorCode::UnsupportedProto,
+            Self::HandshakeTimeout => ErrorCode::HandshakeTimeout,
+            Self::Io(_) => return None,
+        })
+    }
+
+    /// The `error` message to send to the peer, or `None` when the socket is gone.
+    pub fn to_message(&self) -> Option<Message> {
+        self.code().map(|code| Message::Error {
+            code: code.as_str().to_owned(),
+            message: self.to_string(),
+        })
+    }
+}
