@@ -528,11 +528,17 @@ fn advertise(global: &Global, hello: &Hello, port: u16) -> Option<Discovery> {
     match discovery.advertise(&advert) {
         Ok(mut renames) => {
             tokio::spawn(async move {
+                // The daemon reports the rename once per interface; say it once.
+                let mut last = None;
                 while let Some(name) = renames.recv().await {
+                    if last.as_ref() == Some(&name) {
+                        continue;
+                    }
                     eprintln!(
                         "lantalk: the name is taken on this network; advertising as {:?}",
                         escape_for_terminal(&name, false)
                     );
+                    last = Some(name);
                 }
             });
             Some(discovery)

@@ -16,6 +16,8 @@
 
 mod codec;
 mod message;
+#[cfg(test)]
+mod tests;
 
 pub use codec::FrameCodec;
 pub use message::{ErrorCode, Hello, Message, Text, is_valid_peer_id};

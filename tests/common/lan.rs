@@ -1,0 +1,190 @@
+//! A LAN of N hosts on one machine: one network namespace per host, joined by
+//! a bridge in a namespace of its own, with addresses `10.77.0.(i+1)/24`.
+//! Everything the test creates is deleted when the [`Lan`] is dropped, also
+//! when the test fails.
+//!
+//! Needs root. Without it the tests print a notice and skip, unless
+//! `LANTALK_REQUIRE_NETNS=1` (set by CI), in which case they fail.
+
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::proc::{BIN, Proc};
+
+/// A set of namespaces forming one Ethernet segment.
+pub struct Lan {
+    bridge: String,
+    hosts: Vec<String>,
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+impl Lan {
+    /// Builds a LAN of `n` hosts, or returns `None` (after printing why) when
+    /// network namespaces cannot be made and CI does not require them.
+    pub fn new(test: &str, n: usize) -> Option<Lan> {
+        if !is_root() {
+            let why = format!("{test}: network namespaces need root");
+            if std::env::var("LANTALK_REQUIRE_NETNS").as_deref() == Ok("1") {
+                panic!("{why}, and LANTALK_REQUIRE_NETNS=1 requires them");
+            }
+            eprintln!(
+                "SKIPPED {why}; run as root (CI sets LANTALK_REQUIRE_NETNS=1 to fail instead)"
+            );
+            return None;
+        }
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let tag = format!(
+            "lt{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut lan = Lan {
+            bridge: format!("{tag}-br"),
+            hosts: Vec::new(),
+        };
+        ip(&["netns", "add", &lan.bridge]);
+        ip(&["-n", &lan.bridge, "link", "set", "lo", "up"]);
+        ip(&["-n", &lan.bridge, "link", "add", "br0", "type", "bridge"]);
+        ip(&[
+            "-n",
+            &lan.bridge,
+            "link",
+            "set",
+            "br0",
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "forward_delay",
+            "0",
+        ]);
+        ip(&["-n", &lan.bridge, "link", "set", "br0", "up"]);
+        for i in 0..n {
+            let ns = format!("{tag}-{i}");
+            ip(&["netns", "add", &ns]);
+            lan.hosts.push(ns.clone());
+            ip(&["-n", &ns, "link", "set", "lo", "up"]);
+            let port = format!("v{i}");
+            ip(&[
+                "link",
+                "add",
+                &port,
+                "netns",
+                &lan.bridge,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                &ns,
+            ]);
+            ip(&["-n", &lan.bridge, "link", "set", &port, "master", "br0"]);
+            ip(&["-n", &lan.bridge, "link", "set", &port, "up"]);
+            ip(&[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{}/24", lan.addr(i)),
+                "dev",
+                "eth0",
+            ]);
+            ip(&["-n", &ns, "link", "set", "eth0", "up"]);
+        }
+        // mdns-sd only uses interfaces that are up when it starts.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for ns in &lan.hosts {
+            loop {
+                let out = Command::new("ip")
+                    .args(["-n", ns, "-br", "link", "show", "eth0"])
+                    .output()
+                    .expect("run ip");
+                if String::from_utf8_lossy(&out.stdout).contains(" UP ") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "eth0 in {ns} never came up");
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Some(lan)
+    }
+
+    /// The IPv4 address of host `i`.
+    pub fn addr(&self, i: usize) -> String {
+        format!("10.77.0.{}", i + 1)
+    }
+
+    /// A command running the binary on host `i` with its own hostname.
+    pub fn command(&self, i: usize, hostname: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        // `exec` all the way down, so the child's pid is lantalk's own.
+        cmd.args([
+            "netns",
+            "exec",
+            &self.hosts[i],
+            "unshare",
+            "--uts",
+            "sh",
+            "-c",
+            "hostname \"$0\" && exec \"$@\"",
+            hostname,
+            BIN,
+        ]);
+        cmd.args(args);
+        cmd
+    }
+
+    /// Starts the binary on host `i`, output captured.
+    pub fn spawn(&self, i: usize, hostname: &str, args: &[&str]) -> Proc {
+        Proc::spawn(self.command(i, hostname, args))
+    }
+
+    /// Runs the binary on host `i` to completion (killed after `timeout`).
+    pub fn run(&self, i: usize, hostname: &str, args: &[&str], timeout: Duration) -> Output {
+        let mut proc = self.spawn(i, hostname, args);
+        let status = proc.wait_exit(timeout);
+        Output {
+            status,
+            stdout: proc.drain_out().join("\n").into_bytes(),
+            stderr: proc.drain_err().join("\n").into_bytes(),
+        }
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        // Deleting a namespace ends its veths; the bridge namespace goes last.
+        for ns in self.hosts.iter().chain(std::iter::once(&self.bridge)) {
+            // Processes still running inside keep the namespace's network alive; end them.
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-KILL", pid]).status();
+                }
+            }
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The product across a LAN: the real binary on hosts in network namespaces,
+//! discovering each other over mDNS. See `common/lan.rs` for the set-up.
+
+mod common;
+
+use std::fs;
+use std::time::Duration;
+
+use common::lan::Lan;
+use common::proc::port_of;
+use serde_json::Value;
+
+const LAPTOP: usize = 0;
+const PHONE: usize = 1;
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+/// Starts `lantalk listen` on host `i` named `name`, waits until it listens.
+fn listen(
+    lan: &Lan,
+    i: usize,
+    name: &str,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> (common::proc::Proc, u16) {
+    let dir = dir.to_str().unwrap();
+    let mut args = vec!["--data-dir", dir];
+    args.extend_from_slice(extra);
+    args.push("listen");
+    let mut proc = lan.spawn(i, name, &args);
+    let line = proc.wait_err(SECS(10), |l| l.contains("listening on port"));
+    (proc, port_of(&line))
+}
+
+fn peers_json(lan: &Lan, i: usize, timeout: &str) -> Vec<Value> {
+    let out = lan.run(
+        i,
+        "phone",
+        &[
+            "--data-dir",
+            "/nonexistent-unused",
+            "peers",
+            "--json",
+            "--timeout",
+            timeout,
+        ],
+        SECS(20),
+    );
+    assert!(
+        out.status.success(),
+        "peers failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("peers --json line is JSON"))
+        .collect()
+}
+
+#[test]
+fn phone_sends_to_laptop_by_name_and_it_is_acknowledged() {
+    let Some(lan) = Lan::new("phone_sends_to_laptop", 2) else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap();
+    let (mut laptop, _) = listen(&lan, LAPTOP, "laptop", &dirs.path().join("laptop"), &[]);
+    let phone_dir = dirs.path().join("phone");
+    let out = lan.run(
+        PHONE,
+        "phone",
+        &[
+            "--data-dir",
+            phone_dir.to_str().unwrap(),
+            "send",
+            "laptop",
+            "Hey there, Rodrigo's laptop.",
+            "--timeout",
+            "10",
+        ],
+        SECS(30),
+    );
+    assert!(
+        out.status.success(),
+        "send failed ({:?}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    laptop.wait_out(SECS(5), |l| l == "phone: Hey there, Rodrigo's laptop.");
+    // `laptop.local` names the same peer.
+    let out = lan.run(
+        PHONE,
+        "phone",
+        &[
+            "--data-dir",
+            phone_dir.to_str().unwrap(),
+            "send",
+            "LAPTOP.local",
+            "again",
+        ],
+        SECS(30),
+    );
+    assert!(
+        out.status.success(),
+        "send to laptop.local failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    laptop.wait_out(SECS(5), |l| l == "phone: again");
+}
+
+#[test]
+fn peers_lists_laptop_with_its_id_and_port_until_it_quits() {
+    let Some(lan) = Lan::new("peers_lists_laptop", 2) else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap();
+    let laptop_dir = dirs.path().join("laptop");
+    let (mut laptop, port) = listen(&lan, LAPTOP, "laptop", &laptop_dir, &["--port", "0"]);
+    let id = fs::read_to_string(laptop_dir.join("id"))
+        .unwrap()
+        .trim()
+        .to_owned();
+
+    // Registration includes name probing (~1 s); browse long enough to see it.
+    let peers = peers_json(&lan, PHONE, "3");
+    let entry = peers
+        .iter()
+        .find(|p| p["name"] == "laptop")
+        .unwrap_or_else(|| panic!("laptop not in {peers:?}"));
+    assert_eq!(entry["id"], id.as_str());
+    assert_eq!(entry["port"], u64::from(port));
+    assert_eq!(entry["host"], "laptop.local.");
+    assert!(
+        entry["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "10.77.0.1"),
+        "{entry}"
+    );
+
+    // A browser running while laptop quits sees it leave (goodbye, not the 2-minute TTL).
+    let mut watcher = lan.spawn(
+        PHONE,
+        "phone",
+        &[
+            "--data-dir",
+            "/nonexistent-unused",
+            "peers",
+            "--json",
+            "--timeout",
+            "5",
+        ],
+    );
+    std::thread::sleep(SECS(2));
+    laptop.terminate();
+    assert!(
+        laptop.wait_exit(SECS(5)).success(),
+        "listen did not exit cleanly: {:?}",
+        laptop.drain_err()
+    );
+    assert!(watcher.wait_exit(SECS(10)).success());
+    let seen = watcher.drain_out();
+    assert!(
+        seen.iter().all(|l| !l.contains(&id)),
+        "laptop still listed after it quit: {seen:?}"
+    );
+
+    // And a new browse does not find it either.
+    assert!(
+        peers_json(&lan, PHONE, "2")
+            .iter()
+            .all(|p| p["id"] != id.as_str())
+    );
+}
+
+#[test]
+fn send_to_a_missing_peer_exits_3_with_a_clear_message() {
+    let Some(lan) = Lan::new("send_to_missing_peer", 2) else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap();
+    let out = lan.run(
+        PHONE,
+        "phone",
+        &[
+            "--data-dir",
+            dirs.path().to_str().unwrap(),
+            "send",
+            "laptop",
+            "hi",
+            "--timeout",
+            "1",
+        ],
+        SECS(20),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"peer "laptop" not found on the network after 1 s"#),
+        "{err}"
+    );
+}
+
+#[test]
+fn two_hosts_with_the_same_hostname_both_stay_reachable() {
+    let Some(lan) = Lan::new("same_hostname", 3) else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap();
+    let (first_dir, second_dir, phone_dir) = (
+        dirs.path().join("a"),
+        dirs.path().join("b"),
+        dirs.path().join("p"),
+    );
+    let (mut first, _) = listen(&lan, 0, "laptop", &first_dir, &[]);
+    // Let the first one finish probing so the second is the one renamed.
+    assert!(
+        peers_json(&lan, 1, "2")
+            .iter()
+            .any(|p| p["name"] == "laptop")
+    );
+    let (mut second, _) = listen(&lan, 2, "laptop", &second_dir, &[]);
+    second.wait_err(SECS(10), |l| l.contains(r#"advertising as "laptop (2)""#));
+
+    let peers = peers_json(&lan, 1, "3");
+    let ids: Vec<String> = [&first_dir, &second_dir]
+        .iter()
+        .map(|d| fs::read_to_string(d.join("id")).unwrap().trim().to_owned())
+        .collect();
+    for id in &ids {
+        assert!(
+            peers.iter().any(|p| p["id"] == id.as_str()),
+            "{id} missing from {peers:?}"
+        );
+    }
+    let phone = phone_dir.to_str().unwrap();
+    for (query, body) in [
+        ("laptop", "to the first"),
+        ("laptop (2)", "to the second"),
+        ("laptop-2.local", "to the second by host"),
+    ] {
+        let out = lan.run(
+            1,
+            "phone",
+            &["--data-dir", phone, "send", query, body],
+            SECS(30),
+        );
+        assert!(
+            out.status.success(),
+            "send {query:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    first.wait_out(SECS(5), |l| l == "phone: to the first");
+    second.wait_out(SECS(5), |l| l == "phone: to the second");
+    second.wait_out(SECS(5), |l| l == "phone: to the second by host");
+    assert!(
+        !first.drain_out().iter().any(|l| l.contains("second")),
+        "first got the second's messages"
+    );
+}
