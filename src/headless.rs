@@ -430,6 +430,7 @@ struct Conn {
 async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
     let hello = our_hello(global)?;
     let bound = net::bind(global.port).await.context("cannot listen")?;
+    let mut shutdown = std::pin::pin!(shutdown_signal());
     if let Some(busy) = bound.fell_back_from {
         eprintln!(
             "lantalk: port {busy} is busy; listening on port {} instead",
@@ -453,7 +454,6 @@ async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
     let mut conns: HashMap<SessionId, Conn> = HashMap::new();
     let mut out = BufWriter::with_capacity(64 * 1024, tokio::io::stdout());
     let mut acks: Vec<(SessionId, String)> = Vec::new();
-    let mut shutdown = std::pin::pin!(shutdown_signal());
     let result: Result<(), Failure> = loop {
         tokio::select! {
             biased;
@@ -613,21 +613,25 @@ async fn on_event(
     Ok(())
 }
 
-/// Resolves on Ctrl+C, SIGTERM or SIGHUP.
-async fn shutdown_signal() {
+/// Registers for Ctrl+C, SIGTERM and SIGHUP at once (so a signal arriving
+/// before the first poll is not lost); the future resolves on the first one.
+fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
+    let int = signal(SignalKind::interrupt());
     let term = signal(SignalKind::terminate());
     let hup = signal(SignalKind::hangup());
-    match (term, hup) {
-        (Ok(mut term), Ok(mut hup)) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-                _ = hup.recv() => {}
+    async move {
+        match (int, term, hup) {
+            (Ok(mut int), Ok(mut term), Ok(mut hup)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                    _ = hup.recv() => {}
+                }
             }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }

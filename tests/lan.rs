@@ -263,3 +263,54 @@ fn two_hosts_with_the_same_hostname_both_stay_reachable() {
         "first got the second's messages"
     );
 }
+
+#[test]
+fn interface_flag_limits_where_we_advertise() {
+    let Some(lan) = Lan::new("interface_flag", 3) else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap();
+    let (_on_lan, _) = listen(
+        &lan,
+        0,
+        "laptop",
+        &dirs.path().join("a"),
+        &["--interface", "eth0"],
+    );
+    let (_loopback_only, _) = listen(
+        &lan,
+        2,
+        "desktop",
+        &dirs.path().join("b"),
+        &["--interface", "lo"],
+    );
+    let names: Vec<Value> = peers_json(&lan, PHONE, "3")
+        .into_iter()
+        .map(|p| p["name"].clone())
+        .collect();
+    assert!(names.contains(&Value::from("laptop")), "{names:?}");
+    assert!(
+        !names.contains(&Value::from("desktop")),
+        "advertised beyond --interface lo: {names:?}"
+    );
+
+    // A misspelt interface is a clear error for discovery, not a silent nothing.
+    let out = lan.run(
+        PHONE,
+        "phone",
+        &[
+            "--data-dir",
+            "/nonexistent-unused",
+            "--interface",
+            "eht0",
+            "peers",
+        ],
+        SECS(20),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"no network interface named "eht0""#),
+        "{err}"
+    );
+}

@@ -7,11 +7,12 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::next_session_id;
-use super::session::{SessionEvent, handshake};
+use super::session::{SessionEvent, drain, handshake};
 use crate::protocol::{HANDSHAKE_TIMEOUT, Hello};
 
 /// The port lantalk listens on unless told otherwise (the tutorial's port).
@@ -111,7 +112,11 @@ async fn accept_one(
         Ok(Ok(_)) => {}
     }
     if first[0] != 0x00 {
-        // Reserved for later modes (raw text, TLS, HTTP).
+        // Reserved for later modes (raw text, TLS, HTTP). Close politely:
+        // dropping a socket with unread input would reset the connection.
+        let (read, mut write) = stream.into_split();
+        let _ = write.shutdown().await;
+        drain(read).await;
         return Err(format!(
             "not a lantalk frame (first byte {:#04x})",
             first[0]

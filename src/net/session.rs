@@ -315,7 +315,7 @@ async fn abort(
 /// Closing a socket with unread input makes the kernel send RST, which can
 /// destroy an error message still in flight to the peer: read and discard
 /// what the peer still sends, bounded in bytes and time, before dropping.
-async fn drain(mut read: OwnedReadHalf) {
+pub(super) async fn drain(mut read: OwnedReadHalf) {
     let mut sink = [0u8; 8192];
     let mut drained = 0usize;
     let _ = tokio::time::timeout(CLOSE_LINGER, async {

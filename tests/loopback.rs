@@ -1,0 +1,742 @@
+//! End-to-end tests of the real `lantalk` binary over loopback, in this
+//! machine's network namespace.
+//!
+//! mDNS is never started here: every `lantalk` run gets `--no-mdns`, every
+//! `send` is given `127.0.0.1:PORT`, and only 127.0.0.1 is used. Each process
+//! gets its own `--data-dir` (so its own peer id) from a temporary directory.
+//! Every wait has a timeout, so a broken binary fails a test instead of hanging it.
+
+use std::fs;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// How long `listen` gets to print its port.
+const STARTUP: Duration = Duration::from_secs(10);
+/// How long any single expected event (a line, a frame, an exit) may take.
+const WAIT: Duration = Duration::from_secs(10);
+/// The port `listen` uses when `--port` is not given.
+const DEFAULT_PORT: u16 = 7342;
+
+// ---------------------------------------------------------------------------
+// Running the binary
+// ---------------------------------------------------------------------------
+
+/// `lantalk --no-mdns` with a clean logging environment and no stdin.
+fn lantalk() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lantalk"));
+    cmd.arg("--no-mdns")
+        .env_remove("LANTALK_LOG")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// A fresh data directory (and so a fresh peer id).
+fn data_dir() -> TempDir {
+    tempfile::tempdir().expect("cannot create a temporary directory")
+}
+
+/// Lines read from a child's pipe by a background thread.
+struct Lines {
+    rx: Receiver<String>,
+    what: &'static str,
+}
+
+impl Lines {
+    fn new(pipe: impl Read + Send + 'static, what: &'static str) -> Self {
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { rx, what }
+    }
+
+    /// The next line, or `None` on timeout or end of the stream.
+    fn next(&self, timeout: Duration) -> Option<String> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+
+    /// Skips lines until one matches `pred`; panics (showing what was skipped)
+    /// if none does within `timeout`.
+    fn wait_for(&self, timeout: Duration, mut pred: impl FnMut(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut skipped = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) if pred(&line) => return line,
+                Ok(line) => skipped.push(line),
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "no matching {} line within {timeout:?}; got {skipped:#?}",
+                    self.what
+                ),
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "{} closed before a matching line; got {skipped:#?}",
+                    self.what
+                ),
+            }
+        }
+    }
+}
+
+/// The port in a `listening on port N ...` status line.
+fn port_in(line: &str) -> Option<u16> {
+    let rest = line.split("listening on port ").nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// A running `lantalk listen`, killed when dropped.
+struct Listen {
+    child: Child,
+    port: u16,
+    /// Everything `listen` wrote to stderr up to and including the port line.
+    startup: Vec<String>,
+    stdout: Lines,
+    stderr: Lines,
+    _data: TempDir,
+}
+
+impl Listen {
+    /// `lantalk --no-mdns --port 0 --data-dir D --name laptop listen [--json]`.
+    fn start(json: bool) -> Self {
+        let mut args = vec!["--port", "0", "--name", "laptop", "listen"];
+        if json {
+            args.push("--json");
+        }
+        Self::start_with(&args)
+    }
+
+    /// `lantalk --no-mdns --data-dir D ARGS...`; waits for the port line.
+    fn start_with(args: &[&str]) -> Self {
+        let data = data_dir();
+        let mut child = lantalk()
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start lantalk listen");
+        let stdout = Lines::new(child.stdout.take().unwrap(), "listen stdout");
+        let stderr = Lines::new(child.stderr.take().unwrap(), "listen stderr");
+        let mut listen = Self {
+            child,
+            port: 0,
+            startup: Vec::new(),
+            stdout,
+            stderr,
+            _data: data,
+        };
+        let deadline = Instant::now() + STARTUP;
+        while listen.port == 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(line) = listen.stderr.next(left) else {
+                panic!(
+                    "listen printed no port within {STARTUP:?} (exit: {:?}); stderr: {:#?}",
+                    listen.child.try_wait(),
+                    listen.startup
+                );
+            };
+            if line.contains("lantalk: listening on port ") {
+                listen.port = port_in(&line).expect("a port number");
+            }
+            listen.startup.push(line);
+        }
+        listen
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn wait_for_stdout_line(&self, pred: impl FnMut(&str) -> bool, timeout: Duration) -> String {
+        self.stdout.wait_for(timeout, pred)
+    }
+
+    fn wait_for_stderr_line(&self, pred: impl FnMut(&str) -> bool, timeout: Duration) -> String {
+        self.stderr.wait_for(timeout, pred)
+    }
+
+    /// The next stdout line, which must come within [`WAIT`].
+    fn next_stdout_line(&self) -> String {
+        self.stdout
+            .next(WAIT)
+            .unwrap_or_else(|| panic!("listen printed nothing on stdout within {WAIT:?}"))
+    }
+
+    /// Waits for the process to exit by itself.
+    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        wait_child(&mut self.child, timeout)
+    }
+}
+
+impl Drop for Listen {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The outcome of a command run to completion.
+struct Finished {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Finished {
+    fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    #[track_caller]
+    fn assert_success(&self) {
+        assert!(
+            self.status.success(),
+            "{}; stderr: {}",
+            self.status,
+            self.stderr
+        );
+    }
+}
+
+/// Runs `cmd` with `stdin` (or no stdin) and waits for it to exit; kills it and
+/// panics if it takes longer than `timeout`.
+fn run(mut cmd: Command, stdin: Option<Vec<u8>>, timeout: Duration) -> Finished {
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start lantalk");
+    if let Some(bytes) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        // A write error means lantalk exited early; its status tells why.
+        thread::spawn(move || pipe.write_all(&bytes));
+    }
+    let read_all = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
+    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
+    let Some(status) = wait_child(&mut child, timeout) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "lantalk did not exit within {timeout:?}; stderr: {}",
+            stderr.join().unwrap()
+        );
+    };
+    Finished {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+/// `lantalk --no-mdns --data-dir DIR --name NAME send ADDR TEXT...`
+fn send(addr: &str, dir: &Path, name: &str, text: &[&str]) -> Finished {
+    let mut cmd = lantalk();
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .args(["--name", name, "send", addr]);
+    cmd.args(text);
+    run(cmd, None, WAIT)
+}
+
+/// A loopback port on which nothing listens (bound, then released).
+fn dead_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn is_peer_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+// ---------------------------------------------------------------------------
+// A raw protocol client: frames written and read by hand
+// ---------------------------------------------------------------------------
+
+/// A TCP connection speaking protocol v1 frame by frame: u32 BE length + JSON.
+struct Raw {
+    stream: TcpStream,
+}
+
+impl Raw {
+    fn connect(port: u16) -> Self {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to listen");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream.set_write_timeout(Some(WAIT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Self { stream }
+    }
+
+    /// Connects and completes the handshake as `name`; returns listen's hello.
+    fn handshake(port: u16, name: &str) -> (Self, Value) {
+        let mut raw = Self::connect(port);
+        raw.send(&hello(name));
+        let theirs = raw.recv().expect("listen's hello");
+        (raw, theirs)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write to listen");
+    }
+
+    fn send(&mut self, msg: &Value) {
+        self.write(&frame(msg));
+    }
+
+    /// The next frame, or `None` on a clean end of stream between frames.
+    #[track_caller]
+    fn recv(&mut self) -> Option<Value> {
+        let mut header = [0u8; 4];
+        let n = self.stream.read(&mut header).expect("read a frame header");
+        if n == 0 {
+            return None;
+        }
+        self.stream
+            .read_exact(&mut header[n..])
+            .expect("read a frame header");
+        let len = u32::from_be_bytes(header) as usize;
+        assert!(
+            (1..=1_048_576).contains(&len),
+            "listen sent a frame of length {len}"
+        );
+        let mut payload = vec![0u8; len];
+        self.stream
+            .read_exact(&mut payload)
+            .expect("read a frame payload");
+        let msg: Value = serde_json::from_slice(&payload).expect("listen sent invalid JSON");
+        assert!(msg["type"].is_string(), "frame without a type: {msg}");
+        Some(msg)
+    }
+
+    /// The next frame, which must exist and have this type.
+    #[track_caller]
+    fn expect(&mut self, kind: &str) -> Value {
+        let msg = self
+            .recv()
+            .unwrap_or_else(|| panic!("end of stream, expected {kind}"));
+        assert_eq!(msg["type"], kind, "expected {kind}, got {msg}");
+        msg
+    }
+
+    #[track_caller]
+    fn expect_eof(&mut self) {
+        if let Some(msg) = self.recv() {
+            panic!("expected the end of the stream, got {msg}");
+        }
+    }
+}
+
+/// One frame: the payload's length as u32 big-endian, then the payload.
+fn frame_of(payload: &[u8]) -> Vec<u8> {
+    let mut bytes = (payload.len() as u32).to_be_bytes().to_vec();
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+fn frame(msg: &Value) -> Vec<u8> {
+    frame_of(msg.to_string().as_bytes())
+}
+
+fn hello(name: &str) -> Value {
+    json!({"type": "hello", "proto": 1, "id": "0123456789abcdef0123456789abcdef", "name": name, "app": "rawtest/0"})
+}
+
+fn text(id: &str, body: &str) -> Value {
+    json!({"type": "text", "id": id, "ts": now_ms(), "body": body})
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+#[test]
+fn send_text_is_printed_and_acked() {
+    let listen = Listen::start(false);
+    let d2 = data_dir();
+    let out = send(
+        &listen.addr(),
+        d2.path(),
+        "phone",
+        &["Hey there, Rodrigo's laptop."],
+    );
+    out.assert_success();
+    assert_eq!(
+        listen.next_stdout_line(),
+        "phone: Hey there, Rodrigo's laptop."
+    );
+    assert_eq!(out.stdout, "", "send prints nothing on stdout");
+}
+
+#[test]
+fn listen_json_prints_one_object_per_message() {
+    let listen = Listen::start(true);
+    let d2 = data_dir();
+    let before = now_ms();
+    send(&listen.addr(), d2.path(), "phone", &["hello", "json"]).assert_success();
+    send(&listen.addr(), d2.path(), "phone", &["second"]).assert_success();
+    let sender_id = fs::read_to_string(d2.path().join("id")).expect("send wrote its id");
+    let sender_id = sender_id.trim();
+    assert!(is_peer_id(sender_id), "{sender_id:?}");
+
+    for body in ["hello json", "second"] {
+        let line = listen.next_stdout_line();
+        let obj: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line:?}"));
+        assert_eq!(obj["from"], "phone", "{obj}");
+        assert_eq!(obj["from_id"], sender_id, "{obj}");
+        assert_eq!(obj["body"], body, "{obj}");
+        assert!(obj["id"].as_str().is_some_and(|id| !id.is_empty()), "{obj}");
+        let ts = obj["ts"].as_u64().expect("ts is a number");
+        assert!(
+            ts + 60_000 >= before && ts <= now_ms() + 60_000,
+            "ts {ts} is not close to now"
+        );
+        assert!(
+            obj["addr"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("127.0.0.1:")),
+            "{obj}"
+        );
+    }
+}
+
+#[test]
+fn pipelined_burst_arrives_complete_and_in_order() {
+    const N: usize = 10_000;
+    let listen = Listen::start(false);
+    let d2 = data_dir();
+    let input: String = (1..=N).map(|i| format!("line {i}\n")).collect();
+    let mut cmd = lantalk();
+    cmd.arg("--data-dir")
+        .arg(d2.path())
+        .args(["--name", "burst", "send", &listen.addr()]);
+
+    let started = Instant::now();
+    let out = run(cmd, Some(input.into_bytes()), Duration::from_secs(20));
+    let send_time = started.elapsed();
+    out.assert_success();
+    for i in 1..=N {
+        assert_eq!(listen.next_stdout_line(), format!("burst: line {i}"));
+    }
+    eprintln!(
+        "burst of {N} lines: send exited after {send_time:?}, all printed after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(listen.stdout.next(Duration::from_millis(200)), None);
+}
+
+#[test]
+fn raw_client_speaks_protocol_v1() {
+    let listen = Listen::start(false);
+    let (mut raw, theirs) = Raw::handshake(listen.port, "raw");
+    assert_eq!(theirs["proto"], 1, "{theirs}");
+    assert!(theirs["id"].as_str().is_some_and(is_peer_id), "{theirs}");
+    assert_eq!(theirs["name"], "laptop", "{theirs}");
+    assert!(
+        theirs["app"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("lantalk/")),
+        "{theirs}"
+    );
+
+    raw.send(&text("t1", "first"));
+    assert_eq!(raw.expect("ack")["id"], "t1");
+    assert_eq!(listen.next_stdout_line(), "raw: first");
+
+    raw.send(&json!({"type": "ping", "nonce": 42}));
+    assert_eq!(raw.expect("pong")["nonce"], 42);
+
+    // Unknown types are skipped and unknown fields ignored (forward compatibility).
+    raw.send(&json!({"type": "wave"}));
+    let mut extra = text("t2", "second");
+    extra["colour"] = json!("blue");
+    raw.send(&extra);
+    assert_eq!(raw.expect("ack")["id"], "t2");
+    assert_eq!(listen.next_stdout_line(), "raw: second");
+
+    raw.send(&json!({"type": "bye"}));
+    raw.expect("bye");
+    raw.expect_eof();
+    listen.wait_for_stderr_line(|l| l == "lantalk: raw left", WAIT);
+}
+
+/// Connects, writes `bytes`, and expects listen's hello, an `error` with
+/// `code`, then the end of the stream.
+#[track_caller]
+fn expect_error(port: u16, bytes: &[u8], code: &str) {
+    let mut raw = Raw::connect(port);
+    raw.write(bytes);
+    raw.expect("hello");
+    let error = raw.expect("error");
+    assert_eq!(error["code"], code, "{error}");
+    assert!(error["message"].is_string(), "{error}");
+    raw.expect_eof();
+}
+
+#[test]
+fn protocol_errors_are_reported_and_listener_survives() {
+    let listen = Listen::start(false);
+    let port = listen.port;
+
+    // The slow one runs alongside the others: one 0x00 byte, then nothing.
+    let timeout_check = thread::spawn(move || {
+        let mut raw = Raw::connect(port);
+        let started = Instant::now();
+        raw.write(&[0x00]);
+        raw.expect("hello");
+        let error = raw.expect("error");
+        assert_eq!(error["code"], "handshake_timeout", "{error}");
+        raw.expect_eof();
+        started.elapsed()
+    });
+
+    let mut too_large = 0x0010_0001u32.to_be_bytes().to_vec();
+    too_large.extend_from_slice(&[b'x'; 1000]);
+    expect_error(port, &too_large, "frame_too_large");
+    expect_error(port, &[0, 0, 0, 0], "frame_too_large");
+    expect_error(port, &frame(&text("t1", "too early")), "bad_hello");
+    let mut proto2 = hello("future");
+    proto2["proto"] = json!(2);
+    expect_error(port, &frame(&proto2), "unsupported_proto");
+    let mut bad_json = frame(&hello("raw"));
+    bad_json.extend(frame_of(b"{not json"));
+    expect_error(port, &bad_json, "bad_json");
+
+    // Not a lantalk frame: closed without a word (a reset counts as closed).
+    let mut http = Raw::connect(port);
+    http.stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    http.write(b"GET / HTTP/1.0\r\n\r\n");
+    let mut buf = [0u8; 64];
+    match http.stream.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+        Ok(n) => panic!("listen answered HTTP with {:?}", &buf[..n]),
+        Err(e) => panic!("HTTP connection not closed: {e}"),
+    }
+
+    let waited = timeout_check.join().expect("handshake timeout check");
+    assert!(
+        waited >= Duration::from_millis(4500),
+        "handshake_timeout after only {waited:?}"
+    );
+
+    let d2 = data_dir();
+    send(&listen.addr(), d2.path(), "phone", &["still", "here"]).assert_success();
+    listen.wait_for_stdout_line(|l| l == "phone: still here", WAIT);
+}
+
+#[test]
+fn send_says_bye() {
+    let listen = Listen::start(false);
+    let d2 = data_dir();
+    send(&listen.addr(), d2.path(), "phone", &["goodbye"]).assert_success();
+    let line = listen.wait_for_stderr_line(|l| l.starts_with("lantalk: phone "), WAIT);
+    assert_eq!(
+        line.split(" from ").next().unwrap(),
+        "lantalk: phone connected"
+    );
+    let line = listen.wait_for_stderr_line(|l| l.starts_with("lantalk: phone "), WAIT);
+    assert_eq!(line, "lantalk: phone left");
+}
+
+#[test]
+fn send_to_closed_port_exits_4() {
+    let d2 = data_dir();
+    let out = send(
+        &format!("127.0.0.1:{}", dead_port()),
+        d2.path(),
+        "phone",
+        &["hi"],
+    );
+    assert_eq!(out.code(), Some(4), "stderr: {}", out.stderr);
+    assert!(out.stderr.contains("could not connect"), "{}", out.stderr);
+}
+
+#[test]
+fn sigterm_says_bye_and_exits_0() {
+    let mut listen = Listen::start(false);
+    let (mut raw, _) = Raw::handshake(listen.port, "raw");
+    // Once the session is reported, listen's main loop (and its signal handler) runs.
+    listen.wait_for_stderr_line(|l| l.starts_with("lantalk: raw connected"), WAIT);
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &listen.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(kill.success());
+    let started = Instant::now();
+    raw.expect("bye");
+    raw.expect_eof();
+    drop(raw);
+    let status = listen
+        .wait_exit(Duration::from_secs(3))
+        .expect("listen still running 3 s after SIGTERM");
+    assert_eq!(status.code(), Some(0), "{status}");
+    eprintln!("listen exited {:?} after SIGTERM", started.elapsed());
+}
+
+#[test]
+fn usage_errors_and_help() {
+    let d = data_dir();
+    let listen = Listen::start(false);
+
+    let mut cmd = lantalk();
+    cmd.arg("--data-dir").arg(d.path()).arg("send");
+    let out = run(cmd, None, WAIT);
+    assert_eq!(out.code(), Some(2), "stderr: {}", out.stderr);
+
+    let out = send("laptop", d.path(), "phone", &["hi"]);
+    assert_eq!(out.code(), Some(2), "stderr: {}", out.stderr);
+    assert!(out.stderr.contains("HOST:PORT"), "{}", out.stderr);
+
+    let out = send(&listen.addr(), d.path(), "phone", &[""]);
+    assert_eq!(out.code(), Some(2), "stderr: {}", out.stderr);
+    assert!(out.stderr.contains("empty"), "{}", out.stderr);
+
+    let mut cmd = lantalk();
+    cmd.arg("--help");
+    let out = run(cmd, None, WAIT);
+    out.assert_success();
+    assert!(out.stdout.contains("Exit codes"), "{}", out.stdout);
+    assert!(out.stdout.contains("3  peer not found"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("4  could not connect"),
+        "{}",
+        out.stdout
+    );
+
+    // Global flags after the subcommand.
+    let after = data_dir();
+    let mut cmd = lantalk();
+    cmd.args([
+        "send",
+        &listen.addr(),
+        "hi",
+        "--name",
+        "phone",
+        "--data-dir",
+    ])
+    .arg(after.path());
+    run(cmd, None, WAIT).assert_success();
+    assert_eq!(listen.next_stdout_line(), "phone: hi");
+    assert!(after.path().join("id").is_file(), "--data-dir was not used");
+}
+
+/// Holds the default port, dual-stack like lantalk binds it. `None` if the
+/// port is already taken by someone else (which makes it just as busy).
+fn occupy_default_port() -> Option<TcpListener> {
+    TcpListener::bind(("::", DEFAULT_PORT))
+        .or_else(|_| TcpListener::bind(("0.0.0.0", DEFAULT_PORT)))
+        .ok()
+}
+
+#[test]
+fn busy_default_port_falls_back() {
+    let _holder = occupy_default_port();
+    let listen = Listen::start_with(&["--name", "laptop", "listen"]);
+    let busy = format!(
+        "lantalk: port {DEFAULT_PORT} is busy; listening on port {} instead",
+        listen.port
+    );
+    assert!(
+        listen.startup.contains(&busy),
+        "expected {busy:?} in {:#?}",
+        listen.startup
+    );
+    assert_ne!(listen.port, DEFAULT_PORT);
+
+    let d2 = data_dir();
+    send(&listen.addr(), d2.path(), "phone", &["fallback", "works"]).assert_success();
+    assert_eq!(listen.next_stdout_line(), "phone: fallback works");
+
+    // An explicit port is not replaced.
+    let d3 = data_dir();
+    let mut cmd = lantalk();
+    cmd.arg("--data-dir")
+        .arg(d3.path())
+        .args(["--port", &DEFAULT_PORT.to_string(), "listen"]);
+    let out = run(cmd, None, WAIT);
+    assert_eq!(out.code(), Some(1), "stderr: {}", out.stderr);
+    assert!(out.stderr.contains("already in use"), "{}", out.stderr);
+}
+
+/// A SIGTERM sent as soon as the port line appears must still be a clean exit:
+/// the signal handlers are registered before that line is printed.
+#[test]
+fn sigterm_right_after_startup_exits_0() {
+    for _ in 0..20 {
+        let data = data_dir();
+        let mut child = lantalk()
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["--port", "0", "listen"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start lantalk listen");
+        // A shell waiting to run its builtin `kill`: much quicker than spawning `kill` then.
+        let mut killer = Command::new("sh")
+            .args(["-c", &format!("read _ && kill -TERM {}", child.id())])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("run sh");
+        let stderr = Lines::new(child.stderr.take().unwrap(), "listen stderr");
+        stderr.wait_for(STARTUP, |l| l.contains("listening on port"));
+        killer.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let killed = wait_child(&mut killer, WAIT).expect("sh did not finish");
+        let status = wait_child(&mut child, Duration::from_secs(3));
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        assert!(killed.success());
+        let status = status.expect("listen still running 3 s after SIGTERM");
+        assert_eq!(status.code(), Some(0), "{status}");
+    }
+}
