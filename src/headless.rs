@@ -134,6 +134,9 @@ async fn direct_addrs(peer: &str) -> Result<Option<Vec<SocketAddr>>, Failure> {
     if let Ok(addr) = peer.parse::<SocketAddr>() {
         return Ok(Some(vec![addr]));
     }
+    if let Some(addr) = scoped_by_interface_name(peer) {
+        return Ok(Some(vec![addr]));
+    }
     let Some((host, port)) = peer.rsplit_once(':') else {
         return Ok(None);
     };
@@ -148,6 +151,21 @@ async fn direct_addrs(peer: &str) -> Result<Option<Vec<SocketAddr>>, Failure> {
         .map_err(|e| Failure::new(Exit::NotFound, anyhow!("cannot resolve {host:?}: {e}")))?
         .collect();
     Ok(Some(addrs))
+}
+
+/// `[fe80::1%eth0]:7342`: a link-local IPv6 address scoped by interface name
+/// (the standard parser takes only numeric scopes).
+fn scoped_by_interface_name(peer: &str) -> Option<SocketAddr> {
+    let (inside, port) = peer.strip_prefix('[')?.rsplit_once("]:")?;
+    let (ip, iface) = inside.split_once('%')?;
+    let index = std::fs::read_to_string(format!("/sys/class/net/{iface}/ifindex")).ok()?;
+    let v6 = std::net::SocketAddrV6::new(
+        ip.parse().ok()?,
+        port.parse().ok()?,
+        0,
+        index.trim().parse().ok()?,
+    );
+    Some(SocketAddr::V6(v6))
 }
 
 /// `lantalk send PEER [TEXT]...`

@@ -314,3 +314,45 @@ fn interface_flag_limits_where_we_advertise() {
         "{err}"
     );
 }
+
+#[test]
+fn ipv6_link_local_addresses_are_advertised_and_dialable() {
+    let Some(lan) = Lan::new("ipv6_link_local", 2) else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap();
+    let (mut laptop, port) = listen(&lan, LAPTOP, "laptop", &dirs.path().join("laptop"), &[]);
+    let peers = peers_json(&lan, PHONE, "3");
+    let entry = peers
+        .iter()
+        .find(|p| p["name"] == "laptop")
+        .unwrap_or_else(|| panic!("laptop not in {peers:?}"));
+    let v6 = entry["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|a| a.starts_with("fe80::") && a.contains('%'))
+        .unwrap_or_else(|| panic!("no scoped link-local address in {entry}"))
+        .to_owned();
+    let bare = v6.split('%').next().unwrap();
+    let phone = dirs.path().join("phone");
+    for (target, body) in [
+        (format!("[{v6}]:{port}"), "by index"),
+        (format!("[{bare}%eth0]:{port}"), "by name"),
+    ] {
+        let out = lan.run(
+            PHONE,
+            "phone",
+            &["--data-dir", phone.to_str().unwrap(), "send", &target, body],
+            SECS(20),
+        );
+        assert!(
+            out.status.success(),
+            "send to {target} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        laptop.wait_out(SECS(5), |l| l == format!("phone: {body}"));
+    }
+    laptop.wait_err(SECS(5), |l| l.contains("phone connected from [fe80::"));
+}

@@ -740,3 +740,38 @@ fn sigterm_right_after_startup_exits_0() {
         assert_eq!(status.code(), Some(0), "{status}");
     }
 }
+
+/// A peer that takes texts but closes without acknowledging them: `send` must
+/// not report success.
+#[test]
+fn unacknowledged_text_makes_send_exit_4() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let fake = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut raw = Raw { stream };
+        raw.expect("hello");
+        raw.send(&hello("blackhole"));
+        let text = raw.expect("text");
+        // Close without an ack.
+        drop(raw);
+        text
+    });
+    let dir = data_dir();
+    let out = send(
+        &format!("127.0.0.1:{port}"),
+        dir.path(),
+        "phone",
+        &["lost?"],
+    );
+    let text = fake.join().unwrap();
+    assert_eq!(text["body"], "lost?");
+    assert_eq!(out.code(), Some(4), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("1 of 1 message(s) were not acknowledged"),
+        "{}",
+        out.stderr
+    );
+}

@@ -46,3 +46,39 @@ pub async fn connect_any(
     }
     Err(ConnectError { attempts })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_dead_address_is_skipped_for_the_next_one() {
+        let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dead = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let addrs = [dead, live.local_addr().unwrap()];
+        let stream = connect_any(&addrs, PER_ADDRESS_TIMEOUT).await.unwrap();
+        assert_eq!(stream.peer_addr().unwrap(), addrs[1]);
+    }
+
+    #[tokio::test]
+    async fn every_failure_is_reported() {
+        let dead = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let err = connect_any(&[dead, dead], PER_ADDRESS_TIMEOUT)
+            .await
+            .unwrap_err();
+        assert_eq!(err.attempts.len(), 2);
+        assert!(
+            err.to_string()
+                .starts_with(&format!("could not connect to {dead} (")),
+            "{err}"
+        );
+        let none = connect_any(&[], PER_ADDRESS_TIMEOUT).await.unwrap_err();
+        assert_eq!(none.to_string(), "no address to connect to");
+    }
+}

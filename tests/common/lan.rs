@@ -112,9 +112,23 @@ impl Lan {
                 "dev",
                 "eth0",
             ]);
+            // No duplicate address detection: the IPv6 link-local address is
+            // usable at once instead of after ~2 s as "tentative".
+            let dad = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &ns,
+                    "sh",
+                    "-c",
+                    "echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad",
+                ])
+                .status()
+                .expect("run ip netns exec");
+            assert!(dad.success(), "cannot turn off DAD in {ns}");
             ip(&["-n", &ns, "link", "set", "eth0", "up"]);
         }
-        // mdns-sd only uses interfaces that are up when it starts.
+        // mdns-sd only uses interfaces and addresses present when it starts.
         let deadline = Instant::now() + Duration::from_secs(10);
         for ns in &lan.hosts {
             loop {
@@ -122,7 +136,15 @@ impl Lan {
                     .args(["-n", ns, "-br", "link", "show", "eth0"])
                     .output()
                     .expect("run ip");
-                if String::from_utf8_lossy(&out.stdout).contains(" UP ") {
+                let v6 = Command::new("ip")
+                    .args(["-n", ns, "-6", "addr", "show", "dev", "eth0"])
+                    .output()
+                    .expect("run ip");
+                let v6 = String::from_utf8_lossy(&v6.stdout);
+                if String::from_utf8_lossy(&out.stdout).contains(" UP ")
+                    && v6.contains("fe80::")
+                    && !v6.contains("tentative")
+                {
                     break;
                 }
                 assert!(Instant::now() < deadline, "eth0 in {ns} never came up");
