@@ -11,7 +11,7 @@
 //! protocol/    wire format: messages, codec, handshake rules (no sockets)
 //! identity.rs  who we are: display name, stable peer id in the data directory
 //! net/         listener, sessions, connecting, discovery (the only module naming mdns_sd)
-//! headless.rs  the `send`, `peers` and `listen` commands, built on net
+//! headless/    the `send`, `peers` and `listen` commands (one file each), built on net
 //! sanitize.rs  making peers' text safe to print on a terminal
 //! ```
 //!

@@ -464,6 +464,55 @@ mod tests {
         assert_eq!(second.match_rank("laptop"), Some(MatchRank::Nick));
     }
 
+    fn resolved(instance: &str, id: &str, ip: &str) -> ServiceEvent {
+        let txt = [
+            ("txtvers", "1"),
+            ("proto", "1"),
+            ("id", id),
+            ("nick", instance),
+        ];
+        let info =
+            ServiceInfo::new(SERVICE_TYPE, instance, "laptop.local.", ip, 7342, &txt[..]).unwrap();
+        ServiceEvent::ServiceResolved(Box::new(info.as_resolved_service()))
+    }
+
+    const ID: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn repeated_resolutions_merge_into_one_peer() {
+        let mut book = PeerBook::new(None);
+        let Some(PeerEvent::Up(first)) = book.apply(resolved("laptop", ID, "10.0.0.1")) else {
+            panic!("first resolution must announce the peer")
+        };
+        assert_eq!(
+            first.addrs,
+            vec!["10.0.0.1:7342".parse::<SocketAddr>().unwrap()]
+        );
+        // The same peer seen on another interface: one peer, both addresses.
+        let Some(PeerEvent::Up(merged)) = book.apply(resolved("laptop", ID, "fe80::1")) else {
+            panic!("a new address is a change")
+        };
+        assert_eq!(merged.addrs.len(), 2);
+        assert_eq!(merged.addrs[0].to_string(), "10.0.0.1:7342");
+        // Seen again with nothing new: no event.
+        assert_eq!(book.apply(resolved("laptop", ID, "10.0.0.1")), None);
+        let removed =
+            ServiceEvent::ServiceRemoved(SERVICE_TYPE.into(), format!("laptop.{SERVICE_TYPE}"));
+        assert!(matches!(book.apply(removed), Some(PeerEvent::Down(p)) if p.id == ID));
+        assert!(book.by_id.is_empty());
+    }
+
+    #[test]
+    fn ourselves_and_malformed_ids_are_left_out() {
+        let mut book = PeerBook::new(Some(ID.to_owned()));
+        assert_eq!(book.apply(resolved("me", ID, "10.0.0.1")), None);
+        assert_eq!(book.apply(resolved("bad", "NOT-AN-ID", "10.0.0.2")), None);
+        let other = "f".repeat(32);
+        assert!(
+            matches!(book.apply(resolved("phone", &other, "10.0.0.3")), Some(PeerEvent::Up(p)) if p.name == "phone")
+        );
+    }
+
     #[test]
     fn truncation_respects_char_boundaries() {
         assert_eq!(truncate("ééé", 3), "é");

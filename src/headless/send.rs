@@ -1,0 +1,238 @@
+//! `lantalk send PEER [TEXT]...`: find the peer, connect, send every message
+//! pipelined, and succeed only once all are acknowledged.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::anyhow;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{Exit, Failure, our_hello, secs, start_discovery};
+use crate::cli::Global;
+use crate::identity;
+use crate::net::{self, CloseReason, PER_ADDRESS_TIMEOUT, SessionEvent, SessionHandle};
+use crate::protocol::Text;
+use crate::sanitize::escape_for_terminal;
+
+/// How long `send` waits for outstanding acks without any progress.
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many texts `send` keeps in flight before waiting for acks.
+const SEND_WINDOW: usize = 4096;
+
+/// How long to wait for the peer to close after our bye.
+const BYE_WAIT: Duration = Duration::from_secs(2);
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// `HOST:PORT` / `IP:PORT` / `[IPv6]:PORT`, resolved; `None` if `peer` is a name to discover.
+async fn direct_addrs(peer: &str) -> Result<Option<Vec<SocketAddr>>, Failure> {
+    if let Ok(addr) = peer.parse::<SocketAddr>() {
+        return Ok(Some(vec![addr]));
+    }
+    if let Some(addr) = scoped_by_interface_name(peer) {
+        return Ok(Some(vec![addr]));
+    }
+    let Some((host, port)) = peer.rsplit_once(':') else {
+        return Ok(None);
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(Failure::new(
+            Exit::Usage,
+            anyhow!("{peer:?} is neither a peer name nor HOST:PORT"),
+        ));
+    }
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(peer)
+        .await
+        .map_err(|e| Failure::new(Exit::NotFound, anyhow!("cannot resolve {host:?}: {e}")))?
+        .collect();
+    Ok(Some(addrs))
+}
+
+/// `[fe80::1%eth0]:7342`: a link-local IPv6 address scoped by interface name
+/// (the standard parser takes only numeric scopes).
+fn scoped_by_interface_name(peer: &str) -> Option<SocketAddr> {
+    let (inside, port) = peer.strip_prefix('[')?.rsplit_once("]:")?;
+    let (ip, iface) = inside.split_once('%')?;
+    let index = std::fs::read_to_string(format!("/sys/class/net/{iface}/ifindex")).ok()?;
+    let v6 = std::net::SocketAddrV6::new(
+        ip.parse().ok()?,
+        port.parse().ok()?,
+        0,
+        index.trim().parse().ok()?,
+    );
+    Some(SocketAddr::V6(v6))
+}
+
+/// `lantalk send PEER [TEXT]...`
+pub(super) async fn send(
+    global: &Global,
+    peer: &str,
+    text: Vec<String>,
+    timeout: Duration,
+) -> Result<(), Failure> {
+    let one = (!text.is_empty()).then(|| text.join(" "));
+    if one.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        return Err(Failure::new(
+            Exit::Usage,
+            anyhow!("nothing to send: the message is empty"),
+        ));
+    }
+    let hello = our_hello(global)?;
+
+    let (addrs, found) = match direct_addrs(peer).await? {
+        Some(addrs) => (addrs, None),
+        None => {
+            let discovery = start_discovery(global)?;
+            match discovery
+                .find(peer, timeout)
+                .await
+                .map_err(Failure::from_other)?
+            {
+                Some(found) => (found.addrs.clone(), Some((discovery, found))),
+                None => {
+                    return Err(Failure::new(
+                        Exit::NotFound,
+                        anyhow!(
+                            "peer {peer:?} not found on the network after {} s (is it running? is multicast blocked?)",
+                            secs(timeout)
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    let stream = match net::connect_any(&addrs, PER_ADDRESS_TIMEOUT).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            if let Some((discovery, found)) = &found {
+                discovery.verify(found);
+            }
+            return Err(Failure::new(Exit::Delivery, anyhow!("{peer}: {e}")));
+        }
+    };
+    drop(found);
+    let session = net::handshake(stream, &hello)
+        .await
+        .map_err(|e| Failure::new(Exit::Delivery, anyhow!("{peer}: handshake failed: {e}")))?;
+    let peer_name = escape_for_terminal(&session.peer.name, false).into_owned();
+    let (events_tx, events) = mpsc::channel(1024);
+    let handle = session.start(net::next_session_id(), events_tx);
+
+    let (lines_tx, lines) = mpsc::channel(1024);
+    match one {
+        Some(body) => {
+            // Capacity 1024: this cannot fail on a fresh channel.
+            let _ = lines_tx.try_send(body);
+            drop(lines_tx);
+        }
+        None => {
+            tokio::spawn(read_stdin_lines(lines_tx));
+        }
+    }
+    pump(&handle, events, lines, &peer_name).await
+}
+
+/// Reads stdin line by line (lossy UTF-8, CR LF or LF, empty lines skipped).
+async fn read_stdin_lines(tx: mpsc::Sender<String>) {
+    let mut reader = BufReader::with_capacity(64 * 1024, tokio::io::stdin());
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        while matches!(line.last(), Some(b'\n' | b'\r')) {
+            line.pop();
+        }
+        if line.is_empty() {
+            continue;
+        }
+        if tx
+            .send(String::from_utf8_lossy(&line).into_owned())
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Sends every line as a text, pipelined, and returns once all are acked.
+async fn pump(
+    handle: &SessionHandle,
+    mut events: mpsc::Receiver<SessionEvent>,
+    mut lines: mpsc::Receiver<String>,
+    peer_name: &str,
+) -> Result<(), Failure> {
+    let prefix = identity::random_hex::<8>()?;
+    let mut in_flight: HashSet<String> = HashSet::new();
+    let mut sent = 0u64;
+    let mut input_done = false;
+    let mut deadline = Instant::now() + ACK_TIMEOUT;
+    let closed = loop {
+        if input_done && in_flight.is_empty() {
+            handle.bye();
+            // Wait (briefly) for the peer to close in turn.
+            let _ = tokio::time::timeout(BYE_WAIT, async {
+                while let Some(ev) = events.recv().await {
+                    if matches!(ev, SessionEvent::Closed { .. }) {
+                        break;
+                    }
+                }
+            })
+            .await;
+            return Ok(());
+        }
+        tokio::select! {
+            biased;
+            event = events.recv() => match event {
+                Some(SessionEvent::Acked { id, .. }) => {
+                    if in_flight.remove(&id) {
+                        deadline = Instant::now() + ACK_TIMEOUT;
+                    }
+                }
+                Some(SessionEvent::Closed { reason, .. }) => break reason.to_string(),
+                None => break CloseReason::Eof.to_string(),
+                // Texts sent to us are not shown by `send`, so they are not acknowledged.
+                Some(_) => {}
+            },
+            line = lines.recv(), if !input_done && in_flight.len() < SEND_WINDOW => match line {
+                Some(body) => {
+                    sent += 1;
+                    let id = format!("{prefix}-{sent}");
+                    in_flight.insert(id.clone());
+                    if in_flight.len() == 1 {
+                        deadline = Instant::now() + ACK_TIMEOUT;
+                    }
+                    handle.send_text(Text { id, ts: now_ms(), body });
+                }
+                None => input_done = true,
+            },
+            () = tokio::time::sleep_until(deadline), if !in_flight.is_empty() => {
+                break format!("no acknowledgement for {} s", ACK_TIMEOUT.as_secs());
+            }
+        }
+    };
+    let unacked = in_flight.len() as u64;
+    let what = if input_done {
+        format!("{unacked} of {sent} message(s) were not acknowledged")
+    } else {
+        format!(
+            "{} of {sent} message(s) acknowledged, then the session ended before the rest of the input was sent",
+            sent - unacked
+        )
+    };
+    Err(Failure::new(
+        Exit::Delivery,
+        anyhow!("{peer_name}: {what} ({closed})"),
+    ))
+}
