@@ -775,3 +775,28 @@ fn unacknowledged_text_makes_send_exit_4() {
         out.stderr
     );
 }
+
+/// A line too long for one frame is refused with a message; the lines around
+/// it still go out, and the exit status says something was not delivered.
+#[test]
+fn too_long_a_line_is_refused_and_the_rest_delivered() {
+    let listen = Listen::start(false);
+    let d2 = data_dir();
+    let mut input = b"before\n".to_vec();
+    input.extend(std::iter::repeat_n(b'x', 2 << 20));
+    input.extend_from_slice(b"\nafter\n");
+    let mut cmd = lantalk();
+    cmd.arg("--data-dir")
+        .arg(d2.path())
+        .args(["--name", "phone", "send", &listen.addr()]);
+    let out = run(cmd, Some(input), WAIT);
+    assert_eq!(out.code(), Some(4), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("message too long to send (2097152 bytes"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(listen.next_stdout_line(), "phone: before");
+    assert_eq!(listen.next_stdout_line(), "phone: after");
+}

@@ -14,7 +14,7 @@ use super::{Exit, Failure, our_hello, secs, start_discovery};
 use crate::cli::Global;
 use crate::identity;
 use crate::net::{self, CloseReason, PER_ADDRESS_TIMEOUT, SessionEvent, SessionHandle};
-use crate::protocol::Text;
+use crate::protocol::{MAX_FRAME_LEN, Text, text_fits_in_frame};
 use crate::sanitize::escape_for_terminal;
 
 /// How long `send` waits for outstanding acks without any progress.
@@ -85,6 +85,19 @@ pub(super) async fn send(
             anyhow!("nothing to send: the message is empty"),
         ));
     }
+    if let Some(body) = &one {
+        let probe = Text {
+            id: String::new(),
+            ts: 0,
+            body: body.clone(),
+        };
+        if !text_fits_in_frame(&probe) {
+            return Err(Failure::new(
+                Exit::Usage,
+                anyhow!("{}", too_long_message(body)),
+            ));
+        }
+    }
     let hello = our_hello(global)?;
 
     let (addrs, found) = match direct_addrs(peer).await? {
@@ -140,6 +153,14 @@ pub(super) async fn send(
     pump(&handle, events, lines, &peer_name).await
 }
 
+fn too_long_message(body: &str) -> String {
+    format!(
+        "message too long to send ({} bytes; one message must fit in {} KiB)",
+        body.len(),
+        MAX_FRAME_LEN / 1024
+    )
+}
+
 /// Reads stdin line by line (lossy UTF-8, CR LF or LF, empty lines skipped).
 async fn read_stdin_lines(tx: mpsc::Sender<String>) {
     let mut reader = BufReader::with_capacity(64 * 1024, tokio::io::stdin());
@@ -176,6 +197,7 @@ async fn pump(
     let prefix = identity::random_hex::<8>()?;
     let mut in_flight: HashSet<String> = HashSet::new();
     let mut sent = 0u64;
+    let mut too_long = 0u64;
     let mut input_done = false;
     let mut deadline = Instant::now() + ACK_TIMEOUT;
     let closed = loop {
@@ -190,6 +212,14 @@ async fn pump(
                 }
             })
             .await;
+            if too_long > 0 {
+                return Err(Failure::new(
+                    Exit::Delivery,
+                    anyhow!(
+                        "{too_long} message(s) too long to send; the other {sent} were acknowledged"
+                    ),
+                ));
+            }
             return Ok(());
         }
         tokio::select! {
@@ -207,13 +237,18 @@ async fn pump(
             },
             line = lines.recv(), if !input_done && in_flight.len() < SEND_WINDOW => match line {
                 Some(body) => {
+                    let text = Text { id: format!("{prefix}-{}", sent + 1), ts: now_ms(), body };
+                    if !text_fits_in_frame(&text) {
+                        too_long += 1;
+                        eprintln!("lantalk: {}", too_long_message(&text.body));
+                        continue;
+                    }
                     sent += 1;
-                    let id = format!("{prefix}-{sent}");
-                    in_flight.insert(id.clone());
+                    in_flight.insert(text.id.clone());
                     if in_flight.len() == 1 {
                         deadline = Instant::now() + ACK_TIMEOUT;
                     }
-                    handle.send_text(Text { id, ts: now_ms(), body });
+                    handle.send_text(text);
                 }
                 None => input_done = true,
             },

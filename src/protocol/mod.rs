@@ -36,6 +36,20 @@ pub const HEADER_LEN: usize = 4;
 /// A peer that has not sent its `hello` this long after connecting is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Whether `text` fits in one frame once encoded (bodies up to about 1 MiB do).
+/// Senders check this before queueing, so an oversized message is refused
+/// to the user instead of failing on the wire.
+pub fn text_fits_in_frame(text: &Text) -> bool {
+    // JSON escaping grows a string at most 6-fold (`\u00XX`): only measure
+    // when the body is large enough for the limit to matter.
+    if text.body.len() * 6 + text.id.len() + 64 <= MAX_FRAME_LEN {
+        return true;
+    }
+    // The enclosing message adds `"type":"text",` to the object.
+    serde_json::to_vec(text)
+        .is_ok_and(|json| json.len() + r#""type":"text","#.len() <= MAX_FRAME_LEN)
+}
+
 /// Everything that can go wrong with bytes coming from a peer.
 ///
 /// Each variant except [`ProtocolError::Io`] maps to an `error` message that

@@ -457,3 +457,32 @@ fn peer_id_format() {
         assert!(!is_valid_peer_id(bad), "{bad:?}");
     }
 }
+
+#[test]
+fn text_fits_in_frame_matches_what_the_encoder_accepts() {
+    let mut codec = FrameCodec::new();
+    for len in [
+        0,
+        100_000,
+        MAX_FRAME_LEN - 100,
+        MAX_FRAME_LEN - 40,
+        MAX_FRAME_LEN - 30,
+        MAX_FRAME_LEN,
+    ] {
+        for fill in ["a", "\u{1}"] {
+            let body = fill.repeat(len / fill.len());
+            let text = Text {
+                id: "abc-1".into(),
+                ts: 1_700_000_000_000,
+                body,
+            };
+            let mut dst = BytesMut::new();
+            let encoded = codec.encode(&Message::Text(text.clone()), &mut dst).is_ok();
+            assert_eq!(
+                super::text_fits_in_frame(&text),
+                encoded,
+                "len {len} fill {fill:?}"
+            );
+        }
+    }
+}
