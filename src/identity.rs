@@ -66,6 +66,30 @@ pub fn load_or_create_id(dir: &Path) -> anyhow::Result<String> {
     Ok(id)
 }
 
+/// Takes the data directory for this process: only one listening lantalk may
+/// use an identity at a time, or peers would see two hosts with one id. The
+/// lock lasts as long as the returned file is open.
+pub fn lock_data_dir(dir: &Path) -> anyhow::Result<fs::File> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => bail!(
+            "another lantalk is already running with the data directory {} (stop it, or give this one its own --data-dir)",
+            dir.display()
+        ),
+        Err(fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 /// `N` random bytes from the operating system, as 2·N lowercase hex characters.
 pub fn random_hex<const N: usize>() -> anyhow::Result<String> {
     let mut bytes = [0u8; N];
@@ -93,6 +117,16 @@ mod tests {
         fs::write(dir.path().join(ID_FILE), "not an id").unwrap();
         let err = load_or_create_id(dir.path()).unwrap_err().to_string();
         assert!(err.contains("valid peer id"), "{err}");
+    }
+
+    #[test]
+    fn data_dir_is_locked_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock_data_dir(dir.path()).unwrap();
+        let err = lock_data_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("already running"), "{err}");
+        drop(held);
+        lock_data_dir(dir.path()).unwrap();
     }
 
     #[test]

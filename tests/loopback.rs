@@ -800,3 +800,26 @@ fn too_long_a_line_is_refused_and_the_rest_delivered() {
     assert_eq!(listen.next_stdout_line(), "phone: before");
     assert_eq!(listen.next_stdout_line(), "phone: after");
 }
+
+/// Two listeners cannot share one identity: the second says why and exits 1.
+#[test]
+fn second_listener_on_the_same_data_dir_is_refused() {
+    let first = Listen::start(false);
+    let mut second = lantalk();
+    second
+        .arg("--data-dir")
+        .arg(first._data.path())
+        .args(["--port", "0", "listen"]);
+    let out = run(second, None, WAIT);
+    assert_eq!(out.code(), Some(1), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("another lantalk is already running with the data directory"),
+        "{}",
+        out.stderr
+    );
+    // The first one is unaffected.
+    let d2 = data_dir();
+    send(&first.addr(), d2.path(), "phone", &["still here"]).assert_success();
+    assert_eq!(first.next_stdout_line(), "phone: still here");
+}

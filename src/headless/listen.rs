@@ -9,7 +9,7 @@ use anyhow::{Context as _, anyhow};
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 
-use super::{Exit, Failure, our_hello};
+use super::{Exit, Failure, listening_identity};
 use crate::cli::Global;
 use crate::identity;
 use crate::net::{self, Advert, CloseReason, Discovery, SessionEvent, SessionHandle, SessionId};
@@ -29,7 +29,7 @@ struct Conn {
 
 /// `lantalk listen` (also the default command).
 pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
-    let hello = our_hello(global)?;
+    let (hello, _lock) = listening_identity(global)?;
     let bound = net::bind(global.port).await.context("cannot listen")?;
     let mut shutdown = std::pin::pin!(shutdown_signal());
     if let Some(busy) = bound.fell_back_from {

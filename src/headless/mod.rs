@@ -80,13 +80,25 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 /// Our `hello`, with the display name and the id from the data directory.
 pub(crate) fn our_hello(global: &Global) -> anyhow::Result<Hello> {
     let dir = identity::data_dir(global.data_dir.as_deref())?;
-    let id = identity::load_or_create_id(&dir)?;
+    hello_from(global, &dir)
+}
+
+fn hello_from(global: &Global, dir: &std::path::Path) -> anyhow::Result<Hello> {
+    let id = identity::load_or_create_id(dir)?;
     Ok(Hello {
         proto: PROTO_VERSION,
         id,
         name: identity::display_name(global.name.as_deref()),
         app: concat!("lantalk/", env!("CARGO_PKG_VERSION")).to_owned(),
     })
+}
+
+/// Like [`our_hello`], for a process that will be reachable under this
+/// identity: also locks the data directory (held while the file is open).
+pub(crate) fn listening_identity(global: &Global) -> anyhow::Result<(Hello, std::fs::File)> {
+    let dir = identity::data_dir(global.data_dir.as_deref())?;
+    let lock = identity::lock_data_dir(&dir)?;
+    Ok((hello_from(global, &dir)?, lock))
 }
 
 pub(crate) fn start_discovery(global: &Global) -> Result<Discovery, Failure> {
