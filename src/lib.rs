@@ -19,6 +19,17 @@
 //! `headless → net, protocol, identity` · `net → protocol` · `protocol → nothing`.
 #![forbid(unsafe_code)]
 
+/// Prints a status line on stderr, prefixed with `lantalk: `. A closed or full
+/// stderr is ignored (`eprintln!` would panic): a status line is never worth
+/// dying for.
+#[macro_export]
+macro_rules! status {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), "lantalk: {}", ::std::format_args!($($arg)*));
+    }};
+}
+
 pub mod cli;
 pub mod headless;
 pub mod identity;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use lantalk::cli::Cli;
 use lantalk::headless::{self, Exit};
+use lantalk::status;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("lantalk: cannot start the async runtime: {e}");
+            status!("cannot start the async runtime: {e}");
             return ExitCode::from(Exit::Other as u8);
         }
     };
@@ -30,7 +31,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("lantalk: {failure}");
+            status!("{failure}");
             ExitCode::from(failure.exit as u8)
         }
     }

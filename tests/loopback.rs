@@ -823,3 +823,30 @@ fn second_listener_on_the_same_data_dir_is_refused() {
     send(&first.addr(), d2.path(), "phone", &["still here"]).assert_success();
     assert_eq!(first.next_stdout_line(), "phone: still here");
 }
+
+/// A closed or full stderr must not crash `listen` (status lines are optional).
+#[test]
+fn listen_survives_a_full_stderr() {
+    let data = data_dir();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let mut child = lantalk()
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["--port", "0", "listen"])
+        .stderr(full)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(child.try_wait().unwrap(), None, "listen died");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = wait_child(&mut child, WAIT).expect("listen did not exit");
+    assert_eq!(status.code(), Some(0));
+}

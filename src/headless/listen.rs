@@ -33,13 +33,13 @@ pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
     let bound = net::bind(global.port).await.context("cannot listen")?;
     let mut shutdown = std::pin::pin!(shutdown_signal());
     if let Some(busy) = bound.fell_back_from {
-        eprintln!(
-            "lantalk: port {busy} is busy; listening on port {} instead",
+        status!(
+            "port {busy} is busy; listening on port {} instead",
             bound.port
         );
     }
-    eprintln!(
-        "lantalk: listening on port {} as {:?}",
+    status!(
+        "listening on port {} as {:?}",
         bound.port,
         escape_for_terminal(&hello.name, false)
     );
@@ -114,9 +114,7 @@ fn advertise(global: &Global, hello: &Hello, port: u16) -> Option<Discovery> {
     let mut discovery = match Discovery::start(&global.interfaces) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!(
-                "lantalk: {e}; discovery is off, peers can still connect to port {port} directly"
-            );
+            status!("{e}; discovery is off, peers can still connect to port {port} directly");
             return None;
         }
     };
@@ -135,8 +133,8 @@ fn advertise(global: &Global, hello: &Hello, port: u16) -> Option<Discovery> {
                     if last.as_ref() == Some(&name) {
                         continue;
                     }
-                    eprintln!(
-                        "lantalk: the name is taken on this network; advertising as {:?}",
+                    status!(
+                        "the name is taken on this network; advertising as {:?}",
                         escape_for_terminal(&name, false)
                     );
                     last = Some(name);
@@ -145,9 +143,7 @@ fn advertise(global: &Global, hello: &Hello, port: u16) -> Option<Discovery> {
             Some(discovery)
         }
         Err(e) => {
-            eprintln!(
-                "lantalk: {e}; discovery is off, peers can still connect to port {port} directly"
-            );
+            status!("{e}; discovery is off, peers can still connect to port {port} directly");
             None
         }
     }
@@ -169,7 +165,7 @@ async fn on_event(
             handle,
         } => {
             let name = escape_for_terminal(&peer.name, false).into_owned();
-            eprintln!("lantalk: {name} connected from {addr}");
+            status!("{name} connected from {addr}");
             conns.insert(
                 sid,
                 Conn {
@@ -205,8 +201,8 @@ async fn on_event(
             if let Some(conn) = conns.remove(&sid) {
                 let name = escape_for_terminal(&conn.name, false);
                 match reason {
-                    CloseReason::Bye | CloseReason::Local => eprintln!("lantalk: {name} left"),
-                    other => eprintln!("lantalk: {name} disconnected: {other}"),
+                    CloseReason::Bye | CloseReason::Local => status!("{name} left"),
+                    other => status!("{name} disconnected: {other}"),
                 }
             }
         }

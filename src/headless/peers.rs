@@ -52,8 +52,8 @@ pub(super) async fn peers(global: &Global, json: bool, timeout: Duration) -> Res
         out.push_str(&peer_table(&list));
     }
     if list.is_empty() {
-        eprintln!(
-            "lantalk: no peers found in {} s (is anyone running lantalk? is multicast blocked?)",
+        status!(
+            "no peers found in {} s (is anyone running lantalk? is multicast blocked?)",
             secs(timeout)
         );
     }

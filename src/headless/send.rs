@@ -240,7 +240,7 @@ async fn pump(
                     let text = Text { id: format!("{prefix}-{}", sent + 1), ts: now_ms(), body };
                     if !text_fits_in_frame(&text) {
                         too_long += 1;
-                        eprintln!("lantalk: {}", too_long_message(&text.body));
+                        status!("{}", too_long_message(&text.body));
                         continue;
                     }
                     sent += 1;
