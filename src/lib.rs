@@ -30,9 +30,11 @@ macro_rules! status {
     }};
 }
 
+pub mod app;
 pub mod cli;
 pub mod headless;
 pub mod identity;
 pub mod net;
 pub mod protocol;
 pub mod sanitize;
+pub mod ui;

@@ -5,6 +5,7 @@
 pub mod connect;
 pub mod discovery;
 pub mod listener;
+pub mod node;
 pub mod session;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,0 +1,214 @@
+//! The TUI's state and its transitions: one [`App`] model, one [`Action`]
+//! enum in, [`Effect`]s out. Pure: no tokio, no terminal, no clocks (the time
+//! arrives with each action), so every behaviour is a plain unit test.
+//!
+//! Reads only plain data types from `net` and `protocol`.
+
+pub mod input;
+mod update;
+
+use std::net::SocketAddr;
+
+pub use input::{Input, InputLayout};
+pub use update::update;
+
+use crate::net::SessionId;
+use crate::protocol::Text;
+
+/// Which pane receives keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Focus {
+    /// The peers list (left).
+    Peers,
+    /// The message pane (scrolling keys).
+    Conversation,
+    /// The input line (typing).
+    #[default]
+    Input,
+}
+
+/// State of mDNS discovery, shown in the status bar.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum DiscoveryState {
+    /// Starting up.
+    #[default]
+    Starting,
+    /// Advertising and browsing.
+    Active,
+    /// Not running, with the reason shown to the user (e.g. "mDNS off").
+    Off(String),
+}
+
+/// Delivery state of one of our own messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Queued or on the wire, not yet acknowledged ("sending…").
+    Sending,
+    /// Acknowledged by the peer (✓).
+    Delivered,
+    /// Could not be delivered, and why.
+    Failed(String),
+}
+
+/// What one entry of a conversation is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A message we sent.
+    Own {
+        /// Message id, matched against acks.
+        id: String,
+        /// Delivery state.
+        state: Delivery,
+    },
+    /// A message the peer sent.
+    Peer {
+        /// The peer's display name at the time.
+        from: String,
+    },
+    /// A line from lantalk itself: peer online/offline, connection failed and why.
+    System,
+}
+
+/// One line of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Unix milliseconds (our clock for own and system lines, the sender's for theirs).
+    pub ts: u64,
+    /// Own, peer's or system.
+    pub kind: EntryKind,
+    /// The text, as received (the UI escapes it for display).
+    pub body: String,
+}
+
+/// The messages with one peer and how the pane is scrolled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conversation {
+    /// Oldest first.
+    pub entries: Vec<Entry>,
+    /// Rows scrolled up from the bottom; 0 follows new messages.
+    pub scroll: usize,
+    /// Messages arrived while scrolled up ("new messages below").
+    pub unseen_below: bool,
+}
+
+/// A peer as the TUI knows it: discovered, connected, or both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerEntry {
+    /// Peer id (32 hex), the key.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// mDNS host (e.g. `laptop.local.`), or the address it connected from.
+    pub host: String,
+    /// Addresses to dial, best first (empty for peers known only by their connection).
+    pub addrs: Vec<SocketAddr>,
+    /// Seen on mDNS right now.
+    pub discovered: bool,
+    /// The open session, if any.
+    pub session: Option<SessionId>,
+    /// Messages received while this conversation was not on screen.
+    pub unread: usize,
+    /// Unix ms of the last message either way, for sorting.
+    pub last_activity: u64,
+    /// The conversation.
+    pub conversation: Conversation,
+}
+
+impl PeerEntry {
+    /// Online: discovered on the network or connected.
+    pub fn online(&self) -> bool {
+        self.discovered || self.session.is_some()
+    }
+}
+
+/// Who we are, for the status bar.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Me {
+    /// Our display name.
+    pub name: String,
+    /// Our peer id.
+    pub id: String,
+    /// The port we listen on (0 until known).
+    pub port: u16,
+}
+
+/// The whole TUI state.
+#[derive(Debug, Clone, Default)]
+pub struct App {
+    /// Who we are.
+    pub me: Me,
+    /// Every peer, in display order (unread and active first; see `update::sort_peers`).
+    pub peers: Vec<PeerEntry>,
+    /// Index into `peers` of the highlighted peer in the peers pane.
+    pub cursor: usize,
+    /// Id of the peer whose conversation is on screen.
+    pub open: Option<String>,
+    /// Which pane has the keys.
+    pub focus: Focus,
+    /// The input line.
+    pub input: Input,
+    /// Sent lines and commands, oldest first, for Up/Down recall.
+    pub history: Vec<String>,
+    /// Position while browsing history (`None`: editing a new line).
+    pub history_pos: Option<usize>,
+    /// A hint or error shown above the input until the next key (e.g. unknown command).
+    pub notice: Option<String>,
+    /// The help overlay is shown.
+    pub help: bool,
+    /// mDNS state for the status bar.
+    pub discovery: DiscoveryState,
+    /// Ring the bell for messages in conversations not on screen.
+    pub bell: bool,
+    /// Terminal size (columns, rows), from resize events.
+    pub size: (u16, u16),
+    /// The user asked to quit.
+    pub quitting: bool,
+    /// Counter for our message ids.
+    pub next_msg: u64,
+    /// Random prefix making our message ids unique across runs.
+    pub msg_prefix: String,
+    /// Local time zone's offset from UTC in seconds, for showing times.
+    pub utc_offset: i32,
+}
+
+/// Input to [`update`]: everything that can happen.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// A key press.
+    Key(crossterm::event::KeyEvent),
+    /// Bracketed paste: the whole pasted text at once.
+    Paste(String),
+    /// Mouse wheel: positive scrolls up (older), negative down.
+    Scroll(i32),
+    /// The terminal was resized.
+    Resize(u16, u16),
+    /// Something happened on the network.
+    Net(crate::net::node::NetEvent),
+}
+
+/// What [`update`] asks the outside world to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Send a text to a peer (by id), connecting first if needed.
+    Send {
+        /// Peer id.
+        to: String,
+        /// The message.
+        text: Text,
+    },
+    /// Acknowledge a text received on a session (it is now on screen / stored).
+    Ack {
+        /// Session it came on.
+        sid: SessionId,
+        /// Its id.
+        id: String,
+    },
+    /// Connect to `HOST:PORT` (the `/connect` command).
+    Connect(String),
+    /// Rename ourselves and re-advertise.
+    Rename(String),
+    /// Ring the terminal bell.
+    Bell,
+    /// Leave: bye to every session, goodbye on mDNS, restore the terminal.
+    Quit,
+}
