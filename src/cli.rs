@@ -13,14 +13,17 @@ Exit codes:
   4  could not connect, or a message was not acknowledged";
 
 /// Chat between devices on the same LAN: peers find each other by name over
-/// mDNS and talk over TCP.
+/// mDNS and talk over TCP. Without a command, opens the chat screen.
 #[derive(Debug, Parser)]
 #[command(name = "lantalk", version, after_help = EXIT_CODES)]
 pub struct Cli {
     /// Options that apply to every command.
     #[command(flatten)]
     pub global: Global,
-    /// What to do; `listen` when omitted.
+    /// Do not ring the terminal bell for messages in conversations not on screen
+    #[arg(long)]
+    pub no_bell: bool,
+    /// What to do; without a command, the chat screen opens.
     #[command(subcommand)]
     pub command: Option<Command>,
 }

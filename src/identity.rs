@@ -6,7 +6,47 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::protocol::is_valid_peer_id;
+use crate::protocol::{Hello, PROTO_VERSION, is_valid_peer_id};
+
+/// This installation as one process presents it: its hello and data directory.
+#[derive(Debug)]
+pub struct Identity {
+    /// The hello we send: display name, peer id, software version.
+    pub hello: Hello,
+    /// The data directory (id, lock, log).
+    pub dir: PathBuf,
+    /// Held while this process listens under the identity.
+    _lock: Option<fs::File>,
+}
+
+impl Identity {
+    /// Loads (or creates) the identity in `dir_flag` or the platform data
+    /// directory, named `name_flag` or after the host. With `listening`, the
+    /// directory is locked so no second listener can share the id.
+    pub fn load(
+        name_flag: Option<&str>,
+        dir_flag: Option<&Path>,
+        listening: bool,
+    ) -> anyhow::Result<Self> {
+        let dir = data_dir(dir_flag)?;
+        let lock = if listening {
+            Some(lock_data_dir(&dir)?)
+        } else {
+            None
+        };
+        let hello = Hello {
+            proto: PROTO_VERSION,
+            id: load_or_create_id(&dir)?,
+            name: display_name(name_flag),
+            app: concat!("lantalk/", env!("CARGO_PKG_VERSION")).to_owned(),
+        };
+        Ok(Self {
+            hello,
+            dir,
+            _lock: lock,
+        })
+    }
+}
 
 /// Name of the file, inside the data directory, that holds the peer id.
 const ID_FILE: &str = "id";

@@ -7,6 +7,9 @@
 //!
 //! ```text
 //! main.rs      thin: parse arguments, set up logging, run, map errors to exit codes
+//! tui.rs       the only owner of the terminal and of the interactive event loop
+//! app/         TUI state and update(): pure, no tokio, no clocks
+//! ui/          drawing from &App only, one file per pane
 //! cli.rs       clap argument types only
 //! protocol/    wire format: messages, codec, handshake rules (no sockets)
 //! identity.rs  who we are: display name, stable peer id in the data directory
@@ -15,7 +18,8 @@
 //! sanitize.rs  making peers' text safe to print on a terminal
 //! ```
 //!
-//! Dependency rule (an arrow means "may import"): `main → cli, headless` ·
+//! Dependency rule (an arrow means "may import"): `main → cli, tui, headless` ·
+//! `tui → app, ui, net` · `ui → app` (read-only) · `app → plain data of net, protocol` ·
 //! `headless → net, protocol, identity` · `net → protocol` · `protocol → nothing`.
 #![forbid(unsafe_code)]
 
@@ -37,4 +41,5 @@ pub mod identity;
 pub mod net;
 pub mod protocol;
 pub mod sanitize;
+pub mod tui;
 pub mod ui;

@@ -1,13 +1,17 @@
-//! The `lantalk` binary: parse arguments, set up logging, run, map the outcome
-//! to an exit code (see `lantalk --help`).
+//! The `lantalk` binary: parse arguments, set up logging, run the chat screen
+//! or a headless command, map the outcome to an exit code (see `--help`).
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use lantalk::cli::Cli;
-use lantalk::headless::{self, Exit};
+use lantalk::cli::{Cli, Global};
+use lantalk::headless::{self, Exit, Failure};
+use lantalk::identity::{Identity, hostname_label};
+use lantalk::net::node::NodeConfig;
 use lantalk::status;
+use lantalk::tui::{self, TuiConfig};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -17,7 +21,6 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
     };
-    init_logging(cli.global.verbose);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -25,7 +28,13 @@ fn main() -> ExitCode {
             return ExitCode::from(Exit::Other as u8);
         }
     };
-    let result = runtime.block_on(headless::run(cli));
+    let result = match cli.command {
+        Some(command) => {
+            init_logging(cli.global.verbose, None);
+            runtime.block_on(headless::run(cli.global, command))
+        }
+        None => runtime.block_on(chat_screen(&cli.global, !cli.no_bell)),
+    };
     // A blocked read of stdin must not keep the process alive.
     runtime.shutdown_timeout(Duration::from_millis(100));
     match result {
@@ -37,17 +46,50 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8) {
+/// The TUI: listens under our identity, logs to a file (never the screen).
+async fn chat_screen(global: &Global, bell: bool) -> Result<(), Failure> {
+    let me = Identity::load(global.name.as_deref(), global.data_dir.as_deref(), true)?;
+    let log_path = me.dir.join("lantalk.log");
+    init_logging(global.verbose, Some(&log_path));
+    let config = TuiConfig {
+        net: NodeConfig {
+            hello: me.hello.clone(),
+            port: global.port,
+            interfaces: global.interfaces.clone(),
+            mdns: !global.no_mdns,
+            host: hostname_label().unwrap_or_else(|| me.hello.name.clone()),
+        },
+        bell,
+        log_path,
+    };
+    tui::run(config).await?;
+    Ok(())
+}
+
+/// Logging to stderr, or to `file` for the TUI. `LANTALK_LOG` takes a filter.
+fn init_logging(verbose: u8, file: Option<&Path>) {
     let filter = match verbose {
         0 => "warn,mdns_sd=error",
         1 => "info,mdns_sd=warn",
         _ => "debug",
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LANTALK_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
-        )
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LANTALK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let log = file.and_then(|path| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+    });
+    match log {
+        Some(log) => builder
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(log))
+            .init(),
+        // Without a log file the TUI logs nothing rather than write on the screen.
+        None if file.is_some() => builder.with_writer(std::io::sink).init(),
+        None => builder.with_writer(std::io::stderr).init(),
+    }
 }

@@ -4,11 +4,13 @@
 //!
 //! Reads only plain data types from `net` and `protocol`.
 
+mod commands;
 pub mod input;
 mod update;
 
 use std::net::SocketAddr;
 
+pub use commands::COMMANDS;
 pub use input::{Input, InputLayout};
 pub use update::update;
 
@@ -169,6 +171,64 @@ pub struct App {
     pub msg_prefix: String,
     /// Local time zone's offset from UTC in seconds, for showing times.
     pub utc_offset: i32,
+    /// Which peer each open session belongs to.
+    pub sessions: std::collections::HashMap<SessionId, String>,
+    /// What the last draw found out about the conversation pane (page height,
+    /// how far it can scroll); fed back by the terminal loop after drawing.
+    pub view: View,
+}
+
+/// Facts about the conversation pane that only drawing can know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    /// Rows of messages visible at once (a page for PgUp/PgDn).
+    pub page: usize,
+    /// The largest useful `scroll`, once the drawing reached the oldest entry.
+    pub max_scroll: Option<usize>,
+}
+
+impl Default for View {
+    fn default() -> Self {
+        Self {
+            page: 10,
+            max_scroll: None,
+        }
+    }
+}
+
+impl App {
+    /// A fresh app for a user with this name and id.
+    pub fn new(name: String, id: String, msg_prefix: String, utc_offset: i32) -> Self {
+        Self {
+            me: Me { name, id, port: 0 },
+            msg_prefix,
+            utc_offset,
+            bell: true,
+            ..Self::default()
+        }
+    }
+
+    /// The peer whose conversation is on screen.
+    pub fn open_peer(&self) -> Option<&PeerEntry> {
+        let id = self.open.as_deref()?;
+        self.peers.iter().find(|p| p.id == id)
+    }
+
+    /// Total unread messages, for the terminal title.
+    pub fn unread_total(&self) -> usize {
+        self.peers.iter().map(|p| p.unread).sum()
+    }
+
+    /// Records what drawing found out, and keeps `scroll` within it.
+    pub fn set_view(&mut self, view: View) {
+        self.view = view;
+        if let (Some(max), Some(id)) = (view.max_scroll, self.open.clone())
+            && let Some(peer) = self.peers.iter_mut().find(|p| p.id == id)
+            && peer.conversation.scroll > max
+        {
+            peer.conversation.scroll = max;
+        }
+    }
 }
 
 /// Input to [`update`]: everything that can happen.
@@ -212,3 +272,5 @@ pub enum Effect {
     /// Leave: bye to every session, goodbye on mDNS, restore the terminal.
     Quit,
 }
+#[cfg(test)]
+mod tests;

@@ -9,7 +9,7 @@ use anyhow::{Context as _, anyhow};
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 
-use super::{Exit, Failure, listening_identity};
+use super::{Exit, Failure, identity_of};
 use crate::cli::Global;
 use crate::identity;
 use crate::net::{self, Advert, CloseReason, Discovery, SessionEvent, SessionHandle, SessionId};
@@ -29,7 +29,8 @@ struct Conn {
 
 /// `lantalk listen` (also the default command).
 pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
-    let (hello, _lock) = listening_identity(global)?;
+    let me = identity_of(global, true)?;
+    let hello = me.hello.clone();
     let bound = net::bind(global.port).await.context("cannot listen")?;
     let mut shutdown = std::pin::pin!(shutdown_signal());
     if let Some(busy) = bound.fell_back_from {
@@ -127,17 +128,11 @@ fn advertise(global: &Global, hello: &Hello, port: u16) -> Option<Discovery> {
     match discovery.advertise(&advert) {
         Ok(mut renames) => {
             tokio::spawn(async move {
-                // The daemon reports the rename once per interface; say it once.
-                let mut last = None;
                 while let Some(name) = renames.recv().await {
-                    if last.as_ref() == Some(&name) {
-                        continue;
-                    }
                     status!(
                         "the name is taken on this network; advertising as {:?}",
                         escape_for_terminal(&name, false)
                     );
-                    last = Some(name);
                 }
             });
             Some(discovery)

@@ -13,10 +13,9 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 
-use crate::cli::{Cli, Command, Global};
-use crate::identity;
+use crate::cli::{Command, Global};
+use crate::identity::Identity;
 use crate::net::Discovery;
-use crate::protocol::{Hello, PROTO_VERSION};
 
 /// The exit status a failure maps to (documented in `--help` and the README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,10 +60,9 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-/// Runs the command line. `listen` is the default command.
-pub async fn run(cli: Cli) -> Result<(), Failure> {
-    let global = cli.global;
-    match cli.command.unwrap_or(Command::Listen { json: false }) {
+/// Runs a headless command.
+pub async fn run(global: Global, command: Command) -> Result<(), Failure> {
+    match command {
         Command::Send {
             peer,
             text,
@@ -77,28 +75,14 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-/// Our `hello`, with the display name and the id from the data directory.
-pub(crate) fn our_hello(global: &Global) -> anyhow::Result<Hello> {
-    let dir = identity::data_dir(global.data_dir.as_deref())?;
-    hello_from(global, &dir)
-}
-
-fn hello_from(global: &Global, dir: &std::path::Path) -> anyhow::Result<Hello> {
-    let id = identity::load_or_create_id(dir)?;
-    Ok(Hello {
-        proto: PROTO_VERSION,
-        id,
-        name: identity::display_name(global.name.as_deref()),
-        app: concat!("lantalk/", env!("CARGO_PKG_VERSION")).to_owned(),
-    })
-}
-
-/// Like [`our_hello`], for a process that will be reachable under this
-/// identity: also locks the data directory (held while the file is open).
-pub(crate) fn listening_identity(global: &Global) -> anyhow::Result<(Hello, std::fs::File)> {
-    let dir = identity::data_dir(global.data_dir.as_deref())?;
-    let lock = identity::lock_data_dir(&dir)?;
-    Ok((hello_from(global, &dir)?, lock))
+/// Our identity for a command: `--name`, and the id from `--data-dir`.
+/// `listening` also locks the data directory for as long as it is held.
+pub(crate) fn identity_of(global: &Global, listening: bool) -> anyhow::Result<Identity> {
+    Identity::load(
+        global.name.as_deref(),
+        global.data_dir.as_deref(),
+        listening,
+    )
 }
 
 pub(crate) fn start_discovery(global: &Global) -> Result<Discovery, Failure> {

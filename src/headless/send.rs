@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Exit, Failure, our_hello, secs, start_discovery};
+use super::{Exit, Failure, identity_of, secs, start_discovery};
 use crate::cli::Global;
 use crate::identity;
 use crate::net::{self, CloseReason, PER_ADDRESS_TIMEOUT, SessionEvent, SessionHandle};
@@ -98,7 +98,7 @@ pub(super) async fn send(
             ));
         }
     }
-    let hello = our_hello(global)?;
+    let hello = identity_of(global, false)?.hello;
 
     let (addrs, found) = match direct_addrs(peer).await? {
         Some(addrs) => (addrs, None),

@@ -149,11 +149,8 @@ impl Discovery {
     }
 
     /// Advertises our service (with name probing, so conflicts are resolved).
-    /// Returns a receiver of the instance names the daemon renames us to.
-    pub fn advertise(
-        &mut self,
-        ad: &Advert,
-    ) -> Result<mpsc::UnboundedReceiver<String>, DiscoveryError> {
+    /// Returns a receiver of the instance names the daemon renames us to (each once).
+    pub fn advertise(&mut self, ad: &Advert) -> Result<mpsc::Receiver<String>, DiscoveryError> {
         let instance = truncate(&ad.name, 63);
         let nick = truncate(&ad.name, 200);
         let txt = [
@@ -170,18 +167,33 @@ impl Discovery {
         let monitor = self.daemon.monitor()?;
         self.daemon.register(info)?;
         self.advertised = Some(fullname.clone());
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
+            // The daemon reports a rename once per interface: pass each new name on once.
+            let mut last = None;
             while let Ok(event) = monitor.recv_async().await {
-                if let DaemonEvent::NameChange(change) = event
-                    && change.original.eq_ignore_ascii_case(&fullname)
-                    && tx.send(instance_of(&change.new_name)).is_err()
+                let DaemonEvent::NameChange(change) = event else {
+                    continue;
+                };
+                let name = instance_of(&change.new_name);
+                if !change.original.eq_ignore_ascii_case(&fullname) || last.as_ref() == Some(&name)
                 {
+                    continue;
+                }
+                last = Some(name.clone());
+                if tx.send(name).await.is_err() {
                     break;
                 }
             }
         });
         Ok(rx)
+    }
+
+    /// Withdraws our advertisement (goodbye), e.g. before advertising a new name.
+    pub fn unadvertise(&mut self) {
+        if let Some(fullname) = self.advertised.take() {
+            let _ = self.daemon.unregister(&fullname);
+        }
     }
 
     /// Starts browsing. Peers with `own_id` (our own advertisement) are left out.

@@ -1,1 +1,137 @@
-//! Drawing (placeholder).
+//! Drawing: the whole screen as a pure function of [`App`], one file per
+//! pane. Reads the App, never changes it, and does no I/O; every peer-supplied
+//! string goes through [`crate::sanitize::escape_for_terminal`] before it
+//! reaches the buffer.
+//!
+//! ```text
+//! ┌ Peers ───────────┐┌ alice · laptop.local ─────────────────┐
+//! │● alice laptop (2)││─────────── Thu 26 Nov 2026 ───────────│
+//! │○ bob bob-pc      ││09:15 alice: hi, wrapped body rows are │
+//! │· carol    offline││             indented under the body   │
+//! │                  ││09:16 me: hello ✓                      │
+//! │                  │└───────────────────────────────────────┘
+//! │                  │ notice (a row only when there is one)
+//! │                  │┌ Message to alice ─────────────────────┐
+//! │                  ││grows to 6 rows                        │
+//! └──────────────────┘└───────────────────────────────────────┘
+//!  me · :7654 · 2 online · mDNS on                       ? help
+//! ```
+//!
+//! The help overlay goes on top; below 40×10 only a request to enlarge.
+
+mod conversation;
+mod help;
+mod input;
+mod peers;
+mod status;
+mod text;
+
+#[cfg(test)]
+mod tests;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, BorderType, Paragraph};
+
+use crate::app::{App, View};
+
+/// Smallest terminal drawn normally, in columns.
+pub const MIN_WIDTH: u16 = 40;
+/// Smallest terminal drawn normally, in rows.
+pub const MIN_HEIGHT: u16 = 10;
+
+/// Rows the conversation pane keeps (borders plus one) however tall the input grows.
+const MIN_CONVERSATION: u16 = 3;
+
+/// Draws the whole screen for `app` and returns what only drawing can know
+/// about the conversation pane (its page height and how far it scrolls), for
+/// the caller to feed back with [`App::set_view`]. Below the minimum size,
+/// `app.view` comes back unchanged.
+pub fn draw(frame: &mut Frame, app: &App) -> View {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(frame, area);
+        return app.view;
+    }
+
+    let [main, status_area] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+    let peers_width = (main.width / 3).clamp(16, 26);
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(peers_width), Constraint::Fill(1)]).areas(main);
+
+    let notice_height = u16::from(app.notice.is_some());
+    let max_rows = right
+        .height
+        .saturating_sub(notice_height + MIN_CONVERSATION + 2)
+        .min(input::MAX_ROWS);
+    let input_height = input::height(app, right.width, max_rows);
+    let [conversation_area, notice_area, input_area] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Length(notice_height),
+        Constraint::Length(input_height),
+    ])
+    .areas(right);
+
+    peers::draw(frame, left, app);
+    let view = conversation::draw(frame, conversation_area, app);
+    input::draw_notice(frame, notice_area, app);
+    input::draw(frame, input_area, app);
+    status::draw(frame, status_area, app);
+    if app.help {
+        help::draw(frame, area);
+    }
+    view
+}
+
+/// The terminal title: `lantalk`, or `lantalk (N)` with N unread messages in all.
+#[must_use]
+pub fn title(app: &App) -> String {
+    let unread = app.unread_total();
+    if unread == 0 {
+        "lantalk".to_owned()
+    } else {
+        format!("lantalk ({unread})")
+    }
+}
+
+/// A pane's bordered block; the focused pane's border is highlighted.
+fn pane_block(title: Line<'_>, focused: bool) -> Block<'_> {
+    let border = if focused {
+        Style::new().fg(Color::Cyan)
+    } else {
+        Style::new().dim()
+    };
+    Block::bordered()
+        .border_type(if focused {
+            BorderType::Thick
+        } else {
+            BorderType::Plain
+        })
+        .border_style(border)
+        .title(title)
+}
+
+/// The whole screen when it is below [`MIN_WIDTH`]×[`MIN_HEIGHT`].
+fn too_small(frame: &mut Frame, area: Rect) {
+    let message = format!("enlarge the window (min {MIN_WIDTH}×{MIN_HEIGHT})");
+    let lines: Vec<Line> = text::wrap(
+        &[(&message, Style::new().bold())],
+        usize::from(area.width),
+        usize::from(area.width),
+    )
+    .into_iter()
+    .map(Line::centered)
+    .collect();
+    let rows = u16::try_from(lines.len())
+        .unwrap_or(area.height)
+        .min(area.height);
+    let middle = Rect {
+        y: area.y + (area.height - rows) / 2,
+        height: rows,
+        ..area
+    };
+    frame.render_widget(Paragraph::new(lines), middle);
+}

@@ -1,0 +1,68 @@
+//! Commands typed in the input: `/connect HOST:PORT`, `/name NEW`, `/quit`,
+//! `/help`. Unknown commands get a hint and are never sent as messages.
+
+use super::{App, Effect};
+
+/// The commands, for hints and the help overlay.
+pub const COMMANDS: &[(&str, &str)] = &[
+    (
+        "/connect HOST:PORT",
+        "talk to a peer by address (when multicast is blocked)",
+    ),
+    ("/name NEW", "change your name and re-advertise it"),
+    ("/quit", "say goodbye and leave (also Ctrl+C)"),
+    ("/help", "show the keys and commands (also ? or F1)"),
+];
+
+/// Runs `line` (which starts with `/`).
+pub(super) fn run(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
+    let line = line.trim();
+    let (cmd, arg) = line
+        .split_once(char::is_whitespace)
+        .map_or((line, ""), |(c, a)| (c, a.trim()));
+    match cmd {
+        "/connect" | "/c" => {
+            if arg.is_empty() || !arg.contains(':') || arg.contains(char::is_whitespace) {
+                return refuse(
+                    app,
+                    line,
+                    "usage: /connect HOST:PORT (for example /connect 192.168.1.20:7342)",
+                );
+            }
+            app.notice = Some(format!("connecting to {arg}…"));
+            fx.push(Effect::Connect(arg.to_owned()));
+        }
+        "/name" | "/nick" => {
+            if arg.is_empty() {
+                return refuse(app, line, "usage: /name NEW");
+            }
+            if arg.chars().any(char::is_control) || arg.len() > 63 {
+                return refuse(
+                    app,
+                    line,
+                    "a name is at most 63 bytes, without control characters",
+                );
+            }
+            app.me.name = arg.to_owned();
+            app.notice = Some(format!("you are now {arg:?}"));
+            fx.push(Effect::Rename(arg.to_owned()));
+        }
+        "/quit" | "/q" | "/exit" => {
+            app.quitting = true;
+            fx.push(Effect::Quit);
+        }
+        "/help" | "/?" => app.help = true,
+        _ => {
+            let hint = format!(
+                "unknown command {cmd}: try /connect, /name, /quit, or ? for help (// sends a leading /)"
+            );
+            refuse(app, line, &hint);
+        }
+    }
+}
+
+/// Shows `why` and gives the line back to edit: nothing typed is lost.
+fn refuse(app: &mut App, line: &str, why: &str) {
+    app.notice = Some(why.to_owned());
+    app.input.set(line.to_owned());
+}

@@ -1,0 +1,495 @@
+//! `update` as plain tests: keys and network events in, state and effects out.
+
+use std::net::SocketAddr;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::*;
+use crate::net::node::NetEvent;
+use crate::net::{CloseReason, Peer};
+use crate::protocol::{Hello, Text};
+
+const PHONE: &str = "11111111111111111111111111111111";
+const TABLET: &str = "22222222222222222222222222222222";
+
+fn app() -> App {
+    App::new("laptop".into(), "f".repeat(32), "abc".into(), 0)
+}
+
+fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
+    update(
+        app,
+        Action::Key(KeyEvent::new(code, KeyModifiers::NONE)),
+        1_000,
+    )
+}
+
+fn mod_key(app: &mut App, code: KeyCode, mods: KeyModifiers) -> Vec<Effect> {
+    update(app, Action::Key(KeyEvent::new(code, mods)), 1_000)
+}
+
+fn type_str(app: &mut App, s: &str) {
+    for c in s.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+fn net(app: &mut App, event: NetEvent) -> Vec<Effect> {
+    update(app, Action::Net(event), 2_000)
+}
+
+fn peer(id: &str, name: &str) -> Peer {
+    Peer {
+        name: name.into(),
+        nick: name.into(),
+        host: format!("{name}.local."),
+        addrs: vec!["10.0.0.2:7342".parse().unwrap()],
+        port: 7342,
+        id: id.into(),
+        fullname: format!("{name}._lantalk._tcp.local."),
+    }
+}
+
+fn connect(app: &mut App, sid: u64, id: &str, name: &str) {
+    let hello = Hello {
+        proto: 1,
+        id: id.into(),
+        name: name.into(),
+        app: "t".into(),
+    };
+    let addr: SocketAddr = "10.0.0.2:5000".parse().unwrap();
+    net(
+        app,
+        NetEvent::SessionOpened {
+            sid,
+            peer: hello,
+            addr,
+        },
+    );
+}
+
+fn text(id: &str, body: &str) -> Text {
+    Text {
+        id: id.into(),
+        ts: 1_500,
+        body: body.into(),
+    }
+}
+
+fn entries<'a>(app: &'a App, id: &str) -> &'a [Entry] {
+    &app.peers
+        .iter()
+        .find(|p| p.id == id)
+        .unwrap()
+        .conversation
+        .entries
+}
+
+#[test]
+fn enter_sends_to_the_open_conversation_and_ack_marks_it_delivered() {
+    let mut app = app();
+    net(&mut app, NetEvent::PeerUp(peer(PHONE, "phone")));
+    app.focus = Focus::Peers;
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.open.as_deref(), Some(PHONE));
+    assert_eq!(app.focus, Focus::Input);
+    type_str(&mut app, "hello");
+    let fx = key(&mut app, KeyCode::Enter);
+    let [Effect::Send { to, text }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(
+        (to.as_str(), text.body.as_str(), text.ts),
+        (PHONE, "hello", 1_000)
+    );
+    assert!(app.input.is_empty());
+    let id = text.id.clone();
+    assert!(matches!(
+        &entries(&app, PHONE)[0].kind,
+        EntryKind::Own {
+            state: Delivery::Sending,
+            ..
+        }
+    ));
+    connect(&mut app, 7, PHONE, "phone");
+    net(&mut app, NetEvent::Acked { sid: 7, id });
+    assert!(matches!(
+        &entries(&app, PHONE)[0].kind,
+        EntryKind::Own {
+            state: Delivery::Delivered,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn message_ids_are_unique() {
+    let mut app = app();
+    net(&mut app, NetEvent::PeerUp(peer(PHONE, "phone")));
+    app.open = Some(PHONE.into());
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        type_str(&mut app, "x");
+        if let [Effect::Send { text, .. }] = key(&mut app, KeyCode::Enter).as_slice() {
+            ids.push(text.id.clone());
+        }
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+}
+
+#[test]
+fn enter_with_no_conversation_keeps_the_text_and_explains() {
+    let mut app = app();
+    type_str(&mut app, "lost?");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert_eq!(app.input.text(), "lost?");
+    assert!(
+        app.notice
+            .as_deref()
+            .unwrap()
+            .contains("no conversation open")
+    );
+}
+
+#[test]
+fn commands_connect_name_quit_and_unknown() {
+    let mut app = app();
+    type_str(&mut app, "/connect 10.0.0.9:7342");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Effect::Connect("10.0.0.9:7342".into())]
+    );
+    type_str(&mut app, "/name desk");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Effect::Rename("desk".into())]
+    );
+    assert_eq!(app.me.name, "desk");
+    type_str(&mut app, "/frobnicate now");
+    assert!(
+        key(&mut app, KeyCode::Enter).is_empty(),
+        "an unknown command is never sent"
+    );
+    assert!(
+        app.notice
+            .as_deref()
+            .unwrap()
+            .contains("unknown command /frobnicate")
+    );
+    assert_eq!(
+        app.input.text(),
+        "/frobnicate now",
+        "the line is given back to edit"
+    );
+    app.input.take();
+    type_str(&mut app, "/connect nowhere");
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(
+        app.notice
+            .as_deref()
+            .unwrap()
+            .starts_with("usage: /connect")
+    );
+    app.input.take();
+    type_str(&mut app, "/quit");
+    assert_eq!(key(&mut app, KeyCode::Enter), vec![Effect::Quit]);
+    assert!(app.quitting);
+}
+
+#[test]
+fn double_slash_sends_a_leading_slash() {
+    let mut app = app();
+    net(&mut app, NetEvent::PeerUp(peer(PHONE, "phone")));
+    app.open = Some(PHONE.into());
+    type_str(&mut app, "//shrug");
+    let fx = key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(fx.as_slice(), [Effect::Send { text, .. }] if text.body == "/shrug"),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn ctrl_c_quits_from_anywhere() {
+    let mut app = app();
+    app.help = true;
+    assert_eq!(
+        mod_key(&mut app, KeyCode::Char('c'), KeyModifiers::CONTROL),
+        vec![Effect::Quit]
+    );
+}
+
+#[test]
+fn text_elsewhere_counts_unread_rings_and_is_acked() {
+    let mut app = app();
+    connect(&mut app, 1, PHONE, "phone");
+    connect(&mut app, 2, TABLET, "tablet");
+    app.open = Some(PHONE.into());
+    let fx = net(
+        &mut app,
+        NetEvent::Text {
+            sid: 2,
+            text: text("t1", "psst"),
+        },
+    );
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Bell,
+            Effect::Ack {
+                sid: 2,
+                id: "t1".into()
+            }
+        ]
+    );
+    assert_eq!(app.peers[0].id, TABLET, "unread peers sort first");
+    assert_eq!(app.unread_total(), 1);
+    // On screen: acked, no bell, no unread.
+    let fx = net(
+        &mut app,
+        NetEvent::Text {
+            sid: 1,
+            text: text("p1", "hi"),
+        },
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::Ack {
+            sid: 1,
+            id: "p1".into()
+        }]
+    );
+    // --no-bell
+    app.bell = false;
+    let fx = net(
+        &mut app,
+        NetEvent::Text {
+            sid: 2,
+            text: text("t2", "again"),
+        },
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::Ack {
+            sid: 2,
+            id: "t2".into()
+        }]
+    );
+    // Ctrl+N cycles to the other conversation and marks it read.
+    mod_key(&mut app, KeyCode::Char('n'), KeyModifiers::CONTROL);
+    assert_eq!(app.open.as_deref(), Some(TABLET));
+    assert_eq!(app.unread_total(), 0);
+    mod_key(&mut app, KeyCode::Char('p'), KeyModifiers::CONTROL);
+    assert_eq!(app.open.as_deref(), Some(PHONE));
+}
+
+#[test]
+fn first_message_opens_its_conversation_when_none_is_open() {
+    let mut app = app();
+    connect(&mut app, 1, PHONE, "phone");
+    net(
+        &mut app,
+        NetEvent::Text {
+            sid: 1,
+            text: text("p1", "hi"),
+        },
+    );
+    assert_eq!(app.open.as_deref(), Some(PHONE));
+    assert_eq!(app.unread_total(), 0);
+}
+
+#[test]
+fn a_peer_that_leaves_stays_listed_offline_while_it_has_a_conversation() {
+    let mut app = app();
+    net(&mut app, NetEvent::PeerUp(peer(PHONE, "phone")));
+    net(&mut app, NetEvent::PeerUp(peer(TABLET, "tablet")));
+    connect(&mut app, 1, PHONE, "phone");
+    net(
+        &mut app,
+        NetEvent::Text {
+            sid: 1,
+            text: text("p1", "hi"),
+        },
+    );
+    app.open = None;
+    net(
+        &mut app,
+        NetEvent::SessionClosed {
+            sid: 1,
+            reason: CloseReason::Bye,
+        },
+    );
+    net(&mut app, NetEvent::PeerDown(peer(PHONE, "phone")));
+    net(&mut app, NetEvent::PeerDown(peer(TABLET, "tablet")));
+    assert_eq!(app.peers.len(), 1, "tablet had no conversation and is gone");
+    let phone = &app.peers[0];
+    assert!(!phone.online());
+    assert_eq!(
+        phone.conversation.entries.last().unwrap().body,
+        "phone is offline"
+    );
+    // It comes back: online again, with a system line.
+    net(&mut app, NetEvent::PeerUp(peer(PHONE, "phone")));
+    assert!(app.peers[0].online());
+    assert_eq!(
+        app.peers[0].conversation.entries.last().unwrap().body,
+        "phone is online"
+    );
+}
+
+#[test]
+fn failed_sends_are_marked_with_the_reason() {
+    let mut app = app();
+    net(&mut app, NetEvent::PeerUp(peer(PHONE, "phone")));
+    app.open = Some(PHONE.into());
+    type_str(&mut app, "anyone?");
+    let fx = key(&mut app, KeyCode::Enter);
+    let [Effect::Send { text, .. }] = fx.as_slice() else {
+        panic!()
+    };
+    net(
+        &mut app,
+        NetEvent::SendFailed {
+            to: PHONE.into(),
+            ids: vec![text.id.clone()],
+            reason: "connection refused".into(),
+        },
+    );
+    let e = entries(&app, PHONE);
+    assert!(
+        matches!(&e[0].kind, EntryKind::Own { state: Delivery::Failed(why), .. } if why == "connection refused")
+    );
+    assert!(
+        e[1].body
+            .contains("could not deliver 1 message(s) to phone: connection refused")
+    );
+}
+
+#[test]
+fn a_pasted_block_is_one_message() {
+    let mut app = app();
+    net(&mut app, NetEvent::PeerUp(peer(PHONE, "phone")));
+    app.open = Some(PHONE.into());
+    let block = "line one\nline two\n".repeat(500);
+    update(&mut app, Action::Paste(block.clone()), 1_000);
+    let fx = key(&mut app, KeyCode::Enter);
+    assert!(matches!(fx.as_slice(), [Effect::Send { text, .. }] if text.body == block));
+}
+
+#[test]
+fn alt_enter_adds_a_line_instead_of_sending() {
+    let mut app = app();
+    app.open = Some(PHONE.into());
+    type_str(&mut app, "a");
+    assert!(mod_key(&mut app, KeyCode::Enter, KeyModifiers::ALT).is_empty());
+    type_str(&mut app, "b");
+    assert_eq!(app.input.text(), "a\nb");
+}
+
+#[test]
+fn up_and_down_recall_history() {
+    let mut app = app();
+    net(&mut app, NetEvent::PeerUp(peer(PHONE, "phone")));
+    app.open = Some(PHONE.into());
+    for line in ["first", "second"] {
+        type_str(&mut app, line);
+        key(&mut app, KeyCode::Enter);
+    }
+    key(&mut app, KeyCode::Up);
+    assert_eq!(app.input.text(), "second");
+    key(&mut app, KeyCode::Up);
+    assert_eq!(app.input.text(), "first");
+    key(&mut app, KeyCode::Up);
+    assert_eq!(app.input.text(), "first");
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.input.text(), "second");
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.input.text(), "");
+}
+
+#[test]
+fn readline_keys_edit_the_input() {
+    let mut app = app();
+    type_str(&mut app, "hello big world");
+    mod_key(&mut app, KeyCode::Char('w'), KeyModifiers::CONTROL);
+    assert_eq!(app.input.text(), "hello big ");
+    mod_key(&mut app, KeyCode::Char('a'), KeyModifiers::CONTROL);
+    type_str(&mut app, ">");
+    mod_key(&mut app, KeyCode::Char('k'), KeyModifiers::CONTROL);
+    assert_eq!(app.input.text(), ">");
+    type_str(&mut app, " one two");
+    mod_key(&mut app, KeyCode::Char('b'), KeyModifiers::ALT);
+    mod_key(&mut app, KeyCode::Char('u'), KeyModifiers::CONTROL);
+    assert_eq!(app.input.text(), "two");
+    mod_key(&mut app, KeyCode::Char('e'), KeyModifiers::CONTROL);
+    key(&mut app, KeyCode::Backspace);
+    assert_eq!(app.input.text(), "tw");
+}
+
+#[test]
+fn tab_cycles_focus_and_peers_pane_takes_j_k() {
+    let mut app = app();
+    net(&mut app, NetEvent::PeerUp(peer(PHONE, "phone")));
+    net(&mut app, NetEvent::PeerUp(peer(TABLET, "tablet")));
+    assert_eq!(app.focus, Focus::Input);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Peers);
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(app.cursor, 1);
+    key(&mut app, KeyCode::Char('k'));
+    assert_eq!(app.cursor, 0);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Conversation);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Input);
+    type_str(&mut app, "jk");
+    assert_eq!(app.input.text(), "jk", "in the input, j and k are letters");
+}
+
+#[test]
+fn help_opens_with_question_mark_or_f1_and_any_key_closes_it() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('?'));
+    assert!(app.help);
+    key(&mut app, KeyCode::Char('x'));
+    assert!(!app.help);
+    assert!(app.input.is_empty(), "the closing key does nothing else");
+    type_str(&mut app, "why?");
+    assert_eq!(
+        app.input.text(),
+        "why?",
+        "? inside a message is a character"
+    );
+    key(&mut app, KeyCode::F(1));
+    assert!(app.help);
+}
+
+#[test]
+fn scrolling_and_the_new_messages_mark() {
+    let mut app = app();
+    connect(&mut app, 1, PHONE, "phone");
+    app.open = Some(PHONE.into());
+    app.set_view(View {
+        page: 10,
+        max_scroll: Some(25),
+    });
+    key(&mut app, KeyCode::PageUp);
+    key(&mut app, KeyCode::PageUp);
+    key(&mut app, KeyCode::PageUp);
+    let conv = |app: &App| app.peers[0].conversation.clone();
+    assert_eq!(conv(&app).scroll, 25, "clamped to what drawing reported");
+    net(
+        &mut app,
+        NetEvent::Text {
+            sid: 1,
+            text: text("p1", "new"),
+        },
+    );
+    assert!(conv(&app).unseen_below);
+    update(&mut app, Action::Scroll(-100), 3_000);
+    assert_eq!(conv(&app).scroll, 0);
+    assert!(!conv(&app).unseen_below);
+    update(&mut app, Action::Scroll(2), 3_000);
+    assert_eq!(conv(&app).scroll, 6);
+}

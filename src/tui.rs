@@ -1,0 +1,208 @@
+//! The interactive terminal: the only owner of the terminal and of the
+//! select! loop that feeds keys, pastes, resizes and network events to
+//! [`app::update`], carries out the effects, and redraws only when something
+//! changed. No fixed-rate tick: with nothing happening the process sleeps.
+
+use std::io::{self, IsTerminal, Stdout, Write};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
+    EventStream, MouseEventKind,
+};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, SetTitle, disable_raw_mode, enable_raw_mode,
+};
+use futures_util::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use tokio::sync::mpsc;
+
+use crate::app::{self, Action, App, Effect};
+use crate::net::node::{self, NetCommand, NetEvent, NodeConfig};
+use crate::ui;
+
+/// How many queued network events are applied before one redraw.
+const COALESCE: usize = 4096;
+
+/// How long quitting waits for goodbyes before leaving anyway.
+const QUIT_WAIT: Duration = Duration::from_secs(3);
+
+/// Everything the TUI needs to start.
+pub struct TuiConfig {
+    /// The network node's settings (our hello, port, interfaces, mDNS).
+    pub net: NodeConfig,
+    /// Ring the bell for messages in conversations not on screen.
+    pub bell: bool,
+    /// Where the log goes, to mention it if something breaks.
+    pub log_path: std::path::PathBuf,
+}
+
+/// Runs the TUI until the user quits or a SIGTERM/SIGHUP arrives.
+pub async fn run(config: TuiConfig) -> anyhow::Result<()> {
+    if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
+        bail!(
+            "the chat screen needs a terminal; for scripts use `lantalk listen`, `send` or `peers`"
+        );
+    }
+    let mut app = App::new(
+        config.net.hello.name.clone(),
+        config.net.hello.id.clone(),
+        crate::identity::random_hex::<8>()?,
+        chrono::Local::now().offset().local_minus_utc(),
+    );
+    app.bell = config.bell;
+    let signals = shutdown_signal().context("cannot watch for signals")?;
+    let mut terminal = enter(&config.log_path).context("cannot set up the terminal")?;
+    let (commands, events, node_task) = node::spawn(config.net);
+    let result = event_loop(&mut terminal, &mut app, &commands, events, signals).await;
+    // Goodbyes happen while the screen is still up; then the terminal is restored.
+    let _ = commands.send(NetCommand::Shutdown);
+    let _ = tokio::time::timeout(QUIT_WAIT, node_task).await;
+    leave();
+    result
+}
+
+async fn event_loop(
+    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    app: &mut App,
+    commands: &mpsc::UnboundedSender<NetCommand>,
+    mut events: mpsc::Receiver<NetEvent>,
+    signals: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut keys = EventStream::new();
+    let mut signals = std::pin::pin!(signals);
+    let mut title = String::new();
+    let mut dirty = true;
+    loop {
+        if dirty {
+            let mut view = app.view;
+            terminal.draw(|frame| view = ui::draw(frame, app))?;
+            app.set_view(view);
+            let now_title = ui::title(app);
+            if now_title != title {
+                execute!(terminal.backend_mut(), SetTitle(&now_title))?;
+                title = now_title;
+            }
+            dirty = false;
+        }
+        let mut effects = Vec::new();
+        tokio::select! {
+            () = &mut signals => return Ok(()),
+            event = keys.next() => match event {
+                Some(Ok(event)) => {
+                    if let Some(action) = to_action(event) {
+                        effects.extend(app::update(app, action, now_ms()));
+                        dirty = true;
+                    }
+                }
+                // The terminal is gone (hang-up): leave as on a signal.
+                Some(Err(_)) | None => return Ok(()),
+            },
+            Some(event) = events.recv() => {
+                effects.extend(app::update(app, Action::Net(event), now_ms()));
+                // Bursts coalesce: apply what is already queued, then draw once.
+                for _ in 0..COALESCE {
+                    let Ok(event) = events.try_recv() else { break };
+                    effects.extend(app::update(app, Action::Net(event), now_ms()));
+                }
+                dirty = true;
+            },
+        }
+        for effect in effects {
+            match effect {
+                Effect::Send { to, text } => send(commands, NetCommand::Send { to, text }),
+                Effect::Ack { sid, id } => send(commands, NetCommand::Ack { sid, id }),
+                Effect::Connect(target) => send(commands, NetCommand::Connect(target)),
+                Effect::Rename(name) => send(commands, NetCommand::Rename(name)),
+                Effect::Bell => {
+                    let out = terminal.backend_mut();
+                    out.write_all(b"\x07")?;
+                    out.flush()?;
+                }
+                Effect::Quit => return Ok(()),
+            }
+        }
+    }
+}
+
+/// The UI never waits on the network: commands go on an unbounded channel.
+fn send(commands: &mpsc::UnboundedSender<NetCommand>, command: NetCommand) {
+    let _ = commands.send(command);
+}
+
+fn to_action(event: Event) -> Option<Action> {
+    match event {
+        Event::Key(key) => Some(Action::Key(key)),
+        Event::Paste(text) => Some(Action::Paste(text)),
+        Event::Resize(w, h) => Some(Action::Resize(w, h)),
+        Event::Mouse(mouse) => match mouse.kind {
+            MouseEventKind::ScrollUp => Some(Action::Scroll(1)),
+            MouseEventKind::ScrollDown => Some(Action::Scroll(-1)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Raw mode, alternate screen, bracketed paste, mouse wheel; and a panic hook
+/// that puts the terminal back before the panic message is printed.
+fn enter(log_path: &std::path::Path) -> io::Result<Terminal<CrosstermBackend<Stdout>>> {
+    let log = log_path.display().to_string();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        leave();
+        previous(info);
+        let _ = writeln!(io::stderr(), "lantalk: crashed; the log is in {log}");
+    }));
+    enable_raw_mode()?;
+    let mut stdout = io::stdout();
+    if let Err(e) = execute!(
+        stdout,
+        EnterAlternateScreen,
+        EnableBracketedPaste,
+        EnableMouseCapture
+    ) {
+        leave();
+        return Err(e);
+    }
+    Terminal::new(CrosstermBackend::new(stdout)).inspect_err(|_| leave())
+}
+
+/// Restores the terminal; safe to call more than once.
+fn leave() {
+    let mut stdout = io::stdout();
+    let _ = execute!(
+        stdout,
+        DisableMouseCapture,
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show,
+        SetTitle("")
+    );
+    let _ = disable_raw_mode();
+}
+
+/// SIGTERM and SIGHUP end the TUI cleanly (Ctrl+C is a key in raw mode).
+/// Registered before the screen is set up, so none is missed.
+fn shutdown_signal() -> io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}

@@ -1,0 +1,102 @@
+//! The help overlay: a centred bordered box over everything else listing
+//! every key (by pane) and every command. Drawn when `App::help` is set;
+//! Esc closes it.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
+
+use super::text::{self, spaces};
+
+/// One line of help: a heading (empty key column) or a key and what it does.
+type Item = (&'static str, &'static str);
+
+/// Everything the overlay lists, in order. An empty key makes a heading.
+const ITEMS: &[Item] = &[
+    ("", "Anywhere"),
+    ("Tab", "cycle focus: peers → conversation → input"),
+    ("Ctrl+N / Ctrl+P", "next / previous conversation"),
+    ("? / F1", "this help (Esc closes it)"),
+    ("Ctrl+C", "quit"),
+    ("", "Peers pane"),
+    ("↑/↓  j/k", "move the cursor"),
+    ("Enter", "open the conversation"),
+    ("", "Conversation pane"),
+    ("PgUp / PgDn", "scroll a page (mouse wheel: a few rows)"),
+    ("Home / End", "oldest / newest messages"),
+    ("", "Input"),
+    ("Enter", "send the message or command"),
+    ("Alt+Enter", "new line (pasting keeps newlines)"),
+    ("←/→  Home/End", "move; Ctrl+A / Ctrl+E: start / end"),
+    ("Alt+B / Alt+F", "word back / forward"),
+    ("Ctrl+W/U/K", "delete word / to start / to end"),
+    ("↑/↓", "previous / next line from history"),
+    ("", "Commands"),
+    ("/connect HOST:PORT", "talk to a peer by address"),
+    ("/name NEW", "change your name"),
+    ("/quit", "leave"),
+];
+
+/// Draws the overlay centred in `area`.
+pub(super) fn draw(frame: &mut Frame, area: Rect) {
+    let key_w = ITEMS.iter().map(|(k, _)| text::width(k)).max().unwrap_or(0);
+    let text_w = ITEMS
+        .iter()
+        .map(|(k, d)| {
+            if k.is_empty() {
+                text::width(d)
+            } else {
+                key_w + 2 + text::width(d)
+            }
+        })
+        .max()
+        .unwrap_or(0);
+
+    // Text plus one space of margin each side plus the borders.
+    let want_w = u16::try_from(text_w + 4).unwrap_or(u16::MAX);
+    let want_h = u16::try_from(ITEMS.len() + 2).unwrap_or(u16::MAX);
+    let width = want_w.min(area.width);
+    let height = want_h.min(area.height);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+
+    let heading = Style::new().bold().underlined();
+    let key = Style::new().fg(Color::Cyan);
+    let mut lines: Vec<Line> = ITEMS
+        .iter()
+        .map(|&(k, d)| {
+            if k.is_empty() {
+                Line::styled(format!(" {d}"), heading)
+            } else {
+                Line::from(vec![
+                    Span::raw(" "),
+                    Span::styled(k, key),
+                    Span::raw(spaces(key_w - text::width(k) + 2)),
+                    Span::raw(d),
+                ])
+            }
+        })
+        .collect();
+    let inner_h = usize::from(height.saturating_sub(2));
+    if lines.len() > inner_h && inner_h > 0 {
+        lines.truncate(inner_h - 1);
+        lines.push(Line::styled(
+            " … enlarge the window for more",
+            Style::new().dim(),
+        ));
+    }
+
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(Style::new().fg(Color::Cyan))
+        .title(Line::from(" Help ").bold())
+        .title_bottom(Line::from(" Esc closes ").right_aligned());
+    frame.render_widget(Clear, popup);
+    frame.render_widget(Paragraph::new(lines).block(block), popup);
+}

@@ -1,0 +1,126 @@
+//! The peers pane (left): one row per known peer in the App's order, with a
+//! mark for its state (`●` connected, `○` online, `·` offline), its name, a
+//! dim host when it says something the name does not, and its unread count
+//! or "offline" at the right edge. The row under the cursor is highlighted,
+//! strongly when the pane has the focus. With no peers it shows a hint.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::pane_block;
+use super::text::{self, spaces, truncate};
+use crate::app::{App, DiscoveryState, Focus, PeerEntry};
+
+/// Draws the pane into `area`.
+pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let focused = app.focus == Focus::Peers;
+    let block = pane_block(Line::from(" Peers "), focused);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    if app.peers.is_empty() {
+        let hint = match app.discovery {
+            DiscoveryState::Off(_) => "discovery off: /connect HOST:PORT",
+            DiscoveryState::Starting | DiscoveryState::Active => "no peers yet — waiting for mDNS…",
+        };
+        let hint = Paragraph::new(hint)
+            .style(Style::new().dim())
+            .wrap(Wrap { trim: true });
+        frame.render_widget(hint, inner);
+        return;
+    }
+
+    let width = usize::from(inner.width);
+    let height = usize::from(inner.height);
+    let cursor = app.cursor.min(app.peers.len() - 1);
+    // Scroll just enough to keep the cursor on screen.
+    let offset = (cursor + 1).saturating_sub(height);
+    let highlight = if focused {
+        Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+    } else {
+        Style::new().bg(Color::DarkGray)
+    };
+    let lines: Vec<Line> = app
+        .peers
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(height)
+        .map(|(i, peer)| {
+            let open = app.open.as_deref() == Some(peer.id.as_str());
+            let line = row(peer, width, open);
+            if i == cursor {
+                line.style(highlight)
+            } else {
+                line
+            }
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// One peer's row, exactly `width` cells wide so a highlight fills it.
+fn row(peer: &PeerEntry, width: usize, open: bool) -> Line<'static> {
+    let online = peer.online();
+    let (mark, mark_style) = if peer.session.is_some() {
+        ("●", Style::new().fg(Color::Green))
+    } else if online {
+        ("○", Style::new())
+    } else {
+        ("·", Style::new().dim())
+    };
+    let badge = if peer.unread > 0 {
+        Some((
+            format!("({})", peer.unread),
+            Style::new().fg(Color::Yellow).bold(),
+        ))
+    } else if !online {
+        Some(("offline".to_owned(), Style::new().dim()))
+    } else {
+        None
+    };
+    let badge_w = badge.as_ref().map_or(0, |(b, _)| text::width(b) + 1);
+
+    let mut name_style = if online {
+        Style::new()
+    } else {
+        Style::new().dim()
+    };
+    if open {
+        name_style = name_style.bold();
+    }
+    let full_name = text::name(&peer.name);
+    let name = truncate(&full_name, width.saturating_sub(2 + badge_w));
+    let mut used = 2 + text::width(&name);
+    let mut spans = vec![
+        Span::styled(mark, mark_style),
+        Span::raw(" "),
+        Span::styled(name, name_style),
+    ];
+
+    let host = short_host(&peer.host);
+    let room = width.saturating_sub(used + badge_w + 1);
+    if room >= 4 && !host.is_empty() && !host.eq_ignore_ascii_case(&full_name) {
+        let host = truncate(&text::name(host), room);
+        used += 1 + text::width(&host);
+        spans.push(Span::styled(format!(" {host}"), Style::new().dim()));
+    }
+
+    if let Some((badge, style)) = badge {
+        let pad = width.saturating_sub(used + text::width(&badge));
+        used += pad + text::width(&badge);
+        spans.push(Span::raw(spaces(pad)));
+        spans.push(Span::styled(badge, style));
+    }
+    spans.push(Span::raw(spaces(width.saturating_sub(used))));
+    Line::from(spans)
+}
+
+/// `laptop.local.` → `laptop`; addresses and other names unchanged.
+fn short_host(host: &str) -> &str {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    host.strip_suffix(".local").unwrap_or(host)
+}

@@ -1,0 +1,62 @@
+//! The status bar (last row, no border): our name, our port, how many peers
+//! are online and the state of mDNS discovery on the left, `? help` on the
+//! right. The left part is cut so the help hint always shows.
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::text::{self, truncate};
+use crate::app::{App, DiscoveryState};
+
+/// The hint at the right edge.
+const HELP: &str = "? help ";
+
+/// Draws the bar into `area` (one row).
+pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let sep = || Span::styled(" · ", Style::new().dim());
+    let port = if app.me.port == 0 {
+        ":…".to_owned()
+    } else {
+        format!(":{}", app.me.port)
+    };
+    let online = app.peers.iter().filter(|p| p.online()).count();
+    let discovery = match &app.discovery {
+        DiscoveryState::Starting => Span::styled("mDNS starting", Style::new().dim()),
+        DiscoveryState::Active => Span::styled("mDNS on", Style::new().fg(Color::Green)),
+        DiscoveryState::Off(reason) => Span::styled(
+            text::name(reason).into_owned(),
+            Style::new().fg(Color::Yellow),
+        ),
+    };
+
+    let room = usize::from(area.width).saturating_sub(text::width(HELP) + 1);
+    let name = truncate(&text::name(&app.me.name), room.saturating_sub(1).min(24));
+    let left = Line::from(vec![
+        Span::raw(" "),
+        Span::styled(name, Style::new().bold()),
+        sep(),
+        Span::raw(port),
+        sep(),
+        Span::raw(format!("{online} online")),
+        sep(),
+        discovery,
+    ]);
+    let left_area = Rect {
+        width: u16::try_from(room).unwrap_or(area.width),
+        ..area
+    };
+    frame.render_widget(Paragraph::new(left), left_area);
+    let help_w = u16::try_from(text::width(HELP))
+        .unwrap_or(0)
+        .min(area.width);
+    let help_area = Rect {
+        x: area.right() - help_w,
+        width: help_w,
+        ..area
+    };
+    let help = Line::styled(HELP, Style::new().dim()).alignment(Alignment::Right);
+    frame.render_widget(Paragraph::new(help), help_area);
+}
