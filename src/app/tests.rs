@@ -493,3 +493,22 @@ fn scrolling_and_the_new_messages_mark() {
     update(&mut app, Action::Scroll(2), 3_000);
     assert_eq!(conv(&app).scroll, 6);
 }
+
+#[test]
+fn the_first_peer_to_appear_is_opened_when_nothing_is() {
+    let mut app = app();
+    net(&mut app, NetEvent::PeerUp(peer(PHONE, "phone")));
+    assert_eq!(app.open.as_deref(), Some(PHONE));
+    net(&mut app, NetEvent::PeerUp(peer(TABLET, "tablet")));
+    assert_eq!(
+        app.open.as_deref(),
+        Some(PHONE),
+        "a later peer does not take the screen"
+    );
+    type_str(&mut app, "hi");
+    let fx = key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(fx.as_slice(), [Effect::Send { to, .. }] if to == PHONE),
+        "{fx:?}"
+    );
+}

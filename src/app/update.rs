@@ -311,6 +311,7 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
             }
             entry.name = peer.name;
             entry.session = Some(sid);
+            open_if_none(app, &peer.id);
         }
         NetEvent::SessionClosed { sid, reason } => {
             let Some(id) = app.sessions.remove(&sid) else {
@@ -366,7 +367,8 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
 }
 
 fn peer_up(app: &mut App, peer: Peer, now: u64) {
-    let entry = upsert(app, &peer.id, &peer.name);
+    let id = peer.id.clone();
+    let entry = upsert(app, &id, &peer.name);
     let was_online = entry.online();
     entry.name = peer.name;
     entry.host = peer.host;
@@ -376,16 +378,22 @@ fn peer_up(app: &mut App, peer: Peer, now: u64) {
         let line = format!("{} is online", entry.name);
         system(entry, now, line);
     }
+    open_if_none(app, &id);
+}
+
+/// With nothing on screen, the first peer to appear is opened: two devices in
+/// a room should be able to type at once.
+fn open_if_none(app: &mut App, id: &str) {
+    if app.open.is_none() {
+        open(app, id);
+    }
 }
 
 fn received(app: &mut App, sid: u64, text: Text, now: u64, fx: &mut Vec<Effect>) {
     let Some(peer_id) = app.sessions.get(&sid).cloned() else {
         return;
     };
-    // Nothing open yet: the first conversation to arrive is shown.
-    if app.open.is_none() {
-        app.open = Some(peer_id.clone());
-    }
+    open_if_none(app, &peer_id);
     let on_screen = app.open.as_deref() == Some(peer_id.as_str());
     let bell = app.bell;
     let Some(entry) = find(app, &peer_id) else {
