@@ -3,17 +3,6 @@
 
 use super::{App, Effect};
 
-/// The commands, for hints and the help overlay.
-pub const COMMANDS: &[(&str, &str)] = &[
-    (
-        "/connect HOST:PORT",
-        "talk to a peer by address (when multicast is blocked)",
-    ),
-    ("/name NEW", "change your name and re-advertise it"),
-    ("/quit", "say goodbye and leave (also Ctrl+C)"),
-    ("/help", "show the keys and commands (also ? or F1)"),
-];
-
 /// Runs `line` (which starts with `/`).
 pub(super) fn run(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
     let line = line.trim();
@@ -53,9 +42,7 @@ pub(super) fn run(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
         }
         "/help" | "/?" => app.help = true,
         _ => {
-            let hint = format!(
-                "unknown command {cmd}: try /connect, /name, /quit, or ? for help (// sends a leading /)"
-            );
+            let hint = format!("unknown command {cmd} (try /connect, /name, /quit, or ?)");
             refuse(app, line, &hint);
         }
     }

@@ -10,7 +10,6 @@ mod update;
 
 use std::net::SocketAddr;
 
-pub use commands::COMMANDS;
 pub use input::{Input, InputLayout};
 pub use update::update;
 

@@ -37,6 +37,7 @@ const ITEMS: &[Item] = &[
     ("/connect HOST:PORT", "talk to a peer by address"),
     ("/name NEW", "change your name"),
     ("/quit", "leave"),
+    ("//text", "send a message that starts with /"),
 ];
 
 /// Draws the overlay centred in `area`.

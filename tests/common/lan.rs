@@ -179,6 +179,18 @@ impl Lan {
         cmd
     }
 
+    /// [`Lan::command`] as one line for `sh -c` (`exec ip netns exec …`,
+    /// every word quoted), for programs that take a shell command, like tmux.
+    /// The shell execs, so the process it starts is lantalk itself.
+    pub fn shell_command(&self, i: usize, hostname: &str, args: &[&str]) -> String {
+        let cmd = self.command(i, hostname, args);
+        let words: Vec<String> = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|w| shell_quote(&w.to_string_lossy()))
+            .collect();
+        format!("exec {}", words.join(" "))
+    }
+
     /// Starts the binary on host `i`, output captured.
     pub fn spawn(&self, i: usize, hostname: &str, args: &[&str]) -> Proc {
         Proc::spawn(self.command(i, hostname, args))
@@ -208,5 +220,18 @@ impl Drop for Lan {
             }
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
+    }
+}
+
+/// Quotes `word` for a POSIX shell.
+fn shell_quote(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
+    if safe {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }

@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests: running the real binary with
-//! its output captured ([`Proc`]) and building a LAN out of network
-//! namespaces ([`Lan`]).
+//! its output captured ([`Proc`]), building a LAN out of network
+//! namespaces ([`Lan`]), and driving the chat screen in a private tmux
+//! server ([`Tmux`]).
 #![allow(dead_code)] // each test crate uses a different subset
 
 pub mod lan;
 pub mod proc;
+pub mod tmux;

@@ -1,0 +1,224 @@
+//! A private tmux server (its own socket in a temporary directory, no user
+//! configuration) for driving real terminal programs: start sessions of a
+//! given size, type keys, paste, and poll the screen until it shows what a
+//! test waits for. Panes stay after their process exits (`remain-on-exit`),
+//! so an exited program can still be inspected. The server, and with it every
+//! pane, is killed when the [`Tmux`] is dropped, also when the test fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Path of the tmux binary.
+pub const TMUX: &str = "/usr/bin/tmux";
+
+/// How often the screen is captured while waiting.
+const POLL: Duration = Duration::from_millis(50);
+
+/// A tmux server of our own.
+pub struct Tmux {
+    dir: tempfile::TempDir,
+    sock: PathBuf,
+    conf: PathBuf,
+    /// The server's pid, known once the first session exists.
+    server: Option<u32>,
+}
+
+impl Tmux {
+    /// A server-to-be on a private socket; it starts with the first session.
+    pub fn new() -> Tmux {
+        let dir = tempfile::Builder::new()
+            .prefix("lantalk-tmux")
+            .tempdir()
+            .expect("temporary directory for tmux");
+        let sock = dir.path().join("sock");
+        let conf = dir.path().join("tmux.conf");
+        // Loaded when the server starts, so it holds for the first pane too:
+        // a pane whose process exits stays, with its exit status.
+        std::fs::write(
+            &conf,
+            "set-option -g default-shell /bin/sh\n\
+             set-option -wg remain-on-exit on\n",
+        )
+        .expect("write tmux.conf");
+        Tmux {
+            dir,
+            sock,
+            conf,
+            server: None,
+        }
+    }
+
+    /// The directory holding the socket; free for the test's own files.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `tmux ARGS` against our server; returns its output, whatever the status.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(TMUX)
+            .arg("-f")
+            .arg(&self.conf)
+            .arg("-S")
+            .arg(&self.sock)
+            .args(args)
+            .env_remove("TMUX")
+            .env("SHELL", "/bin/sh")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {TMUX}: {e}"))
+    }
+
+    /// Runs `tmux ARGS`, panicking if it fails; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "tmux {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts session `name`, `width`×`height`, running the shell command `cmd`.
+    pub fn new_session(&mut self, name: &str, width: u16, height: u16, cmd: &str) {
+        self.ok(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            cmd,
+        ]);
+        if self.server.is_none() {
+            let pid = self.display(name, "#{pid}");
+            self.server = Some(pid.parse().unwrap_or_else(|_| panic!("server pid {pid:?}")));
+        }
+    }
+
+    /// A format (`#{pane_dead}` …) expanded for the pane of session `name`.
+    pub fn display(&self, name: &str, format: &str) -> String {
+        self.ok(&["display-message", "-p", "-t", name, format])
+            .trim_end_matches('\n')
+            .to_owned()
+    }
+
+    /// The visible screen of session `name`, one line per row, trailing spaces trimmed.
+    pub fn capture(&self, name: &str) -> String {
+        self.ok(&["capture-pane", "-p", "-t", name])
+    }
+
+    /// Presses keys by tmux name (`Tab`, `Enter`, `C-c`, …), in order.
+    pub fn keys(&self, name: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", name];
+        args.extend_from_slice(keys);
+        self.ok(&args);
+    }
+
+    /// Types `text` literally, character by character.
+    pub fn type_text(&self, name: &str, text: &str) {
+        self.ok(&["send-keys", "-t", name, "-l", text]);
+    }
+
+    /// Pastes `text` into session `name` as one bracketed paste (when the
+    /// program asked for bracketed paste, as a terminal would).
+    pub fn paste(&self, name: &str, text: &str) {
+        let file = self.dir.path().join(format!("paste-{name}"));
+        std::fs::write(&file, text).expect("write paste buffer");
+        let file = file.to_str().expect("utf-8 temp path");
+        let buffer = format!("paste-{name}");
+        self.ok(&["load-buffer", "-b", &buffer, file]);
+        self.ok(&["paste-buffer", "-p", "-d", "-b", &buffer, "-t", name]);
+    }
+
+    /// Polls the screen of `name` every 50 ms until `pred` holds for it and
+    /// returns that capture; after `timeout`, panics with the last capture.
+    pub fn wait_screen(
+        &self,
+        name: &str,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.capture(name);
+            if pred(&screen) {
+                return screen;
+            }
+            if Instant::now() >= deadline {
+                let dead = self.display(
+                    name,
+                    "pane_dead=#{pane_dead} status=#{pane_dead_status} signal=#{pane_dead_signal}",
+                );
+                panic!(
+                    "{name}: no {what} on screen after {timeout:?} ({dead}); last capture:\n{}",
+                    framed(&screen)
+                );
+            }
+            thread::sleep(POLL);
+        }
+    }
+
+    /// Waits until the screen of `name` contains `needle`; returns the capture.
+    pub fn wait_for(&self, name: &str, needle: &str, timeout: Duration) -> String {
+        self.wait_screen(name, &format!("{needle:?}"), timeout, |s| {
+            s.contains(needle)
+        })
+    }
+
+    /// Waits until the process in the pane of `name` has exited; returns
+    /// its exit status (`None` if a signal ended it).
+    pub fn wait_dead(&self, name: &str, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while self.display(name, "#{pane_dead}") != "1" {
+            if Instant::now() >= deadline {
+                panic!(
+                    "{name}: process {} still running after {timeout:?}; last capture:\n{}",
+                    self.display(name, "#{pane_pid}"),
+                    framed(&self.capture(name))
+                );
+            }
+            thread::sleep(POLL);
+        }
+        self.display(name, "#{pane_dead_status}").parse().ok()
+    }
+}
+
+impl Default for Tmux {
+    fn default() -> Self {
+        Tmux::new()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let Some(pid) = self.server else { return };
+        // Every pane gets SIGHUP; the server exits.
+        let _ = self.run(&["kill-server"]);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let proc = PathBuf::from(format!("/proc/{pid}"));
+        while proc.exists() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        if proc.exists() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// A capture with a margin, so trailing blanks and empty rows show in a panic message.
+pub fn framed(screen: &str) -> String {
+    screen
+        .lines()
+        .map(|l| format!("    |{l}\n"))
+        .collect::<String>()
+}
