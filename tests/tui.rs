@@ -1,0 +1,328 @@
+//! The chat screen end to end: real `lantalk` TUIs running in a private tmux
+//! server, each on its own host of a namespace LAN (see `common/lan.rs`)
+//! with its own hostname and data directory, driven with keys and pastes and
+//! read back from the screen.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::lan::Lan;
+use common::tmux::{Tmux, framed};
+use serde_json::Value;
+
+const LAPTOP: usize = 0;
+const PHONE: usize = 1;
+
+/// How long any one thing may take to show up.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Columns of the peers pane, borders included, on a 100-column screen.
+const PEERS_WIDTH: usize = 26;
+
+/// Starts the TUI on host `i` named `name`, in tmux session `name`.
+fn start_tui(tmux: &mut Tmux, lan: &Lan, i: usize, name: &str, dir: &Path, size: (u16, u16)) {
+    let cmd = lan.shell_command(i, name, &["--data-dir", dir.to_str().unwrap()]);
+    tmux.new_session(name, size.0, size.1, &cmd);
+}
+
+/// Prints the TUIs' log files if the test fails, for the cause behind a screen.
+struct LogsOnFailure(Vec<PathBuf>);
+
+impl Drop for LogsOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for dir in &self.0 {
+                let log = dir.join("lantalk.log");
+                let text = std::fs::read_to_string(&log).unwrap_or_else(|e| format!("({e})"));
+                eprintln!("--- {} ---\n{text}", log.display());
+            }
+        }
+    }
+}
+
+/// The peers pane's row for `name` (`● name`, `○ name` or `· name` after the border).
+fn peer_row(screen: &str, name: &str) -> Option<String> {
+    let lines: Vec<&str> = screen.lines().collect();
+    // The last row is the status bar.
+    lines[..lines.len().saturating_sub(1)]
+        .iter()
+        .map(|l| l.chars().take(PEERS_WIDTH).collect::<String>())
+        .find(|row| {
+            let inner: String = row.chars().skip(1).collect();
+            ["●", "○", "·"]
+                .iter()
+                .any(|mark| inner.starts_with(&format!("{mark} {name}")))
+        })
+}
+
+/// The status bar: the last row drawn.
+fn status_bar(screen: &str) -> &str {
+    screen
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+}
+
+/// What follows `needle` on its row, up to the pane's right border.
+fn rest_of_row<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
+    let line = screen.lines().find(|l| l.contains(needle))?;
+    let rest = &line[line.find(needle)? + needle.len()..];
+    Some(rest.trim_end().trim_end_matches(['│', '┃']).trim())
+}
+
+/// Waits until `name`'s screen lists `peer` online with one peer online and mDNS on.
+fn wait_peer_online(tmux: &Tmux, name: &str, peer: &str) -> String {
+    tmux.wait_screen(
+        name,
+        &format!("{peer} online in the peers pane, \"1 online\" and \"mDNS on\""),
+        WAIT,
+        |s| {
+            peer_row(s, peer).is_some_and(|r| !r.contains("offline"))
+                && status_bar(s).contains("1 online")
+                && status_bar(s).contains("mDNS on")
+        },
+    )
+}
+
+/// In `name`'s TUI: focus the peers pane, open the highlighted (only) peer's
+/// conversation, and check the input is now addressed to `peer`.
+fn open_conversation(tmux: &Tmux, name: &str, peer: &str) {
+    tmux.keys(name, &["Tab", "Enter"]);
+    tmux.wait_for(name, &format!("Message to {peer}"), WAIT);
+}
+
+#[test]
+fn two_tuis_chat() {
+    let Some(lan) = Lan::new("two_tuis_chat", 2) else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap();
+    let (laptop_dir, phone_dir) = (dirs.path().join("laptop"), dirs.path().join("phone"));
+    let _logs = LogsOnFailure(vec![laptop_dir.clone(), phone_dir.clone()]);
+    let mut tmux = Tmux::new();
+    start_tui(&mut tmux, &lan, LAPTOP, "laptop", &laptop_dir, (100, 30));
+    start_tui(&mut tmux, &lan, PHONE, "phone", &phone_dir, (100, 30));
+
+    wait_peer_online(&tmux, "laptop", "phone");
+    wait_peer_online(&tmux, "phone", "laptop");
+
+    // Phone opens laptop's conversation from the peers pane and writes.
+    open_conversation(&tmux, "phone", "laptop");
+    tmux.type_text("phone", "Hey there, Rodrigo's laptop.");
+    tmux.keys("phone", &["Enter"]);
+
+    // Nothing was open on the laptop: the arriving conversation opens itself.
+    let screen = tmux.wait_screen(
+        "laptop",
+        "phone's message, or an unread badge for it",
+        WAIT,
+        |s| {
+            s.contains("phone: Hey there, Rodrigo's laptop.")
+                || peer_row(s, "phone").is_some_and(|r| r.contains("(1)"))
+        },
+    );
+    if !screen.contains("phone: Hey there, Rodrigo's laptop.") {
+        eprintln!(
+            "the conversation did not open by itself on the laptop:\n{}",
+            framed(&screen)
+        );
+        open_conversation(&tmux, "laptop", "phone");
+        tmux.wait_for("laptop", "phone: Hey there, Rodrigo's laptop.", WAIT);
+    }
+    let screen = tmux.wait_for("laptop", "Message to phone", WAIT);
+    assert!(
+        peer_row(&screen, "phone").is_some_and(|r| !r.contains("(1)")),
+        "the message on screen is still counted unread:\n{}",
+        framed(&screen)
+    );
+
+    // The laptop answers in the open conversation.
+    tmux.type_text("laptop", "hi phone 👋");
+    tmux.keys("laptop", &["Enter"]);
+    let screen = tmux.wait_screen(
+        "phone",
+        "laptop's reply and a ✓ after phone's own message",
+        WAIT,
+        |s| {
+            s.contains("laptop: hi phone")
+                && rest_of_row(s, "phone: Hey there, Rodrigo's laptop.") == Some("✓")
+        },
+    );
+    assert!(
+        screen.contains("laptop: hi phone 👋"),
+        "the emoji did not arrive intact:\n{}",
+        framed(&screen)
+    );
+    // And the laptop sees its own reply acknowledged.
+    tmux.wait_screen("laptop", "a ✓ after laptop's reply", WAIT, |s| {
+        rest_of_row(s, "laptop: hi phone 👋") == Some("✓")
+    });
+
+    // The laptop quits with Ctrl+C: cleanly, and the phone sees it go.
+    tmux.keys("laptop", &["C-c"]);
+    let status = tmux.wait_dead("laptop", WAIT);
+    assert_eq!(
+        status,
+        Some(0),
+        "lantalk on the laptop did not exit 0; screen:\n{}",
+        framed(&tmux.capture("laptop"))
+    );
+    tmux.wait_screen(
+        "phone",
+        "\"laptop is offline\", laptop offline in the peers pane and \"0 online\"",
+        WAIT,
+        |s| {
+            s.contains("laptop is offline")
+                && peer_row(s, "laptop").is_some_and(|r| r.trim_end().ends_with("offline"))
+                && status_bar(s).contains("0 online")
+        },
+    );
+}
+
+#[test]
+fn paste_of_10_kib_is_one_message() {
+    let Some(lan) = Lan::new("paste_of_10_kib", 2) else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap();
+    let (laptop_dir, phone_dir) = (dirs.path().join("laptop"), dirs.path().join("phone"));
+    let _logs = LogsOnFailure(vec![phone_dir.clone()]);
+    // The receiver is headless, so what arrives is seen exactly, not as drawn.
+    let mut laptop = lan.spawn(
+        LAPTOP,
+        "laptop",
+        &["--data-dir", laptop_dir.to_str().unwrap(), "listen", "--json"],
+    );
+    laptop.wait_err(WAIT, |l| l.contains("listening on port"));
+    let mut tmux = Tmux::new();
+    start_tui(&mut tmux, &lan, PHONE, "phone", &phone_dir, (100, 30));
+    wait_peer_online(&tmux, "phone", "laptop");
+    open_conversation(&tmux, "phone", "laptop");
+
+    // 100 lines of 102 characters: 10,299 bytes.
+    let text: String = (0..100)
+        .map(|i| format!("line {i:04} {}", "y".repeat(92)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(text.len() > 10 * 1024);
+    tmux.paste("phone", &text);
+
+    // All of it lands in the input (which shows its last rows), none of it is sent.
+    let screen = tmux.wait_for("phone", "line 0099 yyy", WAIT);
+    assert!(
+        !screen.contains("phone:"),
+        "the paste sent something before Enter:\n{}",
+        framed(&screen)
+    );
+    tmux.keys("phone", &["Enter"]);
+
+    let line = laptop.wait_out(WAIT, |l| l.starts_with('{'));
+    // Acknowledged means laptop has printed it: anything sent before the ack is out too.
+    tmux.wait_screen("phone", "a ✓ after the pasted message", WAIT, |s| {
+        s.lines()
+            .any(|l| l.trim_end_matches(['│', '┃', ' ']).ends_with("yyy ✓"))
+    });
+    let out = laptop.drain_out();
+    assert_eq!(
+        out.len(),
+        1,
+        "the paste arrived as {} messages: {out:#?}",
+        out.len()
+    );
+    let msg: Value = serde_json::from_str(&line).expect("listen --json line is JSON");
+    assert_eq!(msg["from"], "phone", "{msg}");
+    let body = msg["body"].as_str().expect("body is a string");
+    assert_eq!(body.lines().count(), 100, "{body:?}");
+    assert!(
+        body == text,
+        "the body differs from the paste\n sent: {text:?}\n  got: {body:?}"
+    );
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let Some(lan) = Lan::new("sigterm_restores", 1) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let _logs = LogsOnFailure(vec![dir.path().to_owned()]);
+    let mut tmux = Tmux::new();
+    start_tui(&mut tmux, &lan, 0, "laptop", dir.path(), (100, 30));
+    tmux.wait_screen("laptop", "the status bar", WAIT, |s| {
+        status_bar(s).contains("? help") && status_bar(s).contains("mDNS on")
+    });
+
+    let flags = |name: &str| {
+        tmux.display(
+            name,
+            "alternate_on=#{alternate_on} mouse_any_flag=#{mouse_any_flag} \
+             mouse_button_flag=#{mouse_button_flag} mouse_standard_flag=#{mouse_standard_flag} \
+             mouse_sgr_flag=#{mouse_sgr_flag} cursor_flag=#{cursor_flag}",
+        )
+    };
+    // What the TUI turned on, so that seeing it off afterwards means something.
+    assert_eq!(
+        flags("laptop"),
+        "alternate_on=1 mouse_any_flag=1 mouse_button_flag=1 mouse_standard_flag=1 \
+         mouse_sgr_flag=1 cursor_flag=1"
+    );
+
+    // Every layer of the pane's command execs: its pid is lantalk's.
+    let pid = tmux.display("laptop", "#{pane_pid}");
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "lantalk", "pane pid {pid} is not lantalk");
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+
+    let status = tmux.wait_dead("laptop", WAIT);
+    let screen = tmux.capture("laptop");
+    assert_eq!(
+        status,
+        Some(0),
+        "lantalk did not exit 0 on SIGTERM; screen:\n{}",
+        framed(&screen)
+    );
+    assert_eq!(
+        flags("laptop"),
+        "alternate_on=0 mouse_any_flag=0 mouse_button_flag=0 mouse_standard_flag=0 \
+         mouse_sgr_flag=0 cursor_flag=1",
+        "terminal modes left on; screen:\n{}",
+        framed(&screen)
+    );
+    assert!(
+        !screen.contains("? help"),
+        "the chat screen is still showing:\n{}",
+        framed(&screen)
+    );
+}
+
+#[test]
+fn tiny_terminal_shows_enlarge_message() {
+    let Some(lan) = Lan::new("tiny_terminal", 1) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let _logs = LogsOnFailure(vec![dir.path().to_owned()]);
+    let mut tmux = Tmux::new();
+    start_tui(&mut tmux, &lan, 0, "laptop", dir.path(), (30, 8));
+    let screen = tmux.wait_for("laptop", "enlarge", WAIT);
+    assert!(
+        !screen.contains("? help"),
+        "a squeezed chat screen instead of the request to enlarge:\n{}",
+        framed(&screen)
+    );
+
+    tmux.ok(&["resize-window", "-t", "laptop", "-x", "100", "-y", "30"]);
+    tmux.wait_screen(
+        "laptop",
+        "the status bar with \"? help\" (and no \"enlarge\")",
+        WAIT,
+        |s| status_bar(s).contains("? help") && !s.contains("enlarge"),
+    );
+}
