@@ -194,7 +194,12 @@ fn paste_of_10_kib_is_one_message() {
     let mut laptop = lan.spawn(
         LAPTOP,
         "laptop",
-        &["--data-dir", laptop_dir.to_str().unwrap(), "listen", "--json"],
+        &[
+            "--data-dir",
+            laptop_dir.to_str().unwrap(),
+            "listen",
+            "--json",
+        ],
     );
     laptop.wait_err(WAIT, |l| l.contains("listening on port"));
     let mut tmux = Tmux::new();
@@ -259,15 +264,13 @@ fn sigterm_restores_the_terminal() {
         tmux.display(
             name,
             "alternate_on=#{alternate_on} mouse_any_flag=#{mouse_any_flag} \
-             mouse_button_flag=#{mouse_button_flag} mouse_standard_flag=#{mouse_standard_flag} \
-             mouse_sgr_flag=#{mouse_sgr_flag} cursor_flag=#{cursor_flag}",
+             mouse_all_flag=#{mouse_all_flag} mouse_sgr_flag=#{mouse_sgr_flag} cursor_flag=#{cursor_flag}",
         )
     };
     // What the TUI turned on, so that seeing it off afterwards means something.
     assert_eq!(
         flags("laptop"),
-        "alternate_on=1 mouse_any_flag=1 mouse_button_flag=1 mouse_standard_flag=1 \
-         mouse_sgr_flag=1 cursor_flag=1"
+        "alternate_on=1 mouse_any_flag=1 mouse_all_flag=1 mouse_sgr_flag=1 cursor_flag=1"
     );
 
     // Every layer of the pane's command execs: its pid is lantalk's.
@@ -290,8 +293,7 @@ fn sigterm_restores_the_terminal() {
     );
     assert_eq!(
         flags("laptop"),
-        "alternate_on=0 mouse_any_flag=0 mouse_button_flag=0 mouse_standard_flag=0 \
-         mouse_sgr_flag=0 cursor_flag=1",
+        "alternate_on=0 mouse_any_flag=0 mouse_all_flag=0 mouse_sgr_flag=0 cursor_flag=1",
         "terminal modes left on; screen:\n{}",
         framed(&screen)
     );

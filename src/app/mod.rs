@@ -131,6 +131,8 @@ pub struct Me {
     pub id: String,
     /// The port we listen on (0 until known).
     pub port: u16,
+    /// Our best address for others to reach us (`None`: not known, or no network).
+    pub addr: Option<std::net::IpAddr>,
 }
 
 /// The whole TUI state.
@@ -199,7 +201,11 @@ impl App {
     /// A fresh app for a user with this name and id.
     pub fn new(name: String, id: String, msg_prefix: String, utc_offset: i32) -> Self {
         Self {
-            me: Me { name, id, port: 0 },
+            me: Me {
+                name,
+                id,
+                ..Me::default()
+            },
             msg_prefix,
             utc_offset,
             bell: true,

@@ -276,10 +276,12 @@ pub(super) fn open(app: &mut App, id: &str) {
 fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
     match event {
         NetEvent::Listening {
+            addrs,
             port,
             fell_back_from,
         } => {
             app.me.port = port;
+            app.me.addr = addrs.first().copied();
             if let Some(busy) = fell_back_from {
                 app.notice = Some(format!("port {busy} is busy; listening on {port} instead"));
             }

@@ -15,6 +15,23 @@ pub use discovery::{Advert, Discovery, DiscoveryError, MatchRank, Peer, PeerEven
 pub use listener::{Bound, DEFAULT_PORT, bind, serve};
 pub use session::{CloseReason, Handshaken, SessionEvent, SessionHandle, SessionId, handshake};
 
+/// This host's addresses others can reach us on, best first (IPv4 before
+/// IPv6; no loopback, no link-local IPv6), for showing the user where we are.
+pub fn local_addrs() -> Vec<std::net::IpAddr> {
+    let mut addrs: Vec<std::net::IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| !i.is_loopback() && i.is_oper_up())
+        .map(|i| i.ip())
+        .filter(|ip| match ip {
+            std::net::IpAddr::V6(v6) => !v6.is_unicast_link_local(),
+            std::net::IpAddr::V4(_) => true,
+        })
+        .collect();
+    addrs.sort_by_key(|ip| (ip.is_ipv6(), *ip));
+    addrs
+}
+
 /// A new process-wide unique session id.
 pub fn next_session_id() -> SessionId {
     static NEXT: AtomicU64 = AtomicU64::new(1);

@@ -63,6 +63,8 @@ pub enum NetCommand {
 pub enum NetEvent {
     /// The listener is up on this port.
     Listening {
+        /// This host's reachable addresses, best first (may be empty: no network).
+        addrs: Vec<std::net::IpAddr>,
         /// The real port.
         port: u16,
         /// The default port, when it was busy and another was chosen.
@@ -193,6 +195,7 @@ async fn run(
     let port = bound.port;
     let _ = events
         .send(NetEvent::Listening {
+            addrs: crate::net::local_addrs(),
             port,
             fell_back_from: bound.fell_back_from,
         })

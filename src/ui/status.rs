@@ -17,10 +17,11 @@ const HELP: &str = "? help ";
 /// Draws the bar into `area` (one row).
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let sep = || Span::styled(" · ", Style::new().dim());
-    let port = if app.me.port == 0 {
-        ":…".to_owned()
-    } else {
-        format!(":{}", app.me.port)
+    // Where others can reach us: what they would type after /connect.
+    let port = match (app.me.addr, app.me.port) {
+        (_, 0) => ":…".to_owned(),
+        (Some(ip), port) => std::net::SocketAddr::new(ip, port).to_string(),
+        (None, port) => format!("no network :{port}"),
     };
     let online = app.peers.iter().filter(|p| p.online()).count();
     let discovery = match &app.discovery {

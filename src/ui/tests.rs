@@ -27,6 +27,7 @@ fn me() -> Me {
         name: "me".into(),
         id: "f".repeat(32),
         port: 7654,
+        addr: Some("192.168.1.20".parse().unwrap()),
     }
 }
 

@@ -173,21 +173,31 @@ impl Tmux {
         })
     }
 
-    /// Waits until the process in the pane of `name` has exited; returns
-    /// its exit status (`None` if a signal ended it).
+    /// Waits until the process in the pane of `name` has exited and been
+    /// reaped; returns its exit status, or `None` if a signal ended it.
     pub fn wait_dead(&self, name: &str, timeout: Duration) -> Option<i32> {
         let deadline = Instant::now() + timeout;
-        while self.display(name, "#{pane_dead}") != "1" {
+        loop {
+            // The pane is dead at the terminal's EOF; the status comes once
+            // the server has reaped the process.
+            let dead = self.display(name, "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}");
+            match dead.split(':').collect::<Vec<_>>()[..] {
+                ["1", status, _] if !status.is_empty() => {
+                    return Some(status.parse().expect("numeric pane_dead_status"));
+                }
+                ["1", "", signal] if !signal.is_empty() => return None,
+                _ => {}
+            }
             if Instant::now() >= deadline {
                 panic!(
-                    "{name}: process {} still running after {timeout:?}; last capture:\n{}",
+                    "{name}: process {} not ended after {timeout:?} \
+                     (pane_dead:status:signal = {dead}); last capture:\n{}",
                     self.display(name, "#{pane_pid}"),
                     framed(&self.capture(name))
                 );
             }
             thread::sleep(POLL);
         }
-        self.display(name, "#{pane_dead_status}").parse().ok()
     }
 }
 
