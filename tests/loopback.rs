@@ -850,3 +850,15 @@ fn listen_survives_a_full_stderr() {
     let status = wait_child(&mut child, WAIT).expect("listen did not exit");
     assert_eq!(status.code(), Some(0));
 }
+
+/// Without a terminal the chat screen explains what to use instead.
+#[test]
+fn chat_screen_without_a_terminal_points_to_the_headless_commands() {
+    let data = data_dir();
+    let mut cmd = lantalk();
+    cmd.arg("--data-dir").arg(data.path());
+    let out = run(cmd, Some(Vec::new()), WAIT);
+    assert_eq!(out.code(), Some(1), "stderr: {}", out.stderr);
+    assert!(out.stderr.contains("needs a terminal"), "{}", out.stderr);
+    assert!(out.stderr.contains("lantalk listen"), "{}", out.stderr);
+}
