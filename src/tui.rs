@@ -113,10 +113,10 @@ async fn event_loop(
         }
         for effect in effects {
             match effect {
-                Effect::Send { to, text } => send(commands, NetCommand::Send { to, text }),
-                Effect::Ack { sid, id } => send(commands, NetCommand::Ack { sid, id }),
-                Effect::Connect(target) => send(commands, NetCommand::Connect(target)),
-                Effect::Rename(name) => send(commands, NetCommand::Rename(name)),
+                // The UI never waits on the network: commands go on an unbounded channel.
+                Effect::Net(command) => {
+                    let _ = commands.send(command);
+                }
                 Effect::Bell => {
                     let out = terminal.backend_mut();
                     out.write_all(b"\x07")?;
@@ -126,11 +126,6 @@ async fn event_loop(
             }
         }
     }
-}
-
-/// The UI never waits on the network: commands go on an unbounded channel.
-fn send(commands: &mpsc::UnboundedSender<NetCommand>, command: NetCommand) {
-    let _ = commands.send(command);
 }
 
 fn to_action(event: Event) -> Option<Action> {

@@ -2,6 +2,7 @@
 //! `/help`. Unknown commands get a hint and are never sent as messages.
 
 use super::{App, Effect};
+use crate::net::node::NetCommand;
 
 /// Runs `line` (which starts with `/`).
 pub(super) fn run(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
@@ -19,7 +20,7 @@ pub(super) fn run(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
                 );
             }
             app.notice = Some(format!("connecting to {arg}…"));
-            fx.push(Effect::Connect(arg.to_owned()));
+            fx.push(Effect::Net(NetCommand::Connect(arg.to_owned())));
         }
         "/name" | "/nick" => {
             if arg.is_empty() {
@@ -34,7 +35,7 @@ pub(super) fn run(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
             }
             app.me.name = arg.to_owned();
             app.notice = Some(format!("you are now {arg:?}"));
-            fx.push(Effect::Rename(arg.to_owned()));
+            fx.push(Effect::Net(NetCommand::Rename(arg.to_owned())));
         }
         "/quit" | "/q" | "/exit" => {
             app.quitting = true;

@@ -14,7 +14,6 @@ pub use input::{Input, InputLayout};
 pub use update::update;
 
 use crate::net::SessionId;
-use crate::protocol::Text;
 
 /// Which pane receives keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -254,24 +253,8 @@ pub enum Action {
 /// What [`update`] asks the outside world to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Send a text to a peer (by id), connecting first if needed.
-    Send {
-        /// Peer id.
-        to: String,
-        /// The message.
-        text: Text,
-    },
-    /// Acknowledge a text received on a session (it is now on screen / stored).
-    Ack {
-        /// Session it came on.
-        sid: SessionId,
-        /// Its id.
-        id: String,
-    },
-    /// Connect to `HOST:PORT` (the `/connect` command).
-    Connect(String),
-    /// Rename ourselves and re-advertise.
-    Rename(String),
+    /// Something for the network: send, acknowledge, connect, rename.
+    Net(crate::net::node::NetCommand),
     /// Ring the terminal bell.
     Bell,
     /// Leave: bye to every session, goodbye on mDNS, restore the terminal.

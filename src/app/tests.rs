@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
-use crate::net::node::NetEvent;
+use crate::net::node::{NetCommand, NetEvent};
 use crate::net::{CloseReason, Peer};
 use crate::protocol::{Hello, Text};
 
@@ -95,7 +95,7 @@ fn enter_sends_to_the_open_conversation_and_ack_marks_it_delivered() {
     assert_eq!(app.focus, Focus::Input);
     type_str(&mut app, "hello");
     let fx = key(&mut app, KeyCode::Enter);
-    let [Effect::Send { to, text }] = fx.as_slice() else {
+    let [Effect::Net(NetCommand::Send { to, text })] = fx.as_slice() else {
         panic!("{fx:?}")
     };
     assert_eq!(
@@ -130,7 +130,9 @@ fn message_ids_are_unique() {
     let mut ids = Vec::new();
     for _ in 0..3 {
         type_str(&mut app, "x");
-        if let [Effect::Send { text, .. }] = key(&mut app, KeyCode::Enter).as_slice() {
+        if let [Effect::Net(NetCommand::Send { text, .. })] =
+            key(&mut app, KeyCode::Enter).as_slice()
+        {
             ids.push(text.id.clone());
         }
     }
@@ -158,12 +160,12 @@ fn commands_connect_name_quit_and_unknown() {
     type_str(&mut app, "/connect 10.0.0.9:7342");
     assert_eq!(
         key(&mut app, KeyCode::Enter),
-        vec![Effect::Connect("10.0.0.9:7342".into())]
+        vec![Effect::Net(NetCommand::Connect("10.0.0.9:7342".into()))]
     );
     type_str(&mut app, "/name desk");
     assert_eq!(
         key(&mut app, KeyCode::Enter),
-        vec![Effect::Rename("desk".into())]
+        vec![Effect::Net(NetCommand::Rename("desk".into()))]
     );
     assert_eq!(app.me.name, "desk");
     type_str(&mut app, "/frobnicate now");
@@ -205,7 +207,7 @@ fn double_slash_sends_a_leading_slash() {
     type_str(&mut app, "//shrug");
     let fx = key(&mut app, KeyCode::Enter);
     assert!(
-        matches!(fx.as_slice(), [Effect::Send { text, .. }] if text.body == "/shrug"),
+        matches!(fx.as_slice(), [Effect::Net(NetCommand::Send { text, .. })] if text.body == "/shrug"),
         "{fx:?}"
     );
 }
@@ -237,10 +239,10 @@ fn text_elsewhere_counts_unread_rings_and_is_acked() {
         fx,
         vec![
             Effect::Bell,
-            Effect::Ack {
+            Effect::Net(NetCommand::Ack {
                 sid: 2,
                 id: "t1".into()
-            }
+            })
         ]
     );
     assert_eq!(app.peers[0].id, TABLET, "unread peers sort first");
@@ -255,10 +257,10 @@ fn text_elsewhere_counts_unread_rings_and_is_acked() {
     );
     assert_eq!(
         fx,
-        vec![Effect::Ack {
+        vec![Effect::Net(NetCommand::Ack {
             sid: 1,
             id: "p1".into()
-        }]
+        })]
     );
     // --no-bell
     app.bell = false;
@@ -271,10 +273,10 @@ fn text_elsewhere_counts_unread_rings_and_is_acked() {
     );
     assert_eq!(
         fx,
-        vec![Effect::Ack {
+        vec![Effect::Net(NetCommand::Ack {
             sid: 2,
             id: "t2".into()
-        }]
+        })]
     );
     // Ctrl+N cycles to the other conversation and marks it read.
     mod_key(&mut app, KeyCode::Char('n'), KeyModifiers::CONTROL);
@@ -345,7 +347,7 @@ fn failed_sends_are_marked_with_the_reason() {
     app.open = Some(PHONE.into());
     type_str(&mut app, "anyone?");
     let fx = key(&mut app, KeyCode::Enter);
-    let [Effect::Send { text, .. }] = fx.as_slice() else {
+    let [Effect::Net(NetCommand::Send { text, .. })] = fx.as_slice() else {
         panic!()
     };
     net(
@@ -374,7 +376,9 @@ fn a_pasted_block_is_one_message() {
     let block = "line one\nline two\n".repeat(500);
     update(&mut app, Action::Paste(block.clone()), 1_000);
     let fx = key(&mut app, KeyCode::Enter);
-    assert!(matches!(fx.as_slice(), [Effect::Send { text, .. }] if text.body == block));
+    assert!(
+        matches!(fx.as_slice(), [Effect::Net(NetCommand::Send { text, .. })] if text.body == block)
+    );
 }
 
 #[test]
@@ -508,7 +512,7 @@ fn the_first_peer_to_appear_is_opened_when_nothing_is() {
     type_str(&mut app, "hi");
     let fx = key(&mut app, KeyCode::Enter);
     assert!(
-        matches!(fx.as_slice(), [Effect::Send { to, .. }] if to == PHONE),
+        matches!(fx.as_slice(), [Effect::Net(NetCommand::Send { to, .. })] if to == PHONE),
         "{fx:?}"
     );
 }

@@ -5,7 +5,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::{Action, App, Delivery, Effect, Entry, EntryKind, Focus, PeerEntry};
-use crate::net::node::NetEvent;
+use crate::net::node::{NetCommand, NetEvent};
 use crate::net::{CloseReason, Peer};
 use crate::protocol::Text;
 
@@ -222,7 +222,7 @@ fn submit(app: &mut App, now: u64, fx: &mut Vec<Effect>) {
         peer.conversation.scroll = 0;
         peer.conversation.unseen_below = false;
     }
-    fx.push(Effect::Send { to, text });
+    fx.push(Effect::Net(NetCommand::Send { to, text }));
     sort_peers(app);
 }
 
@@ -421,7 +421,7 @@ fn received(app: &mut App, sid: u64, text: Text, now: u64, fx: &mut Vec<Effect>)
             fx.push(Effect::Bell);
         }
     }
-    fx.push(Effect::Ack { sid, id: text.id });
+    fx.push(Effect::Net(NetCommand::Ack { sid, id: text.id }));
 }
 
 fn set_state(entry: &mut PeerEntry, ids: &[String], state: &Delivery) {
