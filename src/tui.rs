@@ -4,18 +4,18 @@
 //! changed. No fixed-rate tick: with nothing happening the process sleeps.
 
 use std::io::{self, IsTerminal, Stdout, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
-    EventStream, MouseEventKind,
+    MouseEventKind,
 };
 use crossterm::execute;
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, SetTitle, disable_raw_mode, enable_raw_mode,
 };
-use futures_util::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc;
@@ -72,7 +72,7 @@ async fn event_loop(
     mut events: mpsc::Receiver<NetEvent>,
     signals: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let mut keys = EventStream::new();
+    let mut keys = read_terminal();
     let mut signals = std::pin::pin!(signals);
     let mut title = String::new();
     let mut dirty = true;
@@ -91,15 +91,23 @@ async fn event_loop(
         let mut effects = Vec::new();
         tokio::select! {
             () = &mut signals => return Ok(()),
-            event = keys.next() => match event {
-                Some(Ok(event)) => {
+            Some(event) = keys.recv() => {
+                // Keys coalesce too: typing from a script or a paste without
+                // bracketed-paste markers must not cost a redraw per character.
+                let mut next = Some(event);
+                let mut applied = 0;
+                while let Some(event) = next.take() {
+                    // The terminal is gone (hang-up): leave as on a signal.
+                    let Ok(event) = event else { return Ok(()) };
                     if let Some(action) = to_action(event) {
                         effects.extend(app::update(app, action, now_ms()));
                         dirty = true;
                     }
+                    applied += 1;
+                    if !app.quitting && applied < COALESCE {
+                        next = keys.try_recv().ok();
+                    }
                 }
-                // The terminal is gone (hang-up): leave as on a signal.
-                Some(Err(_)) | None => return Ok(()),
             },
             Some(event) = events.recv() => {
                 effects.extend(app::update(app, Action::Net(event), now_ms()));
@@ -126,6 +134,22 @@ async fn event_loop(
             }
         }
     }
+}
+
+/// Reads terminal events on a thread of its own (crossterm's reads block) and
+/// queues them, so the loop can take a whole burst at once.
+fn read_terminal() -> mpsc::Receiver<io::Result<Event>> {
+    let (tx, rx) = mpsc::channel(COALESCE);
+    std::thread::spawn(move || {
+        loop {
+            let event = crossterm::event::read();
+            let failed = event.is_err();
+            if tx.blocking_send(event).is_err() || failed {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 fn to_action(event: Event) -> Option<Action> {
@@ -159,7 +183,10 @@ fn enter(log_path: &std::path::Path) -> io::Result<Terminal<CrosstermBackend<Std
         let _ = writeln!(io::stderr(), "lantalk: crashed; the log is in {log}");
     }));
     enable_raw_mode()?;
+    ENTERED.store(true, Ordering::SeqCst);
     let mut stdout = io::stdout();
+    // Save the terminal's title (xterm's title stack) to put it back on exit.
+    let _ = stdout.write_all(b"\x1b[22;0t");
     if let Err(e) = execute!(
         stdout,
         EnterAlternateScreen,
@@ -172,8 +199,14 @@ fn enter(log_path: &std::path::Path) -> io::Result<Terminal<CrosstermBackend<Std
     Terminal::new(CrosstermBackend::new(stdout)).inspect_err(|_| leave())
 }
 
-/// Restores the terminal; safe to call more than once.
+/// Whether the terminal is in our mode, so [`leave`] undoes it exactly once.
+static ENTERED: AtomicBool = AtomicBool::new(false);
+
+/// Restores the terminal; safe to call more than once (only the first call acts).
 fn leave() {
+    if !ENTERED.swap(false, Ordering::SeqCst) {
+        return;
+    }
     let mut stdout = io::stdout();
     let _ = execute!(
         stdout,
@@ -181,8 +214,10 @@ fn leave() {
         DisableBracketedPaste,
         LeaveAlternateScreen,
         crossterm::cursor::Show,
-        SetTitle("")
     );
+    // Back to the title saved on entry (terminals without a title stack ignore this).
+    let _ = stdout.write_all(b"\x1b[23;0t");
+    let _ = stdout.flush();
     let _ = disable_raw_mode();
 }
 

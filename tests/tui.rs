@@ -24,7 +24,8 @@ const PEERS_WIDTH: usize = 26;
 /// Starts the TUI on host `i` named `name`, in tmux session `name`.
 fn start_tui(tmux: &mut Tmux, lan: &Lan, i: usize, name: &str, dir: &Path, size: (u16, u16)) {
     let cmd = lan.shell_command(i, name, &["--data-dir", dir.to_str().unwrap()]);
-    tmux.new_session(name, size.0, size.1, &cmd);
+    // `exec`: the pane's process is lantalk itself, and the pane dies with it.
+    tmux.new_session(name, size.0, size.1, &format!("exec {cmd}"));
 }
 
 /// Prints the TUIs' log files if the test fails, for the cause behind a screen.
@@ -176,7 +177,11 @@ fn two_tuis_chat() {
         WAIT,
         |s| {
             s.contains("laptop is offline")
-                && peer_row(s, "laptop").is_some_and(|r| r.trim_end().ends_with("offline"))
+                && peer_row(s, "laptop").is_some_and(|r| {
+                    r.trim_end_matches(['│', '┃'])
+                        .trim_end()
+                        .ends_with("offline")
+                })
                 && status_bar(s).contains("0 online")
         },
     );
@@ -247,41 +252,78 @@ fn paste_of_10_kib_is_one_message() {
     );
 }
 
-#[test]
-fn sigterm_restores_the_terminal() {
-    let Some(lan) = Lan::new("sigterm_restores", 1) else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let _logs = LogsOnFailure(vec![dir.path().to_owned()]);
-    let mut tmux = Tmux::new();
-    start_tui(&mut tmux, &lan, 0, "laptop", dir.path(), (100, 30));
-    tmux.wait_screen("laptop", "the status bar", WAIT, |s| {
-        status_bar(s).contains("? help") && status_bar(s).contains("mDNS on")
-    });
+/// The terminal modes tmux knows for the pane of `name`.
+fn modes(tmux: &Tmux, name: &str) -> String {
+    tmux.display(
+        name,
+        "alternate_on=#{alternate_on} mouse_any_flag=#{mouse_any_flag} \
+         mouse_all_flag=#{mouse_all_flag} mouse_sgr_flag=#{mouse_sgr_flag} \
+         cursor_flag=#{cursor_flag}",
+    )
+}
 
-    let flags = |name: &str| {
-        tmux.display(
-            name,
-            "alternate_on=#{alternate_on} mouse_any_flag=#{mouse_any_flag} \
-             mouse_all_flag=#{mouse_all_flag} mouse_sgr_flag=#{mouse_sgr_flag} cursor_flag=#{cursor_flag}",
-        )
-    };
-    // What the TUI turned on, so that seeing it off afterwards means something.
-    assert_eq!(
-        flags("laptop"),
-        "alternate_on=1 mouse_any_flag=1 mouse_all_flag=1 mouse_sgr_flag=1 cursor_flag=1"
-    );
+/// Modes while the chat screen is up: alternate screen, mouse reporting
+/// (any motion, SGR), cursor shown at the input.
+const MODES_IN_TUI: &str =
+    "alternate_on=1 mouse_any_flag=1 mouse_all_flag=1 mouse_sgr_flag=1 cursor_flag=1";
 
-    // Every layer of the pane's command execs: its pid is lantalk's.
-    let pid = tmux.display("laptop", "#{pane_pid}");
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
-    assert_eq!(comm.trim(), "lantalk", "pane pid {pid} is not lantalk");
+/// Modes of a restored terminal.
+const MODES_RESTORED: &str =
+    "alternate_on=0 mouse_any_flag=0 mouse_all_flag=0 mouse_sgr_flag=0 cursor_flag=1";
+
+fn kill_term(pid: &str) {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    assert_eq!(comm.trim(), "lantalk", "pid {pid} is not lantalk");
     let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
+        .args(["-TERM", pid])
         .status()
         .unwrap();
-    assert!(kill.success());
+    assert!(kill.success(), "kill -TERM {pid} failed");
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let Some(lan) = Lan::new("sigterm_restores", 2) else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap();
+    let (laptop_dir, phone_dir) = (dirs.path().join("laptop"), dirs.path().join("phone"));
+    let _logs = LogsOnFailure(vec![laptop_dir.clone(), phone_dir.clone()]);
+    let mut tmux = Tmux::new();
+
+    // laptop: lantalk is the pane's process; the pane dies with it, keeping
+    // its exit status and the modes it left (all but the cursor: tmux hides
+    // the cursor of every dead pane).
+    start_tui(&mut tmux, &lan, LAPTOP, "laptop", &laptop_dir, (100, 30));
+    // phone: lantalk runs under a shell that stays, so the terminal after it
+    // can be examined alive: cursor, line discipline, bracketed paste.
+    let lantalk = lan.shell_command(PHONE, "phone", &["--data-dir", phone_dir.to_str().unwrap()]);
+    let report = r#"s=$?; if [ "$(stty -g)" = "$t" ]; then m=restored; else m=changed; fi"#;
+    tmux.new_session(
+        "phone",
+        100,
+        30,
+        &format!(
+            "t=$(stty -g); {lantalk}; {report}; \
+             printf '\nlantalk exited %s, termios %s\n' $s $m; exec cat -v"
+        ),
+    );
+
+    for name in ["laptop", "phone"] {
+        tmux.wait_screen(name, "the status bar", WAIT, |s| {
+            status_bar(s).contains("? help") && status_bar(s).contains("mDNS on")
+        });
+        // What the TUI turns on, so that seeing it off afterwards means something.
+        assert_eq!(modes(&tmux, name), MODES_IN_TUI, "{name}");
+    }
+
+    // Every layer of the laptop pane's command execs: its pid is lantalk's.
+    let laptop_pid = tmux.display("laptop", "#{pane_pid}");
+    kill_term(&laptop_pid);
+    // On the phone, lantalk is the shell's only child.
+    let sh = tmux.display("phone", "#{pane_pid}");
+    let children = std::fs::read_to_string(format!("/proc/{sh}/task/{sh}/children")).unwrap();
+    kill_term(children.trim());
 
     let status = tmux.wait_dead("laptop", WAIT);
     let screen = tmux.capture("laptop");
@@ -292,14 +334,38 @@ fn sigterm_restores_the_terminal() {
         framed(&screen)
     );
     assert_eq!(
-        flags("laptop"),
-        "alternate_on=0 mouse_any_flag=0 mouse_all_flag=0 mouse_sgr_flag=0 cursor_flag=1",
+        modes(&tmux, "laptop"),
+        MODES_RESTORED.replace("cursor_flag=1", "cursor_flag=0"),
         "terminal modes left on; screen:\n{}",
         framed(&screen)
     );
     assert!(
         !screen.contains("? help"),
         "the chat screen is still showing:\n{}",
+        framed(&screen)
+    );
+
+    let screen = tmux.wait_for("phone", "lantalk exited", WAIT);
+    assert!(
+        screen.contains("lantalk exited 0, termios restored"),
+        "{}",
+        framed(&screen)
+    );
+    assert_eq!(
+        modes(&tmux, "phone"),
+        MODES_RESTORED,
+        "terminal modes left on; screen:\n{}",
+        framed(&screen)
+    );
+    // Bracketed paste is off: a paste reaches `cat -v` without ESC[200~ … ESC[201~.
+    tmux.paste("phone", "pasted");
+    tmux.keys("phone", &["Enter"]);
+    let screen = tmux.wait_screen("phone", "the paste echoed back by cat", WAIT, |s| {
+        s.matches("pasted").count() >= 2
+    });
+    assert!(
+        !screen.contains("200~"),
+        "bracketed paste left on:\n{}",
         framed(&screen)
     );
 }

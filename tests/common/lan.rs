@@ -179,16 +179,16 @@ impl Lan {
         cmd
     }
 
-    /// [`Lan::command`] as one line for `sh -c` (`exec ip netns exec …`,
-    /// every word quoted), for programs that take a shell command, like tmux.
-    /// The shell execs, so the process it starts is lantalk itself.
+    /// [`Lan::command`] as one shell command line (`ip netns exec …`, every
+    /// word quoted), for programs that take one, like tmux. After `exec `,
+    /// the process the shell leaves is lantalk itself.
     pub fn shell_command(&self, i: usize, hostname: &str, args: &[&str]) -> String {
         let cmd = self.command(i, hostname, args);
         let words: Vec<String> = std::iter::once(cmd.get_program())
             .chain(cmd.get_args())
             .map(|w| shell_quote(&w.to_string_lossy()))
             .collect();
-        format!("exec {}", words.join(" "))
+        words.join(" ")
     }
 
     /// Starts the binary on host `i`, output captured.

@@ -138,7 +138,9 @@ impl Tmux {
     }
 
     /// Polls the screen of `name` every 50 ms until `pred` holds for it and
-    /// returns that capture; after `timeout`, panics with the last capture.
+    /// returns that capture; after `timeout`, or as soon as the pane's
+    /// process has exited (its screen will not change), panics with the last
+    /// capture.
     pub fn wait_screen(
         &self,
         name: &str,
@@ -152,14 +154,25 @@ impl Tmux {
             if pred(&screen) {
                 return screen;
             }
-            if Instant::now() >= deadline {
-                let dead = self.display(
+            let dead = self.display(name, "#{pane_dead}") == "1";
+            if dead || Instant::now() >= deadline {
+                let why = if dead {
+                    // The last capture may predate the exit.
+                    let screen = self.capture(name);
+                    if pred(&screen) {
+                        return screen;
+                    }
+                    "the process exited".to_owned()
+                } else {
+                    format!("after {timeout:?}")
+                };
+                let exit = self.display(
                     name,
                     "pane_dead=#{pane_dead} status=#{pane_dead_status} signal=#{pane_dead_signal}",
                 );
                 panic!(
-                    "{name}: no {what} on screen after {timeout:?} ({dead}); last capture:\n{}",
-                    framed(&screen)
+                    "{name}: no {what} on screen, {why} ({exit}); last capture:\n{}",
+                    framed(&self.capture(name))
                 );
             }
             thread::sleep(POLL);
@@ -186,17 +199,32 @@ impl Tmux {
                     return Some(status.parse().expect("numeric pane_dead_status"));
                 }
                 ["1", "", signal] if !signal.is_empty() => return None,
+                ["1", "", ""] => self.nudge_reaper(),
                 _ => {}
             }
             if Instant::now() >= deadline {
+                let pid = self.display(name, "#{pane_pid}");
                 panic!(
-                    "{name}: process {} not ended after {timeout:?} \
-                     (pane_dead:status:signal = {dead}); last capture:\n{}",
-                    self.display(name, "#{pane_pid}"),
+                    "{name}: process {pid} not ended after {timeout:?} \
+                     (pane_dead:status:signal = {dead}; {}); last capture:\n{}",
+                    process_state(&pid),
                     framed(&self.capture(name))
                 );
             }
             thread::sleep(POLL);
+        }
+    }
+
+    /// Makes the server reap its exited children. tmux built with
+    /// libutempter swaps out its SIGCHLD handler while it removes a dead
+    /// pane's utmp record, and a child exiting meanwhile stays a zombie with
+    /// no exit status until some other SIGCHLD arrives
+    /// (<https://github.com/tmux/tmux/issues/311>, tmux/tmux#4559).
+    fn nudge_reaper(&self) {
+        if let Some(pid) = self.server {
+            let _ = Command::new("kill")
+                .args(["-CHLD", &pid.to_string()])
+                .status();
         }
     }
 }
@@ -231,4 +259,35 @@ pub fn framed(screen: &str) -> String {
         .lines()
         .map(|l| format!("    |{l}\n"))
         .collect::<String>()
+}
+
+/// What /proc says of process `pid` and its threads: `State: …` of each, or that it is gone.
+fn process_state(pid: &str) -> String {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return format!("no process {pid}");
+    };
+    let mut states: Vec<String> = tasks
+        .flatten()
+        .map(|task| {
+            let path = task.path();
+            let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+            let field = |key: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .unwrap_or("?")
+                    .trim()
+                    .to_owned()
+            };
+            let wchan = std::fs::read_to_string(path.join("wchan")).unwrap_or_default();
+            format!(
+                "{} {} ppid {} ({wchan})",
+                field("Name:"),
+                field("State:"),
+                field("PPid:")
+            )
+        })
+        .collect();
+    states.sort();
+    format!("process {pid} threads: {}", states.join(", "))
 }
