@@ -21,7 +21,12 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    // One thread runs every task: a chat moves little data, and hand-offs
+    // between worker threads cost more wake-ups and latency than they save.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             status!("cannot start the async runtime: {e}");

@@ -21,6 +21,9 @@ use crate::protocol::is_valid_peer_id;
 /// The DNS-SD service type lantalk advertises and browses.
 pub const SERVICE_TYPE: &str = "_lantalk._tcp.local.";
 
+/// How often to look for new network interfaces and addresses, in seconds.
+const IP_CHECK_SECS: u32 = 30;
+
 /// How long a goodbye or a shutdown may take before we stop waiting for it.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 
@@ -137,6 +140,10 @@ impl Discovery {
             }
         }
         let daemon = ServiceDaemon::new()?;
+        // mdns-sd re-reads the interface list every 5 s by default, the main
+        // source of wake-ups while idle; a new address is picked up within
+        // this interval instead.
+        daemon.set_ip_check_interval(IP_CHECK_SECS)?;
         if !interfaces.is_empty() {
             daemon.disable_interface(IfKind::All)?;
             let kinds: Vec<IfKind> = interfaces.iter().map(|i| IfKind::Name(i.clone())).collect();

@@ -1,0 +1,604 @@
+//! Benchmarks #2 and #3: one real lantalk session over 127.0.0.1, in process,
+//! against plain tokio TCP on the same loopback in the same run.
+//!
+//! - #2 throughput: N texts with 100-byte bodies, pipelined (a window of
+//!   texts in flight), counted when acknowledged; baseline: N raw 104-byte
+//!   frames (4-byte big-endian length + 100 bytes) written in large batches
+//!   and parsed frame by frame by the reader.
+//! - #3 latency: one text, wait for its ack, the next; baseline: a 32-byte
+//!   ping-pong with TCP_NODELAY on both sides.
+//!
+//! Both sides of the session are the crate's own code: `net::bind` +
+//! `net::serve` receive, and a task acknowledges every text through the
+//! session handle from `SessionEvent::Opened`, as a receiver does; the
+//! sender dials with `TcpStream::connect` + `net::handshake` + `start`.
+//! No discovery, no mDNS, no lantalk process.
+//!
+//! The measuring code runs in `block_on` on the main thread of a
+//! multi-thread runtime, as `lantalk send` does; the session tasks and the
+//! raw baselines' peer tasks run on the workers. Each comparison is repeated
+//! 5 times (2 in quick mode); the ratio is the median of the per-repetition
+//! ratios. #2 runs lantalk then the baseline, back to back, after trying
+//! each window in `WINDOWS` once and keeping the fastest. #3 keeps both
+//! connections open and alternates blocks of round trips, because the
+//! wake-up latency of a VM's idle CPUs can change by 10× within seconds.
+//!
+//! `cargo bench --bench session`; `LANTALK_BENCH_QUICK=1` for a short run;
+//! `cargo bench --bench session -- latency` (or `throughput`) for one of the two.
+//! Progress goes to stderr, the table rows to stdout (and `$LANTALK_BENCH_OUT`).
+
+mod support;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use lantalk::net::{self, SessionEvent, SessionHandle, SessionId};
+use lantalk::protocol::{Hello, Text};
+use support::{Stats, num, pick};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// No single step of a benchmark may take longer than this without progress.
+const STEP: Duration = Duration::from_secs(60);
+
+/// Body length of every text, and payload length of every raw frame.
+const BODY_LEN: usize = 100;
+
+/// Raw baseline frame: 4-byte big-endian length + the body.
+const RAW_FRAME_LEN: usize = 4 + BODY_LEN;
+
+/// The raw writer builds buffers of this many bytes of whole frames.
+const RAW_WRITE_CHUNK: usize = 64 * 1024;
+
+/// Ping-pong message size for the raw latency baseline.
+const PING_LEN: usize = 32;
+
+/// Capacity of the session event channels (what `lantalk listen`/`send` use).
+const EVENTS_CAPACITY: usize = 1024;
+
+/// Windows (texts in flight) tried for #2; the best is used for the measured runs.
+const WINDOWS: [usize; 4] = [1024, 4096, 16_384, 65_536];
+
+/// Unrecorded round trips before each latency measurement.
+const LATENCY_WARMUP: usize = 200;
+
+/// A raw loopback median round trip above this (µs) means the machine's
+/// wake-up latency, not the code, is being measured.
+const SLOW_RAW_RTT_US: f64 = 30.0;
+
+/// Id prefix of our texts, as `lantalk send` makes them (random hex + counter).
+const ID_PREFIX: &str = "0123456789abcdef";
+
+/// Fails with a message naming `what` if `fut` takes longer than [`STEP`].
+async fn within<F: Future>(what: &str, fut: F) -> Result<F::Output> {
+    tokio::time::timeout(STEP, fut)
+        .await
+        .map_err(|_| anyhow!("{what}: no progress in {} s", STEP.as_secs()))
+}
+
+fn hello(name: &str, id_digit: char) -> Hello {
+    Hello {
+        proto: 1,
+        id: id_digit.to_string().repeat(32),
+        name: name.to_owned(),
+        app: "lantalk/bench".to_owned(),
+    }
+}
+
+/// 100 bytes of plain ASCII text.
+fn body() -> String {
+    let body: String = "The quick brown fox jumps over the lazy dog. "
+        .chars()
+        .cycle()
+        .take(BODY_LEN)
+        .collect();
+    assert_eq!(body.len(), BODY_LEN);
+    body
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The receiving side: acknowledges every text on every session at once,
+/// through the handle that came with `Opened`.
+async fn acknowledge_everything(mut events: mpsc::Receiver<SessionEvent>) {
+    let mut sessions: HashMap<SessionId, SessionHandle> = HashMap::new();
+    while let Some(event) = events.recv().await {
+        match event {
+            SessionEvent::Opened { sid, handle, .. } => {
+                sessions.insert(sid, handle);
+            }
+            SessionEvent::Text { sid, text } => {
+                if let Some(handle) = sessions.get(&sid) {
+                    handle.ack(text.id);
+                }
+            }
+            SessionEvent::Closed { sid, .. } => {
+                sessions.remove(&sid);
+            }
+            SessionEvent::Acked { .. } => {}
+        }
+    }
+}
+
+/// One open loopback session: our handle and events, and the receiving side's tasks.
+struct Pair {
+    handle: SessionHandle,
+    events: mpsc::Receiver<SessionEvent>,
+    server: JoinHandle<()>,
+    receiver: JoinHandle<()>,
+}
+
+impl Pair {
+    async fn open() -> Result<Pair> {
+        let bound = net::bind(Some(0)).await.context("bind")?;
+        let (server_tx, server_rx) = mpsc::channel(EVENTS_CAPACITY);
+        let server = tokio::spawn(net::serve(bound.listener, hello("b", 'b'), server_tx));
+        let receiver = tokio::spawn(acknowledge_everything(server_rx));
+        let stream = within(
+            "connect",
+            TcpStream::connect((Ipv4Addr::LOCALHOST, bound.port)),
+        )
+        .await?
+        .context("connect")?;
+        let session = within("handshake", net::handshake(stream, &hello("a", 'a')))
+            .await?
+            .context("handshake")?;
+        let (events_tx, mut events) = mpsc::channel(EVENTS_CAPACITY);
+        let handle = session.start(net::next_session_id(), events_tx);
+        match within("opened", events.recv()).await? {
+            Some(SessionEvent::Opened { .. }) => {}
+            other => bail!("expected Opened, got {other:?}"),
+        }
+        Ok(Pair {
+            handle,
+            events,
+            server,
+            receiver,
+        })
+    }
+
+    /// The next `Acked` id; an error if the session ends first.
+    async fn next_ack(&mut self) -> Result<String> {
+        loop {
+            match within("ack", self.events.recv()).await? {
+                Some(SessionEvent::Acked { id, .. }) => return Ok(id),
+                Some(SessionEvent::Closed { reason, .. }) => bail!("session closed: {reason}"),
+                None => bail!("session events ended"),
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Says bye, waits (briefly) for the session to close, stops the receiving side.
+    async fn close(mut self) {
+        self.handle.bye();
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(event) = self.events.recv().await {
+                if matches!(event, SessionEvent::Closed { .. }) {
+                    break;
+                }
+            }
+        })
+        .await;
+        self.server.abort();
+        self.receiver.abort();
+    }
+}
+
+fn text(seq: usize, body: &str) -> Text {
+    Text {
+        id: format!("{ID_PREFIX}-{seq}"),
+        ts: now_ms(),
+        body: body.to_owned(),
+    }
+}
+
+/// #2, lantalk: time from the first send to the `n`th ack.
+async fn lantalk_throughput(n: usize, window: usize) -> Result<Duration> {
+    let mut pair = Pair::open().await?;
+    let body = body();
+    let (mut sent, mut acked) = (0usize, 0usize);
+    let mut last_id = String::new();
+    let start = Instant::now();
+    while acked < n {
+        while sent < n && sent - acked < window {
+            if !pair.handle.send_text(text(sent, &body)) {
+                bail!("session ended after {sent} sends");
+            }
+            sent += 1;
+        }
+        last_id = pair.next_ack().await?;
+        acked += 1;
+        // Take every ack already delivered before topping the window up again.
+        while acked < n {
+            match pair.events.try_recv() {
+                Ok(SessionEvent::Acked { id, .. }) => {
+                    last_id = id;
+                    acked += 1;
+                }
+                Ok(SessionEvent::Closed { reason, .. }) => bail!("session closed: {reason}"),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    let want = format!("{ID_PREFIX}-{}", n - 1);
+    if last_id != want {
+        bail!("last ack was for {last_id:?}, expected {want:?}");
+    }
+    pair.close().await;
+    Ok(elapsed)
+}
+
+/// #2, baseline: `n` raw 104-byte frames over plain tokio TCP; the writer
+/// fills 64 KiB buffers with whole frames, the reader parses every length
+/// prefix and counts frames. Time from the first write to the `n`th frame.
+async fn raw_throughput(n: usize) -> Result<Duration> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let addr = listener.local_addr()?;
+    let reader: JoinHandle<Result<Instant>> = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        let mut buf = vec![0u8; 256 * 1024];
+        let (mut have, mut frames) = (0usize, 0usize);
+        loop {
+            let got = stream.read(&mut buf[have..]).await?;
+            if got == 0 {
+                bail!("raw reader: EOF after {frames} of {n} frames");
+            }
+            have += got;
+            let mut pos = 0;
+            while have - pos >= 4 {
+                let len = u32::from_be_bytes(buf[pos..pos + 4].try_into()?) as usize;
+                if len != BODY_LEN {
+                    bail!("raw reader: bad length {len}");
+                }
+                if have - pos < 4 + len {
+                    break;
+                }
+                pos += 4 + len;
+                frames += 1;
+            }
+            if frames == n {
+                return Ok(Instant::now());
+            }
+            buf.copy_within(pos..have, 0);
+            have -= pos;
+        }
+    });
+    let mut stream = within("raw connect", TcpStream::connect(addr))
+        .await?
+        .context("raw connect")?;
+    stream.set_nodelay(true)?;
+    let mut frame = Vec::with_capacity(RAW_FRAME_LEN);
+    frame.extend_from_slice(&(BODY_LEN as u32).to_be_bytes());
+    frame.extend_from_slice(body().as_bytes());
+    let per_chunk = RAW_WRITE_CHUNK / RAW_FRAME_LEN;
+    let mut chunk = Vec::with_capacity(per_chunk * RAW_FRAME_LEN);
+    let start = Instant::now();
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(per_chunk);
+        chunk.clear();
+        for _ in 0..k {
+            chunk.extend_from_slice(&frame);
+        }
+        within("raw write", stream.write_all(&chunk)).await??;
+        left -= k;
+    }
+    let end = within("raw reader", reader).await???;
+    Ok(end - start)
+}
+
+/// Median and 99th percentile of round-trip times in µs.
+fn median_p99(rtts: &mut [f64]) -> (f64, f64) {
+    rtts.sort_by(|a, b| a.total_cmp(b));
+    let median = Stats::of(rtts).median;
+    let p99 = rtts[((rtts.len() as f64 * 0.99).ceil() as usize).clamp(1, rtts.len()) - 1];
+    (median, p99)
+}
+
+/// #3, lantalk: sequential texts on one session, each sent once the
+/// previous one was acknowledged.
+struct LantalkPinger {
+    pair: Pair,
+    body: String,
+    seq: usize,
+}
+
+impl LantalkPinger {
+    async fn open() -> Result<Self> {
+        Ok(LantalkPinger {
+            pair: Pair::open().await?,
+            body: body(),
+            seq: 0,
+        })
+    }
+
+    /// One text and its ack; the round trip in µs.
+    async fn round_trip(&mut self) -> Result<f64> {
+        let t0 = Instant::now();
+        if !self.pair.handle.send_text(text(self.seq, &self.body)) {
+            bail!("session ended after {} texts", self.seq);
+        }
+        let id = self.pair.next_ack().await?;
+        let rtt = t0.elapsed().as_secs_f64() * 1e6;
+        debug_assert_eq!(id, format!("{ID_PREFIX}-{}", self.seq));
+        self.seq += 1;
+        Ok(rtt)
+    }
+
+    async fn close(self) {
+        self.pair.close().await;
+    }
+}
+
+/// #3, baseline: 32-byte ping-pong over plain tokio TCP with TCP_NODELAY on
+/// both sides; the echo task reads exactly 32 bytes and writes them back.
+struct RawPinger {
+    stream: TcpStream,
+    echo: JoinHandle<Result<()>>,
+    ping: [u8; PING_LEN],
+    seq: u64,
+}
+
+impl RawPinger {
+    async fn open() -> Result<Self> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let echo = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await?;
+            stream.set_nodelay(true)?;
+            let mut buf = [0u8; PING_LEN];
+            loop {
+                match stream.read_exact(&mut buf).await {
+                    Ok(_) => stream.write_all(&buf).await?,
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        });
+        let stream = within("raw connect", TcpStream::connect(addr))
+            .await?
+            .context("raw connect")?;
+        stream.set_nodelay(true)?;
+        Ok(RawPinger {
+            stream,
+            echo,
+            ping: [0x5a; PING_LEN],
+            seq: 0,
+        })
+    }
+
+    /// One ping and its pong; the round trip in µs.
+    async fn round_trip(&mut self) -> Result<f64> {
+        self.ping[..8].copy_from_slice(&self.seq.to_be_bytes());
+        let mut pong = [0u8; PING_LEN];
+        let t0 = Instant::now();
+        within("raw ping", self.stream.write_all(&self.ping)).await??;
+        within("raw pong", self.stream.read_exact(&mut pong)).await??;
+        let rtt = t0.elapsed().as_secs_f64() * 1e6;
+        if pong != self.ping {
+            bail!("raw pong differs from ping {}", self.seq);
+        }
+        self.seq += 1;
+        Ok(rtt)
+    }
+
+    async fn close(self) -> Result<()> {
+        drop(self.stream);
+        within("raw echo end", self.echo).await???;
+        Ok(())
+    }
+}
+
+/// One repetition of #3: `count` round trips on each, after a warm-up,
+/// alternating blocks of `count / 10` so that a change in the machine's
+/// wake-up latency during the repetition hits both alike. Returns
+/// ((median, p99) lantalk, (median, p99) raw) in µs.
+async fn latency_rep(count: usize) -> Result<((f64, f64), (f64, f64))> {
+    let mut ours = LantalkPinger::open().await?;
+    let mut raw = RawPinger::open().await?;
+    for _ in 0..LATENCY_WARMUP {
+        ours.round_trip().await?;
+        raw.round_trip().await?;
+    }
+    let block = (count / 10).max(1);
+    let (mut ours_rtts, mut raw_rtts) = (Vec::with_capacity(count), Vec::with_capacity(count));
+    while ours_rtts.len() < count {
+        let k = block.min(count - ours_rtts.len());
+        for _ in 0..k {
+            ours_rtts.push(ours.round_trip().await?);
+        }
+        for _ in 0..k {
+            raw_rtts.push(raw.round_trip().await?);
+        }
+    }
+    ours.close().await;
+    raw.close().await?;
+    Ok((median_p99(&mut ours_rtts), median_p99(&mut raw_rtts)))
+}
+
+/// How much to measure.
+struct Plan {
+    /// Repetitions of each comparison.
+    reps: usize,
+    /// N of #2.
+    texts: usize,
+    /// Windows tried for #2.
+    windows: &'static [usize],
+    /// Round trips of #3.
+    round_trips: usize,
+    /// Whether to emit the table rows.
+    rows: bool,
+}
+
+async fn throughput(plan: &Plan) -> Result<()> {
+    let (n, reps) = (plan.texts, plan.reps);
+    eprintln!("#2 throughput: N = {n} texts of {BODY_LEN} B, {reps} repetitions");
+
+    // Pick the window: one run with each, the fastest wins.
+    let mut best = (0usize, 0.0f64);
+    for &window in plan.windows {
+        let rate = n as f64 / lantalk_throughput(n, window).await?.as_secs_f64();
+        eprintln!("  window {window:>6}: {} texts/s", num(rate));
+        if rate > best.1 {
+            best = (window, rate);
+        }
+    }
+    let window = best.0;
+    eprintln!("  best window: {window}");
+
+    let (mut ours, mut raw, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for rep in 1..=reps {
+        let lantalk = n as f64 / lantalk_throughput(n, window).await?.as_secs_f64();
+        let plain = n as f64 / raw_throughput(n).await?.as_secs_f64();
+        eprintln!(
+            "  rep {rep}/{reps}: lantalk {} texts/s, raw {} frames/s, ratio {:.3}",
+            num(lantalk),
+            num(plain),
+            lantalk / plain
+        );
+        ours.push(lantalk);
+        raw.push(plain);
+        ratios.push(lantalk / plain);
+    }
+    if !plan.rows {
+        return Ok(());
+    }
+    let (ours, raw, ratio) = (Stats::of(&ours), Stats::of(&raw), Stats::of(&ratios));
+    let mb = |x: f64| x * BODY_LEN as f64 / 1e6;
+    support::row(
+        "2",
+        "session throughput: N texts of 100 B, pipelined, counted when acked",
+        &format!(
+            "{} ({} MB/s of body; N = {n}, window {window})",
+            ours.show("texts/s"),
+            num(mb(ours.median))
+        ),
+        &format!("{} raw 104-byte frames", raw.show("frames/s")),
+        &format!("{:.3} ({:.3}–{:.3})", ratio.median, ratio.min, ratio.max),
+        "≥ 0.25",
+        Some(ratio.median >= 0.25),
+    );
+    Ok(())
+}
+
+async fn latency(plan: &Plan) -> Result<()> {
+    let (count, reps) = (plan.round_trips, plan.reps);
+    eprintln!("#3 latency: {count} sequential round trips, {reps} repetitions");
+    let (mut ours, mut ours_p99, mut raw, mut raw_p99, mut ratios) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for rep in 1..=reps {
+        let ((median, p99), (raw_median, raw_p)) = latency_rep(count).await?;
+        eprintln!(
+            "  rep {rep}/{reps}: lantalk median {median:.1} µs p99 {p99:.1} µs, raw median {raw_median:.1} µs p99 {raw_p:.1} µs, ratio {:.2}",
+            median / raw_median
+        );
+        ours.push(median);
+        ours_p99.push(p99);
+        raw.push(raw_median);
+        raw_p99.push(raw_p);
+        ratios.push(median / raw_median);
+    }
+    if !plan.rows {
+        return Ok(());
+    }
+    let (ours, ours_p99) = (Stats::of(&ours), Stats::of(&ours_p99));
+    let (raw, raw_p99, ratio) = (Stats::of(&raw), Stats::of(&raw_p99), Stats::of(&ratios));
+    // A loopback round trip of plain TCP takes a few µs; far above that, the
+    // machine's thread wake-ups (e.g. halted vCPUs) dominate both sides.
+    let slow = raw.median > SLOW_RAW_RTT_US;
+    if slow {
+        eprintln!(
+            "  warning: raw round trip {} µs > {SLOW_RAW_RTT_US} µs: slow thread wake-ups on this machine dominate; the ratio says little",
+            num(raw.median)
+        );
+    }
+    support::row(
+        "3",
+        "latency: one text, wait for its ack, next (sequential)",
+        &format!(
+            "median {}, p99 {} (n = {count})",
+            ours.show("µs"),
+            ours_p99.show("µs")
+        ),
+        &format!(
+            "median {}, p99 {} raw 32-byte ping-pong{}",
+            raw.show("µs"),
+            raw_p99.show("µs"),
+            if slow {
+                " (slow wake-ups on this machine: ratio not meaningful)"
+            } else {
+                ""
+            }
+        ),
+        &format!("{:.2} ({:.2}–{:.2})", ratio.median, ratio.min, ratio.max),
+        "≤ 1.3",
+        Some(ratio.median <= 1.3),
+    );
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    // `cargo bench` passes `--bench`; without it (`cargo test --benches`,
+    // `cargo test --all-targets`) this is a smoke test, as criterion does:
+    // tiny counts, one repetition, no table rows.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let smoke = !args.iter().any(|a| a == "--bench");
+    // `cargo bench --bench session -- latency` runs only #3 (any word that
+    // is not an option filters by name: "throughput", "latency").
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let wanted =
+        |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
+    let plan = if smoke {
+        Plan {
+            reps: 1,
+            texts: 2_000,
+            windows: &WINDOWS[1..2],
+            round_trips: 100,
+            rows: false,
+        }
+    } else {
+        Plan {
+            reps: pick(5, 2),
+            texts: pick(1_000_000, 50_000),
+            windows: &WINDOWS,
+            round_trips: pick(10_000, 1_000),
+            rows: true,
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    eprintln!(
+        "session bench: {} worker threads, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if smoke {
+            "smoke test (no --bench): no table rows"
+        } else if support::quick() {
+            "quick mode"
+        } else {
+            "full run"
+        }
+    );
+    runtime.block_on(async {
+        if wanted("throughput") {
+            throughput(&plan).await?;
+        }
+        if wanted("latency") {
+            latency(&plan).await?;
+        }
+        Ok(())
+    })
+}
