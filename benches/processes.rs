@@ -625,14 +625,20 @@ fn typing_rows(reps: usize, tck: u64, at_100k: &Typing) {
 
 fn idle_rows(reps: usize, tck: u64) {
     let window = Duration::from_secs(pick(10, 3));
-    eprintln!("#8 TUI idle, {window:?} windows after ≥ 2 s up");
-    let root = idle_reps(reps, tck, window, false);
+    eprintln!("#8 TUI idle, {window:?} windows");
+    let root = idle_reps(reps, tck, window, false, Duration::from_secs(2));
     idle_row("TUI idle, this namespace, --no-mdns", &root, tck, window);
     match netns::available() {
         Ok(()) => {
-            let ns = idle_reps(reps, tck, window, true);
+            // mDNS announces, probes and queries with back-off for the first
+            // tens of seconds (RFC 6762); "idle" starts once that is over.
+            let settle = Duration::from_secs(pick(40, 3));
+            let ns = idle_reps(pick(2, 1), tck, window, true, settle);
             idle_row(
-                "TUI idle, own network namespace (lo + veth 10.78.0.1/24), mDNS on",
+                &format!(
+                    "TUI idle, own network namespace (lo + veth 10.78.0.1/24), mDNS on, window starting {} s after start",
+                    settle.as_secs()
+                ),
                 &ns,
                 tck,
                 window,
@@ -650,6 +656,7 @@ fn idle_reps(
     tck: u64,
     window: Duration,
     in_netns: bool,
+    settle: Duration,
 ) -> Vec<(f64, Option<f64>, f64)> {
     let mut out = Vec::new();
     for rep in 0..reps {
@@ -657,8 +664,8 @@ fn idle_reps(
         let ns = in_netns.then(|| netns::Netns::new(&rep.to_string()));
         let tui = Tui::start(ns.as_ref().map(|n| n.host.as_str()));
         let up = tui.started.elapsed();
-        if up < Duration::from_secs(2) {
-            thread::sleep(Duration::from_secs(2) - up);
+        if up < settle {
+            thread::sleep(settle - up);
         }
         let before = sample(tui.pid);
         thread::sleep(window);

@@ -14,9 +14,9 @@
 //! sender dials with `TcpStream::connect` + `net::handshake` + `start`.
 //! No discovery, no mDNS, no lantalk process.
 //!
-//! The measuring code runs in `block_on` on the main thread of a
-//! multi-thread runtime, as `lantalk send` does; the session tasks and the
-//! raw baselines' peer tasks run on the workers. Each comparison is repeated
+//! Everything runs on a single-threaded runtime, as in the `lantalk` binary:
+//! the measuring code in `block_on`, the session tasks and the raw
+//! baselines' peer tasks alongside it. Each comparison is repeated
 //! 5 times (2 in quick mode); the ratio is the median of the per-repetition
 //! ratios. #2 runs lantalk then the baseline, back to back, after trying
 //! each window in `WINDOWS` once and keeping the fastest. #3 keeps both
@@ -578,11 +578,12 @@ fn main() -> Result<()> {
             rows: true,
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // The same runtime as the `lantalk` binary: everything on one thread.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     eprintln!(
-        "session bench: {} worker threads, {}",
+        "session bench: single-threaded runtime ({} cores), {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         if smoke {
             "smoke test (no --bench): no table rows"

@@ -19,6 +19,7 @@ use crossterm::terminal::{
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::app::{self, Action, App, Effect};
 use crate::net::node::{self, NetCommand, NetEvent, NodeConfig};
@@ -26,6 +27,9 @@ use crate::ui;
 
 /// How many queued network events are applied before one redraw.
 const COALESCE: usize = 4096;
+
+/// The shortest time between two redraws while things are changing.
+const FRAME: Duration = Duration::from_millis(10);
 
 /// How long quitting waits for goodbyes before leaving anyway.
 const QUIT_WAIT: Duration = Duration::from_secs(3);
@@ -76,8 +80,14 @@ async fn event_loop(
     let mut signals = std::pin::pin!(signals);
     let mut title = String::new();
     let mut dirty = true;
+    let mut last_draw: Option<Instant> = None;
     loop {
-        if dirty {
+        // Draw when something changed, at most once per FRAME: during a burst
+        // the network tasks (on this same thread) get to fill a whole batch
+        // between frames. With nothing changing there is no timer at all.
+        let due = last_draw.is_none_or(|t| t.elapsed() >= FRAME);
+        if dirty && due {
+            last_draw = Some(Instant::now());
             let mut view = app.view;
             terminal.draw(|frame| view = ui::draw(frame, app))?;
             app.set_view(view);
@@ -89,8 +99,10 @@ async fn event_loop(
             dirty = false;
         }
         let mut effects = Vec::new();
+        let next_frame = last_draw.map_or_else(Instant::now, |t| t + FRAME);
         tokio::select! {
             () = &mut signals => return Ok(()),
+            () = tokio::time::sleep_until(next_frame), if dirty => {}
             Some(event) = keys.recv() => {
                 // Keys coalesce too: typing from a script or a paste without
                 // bracketed-paste markers must not cost a redraw per character.
