@@ -6,6 +6,7 @@ pub mod connect;
 pub mod discovery;
 pub mod listener;
 pub mod node;
+mod outbox;
 pub mod session;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -7,6 +7,7 @@
 //! bounded channel: when the owner is slow, reading stops and TCP pushes back.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -14,6 +15,8 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
+
+use super::outbox::Outbox;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::protocol::{FrameCodec, HANDSHAKE_TIMEOUT, Hello, Message, ProtocolError, Text};
@@ -100,38 +103,44 @@ impl std::fmt::Display for CloseReason {
     }
 }
 
-/// What the owner asks the writer task to do.
-#[derive(Debug)]
-enum Outgoing {
-    Message(Message),
-    /// Send `bye`, then shut down the write side.
-    Bye,
-    /// Send this `error` (if any), shut down the write side, stop.
-    Abort(Option<Message>),
-}
-
 /// Sends on an open session. Cheap to clone; sending never blocks, and sends
 /// after the session ended are silently dropped (the owner learns of the end
-/// from [`SessionEvent::Closed`]).
-#[derive(Debug, Clone)]
+/// from [`SessionEvent::Closed`]). When the last clone is dropped, the
+/// session says bye.
+#[derive(Clone)]
 pub struct SessionHandle {
-    tx: mpsc::UnboundedSender<Outgoing>,
+    guard: Arc<LastHandle>,
+}
+
+/// Says bye when the last [`SessionHandle`] goes away.
+struct LastHandle(Arc<Outbox>);
+
+impl Drop for LastHandle {
+    fn drop(&mut self) {
+        self.0.push(Some(&Message::Bye), true);
+    }
+}
+
+impl std::fmt::Debug for SessionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionHandle").finish_non_exhaustive()
+    }
 }
 
 impl SessionHandle {
     /// Queues a text. Returns false if the session has already ended.
     pub fn send_text(&self, text: Text) -> bool {
-        self.tx.send(Outgoing::Message(Message::Text(text))).is_ok()
+        self.guard.0.push(Some(&Message::Text(text)), false)
     }
 
     /// Acknowledges a received text.
     pub fn ack(&self, id: String) -> bool {
-        self.tx.send(Outgoing::Message(Message::Ack { id })).is_ok()
+        self.guard.0.push(Some(&Message::Ack { id }), false)
     }
 
     /// Sends `bye` after everything already queued, then closes our side.
     pub fn bye(&self) {
-        let _ = self.tx.send(Outgoing::Bye);
+        self.guard.0.push(Some(&Message::Bye), true);
     }
 }
 
@@ -184,18 +193,20 @@ pub async fn handshake(stream: TcpStream, ours: &Hello) -> Result<Handshaken, Pr
 impl Handshaken {
     /// Starts the reader and writer tasks. Events go to `events`, tagged with `sid`.
     pub fn start(self, sid: SessionId, events: mpsc::Sender<SessionEvent>) -> SessionHandle {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let handle = SessionHandle { tx: tx.clone() };
+        let outbox = Outbox::new(self.writer.into_inner());
+        let handle = SessionHandle {
+            guard: Arc::new(LastHandle(Arc::clone(&outbox))),
+        };
         let opened = SessionEvent::Opened {
             sid,
             peer: self.peer,
             addr: self.addr,
             handle: handle.clone(),
         };
-        tokio::spawn(write_loop(self.writer, rx));
+        tokio::spawn(Arc::clone(&outbox).run());
         tokio::spawn(async move {
             if events.send(opened).await.is_ok() {
-                read_loop(self.reader, sid, tx, events).await;
+                read_loop(self.reader, sid, outbox, events).await;
             }
         });
         handle
@@ -205,36 +216,45 @@ impl Handshaken {
 async fn read_loop(
     mut reader: FramedRead<OwnedReadHalf, FrameCodec>,
     sid: SessionId,
-    out: mpsc::UnboundedSender<Outgoing>,
+    out: Arc<Outbox>,
     events: mpsc::Sender<SessionEvent>,
 ) {
     let reason = loop {
-        let event = match reader.next().await {
+        let msg = match reader.next().await {
             None => break CloseReason::Eof,
             Some(Err(ProtocolError::Io(e))) => break CloseReason::Io(e.to_string()),
             Some(Err(e)) => {
-                let _ = out.send(Outgoing::Abort(e.to_message()));
+                out.push(e.to_message().as_ref(), true);
                 drain(reader.into_inner()).await;
                 let reason = CloseReason::Protocol(e.to_string());
                 let _ = events.send(SessionEvent::Closed { sid, reason }).await;
                 return;
             }
-            Some(Ok(msg)) => match msg {
-                Message::Text(text) => SessionEvent::Text { sid, text },
-                Message::Ack { id } => SessionEvent::Acked { sid, id },
-                Message::Ping { nonce } => {
-                    let _ = out.send(Outgoing::Message(Message::Pong { nonce }));
-                    continue;
+            Some(Ok(msg)) => {
+                // A reply to what just arrived may be written at once.
+                out.rearm();
+                msg
+            }
+        };
+        let event = match msg {
+            Message::Text(text) => SessionEvent::Text { sid, text },
+            Message::Ack { id } => SessionEvent::Acked { sid, id },
+            Message::Ping { nonce } => {
+                out.push(Some(&Message::Pong { nonce }), false);
+                continue;
+            }
+            Message::Bye => {
+                // Our own bye went first: this is the answer to it.
+                if out.is_closed() {
+                    break CloseReason::Local;
                 }
-                Message::Bye => {
-                    // Answer with our own bye (after anything queued) and close.
-                    let _ = out.send(Outgoing::Bye);
-                    break CloseReason::Bye;
-                }
-                Message::Error { code, message } => break CloseReason::PeerError { code, message },
-                // A repeated hello, a pong, or a type from a later version: ignored.
-                Message::Hello(_) | Message::Pong { .. } | Message::Unknown => continue,
-            },
+                // Answer with our own bye (after anything queued) and close.
+                out.push(Some(&Message::Bye), true);
+                break CloseReason::Bye;
+            }
+            Message::Error { code, message } => break CloseReason::PeerError { code, message },
+            // A repeated hello, a pong, or a type from a later version: ignored.
+            Message::Hello(_) | Message::Pong { .. } | Message::Unknown => continue,
         };
         if events.send(event).await.is_err() {
             break CloseReason::Local;
@@ -242,60 +262,11 @@ async fn read_loop(
     };
     let reason = match reason {
         // The peer closing after our own bye is the normal end of a session we closed.
-        CloseReason::Eof | CloseReason::Bye if out.is_closed() => CloseReason::Local,
+        CloseReason::Eof if out.is_closed() => CloseReason::Local,
         other => other,
     };
-    let _ = out.send(Outgoing::Abort(None));
+    out.push(None, true);
     let _ = events.send(SessionEvent::Closed { sid, reason }).await;
-}
-
-async fn write_loop(
-    mut writer: FramedWrite<OwnedWriteHalf, FrameCodec>,
-    mut rx: mpsc::UnboundedReceiver<Outgoing>,
-) {
-    // Batch everything already queued into one flush: many frames per write
-    // call when busy, one frame per write call when not.
-    while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
-        while let Some(item) = next.take() {
-            let result = match item {
-                Outgoing::Message(msg) => writer.feed(&msg).await,
-                Outgoing::Bye => {
-                    let _ = writer.send(&Message::Bye).await;
-                    let _ = writer.close().await;
-                    rx.close();
-                    return;
-                }
-                Outgoing::Abort(msg) => {
-                    if let Some(msg) = msg {
-                        let _ = writer.feed(&msg).await;
-                    }
-                    let _ = writer.close().await;
-                    rx.close();
-                    return;
-                }
-            };
-            match result {
-                Ok(()) => {}
-                // A message too large to frame is dropped, not fatal.
-                Err(ProtocolError::FrameTooLarge) => {
-                    tracing::warn!("dropping an outgoing message larger than a frame");
-                }
-                Err(_) => {
-                    rx.close();
-                    return;
-                }
-            }
-            next = rx.try_recv().ok();
-        }
-        if writer.flush().await.is_err() {
-            rx.close();
-            return;
-        }
-    }
-    // Every handle was dropped: close our side politely.
-    let _ = writer.send(&Message::Bye).await;
-    let _ = writer.close().await;
 }
 
 /// Sends `error` (if any), shuts down our side and lingers briefly so the

@@ -55,9 +55,7 @@ impl Decoder for FrameCodec {
         if std::mem::take(&mut self.awaiting_hello) {
             return parse_hello(&frame).map(|h| Some(Message::Hello(h)));
         }
-        serde_json::from_slice(&frame)
-            .map(Some)
-            .map_err(|e| ProtocolError::BadJson(e.to_string()))
+        Message::from_json(&frame).map(Some)
     }
 }
 

@@ -1,6 +1,10 @@
 //! The messages of protocol v1 as plain serde data.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
+
+use super::ProtocolError;
 
 /// One protocol message: the JSON payload of a frame, tagged by its `type` field.
 ///
@@ -40,6 +44,67 @@ pub enum Message {
     /// Any message type this version does not know. Never sent; skipped on receipt.
     #[serde(other, skip_serializing)]
     Unknown,
+}
+
+/// Every field any message of protocol v1 has, in one flat struct: decoding
+/// into it is a single pass over the payload, where serde's tagged enums
+/// first copy the whole object into a temporary tree. Wrong types are still
+/// errors; which fields are required is checked per type afterwards.
+#[derive(Deserialize)]
+struct Flat<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    id: Option<String>,
+    ts: Option<u64>,
+    body: Option<String>,
+    nonce: Option<u64>,
+    code: Option<String>,
+    message: Option<String>,
+    proto: Option<u64>,
+    name: Option<String>,
+    app: Option<String>,
+}
+
+impl Message {
+    /// Decodes one payload: `bad_json` for invalid JSON, wrong field types or
+    /// missing fields; unknown types and unknown fields are ignored.
+    pub fn from_json(payload: &[u8]) -> Result<Message, ProtocolError> {
+        let bad = |e: String| ProtocolError::BadJson(e);
+        let flat: Flat<'_> = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
+        let need = |field: Option<String>, name: &str| {
+            field.ok_or_else(|| bad(format!("{} without {name}", flat.kind)))
+        };
+        Ok(match flat.kind.as_ref() {
+            "text" => Message::Text(Text {
+                id: need(flat.id, "id")?,
+                ts: flat.ts.ok_or_else(|| bad("text without ts".into()))?,
+                body: need(flat.body, "body")?,
+            }),
+            "ack" => Message::Ack {
+                id: need(flat.id, "id")?,
+            },
+            "ping" => Message::Ping {
+                nonce: flat.nonce.ok_or_else(|| bad("ping without nonce".into()))?,
+            },
+            "pong" => Message::Pong {
+                nonce: flat.nonce.ok_or_else(|| bad("pong without nonce".into()))?,
+            },
+            "bye" => Message::Bye,
+            "error" => Message::Error {
+                code: need(flat.code, "code")?,
+                message: need(flat.message, "message")?,
+            },
+            "hello" => Message::Hello(Hello {
+                proto: flat
+                    .proto
+                    .ok_or_else(|| bad("hello without proto".into()))?,
+                id: need(flat.id, "id")?,
+                name: need(flat.name, "name")?,
+                app: need(flat.app, "app")?,
+            }),
+            _ => Message::Unknown,
+        })
+    }
 }
 
 /// The `hello` message: who is on the other end.

@@ -1,0 +1,187 @@
+//! The write side of a session. Frames are encoded straight into one buffer.
+//! A lone message (a reply, an ack, a text typed by hand) is written by the
+//! caller at once, without handing it to another task; a burst, or a socket
+//! that is not ready, is left to the writer task, which writes the buffer in
+//! large batches and waits for the socket when the peer reads slowly.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::Notify;
+use tokio_util::codec::Encoder;
+
+use crate::protocol::{FrameCodec, Message};
+
+/// Shared by the session's handles, its reader and its writer task.
+pub(super) struct Outbox {
+    inner: Mutex<Inner>,
+    /// Wakes the writer task.
+    wake: Notify,
+    /// Set on every inbound frame: the next message into an empty outbox may
+    /// be written by its caller (a reply should not wait for a task switch).
+    rearm: AtomicBool,
+}
+
+struct Inner {
+    /// Encoded frames not yet written.
+    buf: BytesMut,
+    codec: FrameCodec,
+    /// The socket; `None` while the writer task waits for it, and at the end.
+    sock: Option<OwnedWriteHalf>,
+    /// No more messages are accepted.
+    closed: bool,
+    /// Shut the write side down once `buf` is written.
+    shutdown: bool,
+    /// A caller may write directly (see `rearm`). Cleared by such a write and
+    /// set again when the writer has emptied the buffer, so a burst of
+    /// messages costs one write per batch, not one per message.
+    direct_ok: bool,
+}
+
+impl Outbox {
+    /// An outbox writing to `sock`.
+    pub(super) fn new(sock: OwnedWriteHalf) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Mutex::new(Inner {
+                buf: BytesMut::with_capacity(8 * 1024),
+                codec: FrameCodec::new(),
+                sock: Some(sock),
+                closed: false,
+                shutdown: false,
+                direct_ok: true,
+            }),
+            wake: Notify::new(),
+            rearm: AtomicBool::new(false),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the buffer half-encoded
+        // in a way that matters more than losing the session: carry on.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues `msg` (if any); with `last`, the write side is shut down after
+    /// it and nothing more is accepted. Returns false once closed.
+    pub(super) fn push(&self, msg: Option<&Message>, last: bool) -> bool {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        if inner.closed {
+            return false;
+        }
+        let was_idle = inner.buf.is_empty();
+        if let Some(msg) = msg
+            && let Err(e) = inner.codec.encode(msg, &mut inner.buf)
+        {
+            // Only a message too large for a frame fails to encode; it is dropped.
+            tracing::warn!("dropping an outgoing message: {e}");
+        }
+        if last {
+            inner.closed = true;
+            inner.shutdown = true;
+        }
+        if self.rearm.swap(false, Ordering::Relaxed) {
+            inner.direct_ok = true;
+        }
+        if was_idle
+            && inner.direct_ok
+            && let Some(sock) = &inner.sock
+        {
+            inner.direct_ok = false;
+            if write_now(sock, &mut inner.buf).is_err() {
+                inner.closed = true;
+                inner.buf.clear();
+            }
+        }
+        let need_writer = !inner.buf.is_empty() || inner.shutdown;
+        drop(guard);
+        if need_writer {
+            self.wake.notify_one();
+        }
+        true
+    }
+
+    /// Called by the reader on every inbound frame.
+    pub(super) fn rearm(&self) {
+        self.rearm.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the outbox has stopped accepting messages (bye, error or failure).
+    pub(super) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// The writer task: writes what callers left in the buffer, waiting for
+    /// the socket when it is full; shuts the write side down at the end.
+    pub(super) async fn run(self: Arc<Self>) {
+        enum Next {
+            Idle,
+            Wait(OwnedWriteHalf),
+            Shutdown(OwnedWriteHalf),
+            Stop,
+        }
+        loop {
+            self.wake.notified().await;
+            loop {
+                let next = {
+                    let mut guard = self.lock();
+                    let inner = &mut *guard;
+                    match inner.sock.take() {
+                        None => Next::Stop,
+                        Some(sock) => {
+                            if write_now(&sock, &mut inner.buf).is_err() {
+                                inner.closed = true;
+                                inner.buf.clear();
+                                Next::Stop
+                            } else if !inner.buf.is_empty() {
+                                Next::Wait(sock)
+                            } else if inner.shutdown {
+                                Next::Shutdown(sock)
+                            } else {
+                                inner.sock = Some(sock);
+                                inner.direct_ok = true;
+                                Next::Idle
+                            }
+                        }
+                    }
+                };
+                match next {
+                    Next::Idle => break,
+                    Next::Stop => return,
+                    Next::Shutdown(mut sock) => {
+                        let _ = sock.shutdown().await;
+                        return;
+                    }
+                    Next::Wait(sock) => {
+                        let ready = sock.writable().await;
+                        let mut inner = self.lock();
+                        if ready.is_err() {
+                            inner.closed = true;
+                            inner.buf.clear();
+                            return;
+                        }
+                        inner.sock = Some(sock);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes as much of `buf` as the socket takes without waiting.
+fn write_now(sock: &OwnedWriteHalf, buf: &mut BytesMut) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match sock.try_write(buf) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf.advance(n),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
