@@ -189,7 +189,7 @@ async fn run(
                 .send(NetEvent::DiscoveryOff(format!("cannot listen: {e}")))
                 .await;
             // Still usable for outgoing sessions; the listener is simply missing.
-            return run_without_listener(config, cmds, events).await;
+            return run_without_listener(cmds, events).await;
         }
     };
     let port = bound.port;
@@ -247,7 +247,6 @@ async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
 
 /// Without a listening socket there is nothing to run; report and drain commands.
 async fn run_without_listener(
-    _config: NodeConfig,
     mut cmds: mpsc::UnboundedReceiver<NetCommand>,
     events: mpsc::Sender<NetEvent>,
 ) {
