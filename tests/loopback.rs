@@ -862,3 +862,55 @@ fn chat_screen_without_a_terminal_points_to_the_headless_commands() {
     assert!(out.stderr.contains("needs a terminal"), "{}", out.stderr);
     assert!(out.stderr.contains("lantalk listen"), "{}", out.stderr);
 }
+
+/// The tutorial's exact send: a plain socket, no framing, no newline. It
+/// shows up as a message from a raw peer named after its address, within
+/// the partial-line delay, while the connection is still open.
+#[test]
+fn raw_text_the_tutorial_exchange() {
+    let listen = Listen::start(false);
+    let mut sock = TcpStream::connect(("127.0.0.1", listen.port)).unwrap();
+    sock.write_all(b"Hey there, Rodrigo's laptop.").unwrap();
+    let me = sock.local_addr().unwrap();
+    let started = Instant::now();
+    let line = listen.wait_for_stdout_line(|l| l.contains("Hey there"), WAIT);
+    assert_eq!(line, format!("raw {me}: Hey there, Rodrigo's laptop."));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // Nothing binary came back: the listener never sent a hello to a raw peer.
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(sock.read(&mut buf), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut),
+        "the raw peer received bytes"
+    );
+}
+
+/// Lines (CR LF or LF), invalid UTF-8 replaced, a partial line delivered at
+/// close; `--json` marks the peer raw and gives it no id.
+#[test]
+fn raw_text_lines_in_json() {
+    let listen = Listen::start(true);
+    let mut sock = TcpStream::connect(("127.0.0.1", listen.port)).unwrap();
+    sock.write_all(b"first\r\nsecond caf\xc3\xa9 \xff\nlast, no newline")
+        .unwrap();
+    sock.shutdown(std::net::Shutdown::Write).unwrap();
+    let bodies: Vec<Value> = (0..3)
+        .map(|_| serde_json::from_str(&listen.next_stdout_line()).unwrap())
+        .collect();
+    assert_eq!(bodies[0]["body"], "first");
+    assert_eq!(bodies[1]["body"], "second café \u{fffd}");
+    assert_eq!(bodies[2]["body"], "last, no newline");
+    for b in &bodies {
+        assert_eq!(b["raw"], true, "{b}");
+        assert!(b["from_id"].is_null(), "{b}");
+        assert!(
+            b["from"].as_str().unwrap().starts_with("raw 127.0.0.1:"),
+            "{b}"
+        );
+    }
+}

@@ -46,6 +46,8 @@ pub enum Delivery {
     Sending,
     /// Acknowledged by the peer (✓).
     Delivered,
+    /// Written to a raw text peer, which never acknowledges.
+    Sent,
     /// Could not be delivered, and why.
     Failed(String),
 }
@@ -104,6 +106,8 @@ pub struct PeerEntry {
     pub addrs: Vec<SocketAddr>,
     /// Seen on mDNS right now.
     pub discovered: bool,
+    /// A raw text connection (`nc`, a plain socket): no acks, named after its address.
+    pub raw: bool,
     /// The open session, if any.
     pub session: Option<SessionId>,
     /// Messages received while this conversation was not on screen.

@@ -64,6 +64,7 @@ fn connect(app: &mut App, sid: u64, id: &str, name: &str) {
             sid,
             peer: hello,
             addr,
+            raw: false,
         },
     );
 }
@@ -515,4 +516,36 @@ fn the_first_peer_to_appear_is_opened_when_nothing_is() {
         matches!(fx.as_slice(), [Effect::Net(NetCommand::Send { to, .. })] if to == PHONE),
         "{fx:?}"
     );
+}
+
+#[test]
+fn raw_peers_get_lines_marked_sent_never_waiting_for_an_ack() {
+    let mut app = app();
+    let hello = crate::net::raw::raw_hello("10.0.0.7:51234".parse().unwrap());
+    let id = hello.id.clone();
+    let addr = "10.0.0.7:51234".parse().unwrap();
+    net(
+        &mut app,
+        NetEvent::SessionOpened {
+            sid: 9,
+            peer: hello,
+            addr,
+            raw: true,
+        },
+    );
+    assert_eq!(app.peers[0].name, "raw 10.0.0.7:51234");
+    assert_eq!(app.open.as_deref(), Some(id.as_str()));
+    type_str(&mut app, "hi nc");
+    let fx = key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(fx.as_slice(), [Effect::Net(NetCommand::Send { to, .. })] if *to == id),
+        "{fx:?}"
+    );
+    assert!(matches!(
+        &entries(&app, &id)[0].kind,
+        EntryKind::Own {
+            state: Delivery::Sent,
+            ..
+        }
+    ));
 }

@@ -207,14 +207,17 @@ fn submit(app: &mut App, now: u64, fx: &mut Vec<Effect>) {
         body: body.clone(),
     };
     if let Some(peer) = find(app, &to) {
+        // A raw peer never acknowledges: its messages are only ever "sent".
+        let state = if peer.raw {
+            Delivery::Sent
+        } else {
+            Delivery::Sending
+        };
         push(
             peer,
             Entry {
                 ts: now,
-                kind: EntryKind::Own {
-                    id,
-                    state: Delivery::Sending,
-                },
+                kind: EntryKind::Own { id, state },
                 body,
             },
         );
@@ -305,7 +308,12 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
             }
             forget_if_idle(app, &peer.id);
         }
-        NetEvent::SessionOpened { sid, peer, addr } => {
+        NetEvent::SessionOpened {
+            sid,
+            peer,
+            addr,
+            raw,
+        } => {
             app.sessions.insert(sid, peer.id.clone());
             let entry = upsert(app, &peer.id, &peer.name);
             if !entry.discovered {
@@ -313,6 +321,7 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
             }
             entry.name = peer.name;
             entry.session = Some(sid);
+            entry.raw = raw;
             open_if_none(app, &peer.id);
         }
         NetEvent::SessionClosed { sid, reason } => {
@@ -493,6 +502,7 @@ fn upsert<'a>(app: &'a mut App, id: &str, name: &str) -> &'a mut PeerEntry {
                 host: String::new(),
                 addrs: Vec::new(),
                 discovered: false,
+                raw: false,
                 session: None,
                 unread: 0,
                 last_activity: 0,

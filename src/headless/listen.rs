@@ -22,7 +22,8 @@ const BYE_WAIT: Duration = Duration::from_secs(1);
 /// One session as `listen` knows it.
 struct Conn {
     name: String,
-    id: String,
+    /// The peer id; `None` for a raw text peer, which has none.
+    id: Option<String>,
     addr: SocketAddr,
     handle: SessionHandle,
 }
@@ -158,6 +159,7 @@ async fn on_event(
             peer,
             addr,
             handle,
+            raw,
         } => {
             let name = escape_for_terminal(&peer.name, false).into_owned();
             status!("{name} connected from {addr}");
@@ -165,7 +167,7 @@ async fn on_event(
                 sid,
                 Conn {
                     name: peer.name,
-                    id: peer.id,
+                    id: (!raw).then_some(peer.id),
                     addr,
                     handle,
                 },
@@ -177,7 +179,8 @@ async fn on_event(
             };
             let line = if json {
                 serde_json::json!({
-                    "from": conn.name, "from_id": conn.id, "addr": conn.addr.to_string(),
+                    "from": conn.name, "from_id": conn.id, "raw": conn.id.is_none(),
+                    "addr": conn.addr.to_string(),
                     "id": text.id, "ts": text.ts, "body": text.body,
                 })
                 .to_string()

@@ -12,8 +12,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::next_session_id;
+use super::raw;
 use super::session::{SessionEvent, drain, handshake};
-use crate::protocol::{HANDSHAKE_TIMEOUT, Hello};
+use crate::protocol::Hello;
+
+/// How long a connection may stay silent before its first byte. Generous:
+/// someone typing into `nc` takes their time; a framed client sends its hello
+/// at once (and then has the 5-s handshake timeout).
+pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The port lantalk listens on unless told otherwise (the tutorial's port).
 pub const DEFAULT_PORT: u16 = 7342;
@@ -104,25 +110,37 @@ async fn accept_one(
     hello: &Hello,
     events: mpsc::Sender<SessionEvent>,
 ) -> Result<(), String> {
-    let mut first = [0u8; 1];
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {
-        Err(_) => return Err("nothing received before the handshake timeout".into()),
+    let mut first = [0u8; 8];
+    let seen = match tokio::time::timeout(FIRST_BYTE_TIMEOUT, stream.peek(&mut first)).await {
+        Err(_) => return Err("nothing received; closed after the idle timeout".into()),
         Ok(Err(e)) => return Err(e.to_string()),
         Ok(Ok(0)) => return Err("closed before sending anything".into()),
-        Ok(Ok(_)) => {}
-    }
-    if first[0] != 0x00 {
-        // Reserved for later modes (raw text, TLS, HTTP). Close politely:
-        // dropping a socket with unread input would reset the connection.
-        let (read, mut write) = stream.into_split();
-        let _ = write.shutdown().await;
-        drain(read).await;
-        return Err(format!(
-            "not a lantalk frame (first byte {:#04x})",
-            first[0]
-        ));
+        Ok(Ok(n)) => &first[..n],
+    };
+    if seen[0] != 0x00 {
+        if is_reserved(seen) {
+            // Reserved for later modes (TLS, HTTP). Close politely:
+            // dropping a socket with unread input would reset the connection.
+            let (read, mut write) = stream.into_split();
+            let _ = write.shutdown().await;
+            drain(read).await;
+            return Err(format!(
+                "not a lantalk session (first byte {:#04x})",
+                seen[0]
+            ));
+        }
+        raw::run(stream, next_session_id(), events).await;
+        return Ok(());
     }
     let session = handshake(stream, hello).await.map_err(|e| e.to_string())?;
     session.start(next_session_id(), events);
     Ok(())
+}
+
+/// First bytes kept for later modes: TLS (0x16) and HTTP requests.
+fn is_reserved(first: &[u8]) -> bool {
+    first[0] == 0x16
+        || [&b"GET "[..], b"POST ", b"HEAD "]
+            .iter()
+            .any(|m| first.starts_with(m))
 }

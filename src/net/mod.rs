@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod listener;
 pub mod node;
 mod outbox;
+pub mod raw;
 pub mod session;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -88,6 +88,8 @@ pub enum NetEvent {
         peer: Hello,
         /// Its address.
         addr: SocketAddr,
+        /// A raw text peer: no protocol, no acks, named after its address.
+        raw: bool,
     },
     /// A session ended.
     SessionClosed {
@@ -150,6 +152,8 @@ struct Live {
     handle: SessionHandle,
     /// Ids of texts sent on this session and not yet acknowledged.
     unacked: Vec<String>,
+    /// A raw text peer: nothing is ever acknowledged.
+    raw: bool,
 }
 
 /// The outcome of dialling.
@@ -347,12 +351,17 @@ impl Node {
             .get(&to)
             .and_then(|sid| self.sessions.get_mut(sid))
         {
-            live.unacked.push(text.id.clone());
+            // A raw peer never acknowledges: nothing to wait for.
+            if !live.raw {
+                live.unacked.push(text.id.clone());
+            }
             if live.handle.send_text(text.clone()) {
                 return;
             }
             // The session is ending; its Closed event will come. Dial afresh.
-            live.unacked.pop();
+            if !live.raw {
+                live.unacked.pop();
+            }
         }
         if let Some(queue) = self.dialling.get_mut(&to) {
             queue.push(text);
@@ -479,11 +488,13 @@ impl Node {
                 peer,
                 addr,
                 handle,
+                raw,
             } => {
                 let mut live = Live {
                     peer_id: peer.id.clone(),
                     handle,
                     unacked: Vec::new(),
+                    raw,
                 };
                 for text in self.dialling.remove(&peer.id).unwrap_or_default() {
                     live.unacked.push(text.id.clone());
@@ -491,7 +502,12 @@ impl Node {
                 }
                 self.by_peer.insert(peer.id.clone(), sid);
                 self.sessions.insert(sid, live);
-                NetEvent::SessionOpened { sid, peer, addr }
+                NetEvent::SessionOpened {
+                    sid,
+                    peer,
+                    addr,
+                    raw,
+                }
             }
             SessionEvent::Text { sid, text } => NetEvent::Text { sid, text },
             SessionEvent::Acked { sid, id } => {

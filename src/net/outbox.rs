@@ -35,6 +35,8 @@ struct Inner {
     closed: bool,
     /// Shut the write side down once `buf` is written.
     shutdown: bool,
+    /// A raw text session: texts go out as lines, other messages are dropped.
+    raw: bool,
     /// A caller may write directly (see `rearm`). Cleared by such a write and
     /// set again when the writer has emptied the buffer, so a burst of
     /// messages costs one write per batch, not one per message.
@@ -42,8 +44,8 @@ struct Inner {
 }
 
 impl Outbox {
-    /// An outbox writing to `sock`.
-    pub(super) fn new(sock: OwnedWriteHalf) -> Arc<Self> {
+    /// An outbox writing frames (or, for a `raw` session, lines) to `sock`.
+    pub(super) fn new(sock: OwnedWriteHalf, raw: bool) -> Arc<Self> {
         Arc::new(Self {
             inner: Mutex::new(Inner {
                 buf: BytesMut::with_capacity(8 * 1024),
@@ -51,6 +53,7 @@ impl Outbox {
                 sock: Some(sock),
                 closed: false,
                 shutdown: false,
+                raw,
                 direct_ok: true,
             }),
             wake: Notify::new(),
@@ -75,11 +78,21 @@ impl Outbox {
             return false;
         }
         let was_idle = inner.buf.is_empty();
-        if let Some(msg) = msg
-            && let Err(e) = inner.codec.encode(msg, &mut inner.buf)
-        {
-            // Only a message too large for a frame fails to encode; it is dropped.
-            tracing::warn!("dropping an outgoing message: {e}");
+        match msg {
+            // A raw peer reads lines: a text is its body and a newline; acks,
+            // pings and the like mean nothing to it.
+            Some(Message::Text(text)) if inner.raw => {
+                inner.buf.extend_from_slice(text.body.as_bytes());
+                inner.buf.extend_from_slice(b"\n");
+            }
+            Some(_) if inner.raw => {}
+            Some(msg) => {
+                if let Err(e) = inner.codec.encode(msg, &mut inner.buf) {
+                    // Only a message too large for a frame fails to encode; it is dropped.
+                    tracing::warn!("dropping an outgoing message: {e}");
+                }
+            }
+            None => {}
         }
         if last {
             inner.closed = true;

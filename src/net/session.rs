@@ -43,6 +43,8 @@ pub enum SessionEvent {
         addr: SocketAddr,
         /// For sending on this session.
         handle: SessionHandle,
+        /// A raw text peer (no protocol, no acks; see `net::raw`).
+        raw: bool,
     },
     /// The peer sent a text. Acknowledge it with [`SessionHandle::ack`] once it
     /// has been shown, printed or stored.
@@ -128,6 +130,13 @@ impl std::fmt::Debug for SessionHandle {
 }
 
 impl SessionHandle {
+    /// A handle writing through `outbox`.
+    pub(super) fn new(outbox: Arc<Outbox>) -> Self {
+        Self {
+            guard: Arc::new(LastHandle(outbox)),
+        }
+    }
+
     /// Queues a text. Returns false if the session has already ended.
     pub fn send_text(&self, text: Text) -> bool {
         self.guard.0.push(Some(&Message::Text(text)), false)
@@ -193,15 +202,14 @@ pub async fn handshake(stream: TcpStream, ours: &Hello) -> Result<Handshaken, Pr
 impl Handshaken {
     /// Starts the reader and writer tasks. Events go to `events`, tagged with `sid`.
     pub fn start(self, sid: SessionId, events: mpsc::Sender<SessionEvent>) -> SessionHandle {
-        let outbox = Outbox::new(self.writer.into_inner());
-        let handle = SessionHandle {
-            guard: Arc::new(LastHandle(Arc::clone(&outbox))),
-        };
+        let outbox = Outbox::new(self.writer.into_inner(), false);
+        let handle = SessionHandle::new(Arc::clone(&outbox));
         let opened = SessionEvent::Opened {
             sid,
             peer: self.peer,
             addr: self.addr,
             handle: handle.clone(),
+            raw: false,
         };
         tokio::spawn(Arc::clone(&outbox).run());
         tokio::spawn(async move {

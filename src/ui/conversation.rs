@@ -249,6 +249,7 @@ fn delivery(state: &Delivery) -> Vec<(String, Style)> {
     match state {
         Delivery::Sending => vec![(" …".to_owned(), Style::new().dim())],
         Delivery::Delivered => vec![(" ✓".to_owned(), Style::new().fg(Color::Green))],
+        Delivery::Sent => vec![(" (sent)".to_owned(), Style::new().dim())],
         Delivery::Failed(why) => {
             let red = Style::new().fg(Color::Red);
             let why = text::name(why);

@@ -38,6 +38,7 @@ fn peer(n: u8, name: &str, host: &str) -> PeerEntry {
         host: host.into(),
         addrs: Vec::new(),
         discovered: true,
+        raw: false,
         session: None,
         unread: 0,
         last_activity: 0,
