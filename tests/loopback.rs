@@ -914,3 +914,29 @@ fn raw_text_lines_in_json() {
         );
     }
 }
+
+/// A client may say bye right after its last texts (it only closes its write
+/// side): those texts are still acknowledged before listen's own bye.
+#[test]
+fn texts_sent_with_the_bye_are_still_acknowledged() {
+    let listen = Listen::start(false);
+    let (mut raw, _) = Raw::handshake(listen.port, "hasty");
+    let mut burst = frame(&text("h1", "one"));
+    burst.extend(frame(&text("h2", "two")));
+    burst.extend(frame(&json!({"type": "bye"})));
+    raw.write(&burst);
+    raw.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut acked = Vec::new();
+    loop {
+        let msg = raw.recv().expect("acks, then bye, then the end");
+        match msg["type"].as_str() {
+            Some("ack") => acked.push(msg["id"].as_str().unwrap().to_owned()),
+            Some("bye") => break,
+            other => panic!("unexpected {other:?}: {msg}"),
+        }
+    }
+    assert_eq!(acked, ["h1", "h2"]);
+    raw.expect_eof();
+    assert_eq!(listen.next_stdout_line(), "hasty: one");
+    assert_eq!(listen.next_stdout_line(), "hasty: two");
+}

@@ -394,3 +394,47 @@ fn tiny_terminal_shows_enlarge_message() {
         |s| status_bar(s).contains("? help") && !s.contains("enlarge"),
     );
 }
+
+/// `nc laptop.local 7342` as a two-way chat: a plain socket (no framing) on
+/// another host talks to the TUI, which lists it as a raw peer and writes
+/// replies back as lines.
+#[test]
+fn a_plain_socket_chats_with_the_tui() {
+    let Some(lan) = Lan::new("plain_socket_tui", 2) else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap();
+    let mut tmux = Tmux::new();
+    let laptop_dir = dirs.path().join("laptop");
+    let _logs = LogsOnFailure(vec![laptop_dir.clone()]);
+    start_tui(&mut tmux, &lan, LAPTOP, "laptop", &laptop_dir, (100, 30));
+    tmux.wait_for("laptop", "mDNS on", WAIT);
+    // The socket says hello, then prints the first line it receives.
+    let client = format!(
+        "import socket; s = socket.create_connection(('{}', 7342), timeout=10); \
+         s.sendall(b'hello from a plain socket\\n'); \
+         print(s.makefile('rb').readline().decode().rstrip())",
+        lan.addr(LAPTOP)
+    );
+    let mut python = lan.command_raw(PHONE, &["python3", "-c", &client]);
+    let mut child = common::proc::Proc::spawn({
+        python.env_remove("PYTHONSTARTUP");
+        python
+    });
+    let screen = tmux.wait_for("laptop", "hello from a plain socket", WAIT);
+    let raw_name = format!("raw {}:", lan.addr(PHONE));
+    assert!(screen.contains(&raw_name), "{}", framed(&screen));
+    // The raw peer's conversation opened by itself: reply in it.
+    tmux.wait_for("laptop", "Message to raw", WAIT);
+    tmux.type_text("laptop", "hi plain socket");
+    tmux.keys("laptop", &["Enter"]);
+    child.wait_out(WAIT, |l| l == "hi plain socket");
+    assert!(child.wait_exit(WAIT).success());
+    // No ✓ for a raw peer: it never acknowledges; the line is marked sent.
+    let screen = tmux.wait_for("laptop", "(sent)", WAIT);
+    assert!(
+        rest_of_row(&screen, "laptop: hi plain socket").is_some_and(|r| r == "(sent)"),
+        "{}",
+        framed(&screen)
+    );
+}

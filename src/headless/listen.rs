@@ -57,6 +57,7 @@ pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
     let mut conns: HashMap<SessionId, Conn> = HashMap::new();
     let mut out = BufWriter::with_capacity(64 * 1024, tokio::io::stdout());
     let mut acks: Vec<(SessionId, String)> = Vec::new();
+    let mut closed: Vec<SessionId> = Vec::new();
     let result: Result<(), Failure> = loop {
         tokio::select! {
             biased;
@@ -68,7 +69,7 @@ pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
                 let mut printed = Ok(());
                 loop {
                     if printed.is_ok() {
-                        printed = on_event(event, &mut conns, &mut out, &mut acks, json).await;
+                        printed = on_event(event, &mut conns, &mut out, &mut acks, &mut closed, json).await;
                     }
                     if acks.len() >= 4096 {
                         break;
@@ -85,6 +86,11 @@ pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
                     if let Some(conn) = conns.get(&sid) {
                         conn.handle.ack(id);
                     }
+                }
+                // Sessions that ended in this batch are forgotten only now:
+                // texts that came just before a bye are acknowledged too.
+                for sid in closed.drain(..) {
+                    conns.remove(&sid);
                 }
             }
         }
@@ -151,6 +157,7 @@ async fn on_event(
     conns: &mut HashMap<SessionId, Conn>,
     out: &mut BufWriter<tokio::io::Stdout>,
     acks: &mut Vec<(SessionId, String)>,
+    closed: &mut Vec<SessionId>,
     json: bool,
 ) -> std::io::Result<()> {
     match event {
@@ -196,7 +203,8 @@ async fn on_event(
         }
         SessionEvent::Acked { .. } => {}
         SessionEvent::Closed { sid, reason } => {
-            if let Some(conn) = conns.remove(&sid) {
+            closed.push(sid);
+            if let Some(conn) = conns.get(&sid) {
                 let name = escape_for_terminal(&conn.name, false);
                 match reason {
                     CloseReason::Bye | CloseReason::Local => status!("{name} left"),

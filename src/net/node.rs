@@ -15,6 +15,9 @@ use crate::net::{
 };
 use crate::protocol::{Hello, Text};
 
+/// How long the handle of an ended session stays usable for acks.
+const CLOSING_KEEP: Duration = Duration::from_secs(2);
+
 /// How long shutting down waits for sessions to answer our bye.
 const BYE_WAIT: Duration = Duration::from_secs(1);
 
@@ -175,6 +178,9 @@ struct Node {
     discovered: HashMap<String, Peer>,
     /// Texts waiting for a dial in progress, by peer id.
     dialling: HashMap<String, Vec<Text>>,
+    /// Sessions that just ended, kept a moment so the UI can still
+    /// acknowledge the texts that arrived with the peer's bye.
+    closing: Vec<(SessionId, SessionHandle, std::time::Instant)>,
     discovery: Option<Discovery>,
     advert: Option<Advert>,
 }
@@ -219,6 +225,7 @@ async fn run(
         by_peer: HashMap::new(),
         discovered: HashMap::new(),
         dialling: HashMap::new(),
+        closing: Vec::new(),
         discovery: None,
         advert: None,
     };
@@ -320,8 +327,13 @@ impl Node {
         match cmd {
             NetCommand::Send { to, text } => self.send(to, text).await,
             NetCommand::Ack { sid, id } => {
-                if let Some(live) = self.sessions.get(&sid) {
-                    live.handle.ack(id);
+                let closing = self
+                    .closing
+                    .iter()
+                    .find(|(s, ..)| *s == sid)
+                    .map(|(_, h, _)| h);
+                if let Some(handle) = self.sessions.get(&sid).map(|l| &l.handle).or(closing) {
+                    handle.ack(id);
                 }
             }
             NetCommand::Connect(target) => self.dial_target(target),
@@ -517,7 +529,11 @@ impl Node {
                 NetEvent::Acked { sid, id }
             }
             SessionEvent::Closed { sid, reason } => {
+                let now = std::time::Instant::now();
+                self.closing
+                    .retain(|(.., at)| now.duration_since(*at) < CLOSING_KEEP);
                 if let Some(live) = self.sessions.remove(&sid) {
+                    self.closing.push((sid, live.handle.clone(), now));
                     if self.by_peer.get(&live.peer_id) == Some(&sid) {
                         self.by_peer.remove(&live.peer_id);
                     }

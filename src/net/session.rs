@@ -27,6 +27,10 @@ pub type SessionId = u64;
 /// After sending `bye` or `error`, how long to wait for the peer to close its side.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
+/// After the peer's bye, how long acks for its last texts may still be sent
+/// before we answer with our own bye and close.
+const ACK_GRACE: Duration = Duration::from_millis(500);
+
 /// At most this many bytes are read and thrown away while lingering after an error.
 const LINGER_DRAIN_LIMIT: usize = 1 << 20;
 
@@ -256,8 +260,8 @@ async fn read_loop(
                 if out.is_closed() {
                     break CloseReason::Local;
                 }
-                // Answer with our own bye (after anything queued) and close.
-                out.push(Some(&Message::Bye), true);
+                // Our answering bye waits (below): the peer only closed its
+                // write side and still reads the acks of its last texts.
                 break CloseReason::Bye;
             }
             Message::Error { code, message } => break CloseReason::PeerError { code, message },
@@ -273,8 +277,18 @@ async fn read_loop(
         CloseReason::Eof if out.is_closed() => CloseReason::Local,
         other => other,
     };
-    out.push(None, true);
+    let bye_from_peer = reason == CloseReason::Bye;
     let _ = events.send(SessionEvent::Closed { sid, reason }).await;
+    if bye_from_peer {
+        // Give the owner time to acknowledge the texts that came with the
+        // bye (it sees them before the Closed event), then answer and close.
+        tokio::spawn(async move {
+            tokio::time::sleep(ACK_GRACE).await;
+            out.push(Some(&Message::Bye), true);
+        });
+    } else {
+        out.push(None, true);
+    }
 }
 
 /// Sends `error` (if any), shuts down our side and lingers briefly so the

@@ -179,6 +179,15 @@ impl Lan {
         cmd
     }
 
+    /// A command running `argv` (any program, not only lantalk) on host `i`,
+    /// with the machine's hostname: `ip netns exec NS argv...`.
+    pub fn command_raw(&self, i: usize, argv: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.hosts[i]]);
+        cmd.args(argv);
+        cmd
+    }
+
     /// [`Lan::command`] as one shell command line (`ip netns exec …`, every
     /// word quoted), for programs that take one, like tmux. After `exec `,
     /// the process the shell leaves is lantalk itself.

@@ -3,7 +3,7 @@
 //! instead of sleeping. The process is killed when the guard is dropped.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -40,6 +40,28 @@ impl Proc {
             out: Vec::new(),
             err: Vec::new(),
         }
+    }
+
+    /// Like [`Proc::spawn`], but with stdin piped: returns the write end too.
+    /// Dropping it closes the child's stdin (EOF).
+    pub fn spawn_with_stdin(mut cmd: Command) -> (Proc, ChildStdin) {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = lines(child.stdout.take().expect("piped stdout"));
+        let stderr = lines(child.stderr.take().expect("piped stderr"));
+        let proc = Proc {
+            child,
+            stdout,
+            stderr,
+            out: Vec::new(),
+            err: Vec::new(),
+        };
+        (proc, stdin)
     }
 
     /// The process id.
