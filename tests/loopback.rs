@@ -940,3 +940,41 @@ fn texts_sent_with_the_bye_are_still_acknowledged() {
     assert_eq!(listen.next_stdout_line(), "hasty: one");
     assert_eq!(listen.next_stdout_line(), "hasty: two");
 }
+
+/// The tutorial's exact REPL lines, from a real Python: the socket stays
+/// open and the message still shows up within a second.
+#[test]
+fn raw_text_from_the_tutorials_python_repl() {
+    let listen = Listen::start(false);
+    let script = format!(
+        "import socket, time\n\
+         s = socket.create_connection(('127.0.0.1', {}))\n\
+         s.sendall(b\"Hey there, Rodrigo's laptop.\")\n\
+         print(s.getsockname()[1], flush=True)\n\
+         time.sleep(5)\n",
+        listen.port
+    );
+    let mut python = Command::new("python3")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut port = String::new();
+    BufReader::new(python.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let sent = Instant::now();
+    let line = listen.wait_for_stdout_line(|l| l.contains("Hey there"), WAIT);
+    let shown = sent.elapsed();
+    let _ = python.kill();
+    let _ = python.wait();
+    assert_eq!(
+        line,
+        format!(
+            "raw 127.0.0.1:{}: Hey there, Rodrigo's laptop.",
+            port.trim()
+        )
+    );
+    assert!(shown < Duration::from_secs(1), "shown after {shown:?}");
+}

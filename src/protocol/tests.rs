@@ -486,3 +486,33 @@ fn text_fits_in_frame_matches_what_the_encoder_accepts() {
         }
     }
 }
+
+/// The hex dump of a hello frame in `assets/PROTOCOL.md` is what lantalk
+/// really sends (for the same id and name, with this version's `app`).
+#[test]
+fn protocol_md_hello_example_matches_the_encoder() {
+    let doc = include_str!("../../assets/PROTOCOL.md");
+    let dump: Vec<u8> = doc
+        .lines()
+        .skip_while(|l| !l.starts_with("00000000  "))
+        .take_while(|l| l.len() > 10 && l[..8].bytes().all(|b| b.is_ascii_hexdigit()))
+        .flat_map(|l| {
+            let hex = l[10..].split('|').next().unwrap_or("").to_owned();
+            hex.split_whitespace()
+                .map(|b| u8::from_str_radix(b, 16).expect("hex byte"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(!dump.is_empty(), "no hex dump found in PROTOCOL.md");
+    let hello = Message::Hello(Hello {
+        proto: PROTO_VERSION,
+        id: "0123456789abcdef0123456789abcdef".into(),
+        name: "laptop".into(),
+        app: concat!("lantalk/", env!("CARGO_PKG_VERSION")).into(),
+    });
+    assert_eq!(
+        dump,
+        encode(&hello).to_vec(),
+        "PROTOCOL.md's hello frame is out of date"
+    );
+}
