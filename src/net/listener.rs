@@ -144,3 +144,27 @@ fn is_reserved(first: &[u8]) -> bool {
             .iter()
             .any(|m| first.starts_with(m))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A connection that never sends a byte is closed after the idle timeout
+    /// (virtual time: the test does not wait two minutes).
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_connection_is_closed_after_the_idle_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let hello = crate::net::raw::raw_hello(addr);
+        let (events, _rx) = mpsc::channel(4);
+        let started = tokio::time::Instant::now();
+        let why = accept_one(server, &hello, events).await.unwrap_err();
+        assert!(why.contains("idle timeout"), "{why}");
+        assert_eq!(started.elapsed(), FIRST_BYTE_TIMEOUT);
+        let mut buf = [0u8; 1];
+        assert_eq!(client.read(&mut buf).await.unwrap(), 0, "closed");
+    }
+}
