@@ -19,12 +19,10 @@
 
 mod support;
 
-#[allow(dead_code)] // the bench uses a subset of the test helper
-#[path = "../tests/common/tmux.rs"]
-mod tmux;
+// The tests' helpers: tmux driving, and the namespace LAN.
+#[path = "../tests/common/mod.rs"]
+mod common;
 
-#[path = "support/netns.rs"]
-mod netns;
 #[path = "support/procs.rs"]
 mod procs;
 
@@ -36,9 +34,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use procs::{BIN, Delta, Running, Watch, per_thread, rss_bytes, sample, shell_quote};
+use common::lan::{Lan, shell_quote};
+use common::tmux::{Tmux, framed};
+use procs::{BIN, Delta, Running, Watch, per_thread, rss_bytes, sample};
 use support::{Stats, num, pick, row, secs};
-use tmux::{Tmux, framed};
 
 /// How often the TUI's screen is captured while waiting for it.
 const POLL: Duration = Duration::from_millis(10);
@@ -248,28 +247,28 @@ struct Tui {
 }
 
 impl Tui {
-    /// Starts `lantalk --no-mdns --port 0 --data-dir D --name tui` (or, with
-    /// `netns`, `ip netns exec NS lantalk --port 0 …` with mDNS on) and waits
-    /// for its status bar to show the port.
-    fn start(netns: Option<&str>) -> Tui {
+    /// Starts `lantalk --no-mdns --port 0 --data-dir D --name tui` (or, on
+    /// host 0 of `lan`, the same with mDNS on) and waits for its status bar
+    /// to show the port.
+    fn start(lan: Option<&Lan>) -> Tui {
         let tmp = tempdir("tui");
         let dir = tmp.path().join("data");
         let mut tmux = Tmux::new();
         let name = "tui";
-        let mut words: Vec<String> = Vec::new();
-        if let Some(ns) = netns {
-            words.extend(["ip", "netns", "exec", ns].map(String::from));
-        }
-        words.push(BIN.to_owned());
-        if netns.is_none() {
-            words.push("--no-mdns".into());
-        }
-        words.extend(["--port", "0", "--name", "tui", "--data-dir"].map(String::from));
-        words.push(dir.to_str().expect("utf-8 temp path").to_owned());
-        let cmd: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
-        // `exec`: the pane's process is lantalk itself (`ip netns exec` execs too).
+        let dir = dir.to_str().expect("utf-8 temp path");
+        let args = ["--port", "0", "--name", "tui", "--data-dir", dir];
+        let cmd = match lan {
+            Some(lan) => lan.shell_command(0, "tui", &args),
+            None => std::iter::once(BIN)
+                .chain(std::iter::once("--no-mdns"))
+                .chain(args)
+                .map(shell_quote)
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        // `exec`: the pane's process is lantalk itself (every layer execs).
         let started = Instant::now();
-        tmux.new_session(name, SIZE.0, SIZE.1, &format!("exec {}", cmd.join(" ")));
+        tmux.new_session(name, SIZE.0, SIZE.1, &format!("exec {cmd}"));
         let size = tmux.display(name, "#{pane_width}x#{pane_height}");
         assert_eq!(
             size,
@@ -286,15 +285,15 @@ impl Tui {
             pid,
             port: 0,
             started,
-            dir,
+            dir: dir.into(),
             _tmp: tmp,
         };
-        let mdns = netns.is_some();
+        let mdns = lan.is_some();
         let screen = tui.wait("the status bar with our port", START_WAIT, |s| {
             port_in(s).is_some() && (!mdns || status_bar(s).contains("mDNS on"))
         });
         tui.port = port_in(&screen).expect("checked");
-        if netns.is_some() {
+        if lan.is_some() {
             let ours = std::fs::read_link("/proc/self/ns/net").expect("our netns");
             let its = std::fs::read_link(format!("/proc/{pid}/ns/net")).expect("its netns");
             assert_ne!(ours, its, "the mDNS TUI is not in a namespace of its own");
@@ -628,25 +627,21 @@ fn idle_rows(reps: usize, tck: u64) {
     eprintln!("#8 TUI idle, {window:?} windows");
     let root = idle_reps(reps, tck, window, false, Duration::from_secs(2));
     idle_row("TUI idle, this namespace, --no-mdns", &root, tck, window);
-    match netns::available() {
-        Ok(()) => {
-            // mDNS announces, probes and queries with back-off for the first
-            // tens of seconds (RFC 6762); "idle" starts once that is over.
-            let settle = Duration::from_secs(pick(40, 3));
-            let ns = idle_reps(pick(2, 1), tck, window, true, settle);
-            idle_row(
-                &format!(
-                    "TUI idle, own network namespace (lo + veth 10.78.0.1/24), mDNS on, window starting {} s after start",
-                    settle.as_secs()
-                ),
-                &ns,
-                tck,
-                window,
-            );
-        }
-        Err(why) => {
-            eprintln!("  SKIPPED the mDNS-on idle variant: {why} (it needs a network namespace)");
-        }
+    // Lan::new prints why when namespaces cannot be made (not root).
+    if Lan::new("bench_idle_probe", 1).is_some() {
+        // mDNS announces, probes and queries with back-off for the first
+        // tens of seconds (RFC 6762); "idle" starts once that is over.
+        let settle = Duration::from_secs(pick(40, 3));
+        let ns = idle_reps(pick(2, 1), tck, window, true, settle);
+        idle_row(
+            &format!(
+                "TUI idle, own network namespace (one host on a bridge, 10.77.0.1/24), mDNS on, window starting {} s after start",
+                settle.as_secs()
+            ),
+            &ns,
+            tck,
+            window,
+        );
     }
 }
 
@@ -661,8 +656,9 @@ fn idle_reps(
     let mut out = Vec::new();
     for rep in 0..reps {
         // Declared first, dropped last: the TUI (tmux) goes before its namespace.
-        let ns = in_netns.then(|| netns::Netns::new(&rep.to_string()));
-        let tui = Tui::start(ns.as_ref().map(|n| n.host.as_str()));
+        let ns = in_netns
+            .then(|| Lan::new(&format!("bench_idle_{rep}"), 1).expect("namespaces were available"));
+        let tui = Tui::start(ns.as_ref());
         let up = tui.started.elapsed();
         if up < settle {
             thread::sleep(settle - up);

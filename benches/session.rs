@@ -32,10 +32,10 @@ mod support;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use lantalk::net::{self, SessionEvent, SessionHandle, SessionId};
+use lantalk::net::{self, SessionEvent, SessionHandle, SessionId, now_ms};
 use lantalk::protocol::{Hello, Text};
 use support::{Stats, num, pick};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -99,12 +99,6 @@ fn body() -> String {
         .collect();
     assert_eq!(body.len(), BODY_LEN);
     body
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The receiving side: acknowledges every text on every session at once,

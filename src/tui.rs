@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use crate::app::{self, Action, App, Effect};
 use crate::net::node::{self, NetCommand, NetEvent, NodeConfig};
+use crate::net::now_ms;
 use crate::ui;
 
 /// How many queued network events are applied before one redraw.
@@ -176,12 +177,6 @@ fn to_action(event: Event) -> Option<Action> {
         },
         _ => None,
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Raw mode, alternate screen, bracketed paste, mouse wheel; and a panic hook

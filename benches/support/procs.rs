@@ -394,16 +394,3 @@ pub fn rss_bytes(pid: u32) -> u64 {
         .map(|kib| kib * 1024)
         .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
 }
-
-/// Quotes `word` for a POSIX shell.
-pub fn shell_quote(word: &str) -> String {
-    let safe = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
-    if safe {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}

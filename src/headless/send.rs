@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::anyhow;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::{Exit, Failure, identity_of, secs, start_discovery};
 use crate::cli::Global;
 use crate::identity;
-use crate::net::{self, CloseReason, PER_ADDRESS_TIMEOUT, SessionEvent, SessionHandle};
+use crate::net::{self, CloseReason, PER_ADDRESS_TIMEOUT, SessionEvent, SessionHandle, now_ms};
 use crate::protocol::{MAX_FRAME_LEN, Text, text_fits_in_frame};
 use crate::sanitize::escape_for_terminal;
 
@@ -25,12 +25,6 @@ const SEND_WINDOW: usize = 4096;
 
 /// How long to wait for the peer to close after our bye.
 const BYE_WAIT: Duration = Duration::from_secs(2);
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 /// `HOST:PORT` / `IP:PORT` / `[IPv6]:PORT`, resolved; `None` if `peer` is a name to discover.
 async fn direct_addrs(peer: &str) -> Result<Option<Vec<SocketAddr>>, Failure> {

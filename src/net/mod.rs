@@ -34,6 +34,14 @@ pub fn local_addrs() -> Vec<std::net::IpAddr> {
     addrs
 }
 
+/// The wall clock in Unix milliseconds, as `text.ts` carries it (0 if the
+/// clock is before 1970).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// A new process-wide unique session id.
 pub fn next_session_id() -> SessionId {
     static NEXT: AtomicU64 = AtomicU64::new(1);

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -91,9 +91,7 @@ async fn emit(
     count: &mut u64,
     bodies: Vec<String>,
 ) -> bool {
-    let ts = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let ts = super::now_ms();
     for body in bodies {
         *count += 1;
         let text = Text {

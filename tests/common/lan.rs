@@ -233,7 +233,7 @@ impl Drop for Lan {
 }
 
 /// Quotes `word` for a POSIX shell.
-fn shell_quote(word: &str) -> String {
+pub fn shell_quote(word: &str) -> String {
     let safe = !word.is_empty()
         && word
             .chars()
