@@ -46,6 +46,10 @@ impl Failure {
             error: error.into(),
         }
     }
+
+    pub(crate) fn from_other(e: impl Into<anyhow::Error>) -> Self {
+        Self::new(Exit::Other, e)
+    }
 }
 
 impl fmt::Display for Failure {
@@ -93,12 +97,6 @@ pub(crate) fn start_discovery(global: &Global) -> Result<Discovery, Failure> {
         ));
     }
     Discovery::start(&global.interfaces).map_err(Failure::from_other)
-}
-
-impl Failure {
-    pub(crate) fn from_other(e: impl Into<anyhow::Error>) -> Self {
-        Self::new(Exit::Other, e)
-    }
 }
 
 pub(crate) fn secs(d: Duration) -> String {
