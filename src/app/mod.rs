@@ -48,6 +48,9 @@ pub enum Delivery {
     Delivered,
     /// Written to a raw text peer, which never acknowledges.
     Sent,
+    /// Not acknowledged yet and waiting for the peer to be reachable again;
+    /// sent again automatically, and why it waits.
+    Waiting(String),
     /// Could not be delivered, and why.
     Failed(String),
 }

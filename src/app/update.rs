@@ -359,6 +359,11 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
                 set_state(entry, &[id], &Delivery::Delivered);
             }
         }
+        NetEvent::Waiting { to, ids, reason } => {
+            if let Some(entry) = find(app, &to) {
+                set_state(entry, &ids, &Delivery::Waiting(reason));
+            }
+        }
         NetEvent::SendFailed { to, ids, reason } => {
             if let Some(entry) = find(app, &to) {
                 set_state(entry, &ids, &Delivery::Failed(reason.clone()));

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use super::{Exit, Failure, identity_of};
 use crate::cli::Global;
 use crate::identity;
+use crate::net::dedupe::Seen;
 use crate::net::{self, Advert, CloseReason, Discovery, SessionEvent, SessionHandle, SessionId};
 use crate::protocol::Hello;
 use crate::sanitize::escape_for_terminal;
@@ -58,6 +59,7 @@ pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
     let mut out = BufWriter::with_capacity(64 * 1024, tokio::io::stdout());
     let mut acks: Vec<(SessionId, String)> = Vec::new();
     let mut closed: Vec<SessionId> = Vec::new();
+    let mut seen = Seen::default();
     let result: Result<(), Failure> = loop {
         tokio::select! {
             biased;
@@ -69,7 +71,7 @@ pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
                 let mut printed = Ok(());
                 loop {
                     if printed.is_ok() {
-                        printed = on_event(event, &mut conns, &mut out, &mut acks, &mut closed, json).await;
+                        printed = on_event(event, &mut conns, &mut out, &mut acks, &mut closed, &mut seen, json).await;
                     }
                     if acks.len() >= 4096 {
                         break;
@@ -158,6 +160,7 @@ async fn on_event(
     out: &mut BufWriter<tokio::io::Stdout>,
     acks: &mut Vec<(SessionId, String)>,
     closed: &mut Vec<SessionId>,
+    seen: &mut Seen,
     json: bool,
 ) -> std::io::Result<()> {
     match event {
@@ -184,6 +187,13 @@ async fn on_event(
             let Some(conn) = conns.get(&sid) else {
                 return Ok(());
             };
+            if let Some(from) = &conn.id
+                && !seen.first_time(from, &text.id)
+            {
+                // A copy the sender retried after a lost ack: ack it, print nothing.
+                acks.push((sid, text.id));
+                return Ok(());
+            }
             let line = if json {
                 serde_json::json!({
                     "from": conn.name, "from_id": conn.id, "raw": conn.id.is_none(),

@@ -1,7 +1,7 @@
 //! `lantalk send PEER [TEXT]...`: find the peer, connect, send every message
 //! pipelined, and succeed only once all are acknowledged.
 
-use std::collections::HashSet;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use super::{Exit, Failure, identity_of, secs, start_discovery};
 use crate::cli::Global;
 use crate::identity;
 use crate::net::{self, CloseReason, PER_ADDRESS_TIMEOUT, SessionEvent, SessionHandle, now_ms};
-use crate::protocol::{MAX_FRAME_LEN, Text, text_fits_in_frame};
+use crate::protocol::{Hello, MAX_FRAME_LEN, Text, text_fits_in_frame};
 use crate::sanitize::escape_for_terminal;
 
 /// How long `send` waits for outstanding acks without any progress.
@@ -116,8 +116,9 @@ pub(super) async fn send(
             }
         }
     };
-    let stream = match net::connect_any(&addrs, PER_ADDRESS_TIMEOUT).await {
-        Ok(stream) => stream,
+    let dial = Dial { addrs, hello };
+    let (session, events) = match dial.open().await {
+        Ok(opened) => opened,
         Err(e) => {
             if let Some((discovery, found)) = &found {
                 discovery.verify(found);
@@ -126,12 +127,7 @@ pub(super) async fn send(
         }
     };
     drop(found);
-    let session = net::handshake(stream, &hello)
-        .await
-        .map_err(|e| Failure::new(Exit::Delivery, anyhow!("{peer}: handshake failed: {e}")))?;
-    let peer_name = escape_for_terminal(&session.peer.name, false).into_owned();
-    let (events_tx, events) = mpsc::channel(1024);
-    let handle = session.start(net::next_session_id(), events_tx);
+    let peer_name = escape_for_terminal(&session.name, false).into_owned();
 
     let (lines_tx, lines) = mpsc::channel(1024);
     match one {
@@ -144,7 +140,58 @@ pub(super) async fn send(
             tokio::spawn(read_stdin_lines(lines_tx));
         }
     }
-    pump(&handle, events, lines, &peer_name).await
+    pump(&dial, session, events, lines, &peer_name).await
+}
+
+/// Where the peer is and who we are: enough to connect again after a drop.
+struct Dial {
+    addrs: Vec<SocketAddr>,
+    hello: Hello,
+}
+
+/// An open session: its handle and the peer's name.
+struct Open {
+    handle: SessionHandle,
+    name: String,
+    id: String,
+}
+
+impl Dial {
+    async fn open(&self) -> Result<(Open, mpsc::Receiver<SessionEvent>), String> {
+        let stream = net::connect_any(&self.addrs, PER_ADDRESS_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())?;
+        let session = net::handshake(stream, &self.hello)
+            .await
+            .map_err(|e| format!("handshake failed: {e}"))?;
+        let name = session.peer.name.clone();
+        let id = session.peer.id.clone();
+        let (events_tx, events) = mpsc::channel(1024);
+        let handle = session.start(net::next_session_id(), events_tx);
+        Ok((Open { handle, name, id }, events))
+    }
+
+    /// Connects again after a drop, trying until `deadline`; the same peer
+    /// (by id) must answer.
+    async fn reopen(
+        &self,
+        peer_id: &str,
+        deadline: Instant,
+    ) -> Result<(Open, mpsc::Receiver<SessionEvent>), String> {
+        let mut wait = Duration::from_millis(250);
+        loop {
+            let why = match self.open().await {
+                Ok((open, _)) if open.id != peer_id => "another peer answers there now".into(),
+                Ok(opened) => return Ok(opened),
+                Err(e) => e,
+            };
+            if Instant::now() + wait >= deadline {
+                return Err(why);
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(2));
+        }
+    }
 }
 
 fn too_long_message(body: &str) -> String {
@@ -182,21 +229,24 @@ async fn read_stdin_lines(tx: mpsc::Sender<String>) {
 }
 
 /// Sends every line as a text, pipelined, and returns once all are acked.
+/// When the connection drops, it connects again and sends what is not yet
+/// acknowledged once more, in order (the receiver drops copies by id).
 async fn pump(
-    handle: &SessionHandle,
+    dial: &Dial,
+    mut session: Open,
     mut events: mpsc::Receiver<SessionEvent>,
     mut lines: mpsc::Receiver<String>,
     peer_name: &str,
 ) -> Result<(), Failure> {
     let prefix = identity::random_hex::<8>()?;
-    let mut in_flight: HashSet<String> = HashSet::new();
+    let mut in_flight: VecDeque<Text> = VecDeque::new();
     let mut sent = 0u64;
     let mut too_long = 0u64;
     let mut input_done = false;
     let mut deadline = Instant::now() + ACK_TIMEOUT;
     let closed = loop {
         if input_done && in_flight.is_empty() {
-            handle.bye();
+            session.handle.bye();
             // Wait (briefly) for the peer to close in turn.
             let _ = tokio::time::timeout(BYE_WAIT, async {
                 while let Some(ev) = events.recv().await {
@@ -220,11 +270,34 @@ async fn pump(
             biased;
             event = events.recv() => match event {
                 Some(SessionEvent::Acked { id, .. }) => {
-                    if in_flight.remove(&id) {
+                    let at = if in_flight.front().is_some_and(|t| t.id == id) {
+                        Some(0)
+                    } else {
+                        in_flight.iter().position(|t| t.id == id)
+                    };
+                    if let Some(at) = at {
+                        in_flight.remove(at);
                         deadline = Instant::now() + ACK_TIMEOUT;
                     }
                 }
-                Some(SessionEvent::Closed { reason, .. }) => break reason.to_string(),
+                Some(SessionEvent::Closed { reason, .. }) => {
+                    if matches!(reason, CloseReason::Protocol(_) | CloseReason::PeerError { .. }) {
+                        // The peer refused what we sent: sending it again would not help.
+                        break reason.to_string();
+                    }
+                    status!("{peer_name}: {reason}; connecting again");
+                    match dial.reopen(&session.id, Instant::now() + ACK_TIMEOUT).await {
+                        Ok((open, new_events)) => {
+                            deadline = Instant::now() + ACK_TIMEOUT;
+                            for text in &in_flight {
+                                open.handle.send_text(text.clone());
+                            }
+                            session = open;
+                            events = new_events;
+                        }
+                        Err(why) => break format!("{reason}; connecting again failed: {why}"),
+                    }
+                }
                 None => break CloseReason::Eof.to_string(),
                 // Texts sent to us are not shown by `send`, so they are not acknowledged.
                 Some(_) => {}
@@ -238,11 +311,11 @@ async fn pump(
                         continue;
                     }
                     sent += 1;
-                    in_flight.insert(text.id.clone());
-                    if in_flight.len() == 1 {
+                    if in_flight.is_empty() {
                         deadline = Instant::now() + ACK_TIMEOUT;
                     }
-                    handle.send_text(text);
+                    session.handle.send_text(text.clone());
+                    in_flight.push_back(text);
                 }
                 None => input_done = true,
             },

@@ -2,9 +2,10 @@
 //! busy), telling protocol traffic from other traffic by its first byte, and
 //! handing handshaken sessions to the owner.
 
+use std::collections::HashMap;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
@@ -20,6 +21,15 @@ use crate::protocol::Hello;
 /// someone typing into `nc` takes their time; a framed client sends its hello
 /// at once (and then has the 5-s handshake timeout).
 pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// At most this many accepted connections are open at once, sessions and
+/// connections that have not yet sent their first byte alike. More are
+/// closed as soon as they are accepted.
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// At most this many of them from one source address (one /64 for IPv6, so
+/// that a host cannot dodge the cap by picking new addresses).
+pub const MAX_PER_SOURCE: usize = 32;
 
 /// The port lantalk listens on unless told otherwise (the tutorial's port).
 pub const DEFAULT_PORT: u16 = 7342;
@@ -75,10 +85,88 @@ async fn bind_dual_stack(port: u16) -> io::Result<TcpListener> {
     }
 }
 
+/// Open connections per source, shared by the accept loop and the [`Slot`]s.
+#[derive(Default)]
+struct Limits {
+    by_source: Mutex<HashMap<IpAddr, Source>>,
+}
+
+#[derive(Default)]
+struct Source {
+    open: usize,
+    /// A refusal was logged since this source was last under its cap.
+    warned: bool,
+}
+
+/// One admitted connection; frees its place when dropped.
+struct Slot {
+    limits: Arc<Limits>,
+    source: IpAddr,
+}
+
+impl Limits {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Source>> {
+        self.by_source.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A slot for a connection from `addr`, or why there is none.
+    fn admit(self: &Arc<Self>, addr: IpAddr) -> Result<Slot, Option<String>> {
+        let source = source_key(addr);
+        let mut map = self.lock();
+        let total: usize = map.values().map(|s| s.open).sum();
+        let entry = map.entry(source).or_default();
+        if entry.open >= MAX_PER_SOURCE || total >= MAX_CONNECTIONS {
+            let first = !entry.warned;
+            entry.warned = true;
+            if entry.open == 0 {
+                map.remove(&source);
+            }
+            let why = if total >= MAX_CONNECTIONS {
+                format!("{MAX_CONNECTIONS} connections open")
+            } else {
+                format!("{MAX_PER_SOURCE} connections open from {source}")
+            };
+            return Err(first.then_some(why));
+        }
+        entry.open += 1;
+        Ok(Slot {
+            limits: Arc::clone(self),
+            source,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut map = self.limits.lock();
+        if let Some(entry) = map.get_mut(&self.source) {
+            entry.open -= 1;
+            entry.warned = false;
+            if entry.open == 0 {
+                map.remove(&self.source);
+            }
+        }
+    }
+}
+
+/// The address connections are counted under: IPv4 as is, IPv6 by /64.
+fn source_key(addr: IpAddr) -> IpAddr {
+    match addr.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
 /// Accepts connections forever, starting a session for each valid one; every
 /// session reports to `events`. Returns only if the events receiver is gone.
+/// Connections beyond [`MAX_CONNECTIONS`] or [`MAX_PER_SOURCE`] are closed
+/// at once.
 pub async fn serve(listener: TcpListener, hello: Hello, events: mpsc::Sender<SessionEvent>) {
     let hello = Arc::new(hello);
+    let limits = Arc::new(Limits::default());
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(conn) => conn,
@@ -92,10 +180,20 @@ pub async fn serve(listener: TcpListener, hello: Hello, events: mpsc::Sender<Ses
         if events.is_closed() {
             return;
         }
+        let slot = match limits.admit(addr.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                if let Some(why) = why {
+                    tracing::warn!("refusing connections from {addr}: {why}");
+                }
+                drop(stream);
+                continue;
+            }
+        };
         let hello = Arc::clone(&hello);
         let events = events.clone();
         tokio::spawn(async move {
-            if let Err(why) = accept_one(stream, &hello, events).await {
+            if let Err(why) = accept_one(stream, &hello, events, slot).await {
                 tracing::info!("connection from {addr} closed: {why}");
             }
         });
@@ -105,10 +203,11 @@ pub async fn serve(listener: TcpListener, hello: Hello, events: mpsc::Sender<Ses
 /// Decides what a new connection is by its first byte, and runs the handshake
 /// for protocol sessions. Our `hello` is sent only once the first byte has
 /// arrived, so that non-protocol clients never see binary data.
-async fn accept_one(
+async fn accept_one<T: Send + 'static>(
     stream: TcpStream,
     hello: &Hello,
     events: mpsc::Sender<SessionEvent>,
+    slot: T,
 ) -> Result<(), String> {
     let mut first = [0u8; 8];
     let seen = match tokio::time::timeout(FIRST_BYTE_TIMEOUT, stream.peek(&mut first)).await {
@@ -130,10 +229,11 @@ async fn accept_one(
             ));
         }
         raw::run(stream, next_session_id(), events).await;
+        drop(slot);
         return Ok(());
     }
     let session = handshake(stream, hello).await.map_err(|e| e.to_string())?;
-    session.start(next_session_id(), events);
+    session.start_holding(next_session_id(), events, slot);
     Ok(())
 }
 
@@ -161,10 +261,59 @@ mod tests {
         let hello = crate::net::raw::raw_hello(addr);
         let (events, _rx) = mpsc::channel(4);
         let started = tokio::time::Instant::now();
-        let why = accept_one(server, &hello, events).await.unwrap_err();
+        let why = accept_one(server, &hello, events, ()).await.unwrap_err();
         assert!(why.contains("idle timeout"), "{why}");
         assert_eq!(started.elapsed(), FIRST_BYTE_TIMEOUT);
         let mut buf = [0u8; 1];
         assert_eq!(client.read(&mut buf).await.unwrap(), 0, "closed");
+    }
+
+    #[test]
+    fn connections_are_capped_per_source_and_freed_when_dropped() {
+        let limits = Arc::new(Limits::default());
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "::ffff:10.0.0.2".parse().unwrap();
+        let mut held: Vec<Slot> = (0..MAX_PER_SOURCE)
+            .map(|_| limits.admit(a).unwrap())
+            .collect();
+        // The first refusal is reported, the next ones quietly.
+        assert!(matches!(limits.admit(a), Err(Some(_))));
+        assert!(matches!(limits.admit(a), Err(None)));
+        // Another host still gets in; mapped IPv4 counts as IPv4.
+        let other = limits.admit(b).unwrap();
+        assert_eq!(other.source, "10.0.0.2".parse::<IpAddr>().unwrap());
+        held.pop();
+        let again = limits.admit(a).unwrap();
+        drop((held, again, other));
+        assert!(limits.lock().is_empty(), "every slot freed");
+    }
+
+    #[test]
+    fn ipv6_sources_are_counted_by_their_64_prefix() {
+        let limits = Arc::new(Limits::default());
+        let held: Vec<Slot> = (0..MAX_PER_SOURCE)
+            .map(|i| {
+                limits
+                    .admit(format!("fd00::{i:x}").parse().unwrap())
+                    .unwrap()
+            })
+            .collect();
+        assert!(limits.admit("fd00::ffff".parse().unwrap()).is_err());
+        assert!(limits.admit("fd00:0:0:1::1".parse().unwrap()).is_ok());
+        drop(held);
+    }
+
+    #[test]
+    fn the_total_is_capped_across_sources() {
+        let limits = Arc::new(Limits::default());
+        let held: Vec<Slot> = (0..MAX_CONNECTIONS)
+            .map(|i| {
+                let ip = Ipv4Addr::from(0x0a00_0000 + (i / MAX_PER_SOURCE) as u32);
+                limits.admit(IpAddr::V4(ip)).unwrap()
+            })
+            .collect();
+        assert!(limits.admit("192.168.1.1".parse().unwrap()).is_err());
+        drop(held);
+        assert!(limits.admit("192.168.1.1".parse().unwrap()).is_ok());
     }
 }

@@ -3,6 +3,7 @@
 //! knows nothing about how messages are shown.
 
 pub mod connect;
+pub mod dedupe;
 pub mod discovery;
 pub mod listener;
 pub mod node;

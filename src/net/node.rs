@@ -3,11 +3,14 @@
 //! [`NetCommand`]s (never waiting) and receives [`NetEvent`]s (bounded, so a
 //! flood pushes back to the sockets instead of growing memory).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::net::dedupe::Seen;
 
 use crate::net::{
     Advert, CloseReason, Discovery, Handshaken, PER_ADDRESS_TIMEOUT, Peer, PeerEvent, SessionEvent,
@@ -20,6 +23,12 @@ const CLOSING_KEEP: Duration = Duration::from_secs(2);
 
 /// How long shutting down waits for sessions to answer our bye.
 const BYE_WAIT: Duration = Duration::from_secs(1);
+
+/// The first retry to reach a peer with waiting texts; doubled after each failure.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+
+/// The longest wait between retries.
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// How the node starts.
 #[derive(Debug, Clone)]
@@ -115,7 +124,17 @@ pub enum NetEvent {
         /// Id of our text.
         id: String,
     },
-    /// Texts to this peer could not be sent (dial failed, or the session closed before their ack).
+    /// Texts to this peer are not acknowledged yet and wait for it: they go
+    /// out again, in order, as soon as a session with it opens.
+    Waiting {
+        /// Peer id.
+        to: String,
+        /// Ids of the waiting texts.
+        ids: Vec<String>,
+        /// Why they wait, for the conversation.
+        reason: String,
+    },
+    /// Texts to this peer cannot be sent at all (a raw peer that left, no network).
     SendFailed {
         /// Peer id.
         to: String,
@@ -153,8 +172,6 @@ pub fn spawn(
 struct Live {
     peer_id: String,
     handle: SessionHandle,
-    /// Ids of texts sent on this session and not yet acknowledged.
-    unacked: Vec<String>,
     /// A raw text peer: nothing is ever acknowledged.
     raw: bool,
 }
@@ -165,7 +182,20 @@ struct Dialled {
     expected: Option<String>,
     /// What was dialled, for messages.
     target: String,
+    /// The addresses tried.
+    addrs: Vec<SocketAddr>,
     result: Result<Handshaken, String>,
+}
+
+/// Texts to one peer that it has not acknowledged yet, oldest first, and
+/// when to try reaching it again.
+#[derive(Default)]
+struct Outgoing {
+    texts: VecDeque<Text>,
+    /// When to dial again, while the peer is unreachable.
+    retry_at: Option<Instant>,
+    /// The wait before the next retry after that one.
+    backoff: Duration,
 }
 
 struct Node {
@@ -176,8 +206,14 @@ struct Node {
     sessions: HashMap<SessionId, Live>,
     by_peer: HashMap<String, SessionId>,
     discovered: HashMap<String, Peer>,
-    /// Texts waiting for a dial in progress, by peer id.
-    dialling: HashMap<String, Vec<Text>>,
+    /// Where each peer was last seen, kept after it leaves: retries go there.
+    last_addrs: HashMap<String, Vec<SocketAddr>>,
+    /// Unacknowledged texts per peer id, retried on every new session.
+    outgoing: HashMap<String, Outgoing>,
+    /// Peers being dialled.
+    dialling: HashSet<String>,
+    /// Ids of texts received lately, so a retried text is shown once.
+    seen: Seen,
     /// Sessions that just ended, kept a moment so the UI can still
     /// acknowledge the texts that arrived with the peer's bye.
     closing: Vec<(SessionId, SessionHandle, std::time::Instant)>,
@@ -224,7 +260,10 @@ async fn run(
         sessions: HashMap::new(),
         by_peer: HashMap::new(),
         discovered: HashMap::new(),
-        dialling: HashMap::new(),
+        last_addrs: HashMap::new(),
+        outgoing: HashMap::new(),
+        dialling: HashSet::new(),
+        seen: Seen::default(),
         closing: Vec::new(),
         discovery: None,
         advert: None,
@@ -232,6 +271,8 @@ async fn run(
     let (mut peer_rx, mut rename_rx) = node.start_discovery(&config, port).await;
 
     loop {
+        // The timer runs only while some peer has texts waiting for a retry.
+        let retry = node.next_retry();
         tokio::select! {
             cmd = cmds.recv() => match cmd {
                 None | Some(NetCommand::Shutdown) => break,
@@ -243,6 +284,7 @@ async fn run(
             Some(name) = recv_opt(&mut rename_rx) => {
                 let _ = node.events.send(NetEvent::Renamed(name)).await;
             }
+            () = sleep_opt(retry) => node.retry_due(),
         }
     }
     node.shutdown(&mut session_rx).await;
@@ -252,6 +294,14 @@ async fn run(
 async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
     match rx {
         Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `at`; pending forever when there is nothing to wait for.
+async fn sleep_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
@@ -357,43 +407,58 @@ impl Node {
         }
     }
 
+    /// Sends on the peer's session, or keeps the text until one opens.
     async fn send(&mut self, to: String, text: Text) {
-        if let Some(live) = self
-            .by_peer
-            .get(&to)
-            .and_then(|sid| self.sessions.get_mut(sid))
-        {
-            // A raw peer never acknowledges: nothing to wait for.
-            if !live.raw {
-                live.unacked.push(text.id.clone());
-            }
-            if live.handle.send_text(text.clone()) {
+        if let Some(live) = self.by_peer.get(&to).and_then(|sid| self.sessions.get(sid)) {
+            if live.raw {
+                // A raw peer never acknowledges and cannot be dialled back:
+                // the text is written or it is lost, and the user is told.
+                if !live.handle.send_text(text.clone()) {
+                    self.failed(to, vec![text.id], "the connection has closed")
+                        .await;
+                }
                 return;
             }
-            // The session is ending; its Closed event will come. Dial afresh.
-            if !live.raw {
-                live.unacked.pop();
-            }
-        }
-        if let Some(queue) = self.dialling.get_mut(&to) {
-            queue.push(text);
+            let queued = self.outgoing.entry(to.clone()).or_default();
+            queued.texts.push_back(text.clone());
+            // If the session is ending, its Closed event comes next and the
+            // text goes out again on the next session.
+            live.handle.send_text(text);
             return;
         }
-        let Some(peer) = self.discovered.get(&to) else {
-            let _ = self
-                .events
-                .send(NetEvent::SendFailed {
-                    to,
-                    ids: vec![text.id],
-                    reason: "the peer is offline".into(),
-                })
+        if to.starts_with("raw-") {
+            self.failed(to, vec![text.id], "the connection has closed")
                 .await;
             return;
+        }
+        let id = text.id.clone();
+        self.outgoing
+            .entry(to.clone())
+            .or_default()
+            .texts
+            .push_back(text);
+        if !self.dial_peer(&to) {
+            self.waiting(&to, vec![id], "waiting: the peer is offline".into())
+                .await;
+        }
+    }
+
+    /// Dials a peer by id if we know where it might be and no dial is
+    /// already under way. Returns false when there is no address to try.
+    fn dial_peer(&mut self, peer_id: &str) -> bool {
+        if self.dialling.contains(peer_id) {
+            return true;
+        }
+        let (target, addrs) = match self.discovered.get(peer_id) {
+            Some(peer) => (peer.name.clone(), peer.addrs.clone()),
+            None => match self.last_addrs.get(peer_id) {
+                Some(addrs) => (peer_id.to_owned(), addrs.clone()),
+                None => return false,
+            },
         };
-        let addrs = peer.addrs.clone();
-        let target = peer.name.clone();
-        self.dialling.insert(to.clone(), vec![text]);
-        self.dial(Some(to), target, addrs);
+        self.dialling.insert(peer_id.to_owned());
+        self.dial(Some(peer_id.to_owned()), target, addrs);
+        true
     }
 
     fn dial(&self, expected: Option<String>, target: String, addrs: Vec<SocketAddr>) {
@@ -410,6 +475,7 @@ impl Node {
                 .send(Dialled {
                     expected,
                     target,
+                    addrs,
                     result,
                 })
                 .await;
@@ -421,10 +487,11 @@ impl Node {
         let hello = self.hello.clone();
         let tx = self.dial_tx.clone();
         tokio::spawn(async move {
+            let mut tried = Vec::new();
             let result = match tokio::net::lookup_host(target.as_str()).await {
                 Ok(addrs) => {
-                    let addrs: Vec<SocketAddr> = addrs.collect();
-                    match connect_any(&addrs, PER_ADDRESS_TIMEOUT).await {
+                    tried = addrs.collect();
+                    match connect_any(&tried, PER_ADDRESS_TIMEOUT).await {
                         Ok(stream) => handshake(stream, &hello)
                             .await
                             .map_err(|e| format!("handshake failed: {e}")),
@@ -437,6 +504,7 @@ impl Node {
                 .send(Dialled {
                     expected: None,
                     target,
+                    addrs: tried,
                     result,
                 })
                 .await;
@@ -444,18 +512,25 @@ impl Node {
     }
 
     async fn dialled(&mut self, dialled: Dialled) {
+        if let Some(expected) = &dialled.expected {
+            self.dialling.remove(expected);
+        }
         match dialled.result {
             Ok(session) => {
                 let got = session.peer.id.clone();
                 if let Some(expected) = &dialled.expected
                     && *expected != got
                 {
-                    // Someone else answers at that address now: do not hand them our texts.
+                    // Someone else answers at that address now: do not hand
+                    // them our texts; they wait for the right peer.
                     let why = format!("{} answered as another peer", dialled.target);
-                    self.fail_queue(expected.clone(), why).await;
+                    self.unreachable(expected.clone(), why).await;
                 }
+                // Where to retry if this session drops (also for `/connect`,
+                // whose peers discovery may never report).
+                self.last_addrs.insert(got, dialled.addrs);
                 session.start(next_session_id(), self.session_tx.clone());
-                // The queued texts go out when the session's Opened event arrives.
+                // Waiting texts go out when the session's Opened event arrives.
             }
             Err(reason) => match dialled.expected {
                 Some(peer_id) => {
@@ -464,7 +539,7 @@ impl Node {
                     {
                         discovery.verify(peer);
                     }
-                    self.fail_queue(peer_id, reason).await;
+                    self.unreachable(peer_id, reason).await;
                 }
                 None => {
                     let _ = self
@@ -479,18 +554,66 @@ impl Node {
         }
     }
 
-    async fn fail_queue(&mut self, peer_id: String, reason: String) {
-        if let Some(queue) = self.dialling.remove(&peer_id) {
-            let ids = queue.into_iter().map(|t| t.id).collect();
-            let _ = self
-                .events
-                .send(NetEvent::SendFailed {
-                    to: peer_id,
-                    ids,
-                    reason,
-                })
-                .await;
+    /// The peer could not be reached: its texts wait, and a retry is scheduled.
+    async fn unreachable(&mut self, peer_id: String, reason: String) {
+        let Some(out) = self.outgoing.get_mut(&peer_id) else {
+            return;
+        };
+        if out.texts.is_empty() {
+            return;
         }
+        out.backoff = (out.backoff * 2).clamp(RETRY_FIRST, RETRY_MAX);
+        out.retry_at = Some(Instant::now() + out.backoff);
+        let ids = out.texts.iter().map(|t| t.id.clone()).collect();
+        self.waiting(&peer_id, ids, format!("waiting: {reason}; retrying"))
+            .await;
+    }
+
+    /// When the next retry is due, if any.
+    fn next_retry(&self) -> Option<Instant> {
+        self.outgoing.values().filter_map(|o| o.retry_at).min()
+    }
+
+    /// Dials every peer whose retry is due.
+    fn retry_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<String> = self
+            .outgoing
+            .iter_mut()
+            .filter(|(_, o)| o.retry_at.is_some_and(|at| at <= now))
+            .map(|(id, o)| {
+                o.retry_at = None;
+                id.clone()
+            })
+            .collect();
+        for peer_id in due {
+            if self.by_peer.contains_key(&peer_id) {
+                continue;
+            }
+            self.dial_peer(&peer_id);
+        }
+    }
+
+    async fn waiting(&self, to: &str, ids: Vec<String>, reason: String) {
+        let _ = self
+            .events
+            .send(NetEvent::Waiting {
+                to: to.to_owned(),
+                ids,
+                reason,
+            })
+            .await;
+    }
+
+    async fn failed(&self, to: String, ids: Vec<String>, reason: &str) {
+        let _ = self
+            .events
+            .send(NetEvent::SendFailed {
+                to,
+                ids,
+                reason: reason.to_owned(),
+            })
+            .await;
     }
 
     async fn session_event(&mut self, event: SessionEvent) {
@@ -502,16 +625,20 @@ impl Node {
                 handle,
                 raw,
             } => {
-                let mut live = Live {
+                if !raw && let Some(out) = self.outgoing.get_mut(&peer.id) {
+                    // Everything not yet acknowledged, in order; the peer
+                    // drops what it already has.
+                    for text in &out.texts {
+                        handle.send_text(text.clone());
+                    }
+                    out.retry_at = None;
+                    out.backoff = Duration::ZERO;
+                }
+                let live = Live {
                     peer_id: peer.id.clone(),
                     handle,
-                    unacked: Vec::new(),
                     raw,
                 };
-                for text in self.dialling.remove(&peer.id).unwrap_or_default() {
-                    live.unacked.push(text.id.clone());
-                    live.handle.send_text(text);
-                }
                 self.by_peer.insert(peer.id.clone(), sid);
                 self.sessions.insert(sid, live);
                 NetEvent::SessionOpened {
@@ -521,10 +648,27 @@ impl Node {
                     raw,
                 }
             }
-            SessionEvent::Text { sid, text } => NetEvent::Text { sid, text },
+            SessionEvent::Text { sid, text } => {
+                if let Some(live) = self.sessions.get(&sid)
+                    && !live.raw
+                    && !self.seen.first_time(&live.peer_id, &text.id)
+                {
+                    // A retried copy of a text already shown: only the ack is owed.
+                    live.handle.ack(text.id);
+                    return;
+                }
+                NetEvent::Text { sid, text }
+            }
             SessionEvent::Acked { sid, id } => {
-                if let Some(live) = self.sessions.get_mut(&sid) {
-                    live.unacked.retain(|u| *u != id);
+                if let Some(live) = self.sessions.get(&sid)
+                    && let Some(out) = self.outgoing.get_mut(&live.peer_id)
+                {
+                    if let Some(at) = out.texts.iter().position(|t| t.id == id) {
+                        out.texts.remove(at);
+                    }
+                    if out.texts.is_empty() {
+                        self.outgoing.remove(&live.peer_id);
+                    }
                 }
                 NetEvent::Acked { sid, id }
             }
@@ -537,16 +681,16 @@ impl Node {
                     if self.by_peer.get(&live.peer_id) == Some(&sid) {
                         self.by_peer.remove(&live.peer_id);
                     }
-                    if !live.unacked.is_empty() {
-                        let _ = self
-                            .events
-                            .send(NetEvent::SendFailed {
-                                to: live.peer_id,
-                                ids: live.unacked,
-                                reason: format!("not acknowledged: {reason}"),
-                            })
-                            .await;
+                    // Gone without a goodbye (killed, link cut): let discovery
+                    // confirm it, so that the peer list does not wait for the TTL.
+                    let vanished = !matches!(reason, CloseReason::Bye | CloseReason::Local);
+                    if vanished
+                        && let (Some(discovery), Some(peer)) =
+                            (&self.discovery, self.discovered.get(&live.peer_id))
+                    {
+                        discovery.verify(peer);
                     }
+                    self.resend_or_wait(&live.peer_id, &reason).await;
                 }
                 NetEvent::SessionClosed { sid, reason }
             }
@@ -554,10 +698,34 @@ impl Node {
         let _ = self.events.send(out).await;
     }
 
+    /// After a session of `peer_id` ended: its unacknowledged texts go out on
+    /// another open session, or wait for a retry.
+    async fn resend_or_wait(&mut self, peer_id: &str, reason: &CloseReason) {
+        let Some(out) = self.outgoing.get_mut(peer_id) else {
+            return;
+        };
+        if let Some(live) = self.by_peer.get(peer_id).and_then(|s| self.sessions.get(s)) {
+            for text in &out.texts {
+                live.handle.send_text(text.clone());
+            }
+            return;
+        }
+        out.backoff = RETRY_FIRST;
+        out.retry_at = Some(Instant::now() + RETRY_FIRST);
+        let ids = out.texts.iter().map(|t| t.id.clone()).collect();
+        self.waiting(peer_id, ids, format!("waiting: {reason}"))
+            .await;
+    }
+
     async fn peer_event(&mut self, event: PeerEvent) {
         let out = match event {
             PeerEvent::Up(peer) => {
                 self.discovered.insert(peer.id.clone(), peer.clone());
+                self.last_addrs.insert(peer.id.clone(), peer.addrs.clone());
+                if self.outgoing.contains_key(&peer.id) && !self.by_peer.contains_key(&peer.id) {
+                    // It is back: deliver what waits for it now.
+                    self.dial_peer(&peer.id);
+                }
                 NetEvent::PeerUp(peer)
             }
             PeerEvent::Down(peer) => {

@@ -4,7 +4,7 @@
 //! that is not ready, is left to the writer task, which writes the buffer in
 //! large batches and waits for the socket when the peer reads slowly.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Buf, BytesMut};
@@ -23,7 +23,19 @@ pub(super) struct Outbox {
     /// Set on every inbound frame: the next message into an empty outbox may
     /// be written by its caller (a reply should not wait for a task switch).
     rearm: AtomicBool,
+    /// Bytes encoded and not yet written, as of the last change.
+    backlog: AtomicUsize,
+    /// Wakes a reader waiting for the backlog to shrink.
+    room: Notify,
 }
+
+/// A session stops reading from a peer while this many bytes (mostly acks)
+/// wait to be written to it: a peer that sends but never reads is pushed back
+/// on instead of growing our memory.
+pub(super) const BACKLOG_HIGH: usize = 1 << 20;
+
+/// Reading resumes once the backlog is below this.
+const BACKLOG_LOW: usize = BACKLOG_HIGH / 4;
 
 struct Inner {
     /// Encoded frames not yet written.
@@ -58,6 +70,8 @@ impl Outbox {
             }),
             wake: Notify::new(),
             rearm: AtomicBool::new(false),
+            backlog: AtomicUsize::new(0),
+            room: Notify::new(),
         })
     }
 
@@ -112,11 +126,29 @@ impl Outbox {
             }
         }
         let need_writer = !inner.buf.is_empty() || inner.shutdown;
+        self.backlog.store(inner.buf.len(), Ordering::Relaxed);
         drop(guard);
         if need_writer {
             self.wake.notify_one();
         }
         true
+    }
+
+    /// Bytes waiting to be written.
+    pub(super) fn backlog(&self) -> usize {
+        self.backlog.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once the backlog has shrunk below the low-water mark (or the
+    /// outbox is closed).
+    pub(super) async fn room(&self) {
+        loop {
+            let notified = self.room.notified();
+            if self.backlog() < BACKLOG_LOW || self.is_closed() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Called by the reader on every inbound frame.
@@ -147,9 +179,16 @@ impl Outbox {
                     match inner.sock.take() {
                         None => Next::Stop,
                         Some(sock) => {
-                            if write_now(&sock, &mut inner.buf).is_err() {
+                            let failed = write_now(&sock, &mut inner.buf).is_err();
+                            if failed {
                                 inner.closed = true;
                                 inner.buf.clear();
+                            }
+                            self.backlog.store(inner.buf.len(), Ordering::Relaxed);
+                            if inner.buf.len() < BACKLOG_LOW {
+                                self.room.notify_waiters();
+                            }
+                            if failed {
                                 Next::Stop
                             } else if !inner.buf.is_empty() {
                                 Next::Wait(sock)

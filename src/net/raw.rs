@@ -26,6 +26,7 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// Runs a raw text session on `stream` until the peer closes it.
 pub(super) async fn run(stream: TcpStream, sid: SessionId, events: mpsc::Sender<SessionEvent>) {
     let _ = stream.set_nodelay(true);
+    watch_link(&stream);
     let Ok(addr) = stream.peer_addr() else { return };
     let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
     let (mut read, write) = stream.into_split();
@@ -61,6 +62,7 @@ pub(super) async fn run(stream: TcpStream, sid: SessionId, events: mpsc::Sender<
         };
         match read_result {
             Ok(0) => break CloseReason::Eof,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break CloseReason::Timeout,
             Err(e) => break CloseReason::Io(e.to_string()),
             Ok(n) => {
                 if !emit(&events, sid, &mut count, lines.push(&buf[..n])).await {
@@ -73,6 +75,24 @@ pub(super) async fn run(stream: TcpStream, sid: SessionId, events: mpsc::Sender<
     emit(&events, sid, &mut count, lines.flush()).await;
     outbox.push(None, true);
     let _ = events.send(SessionEvent::Closed { sid, reason }).await;
+}
+
+/// A raw peer cannot answer pings, so the kernel watches the link instead:
+/// TCP keepalive probes an idle connection after 5 s (3 probes, 2 s apart)
+/// and a reply unacknowledged for 12 s fails the socket. Either way the read
+/// fails with `TimedOut` within about 12 s of the peer vanishing.
+fn watch_link(stream: &TcpStream) {
+    let sock = socket2::SockRef::from(stream);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(5))
+        .with_interval(Duration::from_secs(2))
+        .with_retries(3);
+    if let Err(e) = sock
+        .set_tcp_keepalive(&keepalive)
+        .and_then(|()| sock.set_tcp_user_timeout(Some(crate::protocol::PEER_TIMEOUT)))
+    {
+        tracing::debug!("cannot set keepalive on a raw session: {e}");
+    }
 }
 
 /// The hello a raw peer would have sent: named and keyed after its address.

@@ -7,19 +7,25 @@
 //! bounded channel: when the owner is slow, reading stops and TCP pushes back.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
-use super::outbox::Outbox;
+use super::outbox::{BACKLOG_HIGH, Outbox};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use crate::protocol::{FrameCodec, HANDSHAKE_TIMEOUT, Hello, Message, ProtocolError, Text};
+use crate::protocol::{
+    FRAME_TIMEOUT, FrameCodec, HANDSHAKE_TIMEOUT, Hello, Message, PEER_TIMEOUT, PING_AFTER,
+    ProtocolError, Text,
+};
 
 /// Identifies a session among all those of one process.
 pub type SessionId = u64;
@@ -92,6 +98,9 @@ pub enum CloseReason {
     },
     /// The peer broke the protocol; we sent it an `error` with this code.
     Protocol(String),
+    /// Nothing arrived for [`PEER_TIMEOUT`] despite a ping: the peer's
+    /// process or link is gone.
+    Timeout,
     /// The socket failed.
     Io(String),
 }
@@ -104,6 +113,11 @@ impl std::fmt::Display for CloseReason {
             Self::Eof => write!(f, "the connection closed without a goodbye"),
             Self::PeerError { code, message } => write!(f, "the peer reported {code}: {message}"),
             Self::Protocol(why) => write!(f, "protocol error: {why}"),
+            Self::Timeout => write!(
+                f,
+                "the peer stopped responding (nothing for {} s)",
+                PEER_TIMEOUT.as_secs()
+            ),
             Self::Io(why) => write!(f, "connection error: {why}"),
         }
     }
@@ -163,8 +177,46 @@ pub struct Handshaken {
     pub peer: Hello,
     /// The peer's address (IPv4-mapped addresses shown as IPv4).
     pub addr: SocketAddr,
-    reader: FramedRead<OwnedReadHalf, FrameCodec>,
+    reader: FramedRead<Watched, FrameCodec>,
     writer: FramedWrite<OwnedWriteHalf, FrameCodec>,
+}
+
+/// The read half of a session's socket, noting when bytes arrive: the
+/// session's one timer (ping, dead peer, stalled frame) is computed from
+/// these instants when it fires, instead of being re-armed on every read.
+pub(super) struct Watched {
+    inner: OwnedReadHalf,
+    /// When the last byte arrived (or the session started).
+    last_byte: Instant,
+    /// When the first byte of the frame being assembled arrived.
+    frame_start: Option<Instant>,
+}
+
+impl Watched {
+    fn new(inner: OwnedReadHalf) -> Self {
+        Self {
+            inner,
+            last_byte: Instant::now(),
+            frame_start: None,
+        }
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            let now = Instant::now();
+            self.last_byte = now;
+            self.frame_start.get_or_insert(now);
+        }
+        polled
+    }
 }
 
 /// Sends our `hello` at once, then waits up to 5 s for the peer's. On a
@@ -175,7 +227,7 @@ pub async fn handshake(stream: TcpStream, ours: &Hello) -> Result<Handshaken, Pr
     let addr = stream.peer_addr()?;
     let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
     let (read, write) = stream.into_split();
-    let mut reader = FramedRead::new(read, FrameCodec::new());
+    let mut reader = FramedRead::new(Watched::new(read), FrameCodec::new());
     let mut writer = FramedWrite::new(write, FrameCodec::new());
     writer.send(&Message::Hello(ours.clone())).await?;
     let first = match tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next()).await {
@@ -206,6 +258,17 @@ pub async fn handshake(stream: TcpStream, ours: &Hello) -> Result<Handshaken, Pr
 impl Handshaken {
     /// Starts the reader and writer tasks. Events go to `events`, tagged with `sid`.
     pub fn start(self, sid: SessionId, events: mpsc::Sender<SessionEvent>) -> SessionHandle {
+        self.start_holding(sid, events, ())
+    }
+
+    /// [`Handshaken::start`], keeping `slot` alive as long as the session
+    /// reads (the listener's count of open connections).
+    pub(super) fn start_holding<T: Send + 'static>(
+        self,
+        sid: SessionId,
+        events: mpsc::Sender<SessionEvent>,
+        slot: T,
+    ) -> SessionHandle {
         let outbox = Outbox::new(self.writer.into_inner(), false);
         let handle = SessionHandle::new(Arc::clone(&outbox));
         let opened = SessionEvent::Opened {
@@ -217,6 +280,7 @@ impl Handshaken {
         };
         tokio::spawn(Arc::clone(&outbox).run());
         tokio::spawn(async move {
+            let _slot = slot;
             if events.send(opened).await.is_ok() {
                 read_loop(self.reader, sid, outbox, events).await;
             }
@@ -226,18 +290,37 @@ impl Handshaken {
 }
 
 async fn read_loop(
-    mut reader: FramedRead<OwnedReadHalf, FrameCodec>,
+    mut reader: FramedRead<Watched, FrameCodec>,
     sid: SessionId,
     out: Arc<Outbox>,
     events: mpsc::Sender<SessionEvent>,
 ) {
+    let mut liveness = Liveness::default();
+    let timer = tokio::time::sleep(PING_AFTER);
+    tokio::pin!(timer);
     let reason = loop {
-        let msg = match reader.next().await {
+        let full = out.backlog() > BACKLOG_HIGH;
+        let next = tokio::select! {
+            biased;
+            () = out.room(), if full => continue,
+            next = reader.next(), if !full => next,
+            () = &mut timer => {
+                match liveness.check(&mut reader, &out) {
+                    Ok(deadline) => {
+                        timer.as_mut().reset(deadline);
+                        continue;
+                    }
+                    Err(None) => break CloseReason::Timeout,
+                    Err(Some(e)) => Some(Err(e)),
+                }
+            }
+        };
+        let msg = match next {
             None => break CloseReason::Eof,
             Some(Err(ProtocolError::Io(e))) => break CloseReason::Io(e.to_string()),
             Some(Err(e)) => {
                 out.push(e.to_message().as_ref(), true);
-                drain(reader.into_inner()).await;
+                drain(reader.into_inner().inner).await;
                 let reason = CloseReason::Protocol(e.to_string());
                 let _ = events.send(SessionEvent::Closed { sid, reason }).await;
                 return;
@@ -245,6 +328,9 @@ async fn read_loop(
             Some(Ok(msg)) => {
                 // A reply to what just arrived may be written at once.
                 out.rearm();
+                // Bytes left over are the start of the next frame.
+                let partial = !reader.read_buffer().is_empty();
+                reader.get_mut().frame_start = partial.then(Instant::now);
                 msg
             }
         };
@@ -268,8 +354,17 @@ async fn read_loop(
             // A repeated hello, a pong, or a type from a later version: ignored.
             Message::Hello(_) | Message::Pong { .. } | Message::Unknown => continue,
         };
-        if events.send(event).await.is_err() {
-            break CloseReason::Local;
+        match events.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => break CloseReason::Local,
+            Err(mpsc::error::TrySendError::Full(event)) => {
+                if events.send(event).await.is_err() {
+                    break CloseReason::Local;
+                }
+                // We stopped reading while the owner caught up: the peer's
+                // silence meanwhile was ours, not its.
+                reader.get_mut().last_byte = Instant::now();
+            }
         }
     };
     let reason = match reason {
@@ -291,10 +386,58 @@ async fn read_loop(
     }
 }
 
+/// The state behind a session's single timer.
+#[derive(Default)]
+struct Liveness {
+    /// The `last_byte` instant for which a ping was already sent.
+    pinged_for: Option<Instant>,
+    nonce: u64,
+}
+
+impl Liveness {
+    /// Runs when the timer fires: pings a quiet peer, gives up on a silent
+    /// one (`Err(None)`) or on a stalled frame (`Err(Some(timeout))`), and
+    /// otherwise returns when to look again.
+    fn check(
+        &mut self,
+        reader: &mut FramedRead<Watched, FrameCodec>,
+        out: &Outbox,
+    ) -> Result<Instant, Option<ProtocolError>> {
+        let now = Instant::now();
+        let watched = reader.get_ref();
+        let last = watched.last_byte;
+        if let Some(start) = watched.frame_start
+            && now >= start + FRAME_TIMEOUT
+        {
+            return Err(Some(ProtocolError::Timeout(format!(
+                "a frame did not complete within {} s",
+                FRAME_TIMEOUT.as_secs()
+            ))));
+        }
+        if now >= last + PEER_TIMEOUT {
+            return Err(None);
+        }
+        if now >= last + PING_AFTER && self.pinged_for != Some(last) {
+            self.nonce = self.nonce.wrapping_add(1);
+            out.push(Some(&Message::Ping { nonce: self.nonce }), false);
+            self.pinged_for = Some(last);
+        }
+        let quiet_until = if self.pinged_for == Some(last) {
+            last + PEER_TIMEOUT
+        } else {
+            last + PING_AFTER
+        };
+        Ok(match watched.frame_start {
+            Some(start) => quiet_until.min(start + FRAME_TIMEOUT),
+            None => quiet_until,
+        })
+    }
+}
+
 /// Sends `error` (if any), shuts down our side and lingers briefly so the
 /// peer can read it before the socket is dropped.
 async fn abort(
-    reader: FramedRead<OwnedReadHalf, FrameCodec>,
+    reader: FramedRead<Watched, FrameCodec>,
     mut writer: FramedWrite<OwnedWriteHalf, FrameCodec>,
     msg: Option<Message>,
 ) {
@@ -302,7 +445,7 @@ async fn abort(
         let _ = tokio::time::timeout(CLOSE_LINGER, writer.send(&msg)).await;
     }
     let _ = tokio::time::timeout(CLOSE_LINGER, writer.close()).await;
-    drain(reader.into_inner()).await;
+    drain(reader.into_inner().inner).await;
 }
 
 /// Closing a socket with unread input makes the kernel send RST, which can

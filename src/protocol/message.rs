@@ -144,6 +144,9 @@ pub enum ErrorCode {
     UnsupportedProto,
     /// No `hello` within 5 seconds of connecting.
     HandshakeTimeout,
+    /// A frame not completed within 30 seconds of its first byte, or a peer
+    /// silent for 12 seconds despite a `ping`.
+    Timeout,
 }
 
 impl ErrorCode {
@@ -155,6 +158,7 @@ impl ErrorCode {
             Self::BadHello => "bad_hello",
             Self::UnsupportedProto => "unsupported_proto",
             Self::HandshakeTimeout => "handshake_timeout",
+            Self::Timeout => "timeout",
         }
     }
 }

@@ -36,6 +36,18 @@ pub const HEADER_LEN: usize = 4;
 /// A peer that has not sent its `hello` this long after connecting is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A side that has received nothing for this long sends a `ping`, which the
+/// peer must answer: an idle but healthy session thus carries a frame in each
+/// direction at least this often.
+pub const PING_AFTER: Duration = Duration::from_secs(5);
+
+/// A session that has received nothing for this long, despite a `ping`, is
+/// closed: the peer's process or link is gone.
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(12);
+
+/// A frame must arrive completely within this long of its first byte.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Whether `text` fits in one frame once encoded (bodies up to about 1 MiB do).
 /// Senders check this before queueing, so an oversized message is refused
 /// to the user instead of failing on the wire.
@@ -74,6 +86,10 @@ pub enum ProtocolError {
     /// layer, which owns the clock.
     #[error("no hello within {} s", HANDSHAKE_TIMEOUT.as_secs())]
     HandshakeTimeout,
+    /// A frame did not complete within [`FRAME_TIMEOUT`], or nothing arrived
+    /// within [`PEER_TIMEOUT`] despite a ping. Raised by the session layer.
+    #[error("{0}")]
+    Timeout(String),
     /// The socket failed. Nothing can be sent; just drop the connection.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -88,6 +104,7 @@ impl ProtocolError {
             Self::BadHello(_) => ErrorCode::BadHello,
             Self::UnsupportedProto(_) => ErrorCode::UnsupportedProto,
             Self::HandshakeTimeout => ErrorCode::HandshakeTimeout,
+            Self::Timeout(_) => ErrorCode::Timeout,
             Self::Io(_) => return None,
         })
     }

@@ -421,6 +421,11 @@ fn error_codes_and_messages() {
             ErrorCode::HandshakeTimeout,
             "handshake_timeout",
         ),
+        (
+            ProtocolError::Timeout("x".into()),
+            ErrorCode::Timeout,
+            "timeout",
+        ),
     ];
     for (err, code, wire) in &cases {
         assert_eq!(code.as_str(), *wire);

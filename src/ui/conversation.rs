@@ -250,6 +250,13 @@ fn delivery(state: &Delivery) -> Vec<(String, Style)> {
         Delivery::Sending => vec![(" …".to_owned(), Style::new().dim())],
         Delivery::Delivered => vec![(" ✓".to_owned(), Style::new().fg(Color::Green))],
         Delivery::Sent => vec![(" (sent)".to_owned(), Style::new().dim())],
+        Delivery::Waiting(why) => {
+            let yellow = Style::new().fg(Color::Yellow);
+            vec![
+                (" ◷ ".to_owned(), yellow),
+                (text::name(why).into_owned(), yellow),
+            ]
+        }
         Delivery::Failed(why) => {
             let red = Style::new().fg(Color::Red);
             let why = text::name(why);

@@ -5,5 +5,6 @@
 #![allow(dead_code)] // each test crate uses a different subset
 
 pub mod lan;
+pub mod local;
 pub mod proc;
 pub mod tmux;
