@@ -442,3 +442,139 @@ fn a_plain_socket_chats_with_the_tui() {
         framed(&screen)
     );
 }
+
+/// Whether `name`'s peers pane shows `peer` offline.
+fn shown_offline(screen: &str, peer: &str) -> bool {
+    peer_row(screen, peer).is_some_and(|r| {
+        r.trim_end_matches(['│', '┃'])
+            .trim_end()
+            .ends_with("offline")
+    })
+}
+
+/// The phone's TUI chats with `lantalk listen` on the laptop; then the
+/// laptop's link is cut. The open session notices within 15 s (heartbeat),
+/// the laptop is shown offline (discovery drops it), a text typed meanwhile
+/// waits, and when the link is back it is delivered exactly once and the
+/// laptop reappears.
+#[test]
+fn a_cut_link_is_noticed_and_waiting_texts_follow_the_peer_back() {
+    let Some(lan) = Lan::new("cut_link", 2) else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap();
+    let (laptop_dir, phone_dir) = (dirs.path().join("laptop"), dirs.path().join("phone"));
+    let _logs = LogsOnFailure(vec![phone_dir.clone()]);
+    let mut listen = lan.spawn(
+        LAPTOP,
+        "laptop",
+        &["--data-dir", laptop_dir.to_str().unwrap(), "listen"],
+    );
+    let mut tmux = Tmux::new();
+    start_tui(&mut tmux, &lan, PHONE, "phone", &phone_dir, (100, 30));
+    wait_peer_online(&tmux, "phone", "laptop");
+    open_conversation(&tmux, "phone", "laptop");
+    tmux.type_text("phone", "before the cut");
+    tmux.keys("phone", &["Enter"]);
+    listen.wait_out(WAIT, |l| l == "phone: before the cut");
+    tmux.wait_screen("phone", "a ✓ for the first text", WAIT, |s| {
+        rest_of_row(s, "phone: before the cut") == Some("✓")
+    });
+
+    lan.set_link(LAPTOP, false);
+    let cut = std::time::Instant::now();
+    tmux.wait_for("phone", "stopped responding", Duration::from_secs(25));
+    let noticed = cut.elapsed();
+    tmux.wait_screen("phone", "laptop offline", Duration::from_secs(25), |s| {
+        shown_offline(s, "laptop")
+    });
+    let offline = cut.elapsed();
+
+    tmux.type_text("phone", "typed while cut");
+    tmux.keys("phone", &["Enter"]);
+    tmux.wait_screen("phone", "the text waiting, not ✓", WAIT, |s| {
+        rest_of_row(s, "phone: typed while cut")
+            .is_some_and(|r| r.starts_with('…') || r.starts_with('◷'))
+    });
+
+    lan.set_link(LAPTOP, true);
+    let back = std::time::Instant::now();
+    listen.wait_out(Duration::from_secs(40), |l| l == "phone: typed while cut");
+    let delivered = back.elapsed();
+    tmux.wait_screen("phone", "a ✓ for the waiting text", WAIT, |s| {
+        rest_of_row(s, "phone: typed while cut") == Some("✓")
+    });
+    tmux.wait_screen(
+        "phone",
+        "laptop online again",
+        Duration::from_secs(60),
+        |s| peer_row(s, "laptop").is_some_and(|r| r.contains('●')),
+    );
+    let reappeared = back.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+    let copies = listen
+        .drain_out()
+        .iter()
+        .filter(|l| *l == "phone: typed while cut")
+        .count();
+    assert_eq!(copies, 1, "printed once: {:?}", listen.out);
+    println!(
+        "figure: link cut: session closed after {noticed:.1?}, peer offline after {offline:.1?}; \
+         link back: waiting text delivered after {delivered:.1?}, peer online after {reappeared:.1?}"
+    );
+}
+
+/// A peer killed with SIGKILL is offline at once; a text typed meanwhile
+/// reaches it, once, when it is started again.
+#[test]
+fn a_killed_peer_goes_offline_and_gets_the_waiting_text_when_back() {
+    let Some(lan) = Lan::new("killed_peer", 2) else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap();
+    let (laptop_dir, phone_dir) = (dirs.path().join("laptop"), dirs.path().join("phone"));
+    let _logs = LogsOnFailure(vec![phone_dir.clone()]);
+    let args = ["--data-dir", laptop_dir.to_str().unwrap(), "listen"];
+    let mut listen = lan.spawn(LAPTOP, "laptop", &args);
+    let mut tmux = Tmux::new();
+    start_tui(&mut tmux, &lan, PHONE, "phone", &phone_dir, (100, 30));
+    wait_peer_online(&tmux, "phone", "laptop");
+    open_conversation(&tmux, "phone", "laptop");
+    tmux.type_text("phone", "are you there");
+    tmux.keys("phone", &["Enter"]);
+    listen.wait_out(WAIT, |l| l == "phone: are you there");
+
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &listen.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let killed = std::time::Instant::now();
+    listen.wait_exit(WAIT);
+    tmux.wait_screen("phone", "laptop offline", WAIT, |s| {
+        shown_offline(s, "laptop")
+    });
+    let offline = killed.elapsed();
+    tmux.type_text("phone", "while you were gone");
+    tmux.keys("phone", &["Enter"]);
+    tmux.wait_for("phone", "phone: while you were gone", WAIT);
+
+    let mut again = lan.spawn(LAPTOP, "laptop", &args);
+    let restarted = std::time::Instant::now();
+    again.wait_out(Duration::from_secs(30), |l| {
+        l == "phone: while you were gone"
+    });
+    let delivered = restarted.elapsed();
+    tmux.wait_screen("phone", "a ✓ for the waiting text", WAIT, |s| {
+        rest_of_row(s, "phone: while you were gone") == Some("✓")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        again.drain_out(),
+        vec!["phone: while you were gone".to_owned()],
+        "only the waiting text, once"
+    );
+    println!(
+        "figure: SIGKILL: peer offline after {offline:.1?}; restarted: waiting text delivered after {delivered:.1?}"
+    );
+}

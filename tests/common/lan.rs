@@ -154,6 +154,19 @@ impl Lan {
         Some(lan)
     }
 
+    /// Cuts (`up = false`) or restores host `i`'s link to the LAN, as
+    /// unplugging its cable or leaving the Wi-Fi would.
+    pub fn set_link(&self, i: usize, up: bool) {
+        ip(&[
+            "-n",
+            &self.hosts[i],
+            "link",
+            "set",
+            "eth0",
+            if up { "up" } else { "down" },
+        ]);
+    }
+
     /// The IPv4 address of host `i`.
     pub fn addr(&self, i: usize) -> String {
         format!("10.77.0.{}", i + 1)
