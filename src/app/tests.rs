@@ -549,3 +549,38 @@ fn raw_peers_get_lines_marked_sent_never_waiting_for_an_ack() {
         }
     ));
 }
+
+#[test]
+fn system_lines_quote_peer_strings_on_one_line() {
+    let mut app = app();
+    let evil = "ev\x1bil\nfake line\u{202e}";
+    connect(&mut app, 1, PHONE, evil);
+    net(
+        &mut app,
+        NetEvent::Text {
+            sid: 1,
+            text: text("p1", "hi"),
+        },
+    );
+    let reason = format!("boom\n09:15 alice: {}", "x".repeat(10_000));
+    net(
+        &mut app,
+        NetEvent::SessionClosed {
+            sid: 1,
+            reason: CloseReason::PeerError {
+                code: "c\x1b[2J".into(),
+                message: reason,
+            },
+        },
+    );
+    let line = &entries(&app, PHONE).last().unwrap().body;
+    assert!(
+        line.starts_with(
+            "connection to ev^[il^Jfake line\\u{202e} closed: the peer reported c^[[2J: boom^J09:15"
+        ),
+        "{line}"
+    );
+    assert!(!line.contains('\n') && !line.contains('\x1b'), "{line}");
+    assert!(line.chars().count() < 400, "the reason is cut: {line}");
+    assert!(line.ends_with('…'), "{line}");
+}

@@ -8,9 +8,13 @@ use super::{Action, App, Delivery, Effect, Entry, EntryKind, Focus, PeerEntry};
 use crate::net::node::{NetCommand, NetEvent};
 use crate::net::{CloseReason, Peer};
 use crate::protocol::Text;
+use crate::sanitize;
 
 /// Rows the mouse wheel scrolls per notch.
 const WHEEL_ROWS: usize = 3;
+
+/// Longest peer-supplied reason (an `error` message) quoted in a line, in cells.
+const MAX_REASON: usize = 200;
 
 /// Applies `action` at time `now` (Unix ms) and returns what to do outside.
 pub fn update(app: &mut App, action: Action, now: u64) -> Vec<Effect> {
@@ -302,7 +306,7 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
             if let Some(entry) = find(app, &peer.id) {
                 entry.discovered = false;
                 if entry.session.is_none() {
-                    let line = format!("{} is offline", entry.name);
+                    let line = format!("{} is offline", quoted(&entry.name));
                     system(entry, now, line);
                 }
             }
@@ -341,10 +345,14 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
                     reason,
                     CloseReason::Bye | CloseReason::Local | CloseReason::Eof
                 ) {
-                    let line = format!("connection to {} closed: {reason}", entry.name);
+                    let line = format!(
+                        "connection to {} closed: {}",
+                        quoted(&entry.name),
+                        sanitize::one_line(&reason.to_string(), MAX_REASON)
+                    );
                     system(entry, now, line);
                 } else if !entry.online() {
-                    let line = format!("{} is offline", entry.name);
+                    let line = format!("{} is offline", quoted(&entry.name));
                     system(entry, now, line);
                 }
             }
@@ -361,11 +369,12 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
         }
         NetEvent::SendFailed { to, ids, reason } => {
             if let Some(entry) = find(app, &to) {
+                let reason = sanitize::one_line(&reason, MAX_REASON);
                 set_state(entry, &ids, &Delivery::Failed(reason.clone()));
                 let line = format!(
                     "could not deliver {} message(s) to {}: {reason}",
                     ids.len(),
-                    entry.name
+                    quoted(&entry.name)
                 );
                 system(entry, now, line);
             }
@@ -386,7 +395,7 @@ fn peer_up(app: &mut App, peer: Peer, now: u64) {
     entry.addrs = peer.addrs;
     entry.discovered = true;
     if !was_online && has_messages(entry) {
-        let line = format!("{} is online", entry.name);
+        let line = format!("{} is online", quoted(&entry.name));
         system(entry, now, line);
     }
     open_if_none(app, &id);
@@ -431,6 +440,12 @@ fn received(app: &mut App, sid: u64, text: Text, now: u64, fx: &mut Vec<Effect>)
         }
     }
     fx.push(Effect::Net(NetCommand::Ack { sid, id: text.id }));
+}
+
+/// A peer's name as quoted in a system line: escaped, one line, bounded.
+/// (Drawing escapes again; escaping is idempotent.)
+fn quoted(name: &str) -> String {
+    sanitize::name(name).into_owned()
 }
 
 fn set_state(entry: &mut PeerEntry, ids: &[String], state: &Delivery) {
