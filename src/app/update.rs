@@ -16,6 +16,9 @@ const WHEEL_ROWS: usize = 3;
 /// Longest peer-supplied reason (an `error` message) quoted in a line, in cells.
 const MAX_REASON: usize = 200;
 
+/// The shortest time between two bells, in ms: a flood of messages rings once.
+pub const BELL_GAP_MS: u64 = 1_000;
+
 /// Applies `action` at time `now` (Unix ms) and returns what to do outside.
 pub fn update(app: &mut App, action: Action, now: u64) -> Vec<Effect> {
     let mut fx = Vec::new();
@@ -435,7 +438,14 @@ fn received(app: &mut App, sid: u64, text: Text, now: u64, fx: &mut Vec<Effect>)
         }
     } else {
         entry.unread += 1;
-        if bell {
+        // One bell per BELL_GAP_MS however many messages arrive: a peer
+        // cannot make the terminal ring a thousand times.
+        if bell
+            && app
+                .last_bell
+                .is_none_or(|t| now.saturating_sub(t) >= BELL_GAP_MS)
+        {
+            app.last_bell = Some(now);
             fx.push(Effect::Bell);
         }
     }
