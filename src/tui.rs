@@ -132,13 +132,17 @@ async fn event_loop(
                 dirty = true;
             },
         }
+        // However many bells a batch asks for, the terminal hears one.
+        let mut rang = false;
         for effect in effects {
             match effect {
                 // The UI never waits on the network: commands go on an unbounded channel.
                 Effect::Net(command) => {
                     let _ = commands.send(command);
                 }
+                Effect::Bell if rang => {}
                 Effect::Bell => {
+                    rang = true;
                     let out = terminal.backend_mut();
                     out.write_all(b"\x07")?;
                     out.flush()?;

@@ -9,15 +9,13 @@
 //! cursor): printable chars as themselves, taking their `unicode-width`
 //! cells (CJK and most emoji 2, combining marks 0); a tab as one space;
 //! control and other unsafe chars (which can arrive in a paste) as their
-//! visible escape from [`escape_for_terminal`], e.g. ESC as `^[` (2 cells).
+//! visible escape from [`escape_char`], e.g. ESC as `^[` (2 cells).
 //! Widths are counted per char, so emoji ZWJ sequences and variation
 //! selectors may be wider here than a grapheme-aware terminal draws them.
 
-use std::borrow::Cow;
-
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::sanitize::escape_for_terminal;
+use crate::sanitize::escape_char;
 
 #[cfg(test)]
 #[path = "input_tests.rs"]
@@ -46,11 +44,10 @@ fn shown(c: char) -> (Option<String>, usize) {
     if c == '\t' {
         return (Some(" ".to_owned()), 1);
     }
-    let mut buf = [0; 4];
-    match escape_for_terminal(c.encode_utf8(&mut buf), true) {
+    match escape_char(c, true) {
         // Safe chars all have a width; a control would be shown as `^X`.
-        Cow::Borrowed(_) => (None, c.width().unwrap_or(2)),
-        Cow::Owned(s) => {
+        None => (None, c.width().unwrap_or(2)),
+        Some(s) => {
             let width = s.width();
             (Some(s), width)
         }

@@ -168,6 +168,8 @@ pub struct App {
     pub discovery: DiscoveryState,
     /// Ring the bell for messages in conversations not on screen.
     pub bell: bool,
+    /// When the bell last rang (Unix ms): it rings at most once a second.
+    pub last_bell: Option<u64>,
     /// Terminal size (columns, rows), from resize events.
     pub size: (u16, u16),
     /// The user asked to quit.

@@ -549,3 +549,74 @@ fn raw_peers_get_lines_marked_sent_never_waiting_for_an_ack() {
         }
     ));
 }
+
+#[test]
+fn a_flood_of_messages_rings_the_bell_once_a_second() {
+    let mut app = app();
+    connect(&mut app, 1, PHONE, "phone");
+    connect(&mut app, 2, TABLET, "tablet");
+    app.open = Some(PHONE.into());
+    let mut bells = 0;
+    for i in 0..1000u64 {
+        // 1000 messages within 0.5 s, all for the conversation not on screen.
+        let fx = update(
+            &mut app,
+            Action::Net(NetEvent::Text {
+                sid: 2,
+                text: text(&format!("t{i}"), "\x07 ring"),
+            }),
+            10_000 + i / 2,
+        );
+        bells += fx.iter().filter(|e| **e == Effect::Bell).count();
+    }
+    assert_eq!(
+        bells, 1,
+        "1000 messages in half a second rang {bells} times"
+    );
+    assert_eq!(app.unread_total(), 1000, "every message still counts");
+    // A second later, the next message rings again.
+    let fx = update(
+        &mut app,
+        Action::Net(NetEvent::Text {
+            sid: 2,
+            text: text("late", "hi"),
+        }),
+        10_000 + update::BELL_GAP_MS,
+    );
+    assert!(fx.contains(&Effect::Bell), "{fx:?}");
+}
+
+#[test]
+fn system_lines_quote_peer_strings_on_one_line() {
+    let mut app = app();
+    let evil = "ev\x1bil\nfake line\u{202e}";
+    connect(&mut app, 1, PHONE, evil);
+    net(
+        &mut app,
+        NetEvent::Text {
+            sid: 1,
+            text: text("p1", "hi"),
+        },
+    );
+    let reason = format!("boom\n09:15 alice: {}", "x".repeat(10_000));
+    net(
+        &mut app,
+        NetEvent::SessionClosed {
+            sid: 1,
+            reason: CloseReason::PeerError {
+                code: "c\x1b[2J".into(),
+                message: reason,
+            },
+        },
+    );
+    let line = &entries(&app, PHONE).last().unwrap().body;
+    assert!(
+        line.starts_with(
+            "connection to ev^[il^Jfake line\\u{202e} closed: the peer reported c^[[2J: boom^J09:15"
+        ),
+        "{line}"
+    );
+    assert!(!line.contains('\n') && !line.contains('\x1b'), "{line}");
+    assert!(line.chars().count() < 400, "the reason is cut: {line}");
+    assert!(line.ends_with('…'), "{line}");
+}

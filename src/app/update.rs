@@ -8,9 +8,16 @@ use super::{Action, App, Delivery, Effect, Entry, EntryKind, Focus, PeerEntry};
 use crate::net::node::{NetCommand, NetEvent};
 use crate::net::{CloseReason, Peer};
 use crate::protocol::Text;
+use crate::sanitize;
 
 /// Rows the mouse wheel scrolls per notch.
 const WHEEL_ROWS: usize = 3;
+
+/// Longest peer-supplied reason (an `error` message) quoted in a line, in cells.
+const MAX_REASON: usize = 200;
+
+/// The shortest time between two bells, in ms: a flood of messages rings once.
+pub const BELL_GAP_MS: u64 = 1_000;
 
 /// Applies `action` at time `now` (Unix ms) and returns what to do outside.
 pub fn update(app: &mut App, action: Action, now: u64) -> Vec<Effect> {
@@ -302,7 +309,7 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
             if let Some(entry) = find(app, &peer.id) {
                 entry.discovered = false;
                 if entry.session.is_none() {
-                    let line = format!("{} is offline", entry.name);
+                    let line = format!("{} is offline", quoted(&entry.name));
                     system(entry, now, line);
                 }
             }
@@ -341,10 +348,14 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
                     reason,
                     CloseReason::Bye | CloseReason::Local | CloseReason::Eof
                 ) {
-                    let line = format!("connection to {} closed: {reason}", entry.name);
+                    let line = format!(
+                        "connection to {} closed: {}",
+                        quoted(&entry.name),
+                        sanitize::one_line(&reason.to_string(), MAX_REASON)
+                    );
                     system(entry, now, line);
                 } else if !entry.online() {
-                    let line = format!("{} is offline", entry.name);
+                    let line = format!("{} is offline", quoted(&entry.name));
                     system(entry, now, line);
                 }
             }
@@ -366,11 +377,12 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
         }
         NetEvent::SendFailed { to, ids, reason } => {
             if let Some(entry) = find(app, &to) {
+                let reason = sanitize::one_line(&reason, MAX_REASON);
                 set_state(entry, &ids, &Delivery::Failed(reason.clone()));
                 let line = format!(
                     "could not deliver {} message(s) to {}: {reason}",
                     ids.len(),
-                    entry.name
+                    quoted(&entry.name)
                 );
                 system(entry, now, line);
             }
@@ -391,7 +403,7 @@ fn peer_up(app: &mut App, peer: Peer, now: u64) {
     entry.addrs = peer.addrs;
     entry.discovered = true;
     if !was_online && has_messages(entry) {
-        let line = format!("{} is online", entry.name);
+        let line = format!("{} is online", quoted(&entry.name));
         system(entry, now, line);
     }
     open_if_none(app, &id);
@@ -431,11 +443,24 @@ fn received(app: &mut App, sid: u64, text: Text, now: u64, fx: &mut Vec<Effect>)
         }
     } else {
         entry.unread += 1;
-        if bell {
+        // One bell per BELL_GAP_MS however many messages arrive: a peer
+        // cannot make the terminal ring a thousand times.
+        if bell
+            && app
+                .last_bell
+                .is_none_or(|t| now.saturating_sub(t) >= BELL_GAP_MS)
+        {
+            app.last_bell = Some(now);
             fx.push(Effect::Bell);
         }
     }
     fx.push(Effect::Net(NetCommand::Ack { sid, id: text.id }));
+}
+
+/// A peer's name as quoted in a system line: escaped, one line, bounded.
+/// (Drawing escapes again; escaping is idempotent.)
+fn quoted(name: &str) -> String {
+    sanitize::name(name).into_owned()
 }
 
 fn set_state(entry: &mut PeerEntry, ids: &[String], state: &Delivery) {

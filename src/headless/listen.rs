@@ -1,6 +1,17 @@
 //! `lantalk listen`: advertise, accept sessions, print and acknowledge every
 //! text, and say goodbye on Ctrl+C, SIGTERM or SIGHUP.
+//!
+//! What peers send reaches stdout and stderr only through
+//! [`crate::sanitize`]: names and bodies with visible escapes (`^[`,
+//! `\u{202e}`), names cut to one line of at most 64 cells. The plain output
+//! is escaped always, not only when stdout is a terminal: `lantalk listen |
+//! tee log` shows it on a terminal through `tee`, and `cat log` later does
+//! too, so a pipe is no safer than a terminal. Whoever needs the exact bytes
+//! has `--json`, which is faithful: every string decodes to exactly what the
+//! peer sent, with the characters that could act on a terminal (controls,
+//! bidi, invisible characters) written as JSON `\uXXXX` escapes.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,14 +26,20 @@ use crate::identity;
 use crate::net::dedupe::Seen;
 use crate::net::{self, Advert, CloseReason, Discovery, SessionEvent, SessionHandle, SessionId};
 use crate::protocol::Hello;
-use crate::sanitize::escape_for_terminal;
+use crate::sanitize::{self, escape_for_terminal};
+
+/// Longest reason for a disconnection printed, in cells.
+const MAX_REASON: usize = 200;
 
 /// How long `listen` gives its sessions to close after saying bye.
 const BYE_WAIT: Duration = Duration::from_secs(1);
 
 /// One session as `listen` knows it.
 struct Conn {
+    /// The name as the peer sent it (for `--json`).
     name: String,
+    /// The name as printed: escaped and cut to one line.
+    shown: String,
     /// The peer id; `None` for a raw text peer, which has none.
     id: Option<String>,
     addr: SocketAddr,
@@ -171,12 +188,13 @@ async fn on_event(
             handle,
             raw,
         } => {
-            let name = escape_for_terminal(&peer.name, false).into_owned();
-            status!("{name} connected from {addr}");
+            let shown = sanitize::short_name(&peer.name);
+            status!("{shown} connected from {addr}");
             conns.insert(
                 sid,
                 Conn {
                     name: peer.name,
+                    shown,
                     id: (!raw).then_some(peer.id),
                     addr,
                     handle,
@@ -195,17 +213,21 @@ async fn on_event(
                 return Ok(());
             }
             let line = if json {
-                serde_json::json!({
+                let json = serde_json::json!({
                     "from": conn.name, "from_id": conn.id, "raw": conn.id.is_none(),
                     "addr": conn.addr.to_string(),
                     "id": text.id, "ts": text.ts, "body": text.body,
                 })
-                .to_string()
+                .to_string();
+                match sanitize::json_for_terminal(&json) {
+                    Cow::Borrowed(_) => json,
+                    Cow::Owned(safe) => safe,
+                }
             } else {
                 let body = escape_for_terminal(&text.body, true);
                 // Continuation lines of a multi-line message are indented.
                 let body = body.replace('\n', "\n  ");
-                format!("{}: {body}", escape_for_terminal(&conn.name, false))
+                format!("{}: {body}", conn.shown)
             };
             out.write_all(line.as_bytes()).await?;
             out.write_all(b"\n").await?;
@@ -215,10 +237,14 @@ async fn on_event(
         SessionEvent::Closed { sid, reason } => {
             closed.push(sid);
             if let Some(conn) = conns.get(&sid) {
-                let name = escape_for_terminal(&conn.name, false);
+                let name = &conn.shown;
                 match reason {
                     CloseReason::Bye | CloseReason::Local => status!("{name} left"),
-                    other => status!("{name} disconnected: {other}"),
+                    // The reason may quote the peer's own `error` message.
+                    other => status!(
+                        "{name} disconnected: {}",
+                        sanitize::one_line(&other.to_string(), MAX_REASON)
+                    ),
                 }
             }
         }

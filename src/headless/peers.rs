@@ -1,4 +1,8 @@
 //! `lantalk peers`: browse for a while and list what was found.
+//!
+//! Names, hosts and TXT `nick`s come from anyone on the network: the table
+//! shows them escaped and cut (see [`crate::sanitize`]); `--json` keeps them
+//! exact, with characters that could act on a terminal as `\uXXXX` escapes.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -7,11 +11,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
+use unicode_width::UnicodeWidthStr;
 
 use super::{Failure, secs, start_discovery};
 use crate::cli::Global;
 use crate::net::{self, Peer};
-use crate::sanitize::escape_for_terminal;
+use crate::sanitize;
 
 /// `lantalk peers`
 pub(super) async fn peers(global: &Global, json: bool, timeout: Duration) -> Result<(), Failure> {
@@ -45,7 +50,7 @@ pub(super) async fn peers(global: &Global, json: bool, timeout: Duration) -> Res
                 "name": p.name, "nick": p.nick, "host": p.host,
                 "addresses": addrs, "port": p.port, "id": p.id,
             });
-            out.push_str(&obj.to_string());
+            out.push_str(&sanitize::json_for_terminal(&obj.to_string()));
             out.push('\n');
         }
     } else if !list.is_empty() {
@@ -83,8 +88,8 @@ fn peer_table(list: &[Peer]) -> String {
         .map(|p| {
             let addrs: Vec<String> = p.addrs.iter().map(|a| ip_text(*a)).collect();
             [
-                escape_for_terminal(&p.name, false).into_owned(),
-                escape_for_terminal(&p.host, false).into_owned(),
+                sanitize::short_name(&p.name),
+                sanitize::one_line(&p.host, sanitize::MAX_NAME_WIDTH),
                 addrs.join(","),
                 p.port.to_string(),
                 p.id.clone(),
@@ -95,7 +100,7 @@ fn peer_table(list: &[Peer]) -> String {
     let mut widths = [0usize; 5];
     for row in std::iter::once(&header).chain(&rows) {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(cell.width());
         }
     }
     let mut out = String::new();
@@ -103,10 +108,70 @@ fn peer_table(list: &[Peer]) -> String {
         let cells: Vec<String> = row
             .iter()
             .zip(widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
+            // Padded by display width: `{:<w$}` would count chars, and a
+            // wide name (CJK, emoji) would push its row out of line.
+            .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - cell.width())))
             .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(name: &str, host: &str, id: char) -> Peer {
+        Peer {
+            name: name.into(),
+            nick: name.into(),
+            host: host.into(),
+            addrs: vec!["10.0.0.2:7342".parse().unwrap()],
+            port: 7342,
+            id: id.to_string().repeat(32),
+            fullname: format!("{name}._lantalk._tcp.local."),
+        }
+    }
+
+    /// Names and hosts from mDNS records are printed escaped, one line each,
+    /// cut, and the columns stay aligned whatever their width.
+    #[test]
+    fn the_table_shows_hostile_names_harmless_and_aligned() {
+        let table = peer_table(&[
+            peer("ev\x1b]2;pwned\x07il\u{202e}", "h\x1b[2J.local.", 'a'),
+            peer("bob\nfake row", "bob.local.", 'b'),
+            peer("世界👋", "w.local.", 'c'),
+            peer(&"x".repeat(300), "x.local.", 'd'),
+            peer("", "e.local.", 'e'),
+        ]);
+        eprintln!("{table}");
+        let rows: Vec<&str> = table.lines().collect();
+        assert_eq!(rows.len(), 6, "one row per peer and a header:\n{table}");
+        assert!(
+            rows[1].starts_with("ev^[]2;pwned^Gil\\u{202e}  "),
+            "{table}"
+        );
+        assert!(rows[1].contains("h^[[2J.local."), "{table}");
+        assert!(rows[2].starts_with("bob^Jfake row "), "{table}");
+        assert!(
+            rows[4].starts_with(&format!("{}… ", "x".repeat(sanitize::MAX_NAME_WIDTH - 1))),
+            "{table}"
+        );
+        assert!(rows[5].starts_with(sanitize::NO_NAME), "{table}");
+        assert!(!table.contains('\x1b') && !table.contains('\u{202e}'));
+        // The HOST column starts at the same cell on every row.
+        let host_at: Vec<usize> = rows
+            .iter()
+            .map(|r| {
+                let i = r.find(".local.").unwrap_or_else(|| r.find("HOST").unwrap());
+                let start = r[..i].rfind("  ").unwrap() + 2;
+                r[..start].width()
+            })
+            .collect();
+        assert!(
+            host_at.iter().all(|&c| c == host_at[0]),
+            "{host_at:?}\n{table}"
+        );
+    }
 }

@@ -51,7 +51,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) -> View {
     };
 
     let name = text::name(&peer.name);
-    let host = text::name(peer.host.trim_end_matches('.'));
+    let host = text::line(peer.host.trim_end_matches('.'));
     let title = Line::from(vec![
         Span::raw(" "),
         Span::styled(name.to_string(), Style::new().bold()),
@@ -191,7 +191,9 @@ fn entry_lines(entry: &Entry, me: &str, tz: FixedOffset, width: usize) -> Vec<Li
     let time =
         local(entry.ts, tz).map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string());
     let time = Span::styled(format!("{time} "), Style::new().dim());
-    let body = escape_for_terminal(&entry.body, true);
+    // Only messages have lines of their own: a system line that quotes a
+    // peer's name or error message stays one line.
+    let body = escape_for_terminal(&entry.body, !matches!(entry.kind, EntryKind::System));
 
     let system = Style::new().dim().italic();
     let (prefix, body_style, mark): (Vec<Span<'static>>, Style, Vec<(String, Style)>) =
@@ -259,7 +261,7 @@ fn delivery(state: &Delivery) -> Vec<(String, Style)> {
         }
         Delivery::Failed(why) => {
             let red = Style::new().fg(Color::Red);
-            let why = text::name(why);
+            let why = text::line(why);
             vec![(" ✗ ".to_owned(), red), (why.into_owned(), red)]
         }
     }

@@ -13,7 +13,7 @@ use ratatui::widgets::Paragraph;
 use super::pane_block;
 use super::text::{self, truncate};
 use crate::app::{App, Focus};
-use crate::sanitize::escape_for_terminal;
+use crate::sanitize::escape_char;
 
 /// The most text rows the input grows to before it scrolls.
 pub(super) const MAX_ROWS: u16 = 6;
@@ -62,9 +62,16 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             .iter()
             .skip(top)
             .take(visible)
-            // `layout` already shows control characters as escapes; this
-            // keeps the buffer clean whatever it does.
-            .map(|row| Line::raw(escape_for_terminal(row, false).into_owned()))
+            // `layout` already shows unsafe characters as escapes, char by
+            // char (the cursor column depends on it); this keeps the buffer
+            // clean whatever it does.
+            .map(|row| {
+                let row: String = row
+                    .chars()
+                    .map(|c| escape_char(c, false).unwrap_or_else(|| c.to_string()))
+                    .collect();
+                Line::raw(row)
+            })
             .collect()
     };
     frame.render_widget(Paragraph::new(lines), inner);
@@ -81,7 +88,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
 pub(super) fn draw_notice(frame: &mut Frame, area: Rect, app: &App) {
     let Some(notice) = &app.notice else { return };
     let notice = truncate(
-        &text::name(notice),
+        &text::line(notice),
         usize::from(area.width.saturating_sub(1)),
     );
     let line = Line::styled(format!(" {notice}"), Style::new().fg(Color::Yellow));

@@ -1,7 +1,8 @@
 //! Drawing: the whole screen as a pure function of [`App`], one file per
 //! pane. Reads the App, never changes it, and does no I/O; every peer-supplied
-//! string goes through [`crate::sanitize::escape_for_terminal`] before it
-//! reaches the buffer.
+//! string goes through [`crate::sanitize`] (`text::name` for names,
+//! `escape_for_terminal` for the rest) before it reaches the buffer, and the
+//! terminal title ([`title`]) holds no peer string at all.
 //!
 //! ```text
 //! ┌ Peers ───────────┐┌ alice · laptop.local ─────────────────┐

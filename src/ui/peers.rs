@@ -104,7 +104,7 @@ fn row(peer: &PeerEntry, width: usize, open: bool) -> Line<'static> {
     let host = short_host(&peer.host);
     let room = width.saturating_sub(used + badge_w + 1);
     if room >= 4 && !host.is_empty() && !host.eq_ignore_ascii_case(&full_name) {
-        let host = truncate(&text::name(host), room);
+        let host = truncate(&text::line(host), room);
         used += 1 + text::width(&host);
         spans.push(Span::styled(format!(" {host}"), Style::new().dim()));
     }

@@ -28,7 +28,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         DiscoveryState::Starting => Span::styled("mDNS starting", Style::new().dim()),
         DiscoveryState::Active => Span::styled("mDNS on", Style::new().fg(Color::Green)),
         DiscoveryState::Off(reason) => Span::styled(
-            text::name(reason).into_owned(),
+            text::line(reason).into_owned(),
             Style::new().fg(Color::Yellow),
         ),
     };

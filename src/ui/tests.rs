@@ -10,6 +10,7 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Position;
 use ratatui::style::{Color, Modifier};
+use unicode_width::UnicodeWidthChar;
 
 use super::{conversation, draw, title};
 use crate::app::{
@@ -102,14 +103,20 @@ fn render(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
     terminal
 }
 
-/// No control or bidi character may reach the terminal.
+/// No control, bidi or invisible character may reach the terminal, nor a
+/// pile of combining marks.
 fn assert_clean(buffer: &Buffer) {
     for cell in &buffer.content {
         let s = cell.symbol();
         assert!(
             !s.chars()
-                .any(|c| c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c)),
+                .any(|c| c.is_control() || crate::sanitize::escape_char(c, true).is_some()),
             "unsafe character in cell {s:?}"
+        );
+        let marks = s.chars().filter(|c| c.width() == Some(0)).count();
+        assert!(
+            marks <= crate::sanitize::MAX_MARKS,
+            "{marks} zero-width chars in cell {s:?}"
         );
     }
 }
@@ -426,4 +433,51 @@ fn input_grows_and_places_the_cursor() {
     assert_eq!(find(&t, "one"), (x, y - 2));
     assert_eq!(t.backend().cursor_position(), Position::new(x + 5, y));
     find(&t, "No messages with alice yet.");
+}
+
+/// Names from the network (mDNS instance, TXT `nick`, host; hello `name`)
+/// reach the screen only escaped, on one line, cut, and never blank; the
+/// terminal title never carries any of them.
+#[test]
+fn hostile_peer_names_are_shown_harmless() {
+    use crate::app::{Action, update};
+    use crate::net::Peer;
+    use crate::net::node::NetEvent;
+
+    let zalgo: String = std::iter::once('Z')
+        .chain(std::iter::repeat_n('\u{301}', 50))
+        .chain("algo".chars())
+        .collect();
+    let names = [
+        "evil\x1b]2;pwned\x07\u{202e}\u{200b}x".to_owned(),
+        "   ".to_owned(),
+        zalgo,
+        "x".repeat(500),
+        "bob\n09:15 alice: hi".to_owned(),
+    ];
+    let mut app = app();
+    app.peers.clear();
+    for (i, name) in names.iter().enumerate() {
+        let peer = Peer {
+            name: name.clone(),
+            nick: name.clone(),
+            host: format!("h{i}\x1b]52;c;aGk=\x07.local."),
+            addrs: vec!["10.0.0.2:7342".parse().unwrap()],
+            port: 7342,
+            id: format!("{:032x}", i + 1),
+            fullname: format!("{name}._lantalk._tcp.local."),
+        };
+        update(&mut app, Action::Net(NetEvent::PeerUp(peer)), WED_2240);
+    }
+    // The first peer to appear is opened: its name is in the pane titles too.
+    assert_eq!(app.open.as_deref(), Some(format!("{:032x}", 1).as_str()));
+    let t = render(&app, 80, 20);
+    insta::assert_snapshot!("hostile_peer_names", t.backend());
+    assert_clean(t.backend().buffer());
+    find(&t, "evil^[]2;pwned^G\\u{202e}\\u{200b}x");
+    find(&t, "h1^[]52;c;a");
+    find(&t, crate::sanitize::NO_NAME);
+    find(&t, "bob^J09:15");
+    find(&t, "xxxxxxxxxx…");
+    assert_eq!(title(&app), "lantalk");
 }

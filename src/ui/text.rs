@@ -12,7 +12,7 @@ use ratatui::buffer::CellWidth;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
-use crate::sanitize::escape_for_terminal;
+use crate::sanitize;
 
 /// Cells a tab takes in a message body.
 const TAB: &str = "    ";
@@ -33,9 +33,15 @@ fn graphemes(s: &str) -> impl Iterator<Item = String> + '_ {
         .into_iter()
 }
 
-/// A peer-supplied name made safe and single-line.
+/// A peer-supplied name made safe, single-line and never blank (see
+/// [`crate::sanitize::name`]); callers cut it to the room they have.
 pub fn name(s: &str) -> Cow<'_, str> {
-    escape_for_terminal(s, false)
+    sanitize::name(s)
+}
+
+/// Any other peer-supplied text shown on one line (a host, a reason).
+pub fn line(s: &str) -> Cow<'_, str> {
+    sanitize::escape_for_terminal(s, false)
 }
 
 /// `s` cut to at most `max` cells, ending in `…` when something was cut.
