@@ -13,14 +13,16 @@
 //! cli.rs       clap argument types only
 //! protocol/    wire format: messages, codec, handshake rules (no sockets)
 //! identity.rs  who we are: display name, stable peer id in the data directory
-//! net/         listener, sessions, connecting, discovery (the only module naming mdns_sd)
+//! net/         listener (connection caps), sessions (heartbeat, deadlines), connecting,
+//!              discovery (the only module naming mdns_sd), retries, duplicate detection
 //! headless/    the `send`, `peers` and `listen` commands (one file each), built on net
 //! sanitize.rs  making peers' text safe to print on a terminal
 //! ```
 //!
-//! Dependency rule (an arrow means "may import"): `main → cli, tui, headless` ·
+//! Dependency rule (an arrow means "may import"): `main → cli, tui, headless, sanitize` ·
 //! `tui → app, ui, net` · `ui → app` (read-only) · `app → plain data of net, protocol` ·
-//! `headless → net, protocol, identity` · `net → protocol` · `protocol → nothing`.
+//! `headless → net, protocol, identity` · `app, ui, headless → sanitize` ·
+//! `net → protocol` · `protocol, sanitize → nothing`.
 #![forbid(unsafe_code)]
 
 /// Prints a status line on stderr, prefixed with `lantalk: `. A closed or full

@@ -45,7 +45,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            status!("{failure}");
+            // A failure can quote a peer (its error message, its name):
+            // never let that reach the terminal raw.
+            status!("{}", lantalk::sanitize::one_line(&failure.to_string(), 400));
             ExitCode::from(failure.exit as u8)
         }
     }

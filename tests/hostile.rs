@@ -405,3 +405,33 @@ fn a_resent_text_is_acknowledged_but_printed_once() {
     listen.wait_for_stdout_line(|l| l == "phone: only once", WAIT);
     assert_eq!(listen.next_stdout_line(), "phone: and the next");
 }
+
+/// A peer's `error` message quoted in `send`'s failure line is escaped: it
+/// cannot retitle the terminal or write the clipboard.
+#[test]
+fn a_peers_error_message_reaches_the_terminal_escaped() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let fake = thread::spawn(move || {
+        let (stream, _) = server.accept().unwrap();
+        let mut raw = Raw { stream };
+        raw.stream.set_read_timeout(Some(WAIT)).unwrap();
+        raw.expect("hello");
+        raw.send(&hello("evil"));
+        raw.send(&json!({"type": "error", "code": "x",
+            "message": "\u{1b}]2;pwned\u{7} \u{1b}]52;c;cHduZWQ=\u{7} gotcha"}));
+        let _ = raw.stream.shutdown(Shutdown::Write);
+        thread::sleep(Duration::from_millis(500));
+    });
+    let dir = data_dir();
+    let done = send(&format!("127.0.0.1:{port}"), dir.path(), "phone", &["hi"]);
+    fake.join().unwrap();
+    assert_eq!(done.code(), Some(4), "{}", done.stderr);
+    assert!(done.stderr.contains("gotcha"), "{}", done.stderr);
+    assert!(
+        !done.stderr.contains('\u{1b}') && !done.stderr.contains('\u{7}'),
+        "raw control characters on stderr: {:?}",
+        done.stderr
+    );
+    assert!(done.stderr.contains("^[]2;pwned^G"), "{}", done.stderr);
+}
