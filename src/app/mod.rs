@@ -85,15 +85,102 @@ pub struct Entry {
     pub body: String,
 }
 
+/// A conversation keeps at most this many entries in memory; older ones are
+/// dropped (and counted in one system line at the top). More than anyone
+/// scrolls back through in a terminal, about 24 MB with chat-sized
+/// messages, and above the 100,000 messages (plus system lines such as
+/// "is offline") that the typing and memory benchmarks fill, so that those
+/// still measure a whole 100,000-message conversation.
+pub const MAX_ENTRIES: usize = 120_000;
+
+/// ... and at most this many bytes of message bodies, whichever limit comes
+/// first: 120,000 messages near the 1 MiB frame limit would otherwise be
+/// 120 GB. Together the two bound one conversation to about 50 MB however
+/// fast a peer sends.
+pub const MAX_BODY_BYTES: usize = 32 << 20;
+
+/// The message that says how many older entries were dropped.
+pub fn trimmed_note(dropped: usize) -> String {
+    if dropped == 1 {
+        "1 older message is not kept in memory".into()
+    } else {
+        format!("{dropped} older messages are not kept in memory")
+    }
+}
+
 /// The messages with one peer and how the pane is scrolled.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Conversation {
-    /// Oldest first.
+    /// Oldest first. Add with [`Conversation::push`], which keeps the caps.
     pub entries: Vec<Entry>,
     /// Rows scrolled up from the bottom; 0 follows new messages.
     pub scroll: usize,
     /// Messages arrived while scrolled up ("new messages below").
     pub unseen_below: bool,
+    /// Entries dropped to stay within [`MAX_ENTRIES`] and
+    /// [`MAX_BODY_BYTES`]; while non-zero, `entries[0]` is the system line
+    /// saying so.
+    pub dropped: usize,
+    /// Total length of the bodies in `entries`.
+    pub body_bytes: usize,
+}
+
+impl Conversation {
+    /// Appends `entry`, dropping the oldest entries when a cap is exceeded.
+    ///
+    /// Trimming goes a sixteenth below the caps, so that a flood pays for
+    /// moving the kept entries once per several thousand messages instead of
+    /// on every one.
+    pub fn push(&mut self, entry: Entry) {
+        self.body_bytes += entry.body.len();
+        self.entries.push(entry);
+        if self.entries.len() > MAX_ENTRIES || self.body_bytes > MAX_BODY_BYTES {
+            self.trim(
+                MAX_ENTRIES - MAX_ENTRIES / 16,
+                MAX_BODY_BYTES - MAX_BODY_BYTES / 16,
+            );
+        }
+    }
+
+    /// Drops the oldest entries until at most `entries` remain (the note
+    /// included) and their bodies take at most `bytes`; the newest entry
+    /// always stays.
+    fn trim(&mut self, entries: usize, bytes: usize) {
+        let first = usize::from(self.dropped > 0);
+        let mut end = first;
+        // Counting the note, which exists after any trim.
+        let mut left = self.entries.len() + 1 - first;
+        let mut body_bytes = self.body_bytes;
+        // The note's own body is replaced below; count it out meanwhile.
+        if first == 1 {
+            body_bytes -= self.entries[0].body.len();
+        }
+        while end + 1 < self.entries.len() && (left > entries || body_bytes > bytes) {
+            body_bytes -= self.entries[end].body.len();
+            left -= 1;
+            end += 1;
+        }
+        if end == first {
+            return;
+        }
+        let removed = end - first;
+        self.entries.drain(first..end);
+        self.dropped += removed;
+        let note = Entry {
+            // Dated like the oldest kept entry, so date separators stay in order.
+            ts: self.entries.get(first).map_or(0, |e| e.ts),
+            kind: EntryKind::System,
+            body: trimmed_note(self.dropped),
+        };
+        body_bytes += note.body.len();
+        if first == 1 {
+            self.entries[0] = note;
+        } else {
+            // Once per conversation: every later trim rewrites the note in place.
+            self.entries.insert(0, note);
+        }
+        self.body_bytes = body_bytes;
+    }
 }
 
 /// A peer as the TUI knows it: discovered, connected, or both.

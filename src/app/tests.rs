@@ -620,3 +620,169 @@ fn system_lines_quote_peer_strings_on_one_line() {
     assert!(line.chars().count() < 400, "the reason is cut: {line}");
     assert!(line.ends_with('…'), "{line}");
 }
+
+/// Bodies of the peer's messages in a conversation, oldest first.
+fn peer_bodies(entries: &[Entry]) -> Vec<&str> {
+    entries
+        .iter()
+        .filter(|e| matches!(e.kind, EntryKind::Peer { .. }))
+        .map(|e| e.body.as_str())
+        .collect()
+}
+
+#[test]
+fn a_flooded_conversation_keeps_the_newest_messages_and_says_how_many_it_dropped() {
+    let mut app = app();
+    connect(&mut app, 1, PHONE, "phone");
+    let mut acks = 0;
+    let mut sent = 0;
+    let mut send = |app: &mut App, n: usize| {
+        for _ in 0..n {
+            sent += 1;
+            let fx = net(
+                app,
+                NetEvent::Text {
+                    sid: 1,
+                    text: text(&sent.to_string(), &format!("m{sent}")),
+                },
+            );
+            acks += fx
+                .iter()
+                .filter(|f| matches!(f, Effect::Net(NetCommand::Ack { .. })))
+                .count();
+        }
+        sent
+    };
+    // Exactly the cap: everything is kept, nothing is said.
+    send(&mut app, MAX_ENTRIES);
+    let conv = &app.peers[0].conversation;
+    assert_eq!(conv.entries.len(), MAX_ENTRIES);
+    assert_eq!(conv.dropped, 0);
+    assert!(matches!(conv.entries[0].kind, EntryKind::Peer { .. }));
+
+    // One more: the oldest go, and one system line at the top says how many.
+    let total = send(&mut app, 1);
+    let conv = &app.peers[0].conversation;
+    assert!(conv.entries.len() <= MAX_ENTRIES, "{}", conv.entries.len());
+    assert!(conv.dropped > 0);
+    assert_eq!(conv.entries[0].kind, EntryKind::System);
+    assert_eq!(conv.entries[0].body, trimmed_note(conv.dropped));
+    assert_eq!(
+        conv.entries[0].body,
+        format!("{} older messages are not kept in memory", conv.dropped)
+    );
+    let kept = peer_bodies(&conv.entries);
+    assert_eq!(
+        conv.dropped + kept.len(),
+        total,
+        "every message kept or counted"
+    );
+    let first_kept = format!("m{}", conv.dropped + 1);
+    assert_eq!(
+        kept.first(),
+        Some(&first_kept.as_str()),
+        "the newest are kept"
+    );
+    assert_eq!(kept.last(), Some(&format!("m{total}").as_str()));
+    // The note is dated like the oldest message kept.
+    assert_eq!(conv.entries[0].ts, conv.entries[1].ts);
+
+    // Later trims rewrite that one line instead of adding another.
+    let total = send(&mut app, MAX_ENTRIES);
+    let conv = &app.peers[0].conversation;
+    let notes = conv
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::System)
+        .count();
+    assert_eq!(notes, 1);
+    assert!(conv.entries.len() <= MAX_ENTRIES);
+    assert_eq!(conv.entries[0].body, trimmed_note(conv.dropped));
+    assert_eq!(
+        conv.dropped + peer_bodies(&conv.entries).len(),
+        total,
+        "every message kept or counted"
+    );
+    let bytes: usize = conv.entries.iter().map(|e| e.body.len()).sum();
+    assert_eq!(conv.body_bytes, bytes);
+    // Dropped from memory, but every one was acknowledged when it arrived.
+    assert_eq!(acks, total);
+}
+
+#[test]
+fn large_bodies_are_capped_in_bytes_before_the_entry_count() {
+    let mut app = app();
+    connect(&mut app, 1, PHONE, "phone");
+    let big = 512 * 1024;
+    for i in 0..200 {
+        let body = format!("{i:04}{}", "x".repeat(big - 4));
+        net(
+            &mut app,
+            NetEvent::Text {
+                sid: 1,
+                text: text(&i.to_string(), &body),
+            },
+        );
+    }
+    let conv = &app.peers[0].conversation;
+    let bytes: usize = conv.entries.iter().map(|e| e.body.len()).sum();
+    assert_eq!(conv.body_bytes, bytes);
+    assert!(bytes <= MAX_BODY_BYTES, "{bytes} bytes kept");
+    let kept = peer_bodies(&conv.entries);
+    // At least 15/16 of the cap's worth stays, the newest.
+    assert!(
+        kept.len() * big >= MAX_BODY_BYTES * 15 / 16 - big,
+        "{}",
+        kept.len()
+    );
+    assert!(kept.last().unwrap().starts_with("0199"));
+    assert_eq!(conv.dropped + kept.len(), 200);
+    assert_eq!(conv.entries[0].body, trimmed_note(conv.dropped));
+    // Other conversations are untouched by this one's cap.
+    connect(&mut app, 2, TABLET, "tablet");
+    net(
+        &mut app,
+        NetEvent::Text {
+            sid: 2,
+            text: text("t1", "hello"),
+        },
+    );
+    assert_eq!(peer_bodies(entries(&app, TABLET)), ["hello"]);
+    assert_eq!(entries(&app, TABLET).len(), 1);
+}
+
+#[test]
+fn a_single_dropped_message_is_said_in_the_singular() {
+    assert_eq!(trimmed_note(1), "1 older message is not kept in memory");
+}
+
+/// The typing and memory benchmarks (#9, #10) fill a conversation with
+/// 100,000 texts from `lantalk send`, which then leaves: all of it stays.
+#[test]
+fn the_benchmarks_hundred_thousand_messages_stay_whole() {
+    let mut app = app();
+    connect(&mut app, 1, PHONE, "phone");
+    for i in 0..100_000 {
+        net(
+            &mut app,
+            NetEvent::Text {
+                sid: 1,
+                text: text(
+                    &i.to_string(),
+                    "a message of about sixty-four bytes, as the benchmarks send",
+                ),
+            },
+        );
+    }
+    net(
+        &mut app,
+        NetEvent::SessionClosed {
+            sid: 1,
+            reason: CloseReason::Bye,
+        },
+    );
+    let conv = &app.peers[0].conversation;
+    assert_eq!(conv.dropped, 0);
+    assert_eq!(peer_bodies(&conv.entries).len(), 100_000);
+    assert_eq!(conv.entries.last().unwrap().body, "phone is offline");
+}

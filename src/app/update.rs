@@ -482,7 +482,7 @@ fn set_state(entry: &mut PeerEntry, ids: &[String], state: &Delivery) {
 
 fn push(entry: &mut PeerEntry, e: Entry) {
     // While scrolled up, keep the view still: the new rows go below it.
-    entry.conversation.entries.push(e);
+    entry.conversation.push(e);
 }
 
 fn system(entry: &mut PeerEntry, now: u64, body: String) {

@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 
 use super::next_session_id;
@@ -78,11 +78,32 @@ pub async fn bind(port: Option<u16>) -> io::Result<Bound> {
 
 /// `[::]:port` (which also accepts IPv4 on Linux), or `0.0.0.0:port` where IPv6 is off.
 async fn bind_dual_stack(port: u16) -> io::Result<TcpListener> {
-    match TcpListener::bind((Ipv6Addr::UNSPECIFIED, port)).await {
+    match listen_on((Ipv6Addr::UNSPECIFIED, port).into()) {
         Ok(listener) => Ok(listener),
         Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(e),
-        Err(_) => TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).await,
+        Err(_) => listen_on((Ipv4Addr::UNSPECIFIED, port).into()),
     }
+}
+
+/// Connections the kernel completes and queues for `accept` (capped by
+/// `net.core.somaxconn`). The standard library's 128 overflows when a
+/// thousand connections arrive at once: the kernel then drops handshakes
+/// (the client believes it is connected to a server that has no record of
+/// it, and a legitimate peer's SYN waits a second for its retransmission)
+/// instead of letting the accept loop close the excess at once.
+const BACKLOG: u32 = 1024;
+
+/// A listening socket on `addr`, set up as `std::net::TcpListener::bind`
+/// does (`SO_REUSEADDR`) but with [`BACKLOG`].
+fn listen_on(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv6() {
+        TcpSocket::new_v6()?
+    } else {
+        TcpSocket::new_v4()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// Open connections per source, shared by the accept loop and the [`Slot`]s.

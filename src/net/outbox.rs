@@ -13,7 +13,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 use tokio_util::codec::Encoder;
 
-use crate::protocol::{FrameCodec, Message};
+use crate::protocol::{FrameCodec, Message, PEER_TIMEOUT};
 
 /// Shared by the session's handles, its reader and its writer task.
 pub(super) struct Outbox {
@@ -27,6 +27,9 @@ pub(super) struct Outbox {
     backlog: AtomicUsize,
     /// Wakes a reader waiting for the backlog to shrink.
     room: Notify,
+    /// The writer gave up: the peer read nothing for [`PEER_TIMEOUT`]
+    /// while we had bytes for it.
+    stalled: AtomicBool,
 }
 
 /// A session stops reading from a peer while this many bytes (mostly acks)
@@ -72,6 +75,7 @@ impl Outbox {
             rearm: AtomicBool::new(false),
             backlog: AtomicUsize::new(0),
             room: Notify::new(),
+            stalled: AtomicBool::new(false),
         })
     }
 
@@ -156,6 +160,13 @@ impl Outbox {
         self.rearm.store(true, Ordering::Relaxed);
     }
 
+    /// Whether the writer gave up on a peer that stopped reading. The
+    /// session's reader then ends the session too, so that the socket (and
+    /// what the kernel buffers for it) is released.
+    pub(super) fn stalled(&self) -> bool {
+        self.stalled.load(Ordering::Relaxed)
+    }
+
     /// Whether the outbox has stopped accepting messages (bye, error or failure).
     pub(super) fn is_closed(&self) -> bool {
         self.lock().closed
@@ -163,6 +174,11 @@ impl Outbox {
 
     /// The writer task: writes what callers left in the buffer, waiting for
     /// the socket when it is full; shuts the write side down at the end.
+    ///
+    /// A peer that reads nothing for [`PEER_TIMEOUT`] while bytes wait for
+    /// it is given up on: without that, a peer that sends but never reads
+    /// would keep the socket, this buffer and the kernel's buffers alive
+    /// forever, since even a closed session waits to flush its last bytes.
     pub(super) async fn run(self: Arc<Self>) {
         enum Next {
             Idle,
@@ -210,14 +226,26 @@ impl Outbox {
                         return;
                     }
                     Next::Wait(sock) => {
-                        let ready = sock.writable().await;
+                        let ready = tokio::time::timeout(PEER_TIMEOUT, sock.writable()).await;
                         let mut inner = self.lock();
-                        if ready.is_err() {
-                            inner.closed = true;
-                            inner.buf.clear();
-                            return;
+                        match ready {
+                            Ok(Ok(())) => inner.sock = Some(sock),
+                            Ok(Err(_)) => {
+                                inner.closed = true;
+                                inner.buf.clear();
+                                return;
+                            }
+                            Err(_) => {
+                                inner.closed = true;
+                                inner.buf.clear();
+                                self.backlog.store(0, Ordering::Relaxed);
+                                self.stalled.store(true, Ordering::Relaxed);
+                                drop(inner);
+                                // A reader waiting for room sees the outbox closed.
+                                self.room.notify_waiters();
+                                return;
+                            }
                         }
-                        inner.sock = Some(sock);
                     }
                 }
             }
@@ -236,4 +264,53 @@ fn write_now(sock: &OwnedWriteHalf, buf: &mut BytesMut) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Text;
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::time::Instant;
+
+    /// A peer that reads nothing while bytes wait for it is given up on after
+    /// the peer timeout: the buffer is freed and the socket let go (virtual
+    /// time: the test does not wait 12 s).
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_reads_nothing_is_given_up_after_the_peer_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (_read, write) = server.into_split();
+        let outbox = Outbox::new(write, false);
+        let writer = tokio::spawn(Arc::clone(&outbox).run());
+        // More than loopback's socket buffers hold, none of it read.
+        let text = Message::Text(Text {
+            id: "x".into(),
+            ts: 0,
+            body: "y".repeat(60_000),
+        });
+        for _ in 0..500 {
+            assert!(outbox.push(Some(&text), false));
+        }
+        assert!(outbox.backlog() > 0, "the socket took everything");
+        assert!(!outbox.stalled());
+        let start = Instant::now();
+        tokio::time::timeout(3 * PEER_TIMEOUT, writer)
+            .await
+            .expect("the writer gave up on the peer")
+            .unwrap();
+        let waited = start.elapsed();
+        assert!(outbox.stalled());
+        assert!(outbox.is_closed());
+        assert_eq!(outbox.backlog(), 0, "the buffer is freed");
+        assert!(
+            waited >= PEER_TIMEOUT && waited < 2 * PEER_TIMEOUT,
+            "{waited:?}"
+        );
+        assert!(!outbox.push(Some(&text), false), "nothing more is accepted");
+        drop(client);
+    }
 }

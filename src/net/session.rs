@@ -299,6 +299,10 @@ async fn read_loop(
     let timer = tokio::time::sleep(PING_AFTER);
     tokio::pin!(timer);
     let reason = loop {
+        if out.stalled() {
+            // The peer stopped reading what we send (see `Outbox::run`).
+            break CloseReason::Timeout;
+        }
         let full = out.backlog() > BACKLOG_HIGH;
         let next = tokio::select! {
             biased;

@@ -1,0 +1,1099 @@
+//! Floods against the real binary over loopback (`--no-mdns`, 127.0.0.1):
+//!
+//! - a thousand connections opened at once from one host (127.0.0.2) and
+//!   held open, into `listen` and into the chat screen;
+//! - a peer sending texts as fast as it can for 10 s (`yes | lantalk send`)
+//!   together with a hostile peer that writes frames and never reads, into
+//!   `listen` and into the chat screen.
+//!
+//! Meanwhile a legitimate peer must still get in, chat and get its acks, the
+//! memory of the process under test must stay bounded, and the chat screen
+//! must keep answering keys. Timings are printed as `figure:` lines (run with
+//! `--nocapture`), never asserted beyond generous "did not hang" bounds.
+//!
+//! The tests run one at a time (a lock): each loads both cores on purpose.
+
+mod common;
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use common::local::{self, Lines, STARTUP, WAIT, data_dir, frame, lantalk, now_ms, port_in};
+use common::proc::{BIN, Proc};
+use common::tmux::Tmux;
+use lantalk::app::MAX_ENTRIES;
+use lantalk::net::listener::MAX_PER_SOURCE;
+
+/// Connections the flood opens at once.
+const FLOOD_CONNECTIONS: usize = 1000;
+
+/// The host the connection flood comes from; legitimate peers use 127.0.0.1.
+const FLOOD_SOURCE: &str = "127.0.0.2";
+
+/// How long the message flooders send.
+const FLOOD_FOR: Duration = Duration::from_secs(10);
+
+/// How long the peer that never reads keeps trying at most (a did-not-hang
+/// bound: it is held back for good after about 1–12 s, once some 120,000
+/// unread acks fill the buffers, and disconnected about 12 s later) ...
+const HOSTILE_DEADLINE: Duration = Duration::from_secs(45);
+
+/// ... and without a byte taken: the server stops reading from it once its
+/// unread acks back up, and closes it 12 s later (PEER_TIMEOUT).
+const HOSTILE_GRACE: Duration = Duration::from_secs(20);
+
+/// Resident memory the process under test must stay below during a flood:
+/// generous (it starts near 10 MB, and the chat screen keeps each of the two
+/// flooded conversations to 120,000 entries, about 24 MB of short texts).
+const RSS_CEILING_KB: u64 = 200 * 1024;
+
+/// A key not echoed within this long means the screen hung.
+const KEY_HANG: Duration = Duration::from_secs(5);
+
+/// The chat screen's terminal.
+const SIZE: (u16, u16) = (120, 40);
+
+/// One flood at a time.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+// ---------------------------------------------------------------------------
+// Measuring a process
+
+/// VmRSS of `pid` in kB (0 once it is gone).
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn mb(kb: u64) -> String {
+    format!("{:.1} MB", kb as f64 / 1024.0)
+}
+
+/// Samples the RSS of a process every second (and at once) until stopped.
+struct RssSampler {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Vec<(f64, u64)>>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = thread::spawn(move || {
+            let start = Instant::now();
+            let mut samples = Vec::new();
+            let mut next = start;
+            while !flag.load(Ordering::Relaxed) {
+                if Instant::now() >= next {
+                    samples.push((start.elapsed().as_secs_f64(), rss_kb(pid)));
+                    next += Duration::from_secs(1);
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            samples
+        });
+        Self { stop, thread }
+    }
+
+    fn finish(self) -> Vec<(f64, u64)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("the RSS sampler")
+    }
+}
+
+/// Prints the RSS curve and asserts it stayed under the ceiling; returns the maximum.
+fn report_rss(what: &str, samples: &[(f64, u64)]) -> u64 {
+    let max = samples.iter().map(|s| s.1).max().unwrap_or(0);
+    let curve: Vec<String> = samples
+        .iter()
+        .map(|(t, kb)| format!("{t:.0}s {:.1}", *kb as f64 / 1024.0))
+        .collect();
+    println!(
+        "figure: {what}: RSS every second (MB): {}; max {}",
+        curve.join(", "),
+        mb(max)
+    );
+    assert!(
+        max > 0 && max < RSS_CEILING_KB,
+        "{what}: RSS reached {} (ceiling {})",
+        mb(max),
+        mb(RSS_CEILING_KB)
+    );
+    max
+}
+
+/// Sockets of process `pid` connected to `peer_ip` (any state), found by
+/// matching its socket fds with the kernel's TCP tables.
+fn sockets_from(pid: u32, peer_ip: &str) -> usize {
+    let ip: std::net::Ipv4Addr = peer_ip.parse().expect("an IPv4 address");
+    // /proc/net/tcp{,6} print addresses as 32-bit words in host order.
+    let word = format!("{:08X}", u32::from_ne_bytes(ip.octets()));
+    let mut inodes = std::collections::HashSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let Some(remote) = cols.get(2) else { continue };
+            let addr = remote.split(':').next().unwrap_or("");
+            if addr.ends_with(&word)
+                && (addr.len() == 8 || addr.starts_with("0000000000000000FFFF0000"))
+            {
+                inodes.insert(cols[9].to_owned());
+            }
+        }
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    fds.flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            link.strip_prefix("socket:[")
+                .and_then(|s| s.strip_suffix(']'))
+                .map(str::to_owned)
+        })
+        .filter(|inode| inodes.contains(inode))
+        .count()
+}
+
+fn somaxconn() -> String {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Median and maximum, in ms.
+fn median_max(v: &[Duration]) -> (f64, f64) {
+    let mut ms: Vec<f64> = v.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    ms.sort_by(f64::total_cmp);
+    if ms.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    (ms[ms.len() / 2], ms[ms.len() - 1])
+}
+
+// ---------------------------------------------------------------------------
+// The processes under test
+
+/// `lantalk --no-mdns --port 0 --name laptop listen`, its stdout counted
+/// (not kept: a flood prints millions of lines) per sender name.
+struct Listener {
+    child: Child,
+    port: u16,
+    stderr: Lines,
+    /// Lines printed so far from senders named `yes-flood`, `hostile`, `steady`, other.
+    printed: Arc<[AtomicU64; 4]>,
+    _data: TempDir,
+}
+
+/// How `listen` prints the texts of each sender, by index: [`YES`], [`HOSTILE`], [`STEADY`].
+const SENDERS: [&str; 3] = ["yes-flood: ", "hostile: ", "steady: "];
+const YES: usize = 0;
+const HOSTILE: usize = 1;
+const STEADY: usize = 2;
+
+impl Listener {
+    fn start() -> Self {
+        let data = data_dir();
+        let mut child = lantalk()
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["--port", "0", "--name", "laptop", "listen"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start lantalk listen");
+        let printed: Arc<[AtomicU64; 4]> = Arc::new(Default::default());
+        let counts = Arc::clone(&printed);
+        let stdout = child.stdout.take().unwrap();
+        thread::spawn(move || {
+            use std::io::BufRead;
+            let mut reader = io::BufReader::with_capacity(1 << 16, stdout);
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                let which = SENDERS
+                    .iter()
+                    .position(|p| line.starts_with(p.as_bytes()))
+                    .unwrap_or(3);
+                counts[which].fetch_add(1, Ordering::Relaxed);
+                line.clear();
+            }
+        });
+        let stderr = Lines::new(child.stderr.take().unwrap(), "listen stderr");
+        let line = stderr.wait_for(STARTUP, |l| l.contains("listening on port "));
+        let port = port_in(&line).expect("a port number");
+        Self {
+            child,
+            port,
+            stderr,
+            printed,
+            _data: data,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().is_ok_and(|s| s.is_none())
+    }
+
+    /// The stderr lines printed so far (after the port line).
+    fn status_lines(&self) -> Vec<String> {
+        self.stderr.rx.try_iter().collect()
+    }
+
+    fn printed(&self, sender: usize) -> u64 {
+        self.printed[sender].load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The chat screen under tmux: `lantalk --no-mdns --port 0 --name tui`.
+struct Tui {
+    tmux: Tmux,
+    pid: u32,
+    port: u16,
+    dir: TempDir,
+}
+
+const TUI: &str = "tui";
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+impl Tui {
+    fn start() -> Self {
+        let dir = data_dir();
+        let mut tmux = Tmux::new();
+        let path = dir.path().to_str().expect("utf-8 temp path");
+        let cmd = format!(
+            "exec {} --no-mdns --port 0 --name tui --data-dir {}",
+            shell_quote(BIN),
+            shell_quote(path)
+        );
+        tmux.new_session(TUI, SIZE.0, SIZE.1, &cmd);
+        let pid = tmux
+            .display(TUI, "#{pane_pid}")
+            .parse()
+            .expect("numeric pane_pid");
+        let screen = tmux.wait_screen(TUI, "the status bar with our port", STARTUP, |s| {
+            status_port(s).is_some()
+        });
+        let port = status_port(&screen).expect("checked");
+        Self {
+            tmux,
+            pid,
+            port,
+            dir,
+        }
+    }
+
+    fn screen(&self) -> String {
+        self.tmux.capture(TUI)
+    }
+
+    fn wait_for(&self, needle: &str, timeout: Duration) -> String {
+        self.tmux.wait_for(TUI, needle, timeout)
+    }
+
+    /// Types `n` characters one at a time and measures, for each, the time
+    /// from `send-keys` until `capture-pane` shows it in the input line.
+    /// Panics if one takes longer than [`KEY_HANG`].
+    fn key_echo(&self, n: usize) -> Vec<Duration> {
+        // A marker no flood writes, then one measured key at a time.
+        let mut typed = String::from("qz");
+        self.tmux.type_text(TUI, &typed);
+        self.wait_for(&typed, KEY_HANG);
+        let mut latencies = Vec::new();
+        for i in 0..n {
+            let c = char::from(b'a' + (i % 26) as u8);
+            typed.push(c);
+            let start = Instant::now();
+            self.tmux.type_text(TUI, &c.to_string());
+            loop {
+                if self.screen().contains(&typed) {
+                    latencies.push(start.elapsed());
+                    break;
+                }
+                if start.elapsed() > KEY_HANG {
+                    panic!(
+                        "the chat screen did not echo a key within {KEY_HANG:?}; screen:\n{}\nlog:\n{}",
+                        self.screen(),
+                        self.log_tail()
+                    );
+                }
+                thread::sleep(Duration::from_millis(2));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        // Clear the input line.
+        self.tmux.keys(TUI, &["C-u"]);
+        latencies
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("lantalk.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+/// The port in the status bar (` tui · 10.0.0.5:PORT · …` or ` tui · no network :PORT · …`).
+fn status_port(screen: &str) -> Option<u16> {
+    let bar = screen.lines().rev().find(|l| !l.trim().is_empty())?;
+    let addr = bar.split(" · ").nth(1)?;
+    addr.rsplit(':')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|p| *p != 0)
+}
+
+/// The unread count shown after `name` in the peers pane (0 if none).
+fn unread(screen: &str, name: &str) -> usize {
+    screen
+        .lines()
+        .find_map(|l| {
+            let peers = l.split('│').nth(1)?;
+            if !peers.contains(name) {
+                return None;
+            }
+            let count = peers.rsplit('(').next()?.split(')').next()?;
+            count.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Whether the conversation pane's title names `name`.
+fn title_is(screen: &str, name: &str) -> bool {
+    screen
+        .lines()
+        .next()
+        .is_some_and(|l| l.contains(&format!("┌ {name} ")))
+}
+
+fn print_keys(what: &str, latencies: &[Duration]) {
+    let (median, max) = median_max(latencies);
+    println!(
+        "figure: {what}: key echo (send-keys until capture-pane shows it), {} keys: median {median:.1} ms, max {max:.1} ms",
+        latencies.len()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Peers
+
+/// A `hello` with its own peer id (the ids differ per name).
+fn hello_as(name: &str) -> Value {
+    let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+    let mut id = format!("{hex:0<32}");
+    id.truncate(32);
+    json!({"type": "hello", "proto": 1, "id": id, "name": name, "app": "floodtest/0"})
+}
+
+/// Reads one frame; a read timeout is an error.
+fn read_frame(stream: &mut TcpStream) -> io::Result<Value> {
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header)?;
+    let mut payload = vec![0u8; u32::from_be_bytes(header) as usize];
+    stream.read_exact(&mut payload)?;
+    serde_json::from_slice(&payload).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Connects from 127.0.0.1 and completes the handshake as `name`.
+fn protocol_peer(port: u16, name: &str) -> io::Result<TcpStream> {
+    handshake(TcpStream::connect(("127.0.0.1", port))?, name)
+}
+
+/// Completes the handshake as `name` on a connected stream.
+fn handshake(mut stream: TcpStream, name: &str) -> io::Result<TcpStream> {
+    stream.set_read_timeout(Some(WAIT))?;
+    stream.set_write_timeout(Some(WAIT))?;
+    stream.set_nodelay(true)?;
+    stream.write_all(&frame(&hello_as(name)))?;
+    let theirs = read_frame(&mut stream)?;
+    if theirs["type"] != "hello" {
+        return Err(io::Error::other(format!("expected hello, got {theirs}")));
+    }
+    Ok(stream)
+}
+
+/// Reads frames, answering pings and acknowledging texts, until one
+/// satisfies `until`; returns it. A bye or an error ends the wait.
+fn read_until(stream: &mut TcpStream, until: impl Fn(&Value) -> bool) -> io::Result<Value> {
+    loop {
+        let msg = read_frame(stream)?;
+        match msg["type"].as_str() {
+            Some("ping") => {
+                stream.write_all(&frame(&json!({"type": "pong", "nonce": msg["nonce"]})))?
+            }
+            Some("text") => stream.write_all(&frame(&json!({"type": "ack", "id": msg["id"]})))?,
+            Some("bye" | "error") => {
+                return Err(io::Error::other(format!("the session ended: {msg}")));
+            }
+            _ => {}
+        }
+        if until(&msg) {
+            return Ok(msg);
+        }
+    }
+}
+
+fn await_ack(stream: &mut TcpStream, id: &str) -> io::Result<Value> {
+    read_until(stream, |m| m["type"] == "ack" && m["id"] == id)
+}
+
+fn await_text(stream: &mut TcpStream, body: &str) -> io::Result<Value> {
+    read_until(stream, |m| m["type"] == "text" && m["body"] == body)
+}
+
+/// What the steady peer saw.
+struct SteadyReport {
+    connect: Duration,
+    latencies: Vec<Duration>,
+}
+
+/// A peer sending one text every 0.5 s and waiting for each ack, until stopped.
+struct Steady {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Result<SteadyReport, String>>,
+}
+
+impl Steady {
+    fn start(port: u16) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = thread::spawn(move || {
+            let start = Instant::now();
+            let mut stream =
+                protocol_peer(port, "steady").map_err(|e| format!("steady: connect: {e}"))?;
+            let connect = start.elapsed();
+            let mut latencies = Vec::new();
+            let mut i = 0;
+            while !flag.load(Ordering::Relaxed) {
+                i += 1;
+                let id = format!("steady-{i}");
+                let sent = Instant::now();
+                let msg = json!({"type": "text", "id": id, "ts": now_ms(), "body": format!("steady message {i}")});
+                stream
+                    .write_all(&frame(&msg))
+                    .map_err(|e| format!("steady: sending text {i}: {e}"))?;
+                await_ack(&mut stream, &id)
+                    .map_err(|e| format!("steady: no ack for text {i} within {WAIT:?}: {e}"))?;
+                latencies.push(sent.elapsed());
+                thread::sleep(Duration::from_millis(500).saturating_sub(sent.elapsed()));
+            }
+            let _ = stream.write_all(&frame(&json!({"type": "bye"})));
+            Ok(SteadyReport { connect, latencies })
+        });
+        Self { stop, thread }
+    }
+
+    fn finish(self) -> SteadyReport {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.join().expect("the steady peer's thread") {
+            Ok(report) => report,
+            Err(why) => panic!("{why}"),
+        }
+    }
+}
+
+fn print_steady(what: &str, r: &SteadyReport) {
+    let (median, max) = median_max(&r.latencies);
+    println!(
+        "figure: {what}: steady peer (text every 0.5 s): connected and handshaken in {:.1} ms; {} texts, all acked; text→ack median {median:.1} ms, max {max:.1} ms",
+        r.connect.as_secs_f64() * 1000.0,
+        r.latencies.len()
+    );
+}
+
+/// `yes 'yes-flood line' | lantalk --name yes-flood send 127.0.0.1:PORT`.
+struct YesFlood {
+    yes: Child,
+    send: Child,
+    dir: TempDir,
+}
+
+impl YesFlood {
+    fn start(port: u16) -> Self {
+        let dir = data_dir();
+        let mut yes = Command::new("yes")
+            .arg("yes-flood line")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("cannot run yes");
+        let send = lantalk()
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--name", "yes-flood", "send", &format!("127.0.0.1:{port}")])
+            .stdin(Stdio::from(yes.stdout.take().unwrap()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start lantalk send");
+        Self { yes, send, dir }
+    }
+
+    /// Sends `n` more texts as the same peer (same data directory), all
+    /// acknowledged.
+    fn top_up(&self, port: u16, n: usize) {
+        let mut cmd = lantalk();
+        cmd.arg("--data-dir").arg(self.dir.path()).args([
+            "--name",
+            "yes-flood",
+            "send",
+            &format!("127.0.0.1:{port}"),
+        ]);
+        let lines: String = (0..n).map(|i| format!("top-up {i}\n")).collect();
+        local::run(cmd, Some(lines.into_bytes()), Duration::from_secs(60)).assert_success();
+    }
+
+    /// Kills both; says whether `send` was still running (it must be: its
+    /// input never ends, so an exit means it failed).
+    fn stop_flooding(&mut self) -> Option<std::process::ExitStatus> {
+        let early = self.send.try_wait().ok().flatten();
+        let _ = self.send.kill();
+        let _ = self.send.wait();
+        let _ = self.yes.kill();
+        let _ = self.yes.wait();
+        early
+    }
+}
+
+impl Drop for YesFlood {
+    fn drop(&mut self) {
+        let _ = self.send.kill();
+        let _ = self.send.wait();
+        let _ = self.yes.kill();
+        let _ = self.yes.wait();
+    }
+}
+
+/// What the peer that never reads saw.
+#[derive(Debug)]
+struct HostileReport {
+    /// Bytes of frames the kernel took.
+    bytes: u64,
+    /// When writing first blocked for a whole second (TCP pushing back).
+    blocked_at: Option<Duration>,
+    /// When the last byte was taken.
+    last_progress: Duration,
+    /// When a write failed: the server closed the connection.
+    closed_at: Option<Duration>,
+    closed_why: String,
+}
+
+/// A protocol peer that handshakes, then writes text frames as fast as the
+/// socket takes them and never reads. Its receive buffer is small (4 KiB,
+/// set before connecting), so the acks it leaves unread back up sooner.
+/// Stops when the connection fails, after [`HOSTILE_GRACE`] without a byte
+/// taken, or at `deadline`.
+fn hostile(port: u16, deadline: Instant) -> JoinHandle<HostileReport> {
+    thread::spawn(move || {
+        let start = Instant::now();
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("a socket");
+        sock.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let to: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        sock.connect(&to.into()).expect("hostile: connect");
+        let mut stream = handshake(sock.into(), "hostile").expect("hostile: handshake");
+        stream
+            .set_write_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut report = HostileReport {
+            bytes: 0,
+            blocked_at: None,
+            last_progress: Duration::ZERO,
+            closed_at: None,
+            closed_why: String::new(),
+        };
+        let mut n = 0u64;
+        let mut batch = Vec::new();
+        let mut off = 0;
+        let mut stalled_since: Option<Instant> = None;
+        loop {
+            let give_up = stalled_since.map_or(deadline, |t| (t + HOSTILE_GRACE).min(deadline));
+            if Instant::now() >= give_up {
+                break;
+            }
+            if off == batch.len() {
+                batch.clear();
+                off = 0;
+                for _ in 0..1000 {
+                    n += 1;
+                    let payload = format!(
+                        r#"{{"type":"text","id":"h{n}","ts":0,"body":"hostile flood {n}"}}"#
+                    );
+                    batch.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+                    batch.extend_from_slice(payload.as_bytes());
+                }
+            }
+            match stream.write(&batch[off..]) {
+                Ok(0) => {
+                    report.closed_at = Some(start.elapsed());
+                    report.closed_why = "write returned 0".into();
+                    break;
+                }
+                Ok(k) => {
+                    off += k;
+                    report.bytes += k as u64;
+                    report.last_progress = start.elapsed();
+                    stalled_since = None;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    let since = *stalled_since.get_or_insert_with(Instant::now);
+                    if report.blocked_at.is_none() && since.elapsed() >= Duration::from_secs(1) {
+                        report.blocked_at = Some(since - start);
+                    }
+                }
+                Err(e) => {
+                    report.closed_at = Some(start.elapsed());
+                    report.closed_why = e.to_string();
+                    break;
+                }
+            }
+        }
+        report
+    })
+}
+
+fn print_hostile(what: &str, r: &HostileReport) {
+    let secs = |d: Option<Duration>| {
+        d.map_or("never".to_owned(), |d| {
+            format!("after {:.1} s", d.as_secs_f64())
+        })
+    };
+    println!(
+        "figure: {what}: peer that writes texts and never reads: wrote {:.1} MB of frames; first held back by TCP (no write progress for 1 s) {}; last byte taken after {:.1} s; disconnected by the server {}{}",
+        r.bytes as f64 / 1e6,
+        secs(r.blocked_at),
+        r.last_progress.as_secs_f64(),
+        secs(r.closed_at),
+        if r.closed_why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", r.closed_why)
+        }
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The connection flood
+
+/// The helper process holding a thousand connections (tests/common/conn_flood.py).
+struct ConnFlood {
+    proc: Proc,
+    stdin: Option<std::process::ChildStdin>,
+    reports: usize,
+}
+
+/// What the flooding host sees of its connections.
+#[derive(Debug)]
+struct FloodView {
+    held: usize,
+    closed: usize,
+    pending: usize,
+    failed: usize,
+    last_close_s: f64,
+}
+
+impl ConnFlood {
+    fn start(port: u16) -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/conn_flood.py");
+        let mut cmd = Command::new("python3");
+        cmd.arg(script)
+            .arg(port.to_string())
+            .arg(FLOOD_CONNECTIONS.to_string())
+            .arg(FLOOD_SOURCE)
+            .arg("2");
+        let (proc, stdin) = Proc::spawn_with_stdin(cmd);
+        Self {
+            proc,
+            stdin: Some(stdin),
+            reports: 0,
+        }
+    }
+
+    /// The next report: the first comes ~2 s after the connects, the
+    /// others when asked for.
+    fn report(&mut self) -> FloodView {
+        if self.reports > 0 {
+            let stdin = self.stdin.as_mut().expect("still flooding");
+            stdin.write_all(b"report\n").expect("ask the flooder");
+            stdin.flush().expect("ask the flooder");
+        }
+        self.reports += 1;
+        let nth = self.reports;
+        let deadline = Instant::now() + WAIT;
+        let line = loop {
+            let reports: Vec<String> = self
+                .proc
+                .drain_out()
+                .into_iter()
+                .filter(|l| l.starts_with('{'))
+                .collect();
+            if let Some(line) = reports.into_iter().nth(nth - 1) {
+                break line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the flooder sent no report {nth} within {WAIT:?}; stderr: {:?}",
+                self.proc.drain_err()
+            );
+            thread::sleep(Duration::from_millis(10));
+        };
+        let v: Value = serde_json::from_str(&line).expect("a JSON report");
+        let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}")) as usize;
+        FloodView {
+            held: n("held"),
+            closed: n("closed"),
+            pending: n("pending"),
+            failed: n("failed"),
+            last_close_s: v["last_close_s"].as_f64().unwrap_or(f64::NAN),
+        }
+    }
+
+    /// Closes every connection.
+    fn stop(mut self) {
+        drop(self.stdin.take());
+        self.proc.wait_exit(WAIT);
+    }
+}
+
+/// Asserts the flooding host got at most the per-source cap and the rest closed.
+fn check_flood(what: &str, view: &FloodView, server_held: usize) {
+    println!(
+        "figure: {what}: {FLOOD_CONNECTIONS} connections at once from {FLOOD_SOURCE}: the server holds {server_held} (cap {MAX_PER_SOURCE} per source); the flooding host sees {} open, {} closed by the server (the last {:.0} ms after the first connect), {} still connecting, {} failed (net.core.somaxconn = {})",
+        view.held,
+        view.closed,
+        view.last_close_s * 1000.0,
+        view.pending,
+        view.failed,
+        somaxconn()
+    );
+    assert!(
+        server_held <= MAX_PER_SOURCE,
+        "{what}: the server holds {server_held} connections from {FLOOD_SOURCE}"
+    );
+    assert!(
+        view.held <= MAX_PER_SOURCE && view.closed >= FLOOD_CONNECTIONS - MAX_PER_SOURCE,
+        "{what}: the excess was not closed at once: {view:?} (somaxconn {})",
+        somaxconn()
+    );
+    assert!(
+        view.held > 0,
+        "{what}: not one connection was admitted: {view:?}"
+    );
+}
+
+#[test]
+fn connection_flood_into_listen() {
+    let _serial = serial();
+    let mut listen = Listener::start();
+    let pid = listen.pid();
+    let before = rss_kb(pid);
+
+    let mut flood = ConnFlood::start(listen.port);
+    let view = flood.report();
+    let during = rss_kb(pid);
+    check_flood("listen", &view, sockets_from(pid, FLOOD_SOURCE));
+
+    // A legitimate peer from another address still gets in and is printed.
+    let dir = data_dir();
+    let start = Instant::now();
+    let sent = local::send(
+        &format!("127.0.0.1:{}", listen.port),
+        dir.path(),
+        "steady",
+        &["hello", "during", "the", "flood"],
+    );
+    let took = start.elapsed();
+    sent.assert_success();
+    let deadline = Instant::now() + WAIT;
+    while listen.printed(STEADY) == 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        listen.printed(STEADY),
+        1,
+        "listen did not print the legitimate text"
+    );
+    println!(
+        "figure: listen: during the connection flood `lantalk send 127.0.0.1:PORT hello` exited 0 after {:.0} ms (process start, connect, handshake, ack, bye)",
+        took.as_secs_f64() * 1000.0
+    );
+
+    // Still held and still capped after that.
+    let again = flood.report();
+    let held = sockets_from(pid, FLOOD_SOURCE);
+    assert!(
+        held <= MAX_PER_SOURCE && again.held <= MAX_PER_SOURCE,
+        "{again:?}; server {held}"
+    );
+    flood.stop();
+    // The flood's connections are closed; the server lets go of its slots.
+    let deadline = Instant::now() + WAIT;
+    while sockets_from(pid, FLOOD_SOURCE) > 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        sockets_from(pid, FLOOD_SOURCE),
+        0,
+        "sockets left after the flood"
+    );
+    let after = rss_kb(pid);
+    println!(
+        "figure: listen: RSS before / during / after the connection flood: {} / {} / {}",
+        mb(before),
+        mb(during),
+        mb(after)
+    );
+    assert!(during < RSS_CEILING_KB && after < RSS_CEILING_KB);
+    assert!(listen.alive(), "listen exited");
+}
+
+#[test]
+fn connection_flood_into_the_chat_screen() {
+    let _serial = serial();
+    let tui = Tui::start();
+    let before = rss_kb(tui.pid);
+    let idle_keys = tui.key_echo(20);
+
+    let mut flood = ConnFlood::start(tui.port);
+    let view = flood.report();
+    let during = rss_kb(tui.pid);
+    check_flood("chat screen", &view, sockets_from(tui.pid, FLOOD_SOURCE));
+
+    // A legitimate peer gets in, its text is shown and acked...
+    let start = Instant::now();
+    let mut peer = protocol_peer(tui.port, "steady").expect("the legitimate peer connects");
+    let connect = start.elapsed();
+    peer.write_all(&frame(
+        &json!({"type": "text", "id": "s1", "ts": now_ms(), "body": "hello during the flood"}),
+    ))
+    .unwrap();
+    await_ack(&mut peer, "s1").expect("the chat screen acks the legitimate text");
+    let acked = start.elapsed();
+    tui.wait_for("hello during the flood", WAIT);
+    // ... and the user answers: the text reaches the peer, its ack shows as ✓.
+    tui.tmux.type_text(TUI, "answer from the screen");
+    tui.tmux.keys(TUI, &["Enter"]);
+    let got = await_text(&mut peer, "answer from the screen");
+    assert!(got.is_ok(), "the answer did not reach the peer: {got:?}");
+    tui.wait_for("answer from the screen ✓", WAIT);
+    println!(
+        "figure: chat screen: during the connection flood a protocol peer from 127.0.0.1 connected and handshook in {:.1} ms, its text was acked {:.1} ms after connecting",
+        connect.as_secs_f64() * 1000.0,
+        acked.as_secs_f64() * 1000.0
+    );
+
+    let keys = tui.key_echo(20);
+    let sent = local::send(
+        &format!("127.0.0.1:{}", tui.port),
+        data_dir().path(),
+        "sender",
+        &["sent", "with", "lantalk", "send"],
+    );
+    sent.assert_success();
+    // Its conversation is not the one on screen: it shows as one unread message.
+    tui.tmux
+        .wait_screen(TUI, "an unread message from sender", WAIT, |s| {
+            s.lines().any(|l| l.contains("sender") && l.contains("(1)"))
+        });
+    let again = flood.report();
+    assert!(again.held <= MAX_PER_SOURCE, "{again:?}");
+    flood.stop();
+    let deadline = Instant::now() + WAIT;
+    while sockets_from(tui.pid, FLOOD_SOURCE) > 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        sockets_from(tui.pid, FLOOD_SOURCE),
+        0,
+        "sockets left after the flood"
+    );
+    let after = rss_kb(tui.pid);
+    print_keys("chat screen, idle", &idle_keys);
+    print_keys("chat screen, during the connection flood", &keys);
+    println!(
+        "figure: chat screen: RSS before / during / after the connection flood: {} / {} / {}",
+        mb(before),
+        mb(during),
+        mb(after)
+    );
+    assert!(during < RSS_CEILING_KB && after < RSS_CEILING_KB);
+}
+
+// ---------------------------------------------------------------------------
+// The message flood
+
+#[test]
+fn message_flood_into_listen() {
+    let _serial = serial();
+    let mut listen = Listener::start();
+    let pid = listen.pid();
+    let rss = RssSampler::start(pid);
+    let steady = Steady::start(listen.port);
+    thread::sleep(Duration::from_millis(600));
+
+    let start = Instant::now();
+    let mut yes = YesFlood::start(listen.port);
+    let hostile = hostile(listen.port, start + HOSTILE_DEADLINE);
+    thread::sleep(FLOOD_FOR);
+    let yes_exit = yes.stop_flooding();
+    let flooded = start.elapsed();
+    let yes_lines = listen.printed(YES);
+    let steady_report = steady.finish();
+    let hostile_report = hostile.join().expect("the hostile peer's thread");
+    let rss = rss.finish();
+
+    println!(
+        "figure: listen: `yes | lantalk send` for {:.1} s: {yes_lines} texts printed ({:.0}/s); the peer that never reads got {} texts printed",
+        flooded.as_secs_f64(),
+        yes_lines as f64 / flooded.as_secs_f64(),
+        listen.printed(HOSTILE)
+    );
+    print_steady("listen, during the message flood", &steady_report);
+    print_hostile("listen", &hostile_report);
+    let status = listen.status_lines();
+    let about_hostile: Vec<&String> = status.iter().filter(|l| l.contains("hostile")).collect();
+    println!("figure: listen: its status lines about the peer that never reads: {about_hostile:?}");
+    report_rss("listen, message flood", &rss);
+
+    assert!(
+        yes_exit.is_none(),
+        "lantalk send exited during the flood: {yes_exit:?}"
+    );
+    assert!(yes_lines > 0, "nothing of the flood was printed");
+    assert!(
+        steady_report.latencies.len() >= 15,
+        "the steady peer sent only {} texts",
+        steady_report.latencies.len()
+    );
+    assert_eq!(
+        listen.printed(STEADY),
+        steady_report.latencies.len() as u64,
+        "every steady text printed once"
+    );
+    assert!(
+        hostile_report.blocked_at.is_some() && hostile_report.closed_at.is_some(),
+        "the peer that never reads was not held back and then disconnected: {hostile_report:?}"
+    );
+    assert!(listen.alive(), "listen exited");
+}
+
+#[test]
+fn message_flood_into_the_chat_screen() {
+    let _serial = serial();
+    let tui = Tui::start();
+    let idle_keys = tui.key_echo(20);
+    let rss = RssSampler::start(tui.pid);
+    // The steady peer comes first: its conversation is the one on screen.
+    let steady = Steady::start(tui.port);
+    tui.wait_for("steady message 1", WAIT);
+
+    let start = Instant::now();
+    let mut yes = YesFlood::start(tui.port);
+    let hostile = hostile(tui.port, start + HOSTILE_DEADLINE);
+    thread::sleep(Duration::from_secs(2));
+    let keys = tui.key_echo(20);
+    thread::sleep(FLOOD_FOR.saturating_sub(start.elapsed()));
+    let yes_exit = yes.stop_flooding();
+    let steady_report = steady.finish();
+    let hostile_report = hostile.join().expect("the hostile peer's thread");
+    let rss = rss.finish();
+
+    print_keys("chat screen, idle", &idle_keys);
+    print_keys("chat screen, during the message flood", &keys);
+    print_steady("chat screen, during the message flood", &steady_report);
+    print_hostile("chat screen", &hostile_report);
+    report_rss("chat screen, message flood", &rss);
+    // The steady conversation, on screen, is up to date.
+    let last = format!("steady message {}", steady_report.latencies.len());
+    let screen = tui.wait_for(&last, WAIT);
+    let received = unread(&screen, "yes-flood");
+    println!(
+        "figure: chat screen: unread after the flood: yes-flood {received}, hostile {}",
+        unread(&screen, "hostile")
+    );
+
+    // The flood's conversation is past the cap (topped up if this machine
+    // was too slow to get there in 10 s): it says so at its top.
+    let cap = MAX_ENTRIES;
+    if received <= cap {
+        yes.top_up(tui.port, cap + 1 - received);
+    }
+    let what = format!("more than {cap} unread from yes-flood");
+    let screen = tui
+        .tmux
+        .wait_screen(TUI, &what, WAIT, |s| unread(s, "yes-flood") > cap);
+    let received = unread(&screen, "yes-flood");
+    for _ in 0..6 {
+        if title_is(&tui.screen(), "yes-flood") {
+            break;
+        }
+        tui.tmux.keys(TUI, &["C-n"]);
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(title_is(&tui.screen(), "yes-flood"), "{}", tui.screen());
+    // Focus the conversation (input → peers → conversation), scroll to the top.
+    tui.tmux.keys(TUI, &["Tab", "Tab", "Home"]);
+    let note = " older messages are not kept in memory";
+    let top = tui.wait_for(note, WAIT);
+    let dropped: usize = top
+        .lines()
+        .filter(|l| l.contains(note))
+        .find_map(|l| l.split(note).next()?.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no count before {note:?}:\n{top}"));
+    println!(
+        "figure: chat screen: {received} texts received from the flooding peer, {} kept in memory, {dropped} counted in the note at the top of its conversation",
+        received - dropped
+    );
+    assert!(received - dropped <= cap, "{dropped} of {received} dropped");
+
+    assert!(
+        yes_exit.is_none(),
+        "lantalk send exited during the flood: {yes_exit:?}"
+    );
+    assert!(
+        steady_report.latencies.len() >= 15,
+        "the steady peer sent only {} texts",
+        steady_report.latencies.len()
+    );
+    assert!(
+        hostile_report.blocked_at.is_some() && hostile_report.closed_at.is_some(),
+        "the peer that never reads was not held back and then disconnected: {hostile_report:?}"
+    );
+}
