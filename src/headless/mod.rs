@@ -89,6 +89,9 @@ pub(crate) fn identity_of(global: &Global, listening: bool) -> anyhow::Result<Id
     )
 }
 
+/// Starts mDNS to look for peers. Fails when it cannot work at all (say why,
+/// and that `HOST:PORT` still works); a limitation (no network, one IP family
+/// only) is told on stderr and the search goes on.
 pub(crate) fn start_discovery(global: &Global) -> Result<Discovery, Failure> {
     if global.no_mdns {
         return Err(Failure::new(
@@ -96,7 +99,35 @@ pub(crate) fn start_discovery(global: &Global) -> Result<Discovery, Failure> {
             anyhow!("discovery is off (--no-mdns): give the peer as HOST:PORT"),
         ));
     }
-    Discovery::start(&global.interfaces).map_err(Failure::from_other)
+    let discovery = Discovery::start(&global.interfaces).map_err(|e| {
+        Failure::from_other(anyhow!(
+            "{e}; cannot look for peers (give the peer as HOST:PORT)"
+        ))
+    })?;
+    if let Some(why) = discovery.health().limitation() {
+        status!("{why}");
+    }
+    Ok(discovery)
+}
+
+/// For `listen`: tells on stderr what limits discovery now (no network, one
+/// IP family only), and then each time that changes, while the runtime runs.
+pub(crate) fn report_discovery(discovery: &Discovery, port: u16) {
+    let direct = format!("peers can still connect to port {port} directly");
+    if let Some(why) = discovery.health().limitation() {
+        status!("{why}; {direct}");
+    }
+    let Ok(mut changes) = discovery.health_changes() else {
+        return;
+    };
+    tokio::spawn(async move {
+        while let Some(health) = changes.recv().await {
+            match health.limitation() {
+                Some(why) => status!("{why}; {direct}"),
+                None => status!("mDNS: the network is up; discovery is on"),
+            }
+        }
+    });
 }
 
 pub(crate) fn secs(d: Duration) -> String {

@@ -18,12 +18,20 @@ pub(super) async fn peers(global: &Global, json: bool, timeout: Duration) -> Res
     let discovery = start_discovery(global)?;
     let mut events = discovery.browse(None).map_err(Failure::from_other)?;
     let mut found: HashMap<String, Peer> = HashMap::new();
+    // Advertisements that are not usable peers, by name and host: said on stderr.
+    let mut ignored: HashMap<(String, String), String> = HashMap::new();
     let deadline = Instant::now() + timeout;
     loop {
         tokio::select! {
             event = events.recv() => match event {
                 Some(net::PeerEvent::Up(peer)) => { found.insert(peer.id.clone(), peer); }
                 Some(net::PeerEvent::Down(peer)) => { found.remove(&peer.id); }
+                Some(net::PeerEvent::Ignored(i)) => { ignored.insert((i.name, i.host), i.why); }
+                Some(net::PeerEvent::Health(health)) => {
+                    if let Some(why) = health.limitation() {
+                        status!("{why}");
+                    }
+                }
                 None => break,
             },
             () = tokio::time::sleep_until(deadline) => break,
@@ -44,12 +52,29 @@ pub(super) async fn peers(global: &Global, json: bool, timeout: Duration) -> Res
             let obj = serde_json::json!({
                 "name": p.name, "nick": p.nick, "host": p.host,
                 "addresses": addrs, "port": p.port, "id": p.id,
+                "problem": p.problem,
             });
             out.push_str(&obj.to_string());
             out.push('\n');
         }
     } else if !list.is_empty() {
         out.push_str(&peer_table(&list));
+    }
+    for p in list.iter().filter(|p| p.problem.is_some()) {
+        status!(
+            "{}: {} (lantalk will not talk to it)",
+            escape_for_terminal(&p.name, false),
+            p.problem.as_deref().unwrap_or_default()
+        );
+    }
+    let mut ignored: Vec<_> = ignored.into_iter().collect();
+    ignored.sort();
+    for ((name, host), why) in ignored {
+        status!(
+            "ignored {:?} on {}: {why}",
+            escape_for_terminal(&name, false),
+            escape_for_terminal(&host, false)
+        );
     }
     if list.is_empty() {
         status!(
