@@ -80,13 +80,18 @@ pub async fn run(global: Global, command: Command) -> Result<(), Failure> {
 }
 
 /// Our identity for a command: `--name`, and the id from `--data-dir`.
-/// `listening` also locks the data directory for as long as it is held.
+/// `listening` also locks the data directory for as long as it is held. A
+/// data directory that cannot be written is told on stderr, not fatal.
 pub(crate) fn identity_of(global: &Global, listening: bool) -> anyhow::Result<Identity> {
-    Identity::load(
+    let me = Identity::load(
         global.name.as_deref(),
         global.data_dir.as_deref(),
         listening,
-    )
+    )?;
+    if let Some(warning) = &me.warning {
+        status!("{warning}");
+    }
+    Ok(me)
 }
 
 /// Starts mDNS to look for peers. Fails when it cannot work at all (say why,
