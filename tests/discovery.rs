@@ -480,6 +480,9 @@ fn a_flood_of_advertisements_is_capped() {
         stderr.contains("more than 256 peers on the network; the rest are ignored"),
         "{stderr}"
     );
+    // Ten of the ignored named, the rest counted: stderr stays short too.
+    assert!(stderr.lines().count() <= 11, "{stderr}");
+    assert!(stderr.contains(" more advertisements ignored"), "{stderr}");
 }
 
 /// The peers pane row of `name` (after the left border), if listed.

@@ -13,6 +13,9 @@ use crate::cli::Global;
 use crate::net::{self, Peer};
 use crate::sanitize::escape_for_terminal;
 
+/// How many ignored advertisements are named on stderr; the rest are counted.
+const IGNORED_SHOWN: usize = 10;
+
 /// `lantalk peers`
 pub(super) async fn peers(global: &Global, json: bool, timeout: Duration) -> Result<(), Failure> {
     let discovery = start_discovery(global)?;
@@ -24,7 +27,11 @@ pub(super) async fn peers(global: &Global, json: bool, timeout: Duration) -> Res
     loop {
         tokio::select! {
             event = events.recv() => match event {
-                Some(net::PeerEvent::Up(peer)) => { found.insert(peer.id.clone(), peer); }
+                Some(net::PeerEvent::Up(peer)) => {
+                    // Set aside while incomplete (e.g. its TXT record came late), usable now.
+                    ignored.remove(&(peer.name.clone(), peer.host.clone()));
+                    found.insert(peer.id.clone(), peer);
+                }
                 Some(net::PeerEvent::Down(peer)) => { found.remove(&peer.id); }
                 Some(net::PeerEvent::Ignored(i)) => { ignored.insert((i.name, i.host), i.why); }
                 Some(net::PeerEvent::Health(health)) => {
@@ -69,11 +76,17 @@ pub(super) async fn peers(global: &Global, json: bool, timeout: Duration) -> Res
     }
     let mut ignored: Vec<_> = ignored.into_iter().collect();
     ignored.sort();
-    for ((name, host), why) in ignored {
+    for ((name, host), why) in ignored.iter().take(IGNORED_SHOWN) {
         status!(
             "ignored {:?} on {}: {why}",
-            escape_for_terminal(&name, false),
-            escape_for_terminal(&host, false)
+            escape_for_terminal(name, false),
+            escape_for_terminal(host, false)
+        );
+    }
+    if ignored.len() > IGNORED_SHOWN {
+        status!(
+            "… and {} more advertisements ignored",
+            ignored.len() - IGNORED_SHOWN
         );
     }
     if list.is_empty() {

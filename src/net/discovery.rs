@@ -455,8 +455,6 @@ struct PeerBook {
     by_id: HashMap<String, Peer>,
     /// Advertisements set aside, by lowercase full name, with the reason last reported.
     ignored: HashMap<String, String>,
-    /// The "too many peers" notice was given.
-    full: bool,
 }
 
 impl PeerBook {
@@ -465,7 +463,6 @@ impl PeerBook {
             own_id,
             by_id: HashMap::new(),
             ignored: HashMap::new(),
-            full: false,
         }
     }
 
@@ -476,7 +473,6 @@ impl PeerBook {
                     if self.own_id.as_deref() == Some(peer.id.as_str()) {
                         return Vec::new();
                     }
-                    self.ignored.remove(&peer.fullname.to_lowercase());
                     self.up(peer, nets)
                 }
                 Err(ignored) => {
@@ -484,13 +480,7 @@ impl PeerBook {
                     // Once usable, now not: that peer is gone.
                     let mut out: Vec<PeerEvent> =
                         self.remove_fullname(&key, None).into_iter().collect();
-                    if self.ignored.get(&key) != Some(&ignored.why) {
-                        if self.ignored.len() >= MAX_PEERS {
-                            self.ignored.clear();
-                        }
-                        self.ignored.insert(key, ignored.why.clone());
-                        out.push(PeerEvent::Ignored(ignored));
-                    }
+                    out.extend(self.set_aside(key, ignored));
                     out
                 }
             },
@@ -501,6 +491,20 @@ impl PeerBook {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// Remembers why the advertisement `key` (lowercase full name) is not
+    /// used; the event to report it, unless that reason was reported before.
+    fn set_aside(&mut self, key: String, ignored: Ignored) -> Option<PeerEvent> {
+        if self.ignored.get(&key) == Some(&ignored.why) {
+            return None;
+        }
+        // Bounded like the peers: a flood of bad advertisements forgets old reasons.
+        if self.ignored.len() >= MAX_PEERS {
+            self.ignored.clear();
+        }
+        self.ignored.insert(key, ignored.why.clone());
+        Some(PeerEvent::Ignored(ignored))
     }
 
     /// Forgets the peer advertised as `fullname` (lowercase), unless its id is `keep`.
@@ -522,18 +526,16 @@ impl PeerBook {
             .into_iter()
             .collect();
         if !self.by_id.contains_key(&peer.id) && self.by_id.len() >= MAX_PEERS {
-            if !self.full {
-                self.full = true;
-                out.push(PeerEvent::Ignored(Ignored {
-                    name: peer.name,
-                    host: peer.host,
-                    why: format!(
-                        "more than {MAX_PEERS} peers on the network; the rest are ignored"
-                    ),
-                }));
-            }
+            let key = peer.fullname.to_lowercase();
+            let ignored = Ignored {
+                name: peer.name,
+                host: peer.host,
+                why: format!("more than {MAX_PEERS} peers on the network; the rest are ignored"),
+            };
+            out.extend(self.set_aside(key, ignored));
             return out;
         }
+        self.ignored.remove(&peer.fullname.to_lowercase());
         out.extend(self.merge(peer, nets));
         out
     }
@@ -1202,22 +1204,25 @@ mod tests {
     #[test]
     fn the_list_is_capped() {
         let mut book = PeerBook::new(None);
-        let mut full = 0;
-        for i in 0..MAX_PEERS + 10 {
-            let id = format!("{i:032x}");
-            for event in book.apply(resolved(&format!("p{i}"), &id, "10.0.0.9"), &nets()) {
-                if let PeerEvent::Ignored(ignored) = event {
-                    assert!(
-                        ignored.why.starts_with("more than 256 peers"),
-                        "{}",
-                        ignored.why
-                    );
-                    full += 1;
+        let mut over = 0;
+        for round in 0..2 {
+            for i in 0..MAX_PEERS + 10 {
+                let id = format!("{i:032x}");
+                for event in book.apply(resolved(&format!("p{i}"), &id, "10.0.0.9"), &nets()) {
+                    if let PeerEvent::Ignored(ignored) = event {
+                        assert!(
+                            ignored.why.starts_with("more than 256 peers"),
+                            "{}",
+                            ignored.why
+                        );
+                        assert_eq!(round, 0, "each is reported once");
+                        over += 1;
+                    }
                 }
             }
         }
         assert_eq!(book.by_id.len(), MAX_PEERS);
-        assert_eq!(full, 1, "the cap is reported once");
+        assert_eq!(over, 10);
         // Room again once one leaves.
         one(book.apply(removed("p0"), &nets()));
         let id = format!("{:032x}", 9999);
