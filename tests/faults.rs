@@ -72,14 +72,19 @@ fn start_tui(tmux: &mut Tmux, name: &str, cmd: &str) {
     tmux.new_session(name, 120, 30, &format!("exec {cmd}"));
 }
 
-/// The port from the status bar's `ADDR:PORT` (or `no network :PORT`).
-fn port_in_status_bar(screen: &str) -> u16 {
-    let bar = status_bar(screen);
-    bar.split(" · ")
+/// The port from the status bar's `ADDR:PORT` (or `no network :PORT`);
+/// `None` while it shows `:…` (not listening yet).
+fn try_port_in_status_bar(screen: &str) -> Option<u16> {
+    status_bar(screen)
+        .split(" · ")
         .nth(1)
         .and_then(|addr| addr.rsplit(':').next())
         .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no port in the status bar {bar:?}"))
+}
+
+fn port_in_status_bar(screen: &str) -> u16 {
+    try_port_in_status_bar(screen)
+        .unwrap_or_else(|| panic!("no port in the status bar {:?}", status_bar(screen)))
 }
 
 /// A Python program run on a LAN host (`python3 -c`), e.g. to hold a port.
@@ -532,8 +537,8 @@ fn unwritable_data_dir_chat_screen_works_and_says_so_on_leaving() {
         30,
         &format!("{cmd}; echo exited $?; exec cat"),
     );
-    let screen = tmux.wait_screen("laptop", "the status bar", WAIT, |s| {
-        status_bar(s).contains("? help")
+    let screen = tmux.wait_screen("laptop", "the port in the status bar", WAIT, |s| {
+        try_port_in_status_bar(s).is_some()
     });
     let port = port_in_status_bar(&screen);
     let out = local(

@@ -101,7 +101,9 @@ pub struct Peer {
     pub nick: String,
     /// The peer's mDNS host name, e.g. `laptop.local.`.
     pub host: String,
-    /// Addresses to dial, best first: IPv4, then IPv6 (link-local with scope), loopback last.
+    /// Addresses to dial, best first (at most [`MAX_ADDRS`]): those on one
+    /// of our networks, IPv4 before IPv6 (link-local with scope); then the
+    /// others; loopback last.
     pub addrs: Vec<SocketAddr>,
     /// TCP port of the peer's listener.
     pub port: u16,
