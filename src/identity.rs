@@ -15,6 +15,10 @@ pub struct Identity {
     pub hello: Hello,
     /// The data directory (id, lock, log).
     pub dir: PathBuf,
+    /// What the user should be told about the data directory, if anything:
+    /// the peer id is only for this run (the directory cannot be written), or
+    /// the directory could not be locked.
+    pub warning: Option<String>,
     /// Held while this process listens under the identity.
     _lock: Option<fs::File>,
 }
@@ -23,30 +27,78 @@ impl Identity {
     /// Loads (or creates) the identity in `dir_flag` or the platform data
     /// directory, named `name_flag` or after the host. With `listening`, the
     /// directory is locked so no second listener can share the id.
+    ///
+    /// A data directory that cannot be written (read-only, not a directory,
+    /// no permission) is not fatal: the id is then made up for this run, or
+    /// the lock left out, and [`Identity::warning`] says so. Fails only when
+    /// another lantalk holds the directory, when the id file is corrupt, or
+    /// when there is no data directory at all.
     pub fn load(
         name_flag: Option<&str>,
         dir_flag: Option<&Path>,
         listening: bool,
     ) -> anyhow::Result<Self> {
         let dir = data_dir(dir_flag)?;
+        let mut lock_failed = None;
         let lock = if listening {
-            Some(lock_data_dir(&dir)?)
+            match lock_data_dir(&dir) {
+                Ok(file) => Some(file),
+                Err(e) if e.is::<AlreadyRunning>() => return Err(e),
+                Err(e) => {
+                    lock_failed = Some(e);
+                    None
+                }
+            }
         } else {
             None
         };
+        let (id, warning) = match load_or_create_id(&dir) {
+            Ok(id) => {
+                let warning = lock_failed.map(|e| {
+                    format!(
+                        "{e:#}; nothing stops a second lantalk from using this peer id at the same time"
+                    )
+                });
+                (id, warning)
+            }
+            Err(e) if e.is::<InvalidId>() => return Err(e),
+            Err(e) => (
+                random_hex::<16>()?,
+                Some(format!(
+                    "{e:#}; using a temporary peer id for this run (peers will not recognise this lantalk after a restart)"
+                )),
+            ),
+        };
         let hello = Hello {
             proto: PROTO_VERSION,
-            id: load_or_create_id(&dir)?,
+            id,
             name: display_name(name_flag),
             app: concat!("lantalk/", env!("CARGO_PKG_VERSION")).to_owned(),
         };
         Ok(Self {
             hello,
             dir,
+            warning,
             _lock: lock,
         })
     }
 }
+
+/// Another process holds the data directory's lock.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "another lantalk is already running with the data directory {} (stop it, or give this one its own --data-dir)",
+    .0.display()
+)]
+pub struct AlreadyRunning(PathBuf);
+
+/// The id file exists but does not hold a peer id.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} does not hold a valid peer id (32 lowercase hex characters); delete it to make a new one",
+    .0.display()
+)]
+pub struct InvalidId(PathBuf);
 
 /// Name of the file, inside the data directory, that holds the peer id.
 const ID_FILE: &str = "id";
@@ -88,12 +140,14 @@ pub fn load_or_create_id(dir: &Path) -> anyhow::Result<String> {
             if is_valid_peer_id(id) {
                 return Ok(id.to_owned());
             }
-            bail!(
-                "{} does not hold a valid peer id (32 lowercase hex characters); delete it to make a new one",
-                path.display()
-            );
+            return Err(InvalidId(path).into());
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        // No id yet (or no directory yet): make one below.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) => {}
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -108,7 +162,9 @@ pub fn load_or_create_id(dir: &Path) -> anyhow::Result<String> {
 
 /// Takes the data directory for this process: only one listening lantalk may
 /// use an identity at a time, or peers would see two hosts with one id. The
-/// lock lasts as long as the returned file is open.
+/// lock lasts as long as the returned file is open. A lock file that already
+/// exists in a read-only directory still works. Fails with
+/// [`AlreadyRunning`] when another process holds it.
 pub fn lock_data_dir(dir: &Path) -> anyhow::Result<fs::File> {
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join("lock");
@@ -117,13 +173,12 @@ pub fn lock_data_dir(dir: &Path) -> anyhow::Result<fs::File> {
         .truncate(false)
         .write(true)
         .open(&path)
+        // A lock needs no write access: an existing file read-only will do.
+        .or_else(|e| fs::File::open(&path).map_err(|_| e))
         .with_context(|| format!("cannot open {}", path.display()))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => bail!(
-            "another lantalk is already running with the data directory {} (stop it, or give this one its own --data-dir)",
-            dir.display()
-        ),
+        Err(fs::TryLockError::WouldBlock) => Err(AlreadyRunning(dir.to_owned()).into()),
         Err(fs::TryLockError::Error(e)) => {
             Err(e).with_context(|| format!("cannot lock {}", path.display()))
         }
@@ -167,6 +222,40 @@ mod tests {
         assert!(err.contains("already running"), "{err}");
         drop(held);
         lock_data_dir(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn an_unwritable_data_dir_gives_a_temporary_id_with_a_warning() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("file");
+        fs::write(&file, "").unwrap();
+        // Not a directory: fails for root too.
+        let dir = file.join("lantalk");
+        for listening in [false, true] {
+            let me = Identity::load(Some("phone"), Some(&dir), listening).unwrap();
+            assert!(is_valid_peer_id(&me.hello.id));
+            let warning = me.warning.unwrap();
+            assert!(
+                warning.contains(&dir.display().to_string())
+                    && warning.contains("using a temporary peer id"),
+                "{warning}"
+            );
+        }
+        let a = Identity::load(None, Some(&dir), false).unwrap().hello.id;
+        let b = Identity::load(None, Some(&dir), false).unwrap().hello.id;
+        assert_ne!(a, b, "a temporary id is new each run");
+    }
+
+    #[test]
+    fn a_writable_data_dir_gives_no_warning_and_a_second_listener_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = Identity::load(None, Some(dir.path()), true).unwrap();
+        assert_eq!(me.warning, None);
+        let err = Identity::load(None, Some(dir.path()), true).unwrap_err();
+        assert!(err.is::<AlreadyRunning>(), "{err:#}");
+        fs::write(dir.path().join(ID_FILE), "junk").unwrap();
+        let err = Identity::load(None, Some(dir.path()), false).unwrap_err();
+        assert!(err.is::<InvalidId>(), "{err:#}");
     }
 
     #[test]

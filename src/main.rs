@@ -58,6 +58,12 @@ async fn chat_screen(global: &Global, bell: bool) -> Result<(), Failure> {
     let me = Identity::load(global.name.as_deref(), global.data_dir.as_deref(), true)?;
     let log_path = me.dir.join("lantalk.log");
     init_logging(global.verbose, Some(&log_path));
+    // Said before the screen opens and again once it closes, so it is the
+    // last thing on the terminal (the chat screen has no place for it).
+    if let Some(warning) = &me.warning {
+        status!("{warning}");
+        tracing::warn!("{warning}");
+    }
     let config = TuiConfig {
         net: NodeConfig {
             hello: me.hello.clone(),
@@ -69,7 +75,11 @@ async fn chat_screen(global: &Global, bell: bool) -> Result<(), Failure> {
         bell,
         log_path,
     };
-    tui::run(config).await?;
+    let result = tui::run(config).await;
+    if let Some(warning) = &me.warning {
+        status!("{warning}");
+    }
+    result?;
     Ok(())
 }
 

@@ -37,6 +37,8 @@ pub enum DiscoveryState {
     Active,
     /// Not running, with the reason shown to the user (e.g. "mDNS off").
     Off(String),
+    /// Running but limited, and why (e.g. no network besides loopback).
+    Limited(String),
 }
 
 /// Delivery state of one of our own messages.
@@ -196,6 +198,9 @@ pub struct PeerEntry {
     pub addrs: Vec<SocketAddr>,
     /// Seen on mDNS right now.
     pub discovered: bool,
+    /// Why we cannot talk to this discovered peer (e.g. it speaks another
+    /// protocol version); messages to it are refused with this reason.
+    pub problem: Option<String>,
     /// A raw text connection (`nc`, a plain socket): no acks, named after its address.
     pub raw: bool,
     /// The open session, if any.

@@ -47,6 +47,7 @@ fn peer(id: &str, name: &str) -> Peer {
         port: 7342,
         id: id.into(),
         fullname: format!("{name}._lantalk._tcp.local."),
+        problem: None,
     }
 }
 
@@ -785,4 +786,51 @@ fn the_benchmarks_hundred_thousand_messages_stay_whole() {
     assert_eq!(conv.dropped, 0);
     assert_eq!(peer_bodies(&conv.entries).len(), 100_000);
     assert_eq!(conv.entries.last().unwrap().body, "phone is offline");
+}
+
+#[test]
+fn a_peer_speaking_another_protocol_is_listed_but_never_sent_to() {
+    let mut app = app();
+    let mut future = peer(PHONE, "future");
+    future.problem = Some("speaks protocol 9; this lantalk speaks 1".into());
+    net(&mut app, NetEvent::PeerUp(future.clone()));
+    assert_eq!(app.open.as_deref(), Some(PHONE));
+    let why = "future speaks protocol 9; this lantalk speaks 1: messages cannot be sent to it";
+    assert_eq!(entries(&app, PHONE).len(), 1);
+    assert_eq!(entries(&app, PHONE)[0].body, why);
+    // Seen again: said once.
+    net(&mut app, NetEvent::PeerUp(future));
+    assert_eq!(entries(&app, PHONE).len(), 1);
+
+    type_str(&mut app, "hello?");
+    let fx = key(&mut app, KeyCode::Enter);
+    assert!(fx.is_empty(), "nothing dialled: {fx:?}");
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("cannot send: this peer speaks protocol 9; this lantalk speaks 1")
+    );
+    assert_eq!(app.input.text(), "hello?", "the text is kept");
+
+    // It updates to our protocol: messages go out again.
+    net(&mut app, NetEvent::PeerUp(peer(PHONE, "future")));
+    let fx = key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(fx.as_slice(), [Effect::Net(NetCommand::Send { .. })]),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn limited_discovery_is_shown_with_its_reason() {
+    let mut app = app();
+    net(
+        &mut app,
+        NetEvent::DiscoveryLimited("mDNS: no network".into()),
+    );
+    assert_eq!(
+        app.discovery,
+        DiscoveryState::Limited("mDNS: no network".into())
+    );
+    net(&mut app, NetEvent::DiscoveryActive);
+    assert_eq!(app.discovery, DiscoveryState::Active);
 }

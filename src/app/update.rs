@@ -213,6 +213,12 @@ fn submit(app: &mut App, now: u64, fx: &mut Vec<Effect>) {
         ts: now,
         body: body.clone(),
     };
+    if let Some(problem) = find(app, &to).and_then(|p| p.problem.clone()) {
+        // It would refuse our hello: say why now instead of dialling.
+        app.notice = Some(format!("cannot send: this peer {problem}"));
+        app.input.set(line);
+        return;
+    }
     if let Some(peer) = find(app, &to) {
         // A raw peer never acknowledges: its messages are only ever "sent".
         let state = if peer.raw {
@@ -298,6 +304,7 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
         }
         NetEvent::DiscoveryActive => app.discovery = super::DiscoveryState::Active,
         NetEvent::DiscoveryOff(why) => app.discovery = super::DiscoveryState::Off(why),
+        NetEvent::DiscoveryLimited(why) => app.discovery = super::DiscoveryState::Limited(why),
         NetEvent::Renamed(name) => {
             app.notice = Some(format!(
                 "the name {:?} is taken here; others see you as {name:?}",
@@ -405,6 +412,13 @@ fn peer_up(app: &mut App, peer: Peer, now: u64) {
     if !was_online && has_messages(entry) {
         let line = format!("{} is online", quoted(&entry.name));
         system(entry, now, line);
+    }
+    if peer.problem != entry.problem {
+        if let Some(problem) = &peer.problem {
+            let line = format!("{} {problem}: messages cannot be sent to it", entry.name);
+            system(entry, now, line);
+        }
+        entry.problem = peer.problem;
     }
     open_if_none(app, &id);
 }
@@ -532,6 +546,7 @@ fn upsert<'a>(app: &'a mut App, id: &str, name: &str) -> &'a mut PeerEntry {
                 host: String::new(),
                 addrs: Vec::new(),
                 discovered: false,
+                problem: None,
                 raw: false,
                 session: None,
                 unread: 0,

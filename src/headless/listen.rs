@@ -153,6 +153,7 @@ fn advertise(global: &Global, hello: &Hello, port: u16) -> Option<Discovery> {
     };
     match discovery.advertise(&advert) {
         Ok(mut renames) => {
+            super::report_discovery(&discovery, port);
             tokio::spawn(async move {
                 while let Some(name) = renames.recv().await {
                     status!(

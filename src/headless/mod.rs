@@ -80,15 +80,23 @@ pub async fn run(global: Global, command: Command) -> Result<(), Failure> {
 }
 
 /// Our identity for a command: `--name`, and the id from `--data-dir`.
-/// `listening` also locks the data directory for as long as it is held.
+/// `listening` also locks the data directory for as long as it is held. A
+/// data directory that cannot be written is told on stderr, not fatal.
 pub(crate) fn identity_of(global: &Global, listening: bool) -> anyhow::Result<Identity> {
-    Identity::load(
+    let me = Identity::load(
         global.name.as_deref(),
         global.data_dir.as_deref(),
         listening,
-    )
+    )?;
+    if let Some(warning) = &me.warning {
+        status!("{warning}");
+    }
+    Ok(me)
 }
 
+/// Starts mDNS to look for peers. Fails when it cannot work at all (say why,
+/// and that `HOST:PORT` still works); a limitation (no network, one IP family
+/// only) is told on stderr and the search goes on.
 pub(crate) fn start_discovery(global: &Global) -> Result<Discovery, Failure> {
     if global.no_mdns {
         return Err(Failure::new(
@@ -96,7 +104,35 @@ pub(crate) fn start_discovery(global: &Global) -> Result<Discovery, Failure> {
             anyhow!("discovery is off (--no-mdns): give the peer as HOST:PORT"),
         ));
     }
-    Discovery::start(&global.interfaces).map_err(Failure::from_other)
+    let discovery = Discovery::start(&global.interfaces).map_err(|e| {
+        Failure::from_other(anyhow!(
+            "{e}; cannot look for peers (give the peer as HOST:PORT)"
+        ))
+    })?;
+    if let Some(why) = discovery.health().limitation() {
+        status!("{why}");
+    }
+    Ok(discovery)
+}
+
+/// For `listen`: tells on stderr what limits discovery now (no network, one
+/// IP family only), and then each time that changes, while the runtime runs.
+pub(crate) fn report_discovery(discovery: &Discovery, port: u16) {
+    let direct = format!("peers can still connect to port {port} directly");
+    if let Some(why) = discovery.health().limitation() {
+        status!("{why}; {direct}");
+    }
+    let Ok(mut changes) = discovery.health_changes() else {
+        return;
+    };
+    tokio::spawn(async move {
+        while let Some(health) = changes.recv().await {
+            match health.limitation() {
+                Some(why) => status!("{why}; {direct}"),
+                None => status!("mDNS: the network is up; discovery is on"),
+            }
+        }
+    });
 }
 
 pub(crate) fn secs(d: Duration) -> String {

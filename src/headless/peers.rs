@@ -18,17 +18,32 @@ use crate::cli::Global;
 use crate::net::{self, Peer};
 use crate::sanitize;
 
+/// How many ignored advertisements are named on stderr; the rest are counted.
+const IGNORED_SHOWN: usize = 10;
+
 /// `lantalk peers`
 pub(super) async fn peers(global: &Global, json: bool, timeout: Duration) -> Result<(), Failure> {
     let discovery = start_discovery(global)?;
     let mut events = discovery.browse(None).map_err(Failure::from_other)?;
     let mut found: HashMap<String, Peer> = HashMap::new();
+    // Advertisements that are not usable peers, by name and host: said on stderr.
+    let mut ignored: HashMap<(String, String), String> = HashMap::new();
     let deadline = Instant::now() + timeout;
     loop {
         tokio::select! {
             event = events.recv() => match event {
-                Some(net::PeerEvent::Up(peer)) => { found.insert(peer.id.clone(), peer); }
+                Some(net::PeerEvent::Up(peer)) => {
+                    // Set aside while incomplete (e.g. its TXT record came late), usable now.
+                    ignored.remove(&(peer.name.clone(), peer.host.clone()));
+                    found.insert(peer.id.clone(), peer);
+                }
                 Some(net::PeerEvent::Down(peer)) => { found.remove(&peer.id); }
+                Some(net::PeerEvent::Ignored(i)) => { ignored.insert((i.name, i.host), i.why); }
+                Some(net::PeerEvent::Health(health)) => {
+                    if let Some(why) = health.limitation() {
+                        status!("{why}");
+                    }
+                }
                 None => break,
             },
             () = tokio::time::sleep_until(deadline) => break,
@@ -49,12 +64,36 @@ pub(super) async fn peers(global: &Global, json: bool, timeout: Duration) -> Res
             let obj = serde_json::json!({
                 "name": p.name, "nick": p.nick, "host": p.host,
                 "addresses": addrs, "port": p.port, "id": p.id,
+                "problem": p.problem,
             });
             out.push_str(&sanitize::json_for_terminal(&obj.to_string()));
             out.push('\n');
         }
     } else if !list.is_empty() {
         out.push_str(&peer_table(&list));
+    }
+    for p in list.iter().filter(|p| p.problem.is_some()) {
+        status!(
+            "{}: {} (lantalk will not talk to it)",
+            sanitize::short_name(&p.name),
+            sanitize::one_line(p.problem.as_deref().unwrap_or_default(), 200)
+        );
+    }
+    let mut ignored: Vec<_> = ignored.into_iter().collect();
+    ignored.sort();
+    for ((name, host), why) in ignored.iter().take(IGNORED_SHOWN) {
+        status!(
+            "ignored \"{}\" on {}: {}",
+            sanitize::short_name(name),
+            sanitize::short_name(host),
+            sanitize::one_line(why, 200)
+        );
+    }
+    if ignored.len() > IGNORED_SHOWN {
+        status!(
+            "… and {} more advertisements ignored",
+            ignored.len() - IGNORED_SHOWN
+        );
     }
     if list.is_empty() {
         status!(
@@ -131,6 +170,7 @@ mod tests {
             port: 7342,
             id: id.to_string().repeat(32),
             fullname: format!("{name}._lantalk._tcp.local."),
+            problem: None,
         }
     }
 

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::{Exit, Failure, identity_of, secs, start_discovery};
 use crate::cli::Global;
 use crate::identity;
+use crate::net::discovery::Lookup;
 use crate::net::{self, CloseReason, PER_ADDRESS_TIMEOUT, SessionEvent, SessionHandle, now_ms};
 use crate::protocol::{Hello, MAX_FRAME_LEN, Text, text_fits_in_frame};
 use crate::sanitize::escape_for_terminal;
@@ -103,8 +104,23 @@ pub(super) async fn send(
                 .await
                 .map_err(Failure::from_other)?
             {
-                Some(found) => (found.addrs.clone(), Some((discovery, found))),
-                None => {
+                Lookup::Found(found) => {
+                    if let Some(problem) = &found.problem {
+                        return Err(Failure::new(Exit::Delivery, anyhow!("{peer}: {problem}")));
+                    }
+                    (found.addrs.clone(), Some((discovery, found)))
+                }
+                Lookup::Unusable(ignored) => {
+                    return Err(Failure::new(
+                        Exit::Delivery,
+                        anyhow!(
+                            "{peer:?} is advertised on {} but cannot be used: {}",
+                            escape_for_terminal(&ignored.host, false),
+                            ignored.why
+                        ),
+                    ));
+                }
+                Lookup::NotFound => {
                     return Err(Failure::new(
                         Exit::NotFound,
                         anyhow!(

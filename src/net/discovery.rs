@@ -1,10 +1,17 @@
 //! mDNS/DNS-SD: advertising ourselves as `_lantalk._tcp.local.` and browsing
 //! for peers. The only module that names `mdns_sd`; everything else sees
-//! [`Peer`] and [`PeerEvent`].
+//! [`Peer`], [`PeerEvent`] and [`Health`].
 //!
 //! mdns-sd reports a peer several times (once per interface and address set)
 //! and renames on conflicts; this module merges those into one [`Peer`] per
-//! peer id and filters out our own advertisement.
+//! peer id and filters out our own advertisement. Whatever others advertise
+//! is untrusted: advertisements without a usable id or port are set aside
+//! with the reason ([`PeerEvent::Ignored`]), strings and address lists are
+//! bounded, and the number of peers is capped.
+//!
+//! mdns-sd reports nothing when it cannot open UDP port 5353 or finds no
+//! network: [`Health`] is our own check of both, so the user learns why
+//! nobody shows up.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
@@ -16,7 +23,7 @@ use mdns_sd::{
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::protocol::is_valid_peer_id;
+use crate::protocol::{PROTO_VERSION, is_valid_peer_id};
 
 /// The DNS-SD service type lantalk advertises and browses.
 pub const SERVICE_TYPE: &str = "_lantalk._tcp.local.";
@@ -30,15 +37,58 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 /// How long a peer that failed to answer gets to answer a verify query.
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long the daemon may take to open its sockets before we look at them.
+const START_WAIT: Duration = Duration::from_secs(1);
+
+/// At most this many peers are kept; more are ignored (a flood of bogus
+/// advertisements must not grow the list, or memory, without bound).
+pub const MAX_PEERS: usize = 256;
+
+/// At most this many addresses are kept per peer (the best ones): each is
+/// tried in turn when dialling.
+pub const MAX_ADDRS: usize = 8;
+
+/// Longest instance or host name kept, in bytes (a DNS name is at most 255).
+const NAME_MAX: usize = 255;
+
+/// Longest TXT `nick` kept, in bytes (PROTOCOL.md: at most 200).
+const NICK_MAX: usize = 200;
+
+/// The UDP port of mDNS.
+const MDNS_PORT: u16 = 5353;
+
 /// Failure to start or drive the mDNS daemon. Callers should carry on without
-/// discovery (direct addresses still work) and tell the user.
+/// discovery (direct addresses still work) and tell the user. The text starts
+/// with `mDNS` and says why, e.g. `mDNS unavailable: UDP port 5353 is held by
+/// avahi-daemon (pid 612)`.
 #[derive(Debug, thiserror::Error)]
-#[error("mDNS: {0}")]
+#[error("{0}")]
 pub struct DiscoveryError(String);
 
 impl From<mdns_sd::Error> for DiscoveryError {
     fn from(e: mdns_sd::Error) -> Self {
-        Self(e.to_string())
+        Self(format!("mDNS: {e}"))
+    }
+}
+
+/// How well discovery can work here, right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Advertising and browsing on at least one network interface.
+    Working,
+    /// Running, but limited, and why: no network interface is up besides
+    /// loopback (only this machine's peers can be found), or only one of
+    /// IPv4 and IPv6 works. Changes when interfaces come and go.
+    Limited(String),
+}
+
+impl Health {
+    /// The limitation, if any.
+    pub fn limitation(&self) -> Option<&str> {
+        match self {
+            Self::Working => None,
+            Self::Limited(why) => Some(why),
+        }
     }
 }
 
@@ -51,7 +101,9 @@ pub struct Peer {
     pub nick: String,
     /// The peer's mDNS host name, e.g. `laptop.local.`.
     pub host: String,
-    /// Addresses to dial, best first: IPv4, then IPv6 (link-local with scope), loopback last.
+    /// Addresses to dial, best first (at most [`MAX_ADDRS`]): those on one
+    /// of our networks, IPv4 before IPv6 (link-local with scope); then the
+    /// others; loopback last.
     pub addrs: Vec<SocketAddr>,
     /// TCP port of the peer's listener.
     pub port: u16,
@@ -60,6 +112,29 @@ pub struct Peer {
     /// Full DNS-SD name, used to verify or identify the advertisement.
     #[serde(skip)]
     pub fullname: String,
+    /// Why lantalk will not talk to this peer although it is listed, e.g.
+    /// `speaks protocol 9; this lantalk speaks 1`. `None` for a usable peer.
+    pub problem: Option<String>,
+}
+
+/// An advertisement of our service type that is not a usable lantalk peer
+/// (no valid id, port 0, or too many peers), with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    /// The instance name, as advertised (may hold anything: escape it to show it).
+    pub name: String,
+    /// The host name, as advertised.
+    pub host: String,
+    /// Why it is ignored, e.g. `no peer id (TXT id)`.
+    pub why: String,
+}
+
+impl Ignored {
+    /// Whether `query` names this advertisement, like [`Peer::match_rank`].
+    pub fn matches(&self, query: &str) -> bool {
+        let q = strip_local(query.trim());
+        self.name.eq_ignore_ascii_case(q) || strip_local(&self.host).eq_ignore_ascii_case(q)
+    }
 }
 
 /// How well a peer matches a name typed by the user.
@@ -99,13 +174,28 @@ fn strip_local(name: &str) -> &str {
     }
 }
 
-/// A change in the set of peers.
+/// A change in the set of peers, or in discovery itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PeerEvent {
     /// A peer appeared, or its details (addresses, name, port) changed.
     Up(Peer),
     /// A peer said goodbye or its records expired.
     Down(Peer),
+    /// An advertisement was set aside, and why (reported once per name and reason).
+    Ignored(Ignored),
+    /// Discovery's [`Health`] changed (a network came up or went away).
+    Health(Health),
+}
+
+/// What [`Discovery::find`] found for a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// A peer to dial (check [`Peer::problem`] first).
+    Found(Peer),
+    /// Something by that name is advertised, but it is not usable, and why.
+    Unusable(Ignored),
+    /// Nothing by that name answered.
+    NotFound,
 }
 
 /// What to advertise about ourselves.
@@ -125,21 +215,39 @@ pub struct Advert {
 pub struct Discovery {
     daemon: ServiceDaemon,
     advertised: Option<String>,
+    /// The interfaces we were limited to (empty: all).
+    interfaces: Vec<String>,
 }
 
 impl Discovery {
-    /// Starts the daemon, limited to `interfaces` when not empty.
+    /// Starts the daemon, limited to `interfaces` when not empty. Fails, with
+    /// the reason, when mDNS cannot work at all: an unknown interface, or UDP
+    /// port 5353 held by a program that does not share it. Blocks for as long
+    /// as the daemon takes to open its sockets (a few milliseconds).
     pub fn start(interfaces: &[String]) -> Result<Self, DiscoveryError> {
         for name in interfaces {
             if cfg!(target_os = "linux")
                 && !std::path::Path::new("/sys/class/net").join(name).exists()
             {
                 return Err(DiscoveryError(format!(
-                    "no network interface named {name:?}"
+                    "mDNS: no network interface named {name:?}"
                 )));
             }
         }
         let daemon = ServiceDaemon::new()?;
+        // The daemon answers a status query only once it has opened its
+        // sockets: after that, what it holds can be looked at.
+        if let Ok(status) = daemon.status() {
+            let _ = status.recv_timeout(START_WAIT);
+        }
+        let sockets = sockets::mdns();
+        if !sockets.v4 && !sockets.v6 {
+            let _ = daemon.shutdown();
+            return Err(DiscoveryError(format!(
+                "mDNS unavailable: {}",
+                sockets.why_not(None)
+            )));
+        }
         // mdns-sd re-reads the interface list every 5 s by default, the main
         // source of wake-ups while idle; a new address is picked up within
         // this interval instead.
@@ -152,7 +260,38 @@ impl Discovery {
         Ok(Self {
             daemon,
             advertised: None,
+            interfaces: interfaces.to_vec(),
         })
+    }
+
+    /// How well discovery can work right now (see [`Health`]).
+    pub fn health(&self) -> Health {
+        health(&self.interfaces)
+    }
+
+    /// The [`Health`] as it changes: a new value each time it differs from
+    /// the one before (which starts as [`Discovery::health`] now). The daemon
+    /// notices new and lost addresses within `IP_CHECK_SECS`.
+    pub fn health_changes(&self) -> Result<mpsc::Receiver<Health>, DiscoveryError> {
+        let monitor = self.daemon.monitor()?;
+        let interfaces = self.interfaces.clone();
+        let mut last = self.health();
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            while let Ok(event) = monitor.recv_async().await {
+                if !matches!(event, DaemonEvent::IpAdd(_) | DaemonEvent::IpDel(_)) {
+                    continue;
+                }
+                let now = health(&interfaces);
+                if now != last {
+                    last = now.clone();
+                    if tx.send(now).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(rx)
     }
 
     /// Advertises our service (with name probing, so conflicts are resolved).
@@ -203,20 +342,29 @@ impl Discovery {
         }
     }
 
-    /// Starts browsing. Peers with `own_id` (our own advertisement) are left out.
+    /// Starts browsing. Peers with `own_id` (our own advertisement) are left
+    /// out. Changes of [`Health`] come on the same channel.
     pub fn browse(
         &self,
         own_id: Option<String>,
     ) -> Result<mpsc::Receiver<PeerEvent>, DiscoveryError> {
         let events = self.daemon.browse(SERVICE_TYPE)?;
+        let mut health = self.health_changes()?;
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(async move {
             let mut book = PeerBook::new(own_id);
-            while let Ok(event) = events.recv_async().await {
-                if let Some(change) = book.apply(event)
-                    && tx.send(change).await.is_err()
-                {
-                    break;
+            loop {
+                let changes = tokio::select! {
+                    event = events.recv_async() => match event {
+                        Ok(event) => book.apply(event, &local_nets()),
+                        Err(_) => break,
+                    },
+                    Some(now) = health.recv() => vec![PeerEvent::Health(now)],
+                };
+                for change in changes {
+                    if tx.send(change).await.is_err() {
+                        return;
+                    }
                 }
             }
         });
@@ -247,26 +395,31 @@ impl Discovery {
     /// Browses until a peer matching `query` (see [`Peer::match_rank`]) is
     /// found or `timeout` passes. An exact instance-name or host match ends the
     /// search at once; a match on the nickname only is taken at the deadline.
-    pub async fn find(
-        &self,
-        query: &str,
-        timeout: Duration,
-    ) -> Result<Option<Peer>, DiscoveryError> {
+    /// With no peer by that name, an unusable advertisement by that name is
+    /// reported at the deadline, so the user learns why it cannot be reached.
+    pub async fn find(&self, query: &str, timeout: Duration) -> Result<Lookup, DiscoveryError> {
         let mut events = self.browse(None)?;
         let deadline = tokio::time::Instant::now() + timeout;
         let mut seen: HashMap<String, Peer> = HashMap::new();
+        let mut unusable: Option<Ignored> = None;
         loop {
             tokio::select! {
                 event = events.recv() => match event {
                     Some(PeerEvent::Up(peer)) => {
                         if peer.match_rank(query) == Some(MatchRank::Exact) {
-                            return Ok(Some(peer));
+                            return Ok(Lookup::Found(peer));
                         }
                         seen.insert(peer.id.clone(), peer);
                     }
                     Some(PeerEvent::Down(peer)) => {
                         seen.remove(&peer.id);
                     }
+                    Some(PeerEvent::Ignored(ignored)) => {
+                        if ignored.matches(query) {
+                            unusable = Some(ignored);
+                        }
+                    }
+                    Some(PeerEvent::Health(_)) => {}
                     None => break,
                 },
                 () = tokio::time::sleep_until(deadline) => break,
@@ -278,7 +431,11 @@ impl Discovery {
             .collect();
         candidates
             .sort_by(|a, b| (a.match_rank(query), &a.name).cmp(&(b.match_rank(query), &b.name)));
-        Ok(candidates.into_iter().next())
+        Ok(match (candidates.into_iter().next(), unusable) {
+            (Some(peer), _) => Lookup::Found(peer),
+            (None, Some(ignored)) => Lookup::Unusable(ignored),
+            (None, None) => Lookup::NotFound,
+        })
     }
 }
 
@@ -293,10 +450,13 @@ impl Drop for Discovery {
     }
 }
 
-/// Merges mdns-sd's events into one entry per peer id.
+/// Merges mdns-sd's events into one entry per peer id, and one peer per
+/// advertisement.
 struct PeerBook {
     own_id: Option<String>,
     by_id: HashMap<String, Peer>,
+    /// Advertisements set aside, by lowercase full name, with the reason last reported.
+    ignored: HashMap<String, String>,
 }
 
 impl PeerBook {
@@ -304,32 +464,85 @@ impl PeerBook {
         Self {
             own_id,
             by_id: HashMap::new(),
+            ignored: HashMap::new(),
         }
     }
 
-    fn apply(&mut self, event: ServiceEvent) -> Option<PeerEvent> {
+    fn apply(&mut self, event: ServiceEvent, nets: &[Net]) -> Vec<PeerEvent> {
         match event {
-            ServiceEvent::ServiceResolved(resolved) => {
-                let peer = peer_from_resolved(&resolved)?;
-                if self.own_id.as_deref() == Some(peer.id.as_str()) {
-                    return None;
+            ServiceEvent::ServiceResolved(resolved) => match peer_from_resolved(&resolved, nets) {
+                Ok(peer) => {
+                    if self.own_id.as_deref() == Some(peer.id.as_str()) {
+                        return Vec::new();
+                    }
+                    self.up(peer, nets)
                 }
-                self.merge(peer)
-            }
+                Err(ignored) => {
+                    let key = resolved.fullname.to_lowercase();
+                    // Once usable, now not: that peer is gone.
+                    let mut out: Vec<PeerEvent> =
+                        self.remove_fullname(&key, None).into_iter().collect();
+                    out.extend(self.set_aside(key, ignored));
+                    out
+                }
+            },
             ServiceEvent::ServiceRemoved(_, fullname) => {
-                let id = self
-                    .by_id
-                    .values()
-                    .find(|p| p.fullname.eq_ignore_ascii_case(&fullname))?
-                    .id
-                    .clone();
-                self.by_id.remove(&id).map(PeerEvent::Down)
+                let key = fullname.to_lowercase();
+                self.ignored.remove(&key);
+                self.remove_fullname(&key, None).into_iter().collect()
             }
-            _ => None,
+            _ => Vec::new(),
         }
     }
 
-    fn merge(&mut self, mut peer: Peer) -> Option<PeerEvent> {
+    /// Remembers why the advertisement `key` (lowercase full name) is not
+    /// used; the event to report it, unless that reason was reported before.
+    fn set_aside(&mut self, key: String, ignored: Ignored) -> Option<PeerEvent> {
+        if self.ignored.get(&key) == Some(&ignored.why) {
+            return None;
+        }
+        // Bounded like the peers: a flood of bad advertisements forgets old reasons.
+        if self.ignored.len() >= MAX_PEERS {
+            self.ignored.clear();
+        }
+        self.ignored.insert(key, ignored.why.clone());
+        Some(PeerEvent::Ignored(ignored))
+    }
+
+    /// Forgets the peer advertised as `fullname` (lowercase), unless its id is `keep`.
+    fn remove_fullname(&mut self, fullname: &str, keep: Option<&str>) -> Option<PeerEvent> {
+        let id = self
+            .by_id
+            .values()
+            .find(|p| p.fullname.to_lowercase() == fullname && Some(p.id.as_str()) != keep)?
+            .id
+            .clone();
+        self.by_id.remove(&id).map(PeerEvent::Down)
+    }
+
+    fn up(&mut self, peer: Peer, nets: &[Net]) -> Vec<PeerEvent> {
+        // The same advertisement under a new id: the old one is gone, so the
+        // list never shows one advertisement twice.
+        let mut out: Vec<PeerEvent> = self
+            .remove_fullname(&peer.fullname.to_lowercase(), Some(&peer.id))
+            .into_iter()
+            .collect();
+        if !self.by_id.contains_key(&peer.id) && self.by_id.len() >= MAX_PEERS {
+            let key = peer.fullname.to_lowercase();
+            let ignored = Ignored {
+                name: peer.name,
+                host: peer.host,
+                why: format!("more than {MAX_PEERS} peers on the network; the rest are ignored"),
+            };
+            out.extend(self.set_aside(key, ignored));
+            return out;
+        }
+        self.ignored.remove(&peer.fullname.to_lowercase());
+        out.extend(self.merge(peer, nets));
+        out
+    }
+
+    fn merge(&mut self, mut peer: Peer, nets: &[Net]) -> Option<PeerEvent> {
         if let Some(known) = self.by_id.get(&peer.id) {
             // Same advertisement seen on another interface: keep every address.
             if known.fullname == peer.fullname && known.port == peer.port {
@@ -338,7 +551,8 @@ impl PeerBook {
                         peer.addrs.push(*addr);
                     }
                 }
-                sort_addrs(&mut peer.addrs);
+                sort_addrs(&mut peer.addrs, nets);
+                peer.addrs.truncate(MAX_ADDRS);
             }
             if *known == peer {
                 return None;
@@ -349,31 +563,60 @@ impl PeerBook {
     }
 }
 
-/// Our view of one resolved advertisement, or `None` if it is not a usable lantalk peer.
-fn peer_from_resolved(r: &ResolvedService) -> Option<Peer> {
-    let id = r.get_property_val_str("id")?.to_owned();
-    if !is_valid_peer_id(&id) || r.port == 0 {
-        return None;
+/// Our view of one resolved advertisement, or why it is not a usable lantalk peer.
+fn peer_from_resolved(r: &ResolvedService, nets: &[Net]) -> Result<Peer, Ignored> {
+    let name = bounded(&instance_of(&r.fullname), NAME_MAX);
+    let host = bounded(&r.host, NAME_MAX);
+    let ignored = |why: String| Ignored {
+        name: name.clone(),
+        host: host.clone(),
+        why,
+    };
+    let id = match r.get_property_val_str("id") {
+        None => return Err(ignored("no peer id (TXT id); not a lantalk peer?".into())),
+        Some(id) if !is_valid_peer_id(id) => {
+            return Err(ignored(format!(
+                "its peer id {:?} is not 32 lowercase hex digits",
+                bounded(id, 40)
+            )));
+        }
+        Some(id) => id.to_owned(),
+    };
+    if r.port == 0 {
+        return Err(ignored("it advertises port 0".into()));
     }
-    let name = instance_of(&r.fullname);
+    // No `proto` (or an empty one) is taken as ours: the key is advisory.
+    let problem = match r.get_property_val_str("proto").unwrap_or_default() {
+        "" => None,
+        p if p == PROTO_VERSION.to_string() => None,
+        p if p.len() <= 10 && p.bytes().all(|b| b.is_ascii_digit()) => Some(format!(
+            "speaks protocol {p}; this lantalk speaks {PROTO_VERSION}"
+        )),
+        p => Some(format!(
+            "speaks protocol {:?}; this lantalk speaks {PROTO_VERSION}",
+            bounded(p, 16)
+        )),
+    };
     let nick = r
         .get_property_val_str("nick")
         .filter(|n| !n.is_empty())
-        .map_or_else(|| name.clone(), str::to_owned);
+        .map_or_else(|| name.clone(), |n| bounded(n, NICK_MAX));
     let mut addrs: Vec<SocketAddr> = r
         .addresses
         .iter()
         .map(|ip| socket_addr(ip, r.port))
         .collect();
-    sort_addrs(&mut addrs);
-    Some(Peer {
+    sort_addrs(&mut addrs, nets);
+    addrs.truncate(MAX_ADDRS);
+    Ok(Peer {
         name,
         nick,
-        host: r.host.clone(),
+        host,
         addrs,
         port: r.port,
         id,
         fullname: r.fullname.clone(),
+        problem,
     })
 }
 
@@ -392,9 +635,261 @@ fn socket_addr(ip: &ScopedIp, port: u16) -> SocketAddr {
     }
 }
 
-/// Dial order: IPv4 before IPv6, loopback last.
-fn sort_addrs(addrs: &mut [SocketAddr]) {
-    addrs.sort_by_key(|a| (a.ip().is_loopback(), matches!(a.ip(), IpAddr::V6(_)), *a));
+/// One of our own networks: an address and its prefix length.
+#[derive(Debug, Clone, Copy)]
+struct Net {
+    ip: IpAddr,
+    prefix: u8,
+}
+
+impl Net {
+    fn contains(&self, ip: IpAddr) -> bool {
+        match (self.ip, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The networks of this host's interfaces that are up.
+fn local_nets() -> Vec<Net> {
+    if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| i.is_oper_up() && !i.is_loopback())
+        .map(|i| match i.addr {
+            if_addrs::IfAddr::V4(a) => Net {
+                ip: IpAddr::V4(a.ip),
+                prefix: a.prefixlen.min(32),
+            },
+            if_addrs::IfAddr::V6(a) => Net {
+                ip: IpAddr::V6(a.ip),
+                prefix: a.prefixlen.min(128),
+            },
+        })
+        .collect()
+}
+
+/// Dial order: addresses on one of our networks first (a link-local IPv6
+/// address, scoped to an interface, always is), IPv4 before IPv6, loopback
+/// last. An address on no network of ours (the peer's other interface, or a
+/// bogus one) is only tried after those.
+fn sort_addrs(addrs: &mut Vec<SocketAddr>, nets: &[Net]) {
+    let on_our_network = |a: &SocketAddr| match a {
+        SocketAddr::V6(v6) if v6.ip().is_unicast_link_local() => v6.scope_id() != 0,
+        other => nets.iter().any(|n| n.contains(other.ip())),
+    };
+    addrs.sort_by_key(|a| {
+        (
+            a.ip().is_loopback(),
+            !on_our_network(a),
+            matches!(a.ip(), IpAddr::V6(_)),
+            *a,
+        )
+    });
+    addrs.dedup();
+}
+
+/// How well mDNS can work with the sockets the daemon holds and the
+/// interfaces that are up (limited to `interfaces` when not empty).
+fn health(interfaces: &[String]) -> Health {
+    let sockets = sockets::mdns();
+    let up: Vec<if_addrs::Interface> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| i.is_oper_up() && !i.is_p2p())
+        // Loopback counts only when asked for by name.
+        .filter(|i| {
+            if interfaces.is_empty() {
+                !i.is_loopback()
+            } else {
+                interfaces.contains(&i.name)
+            }
+        })
+        .collect();
+    let has_v4 = up.iter().any(|i| i.ip().is_ipv4());
+    let has_v6 = up.iter().any(|i| i.ip().is_ipv6());
+    if !has_v4 && !has_v6 {
+        return Health::Limited(if interfaces.is_empty() {
+            "mDNS: no network (only loopback is up)".to_owned()
+        } else {
+            format!(
+                "mDNS: {} not up",
+                interfaces.join(", ").replace(|c: char| c.is_control(), "?")
+            )
+        });
+    }
+    match (has_v4 && sockets.v4, has_v6 && sockets.v6) {
+        (true, true) => Health::Working,
+        (true, false) if !has_v6 => Health::Working,
+        (false, true) if !has_v4 => Health::Working,
+        (true, false) => Health::Limited(format!(
+            "mDNS over IPv4 only: {}",
+            sockets.why_not(Some(false))
+        )),
+        (false, true) => Health::Limited(format!(
+            "mDNS over IPv6 only: {}",
+            sockets.why_not(Some(true))
+        )),
+        (false, false) => Health::Limited(format!(
+            "mDNS: no network it can use ({})",
+            sockets.why_not(None)
+        )),
+    }
+}
+
+/// Which UDP 5353 sockets this process holds, and who else holds the port:
+/// read from `/proc` on Linux (elsewhere both are assumed held).
+mod sockets {
+    use std::collections::HashSet;
+    use std::fs;
+
+    use super::MDNS_PORT;
+
+    /// The mDNS sockets of this process.
+    pub(super) struct Sockets {
+        /// An IPv4 socket on 5353.
+        pub v4: bool,
+        /// An IPv6 socket on 5353.
+        pub v6: bool,
+        /// Sockets of other processes on 5353 (socket inodes), IPv4 then IPv6.
+        others: Vec<(bool, u64)>,
+    }
+
+    impl Sockets {
+        /// Why we hold no 5353 socket (of one family: `Some(true)` IPv4,
+        /// `Some(false)` IPv6; `None` either).
+        pub(super) fn why_not(&self, v4: Option<bool>) -> String {
+            let family = match v4 {
+                Some(true) => " (IPv4)",
+                Some(false) => " (IPv6)",
+                None => "",
+            };
+            if self.others.is_empty() {
+                return format!("cannot open UDP port {MDNS_PORT}{family}");
+            }
+            // A holder of the same family first; a dual-stack IPv6 socket
+            // blocks IPv4 too.
+            let mut others: Vec<&(bool, u64)> = self.others.iter().collect();
+            others.sort_by_key(|(is_v4, _)| v4.is_some_and(|v4| v4 != *is_v4));
+            match others.iter().find_map(|(_, inode)| owner_of(*inode)) {
+                Some(who) => format!("UDP port {MDNS_PORT}{family} is held by {who}"),
+                None => format!("UDP port {MDNS_PORT}{family} is held by another program"),
+            }
+        }
+    }
+
+    /// Looks at this process's sockets. Call once the daemon has started.
+    /// Without a readable `/proc` (not Linux, or not mounted), both are
+    /// assumed held: no check is better than a false alarm.
+    pub(super) fn mdns() -> Sockets {
+        let unknown = Sockets {
+            v4: true,
+            v6: true,
+            others: Vec::new(),
+        };
+        if !cfg!(target_os = "linux") || fs::metadata("/proc/net/udp").is_err() {
+            return unknown;
+        }
+        let Some(own) = own_sockets() else {
+            return unknown;
+        };
+        let mut sockets = Sockets {
+            v4: false,
+            v6: false,
+            others: Vec::new(),
+        };
+        for (table, v4) in [("/proc/net/udp", true), ("/proc/net/udp6", false)] {
+            for inode in bound_to(table, MDNS_PORT) {
+                if own.contains(&inode) {
+                    if v4 {
+                        sockets.v4 = true;
+                    } else {
+                        sockets.v6 = true;
+                    }
+                } else {
+                    sockets.others.push((v4, inode));
+                }
+            }
+        }
+        sockets
+    }
+
+    /// Inodes of the sockets in `/proc/net/udp{,6}` bound to local `port`.
+    fn bound_to(table: &str, port: u16) -> Vec<u64> {
+        let text = fs::read_to_string(table).unwrap_or_default();
+        text.lines()
+            .skip(1)
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let local_port = fields.get(1)?.rsplit_once(':')?.1;
+                (u16::from_str_radix(local_port, 16).ok()? == port)
+                    .then(|| fields.get(9)?.parse().ok())
+                    .flatten()
+            })
+            .collect()
+    }
+
+    /// The socket inode behind a `/proc/PID/fd/N` link (`socket:[1234]`).
+    fn socket_inode(link: &std::path::Path) -> Option<u64> {
+        let target = fs::read_link(link).ok()?;
+        let target = target.to_str()?;
+        target
+            .strip_prefix("socket:[")?
+            .strip_suffix(']')?
+            .parse()
+            .ok()
+    }
+
+    fn own_sockets() -> Option<HashSet<u64>> {
+        let fds = fs::read_dir("/proc/self/fd").ok()?;
+        Some(
+            fds.flatten()
+                .filter_map(|e| socket_inode(&e.path()))
+                .collect(),
+        )
+    }
+
+    /// `name (pid N)` of a process holding socket `inode`, if we may look.
+    fn owner_of(inode: u64) -> Option<String> {
+        for proc in fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = proc
+                .file_name()
+                .to_str()
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(fds) = fs::read_dir(proc.path().join("fd")) else {
+                continue;
+            };
+            if fds
+                .flatten()
+                .any(|fd| socket_inode(&fd.path()) == Some(inode))
+            {
+                let comm = fs::read_to_string(proc.path().join("comm")).unwrap_or_default();
+                // A process may name itself anything: no control characters.
+                let comm: String = comm
+                    .trim()
+                    .chars()
+                    .map(|c| if c.is_control() { '?' } else { c })
+                    .collect();
+                return Some(format!("{comm} (pid {pid})"));
+            }
+        }
+        None
+    }
 }
 
 /// The instance part of a DNS-SD full name, unescaped:
@@ -415,6 +910,11 @@ fn instance_of(fullname: &str) -> String {
         }
     }
     out
+}
+
+/// `s` cut to at most `max` bytes on a character boundary, owned.
+fn bounded(s: &str, max: usize) -> String {
+    truncate(s, max).to_owned()
 }
 
 /// `s` cut to at most `max` bytes on a character boundary.
@@ -439,16 +939,62 @@ mod tests {
         assert_eq!(instance_of("a\\.b._lantalk._tcp.local."), "a.b");
     }
 
+    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    /// Our networks in these tests: 10.0.0.0/24.
+    fn nets() -> Vec<Net> {
+        vec![Net {
+            ip: "10.0.0.1".parse().unwrap(),
+            prefix: 24,
+        }]
+    }
+
     #[test]
-    fn addresses_sort_ipv4_first_loopback_last() {
-        let mut addrs: Vec<SocketAddr> = ["127.0.0.1:1", "[fe80::1%2]:1", "10.0.0.2:1"]
-            .iter()
-            .map(|s| s.parse().unwrap())
-            .collect();
-        sort_addrs(&mut addrs);
-        assert_eq!(addrs[0].to_string(), "10.0.0.2:1");
-        assert!(addrs[1].is_ipv6());
-        assert!(addrs[2].ip().is_loopback());
+    fn addresses_sort_ours_first_ipv4_first_loopback_last() {
+        let mut list = addrs(&[
+            "127.0.0.1:1",
+            "192.0.2.7:1",
+            "[fe80::1%2]:1",
+            "10.0.0.2:1",
+            "[2001:db8::1]:1",
+            "10.0.0.2:1",
+        ]);
+        sort_addrs(&mut list, &nets());
+        let order: Vec<String> = list.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            order,
+            [
+                "10.0.0.2:1",
+                "[fe80::1%2]:1",
+                "192.0.2.7:1",
+                "[2001:db8::1]:1",
+                "127.0.0.1:1"
+            ]
+        );
+    }
+
+    #[test]
+    fn networks_contain_their_addresses_only() {
+        let net = Net {
+            ip: "10.77.0.1".parse().unwrap(),
+            prefix: 24,
+        };
+        assert!(net.contains("10.77.0.200".parse().unwrap()));
+        assert!(!net.contains("10.77.1.2".parse().unwrap()));
+        assert!(!net.contains("fe80::1".parse().unwrap()));
+        let any = Net {
+            ip: "0.0.0.0".parse().unwrap(),
+            prefix: 0,
+        };
+        assert!(any.contains("203.0.113.9".parse().unwrap()));
+        let v6 = Net {
+            ip: "2001:db8::1".parse().unwrap(),
+            prefix: 64,
+        };
+        assert!(v6.contains("2001:db8::ffff".parse().unwrap()));
+        assert!(!v6.contains("2001:db9::1".parse().unwrap()));
     }
 
     fn peer(name: &str, nick: &str, host: &str) -> Peer {
@@ -460,6 +1006,7 @@ mod tests {
             port: 7342,
             id: "0".repeat(32),
             fullname: format!("{name}.{SERVICE_TYPE}"),
+            problem: None,
         }
     }
 
@@ -483,6 +1030,13 @@ mod tests {
         assert_eq!(second.match_rank("laptop"), Some(MatchRank::Nick));
     }
 
+    /// A resolution of `instance` with these TXT properties and addresses.
+    fn resolved_with(instance: &str, txt: &[(&str, &str)], ips: &str, port: u16) -> ServiceEvent {
+        let info =
+            ServiceInfo::new(SERVICE_TYPE, instance, "laptop.local.", ips, port, txt).unwrap();
+        ServiceEvent::ServiceResolved(Box::new(info.as_resolved_service()))
+    }
+
     fn resolved(instance: &str, id: &str, ip: &str) -> ServiceEvent {
         let txt = [
             ("txtvers", "1"),
@@ -490,46 +1044,208 @@ mod tests {
             ("id", id),
             ("nick", instance),
         ];
-        let info =
-            ServiceInfo::new(SERVICE_TYPE, instance, "laptop.local.", ip, 7342, &txt[..]).unwrap();
-        ServiceEvent::ServiceResolved(Box::new(info.as_resolved_service()))
+        resolved_with(instance, &txt, ip, 7342)
+    }
+
+    fn removed(instance: &str) -> ServiceEvent {
+        ServiceEvent::ServiceRemoved(SERVICE_TYPE.into(), format!("{instance}.{SERVICE_TYPE}"))
     }
 
     const ID: &str = "0123456789abcdef0123456789abcdef";
 
+    /// The one event `events` must hold.
+    fn one(mut events: Vec<PeerEvent>) -> PeerEvent {
+        assert_eq!(events.len(), 1, "{events:?}");
+        events.remove(0)
+    }
+
     #[test]
     fn repeated_resolutions_merge_into_one_peer() {
         let mut book = PeerBook::new(None);
-        let Some(PeerEvent::Up(first)) = book.apply(resolved("laptop", ID, "10.0.0.1")) else {
+        let PeerEvent::Up(first) = one(book.apply(resolved("laptop", ID, "10.0.0.1"), &nets()))
+        else {
             panic!("first resolution must announce the peer")
         };
-        assert_eq!(
-            first.addrs,
-            vec!["10.0.0.1:7342".parse::<SocketAddr>().unwrap()]
-        );
+        assert_eq!(first.addrs, addrs(&["10.0.0.1:7342"]));
         // The same peer seen on another interface: one peer, both addresses.
-        let Some(PeerEvent::Up(merged)) = book.apply(resolved("laptop", ID, "fe80::1")) else {
+        let PeerEvent::Up(merged) = one(book.apply(resolved("laptop", ID, "fe80::1"), &nets()))
+        else {
             panic!("a new address is a change")
         };
         assert_eq!(merged.addrs.len(), 2);
         assert_eq!(merged.addrs[0].to_string(), "10.0.0.1:7342");
         // Seen again with nothing new: no event.
-        assert_eq!(book.apply(resolved("laptop", ID, "10.0.0.1")), None);
-        let removed =
-            ServiceEvent::ServiceRemoved(SERVICE_TYPE.into(), format!("laptop.{SERVICE_TYPE}"));
-        assert!(matches!(book.apply(removed), Some(PeerEvent::Down(p)) if p.id == ID));
+        assert_eq!(
+            book.apply(resolved("laptop", ID, "10.0.0.1"), &nets()),
+            vec![]
+        );
+        assert!(
+            matches!(one(book.apply(removed("laptop"), &nets())), PeerEvent::Down(p) if p.id == ID)
+        );
         assert!(book.by_id.is_empty());
     }
 
     #[test]
     fn ourselves_and_malformed_ids_are_left_out() {
         let mut book = PeerBook::new(Some(ID.to_owned()));
-        assert_eq!(book.apply(resolved("me", ID, "10.0.0.1")), None);
-        assert_eq!(book.apply(resolved("bad", "NOT-AN-ID", "10.0.0.2")), None);
+        assert_eq!(book.apply(resolved("me", ID, "10.0.0.1"), &nets()), vec![]);
+        let PeerEvent::Ignored(bad) =
+            one(book.apply(resolved("bad", "NOT-AN-ID", "10.0.0.2"), &nets()))
+        else {
+            panic!("a bad id is reported")
+        };
+        assert_eq!(bad.name, "bad");
+        assert!(
+            bad.why.contains("\"NOT-AN-ID\" is not 32 lowercase hex"),
+            "{}",
+            bad.why
+        );
+        // Reported once, not at every resolution.
+        assert_eq!(
+            book.apply(resolved("bad", "NOT-AN-ID", "10.0.0.2"), &nets()),
+            vec![]
+        );
         let other = "f".repeat(32);
         assert!(
-            matches!(book.apply(resolved("phone", &other, "10.0.0.3")), Some(PeerEvent::Up(p)) if p.name == "phone")
+            matches!(one(book.apply(resolved("phone", &other, "10.0.0.3"), &nets())), PeerEvent::Up(p) if p.name == "phone")
         );
+        assert_eq!(book.by_id.len(), 1);
+    }
+
+    #[test]
+    fn missing_id_and_port_zero_say_why() {
+        let mut book = PeerBook::new(None);
+        let why = |events: Vec<PeerEvent>| match one(events) {
+            PeerEvent::Ignored(i) => i.why,
+            other => panic!("{other:?}"),
+        };
+        let no_id = why(book.apply(
+            resolved_with("x", &[("proto", "1")], "10.0.0.5", 7342),
+            &nets(),
+        ));
+        assert!(no_id.starts_with("no peer id"), "{no_id}");
+        let port0 = why(book.apply(resolved_with("y", &[("id", ID)], "10.0.0.6", 0), &nets()));
+        assert_eq!(port0, "it advertises port 0");
+        assert!(book.by_id.is_empty());
+    }
+
+    #[test]
+    fn missing_proto_and_nick_are_fine_another_proto_is_a_problem() {
+        let mut book = PeerBook::new(None);
+        let up = |events: Vec<PeerEvent>| match one(events) {
+            PeerEvent::Up(p) => p,
+            other => panic!("{other:?}"),
+        };
+        let plain = up(book.apply(
+            resolved_with("plain", &[("id", ID)], "10.0.0.5", 7342),
+            &nets(),
+        ));
+        assert_eq!((plain.nick.as_str(), plain.problem), ("plain", None));
+        let other = "e".repeat(32);
+        let future = up(book.apply(
+            resolved_with(
+                "future",
+                &[("id", &other), ("proto", "9")],
+                "10.0.0.6",
+                7342,
+            ),
+            &nets(),
+        ));
+        assert_eq!(
+            future.problem.as_deref(),
+            Some("speaks protocol 9; this lantalk speaks 1")
+        );
+        let third = "d".repeat(32);
+        let odd = up(book.apply(
+            resolved_with(
+                "odd",
+                &[("id", &third), ("proto", "v2\x1b")],
+                "10.0.0.7",
+                7342,
+            ),
+            &nets(),
+        ));
+        assert_eq!(
+            odd.problem.as_deref(),
+            Some("speaks protocol \"v2\\u{1b}\"; this lantalk speaks 1")
+        );
+    }
+
+    #[test]
+    fn long_strings_are_bounded() {
+        let mut book = PeerBook::new(None);
+        // 250 bytes: with `nick=`, the largest string a TXT record holds.
+        let nick = "é".repeat(125);
+        let PeerEvent::Up(p) = one(book.apply(
+            resolved_with("n", &[("id", ID), ("nick", &nick)], "10.0.0.5", 7342),
+            &nets(),
+        )) else {
+            panic!()
+        };
+        assert_eq!(p.nick.len(), 200);
+        assert!(p.nick.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn a_new_id_for_the_same_advertisement_replaces_the_old() {
+        let mut book = PeerBook::new(None);
+        one(book.apply(resolved("laptop", ID, "10.0.0.1"), &nets()));
+        let other = "a".repeat(32);
+        let events = book.apply(resolved("laptop", &other, "10.0.0.1"), &nets());
+        assert!(
+            matches!(&events[..], [PeerEvent::Down(old), PeerEvent::Up(new)] if old.id == ID && new.id == other),
+            "{events:?}"
+        );
+        assert_eq!(book.by_id.len(), 1);
+        // Its goodbye removes the one left.
+        assert!(
+            matches!(one(book.apply(removed("laptop"), &nets())), PeerEvent::Down(p) if p.id == other)
+        );
+    }
+
+    #[test]
+    fn the_list_is_capped() {
+        let mut book = PeerBook::new(None);
+        let mut over = 0;
+        for round in 0..2 {
+            for i in 0..MAX_PEERS + 10 {
+                let id = format!("{i:032x}");
+                for event in book.apply(resolved(&format!("p{i}"), &id, "10.0.0.9"), &nets()) {
+                    if let PeerEvent::Ignored(ignored) = event {
+                        assert!(
+                            ignored.why.starts_with("more than 256 peers"),
+                            "{}",
+                            ignored.why
+                        );
+                        assert_eq!(round, 0, "each is reported once");
+                        over += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(book.by_id.len(), MAX_PEERS);
+        assert_eq!(over, 10);
+        // Room again once one leaves.
+        one(book.apply(removed("p0"), &nets()));
+        let id = format!("{:032x}", 9999);
+        assert!(matches!(
+            one(book.apply(resolved("late", &id, "10.0.0.9"), &nets())),
+            PeerEvent::Up(_)
+        ));
+    }
+
+    #[test]
+    fn many_addresses_keep_the_best_few() {
+        let mut book = PeerBook::new(None);
+        let ips: Vec<String> = (1..=20).map(|i| format!("192.0.2.{i}")).collect();
+        let ips = format!("{},10.0.0.77", ips.join(","));
+        let PeerEvent::Up(p) =
+            one(book.apply(resolved_with("many", &[("id", ID)], &ips, 7342), &nets()))
+        else {
+            panic!()
+        };
+        assert_eq!(p.addrs.len(), MAX_ADDRS);
+        assert_eq!(p.addrs[0].to_string(), "10.0.0.77:7342", "ours first");
     }
 
     #[test]

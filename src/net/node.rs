@@ -86,6 +86,8 @@ pub enum NetEvent {
     DiscoveryActive,
     /// Discovery is off, and why (shown in the status bar).
     DiscoveryOff(String),
+    /// Discovery runs but is limited, and why (no network, one IP family only).
+    DiscoveryLimited(String),
     /// mDNS renamed us after a conflict; we are advertised under this name.
     Renamed(String),
     /// A peer appeared or changed.
@@ -290,6 +292,14 @@ async fn run(
     node.shutdown(&mut session_rx).await;
 }
 
+/// What the UI is told about discovery's health.
+fn health_event(health: crate::net::discovery::Health) -> NetEvent {
+    match health.limitation() {
+        None => NetEvent::DiscoveryActive,
+        Some(why) => NetEvent::DiscoveryLimited(why.to_owned()),
+    }
+}
+
 /// Receives from an optional channel; pending forever when there is none.
 async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
     match rx {
@@ -358,9 +368,10 @@ impl Node {
         });
         match started {
             Ok((discovery, peers, renames)) => {
+                let state = health_event(discovery.health());
                 self.discovery = Some(discovery);
                 self.advert = Some(advert);
-                let _ = self.events.send(NetEvent::DiscoveryActive).await;
+                let _ = self.events.send(state).await;
                 (Some(peers), Some(renames))
             }
             Err(e) => {
@@ -732,6 +743,16 @@ impl Node {
                 self.discovered.remove(&peer.id);
                 NetEvent::PeerDown(peer)
             }
+            PeerEvent::Ignored(ignored) => {
+                tracing::info!(
+                    "ignored the advertisement {:?} on {:?}: {}",
+                    ignored.name,
+                    ignored.host,
+                    ignored.why
+                );
+                return;
+            }
+            PeerEvent::Health(health) => health_event(health),
         };
         let _ = self.events.send(out).await;
     }

@@ -1,7 +1,7 @@
 //! The peers pane (left): one row per known peer in the App's order, with a
-//! mark for its state (`●` connected, `○` online, `·` offline), its name, a
-//! dim host when it says something the name does not, and its unread count
-//! or "offline" at the right edge. The row under the cursor is highlighted,
+//! mark for its state (`●` connected, `○` online, `✗` online but we cannot
+//! talk to it, `·` offline), its name, a dim host when it says something the
+//! name does not, and its unread count or "offline" at the right edge. The row under the cursor is highlighted,
 //! strongly when the pane has the focus. With no peers it shows a hint.
 
 use ratatui::Frame;
@@ -24,7 +24,9 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     if app.peers.is_empty() {
         let hint = match app.discovery {
             DiscoveryState::Off(_) => "discovery off: /connect HOST:PORT",
-            DiscoveryState::Starting | DiscoveryState::Active => "no peers yet — waiting for mDNS…",
+            DiscoveryState::Starting | DiscoveryState::Active | DiscoveryState::Limited(_) => {
+                "no peers yet — waiting for mDNS…"
+            }
         };
         let hint = Paragraph::new(hint)
             .style(Style::new().dim())
@@ -67,6 +69,9 @@ fn row(peer: &PeerEntry, width: usize, open: bool) -> Line<'static> {
     let online = peer.online();
     let (mark, mark_style) = if peer.session.is_some() {
         ("●", Style::new().fg(Color::Green))
+    } else if online && peer.problem.is_some() {
+        // Listed, but we cannot talk to it (its conversation says why).
+        ("✗", Style::new().fg(Color::Red))
     } else if online {
         ("○", Style::new())
     } else {

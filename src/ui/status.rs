@@ -27,7 +27,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let discovery = match &app.discovery {
         DiscoveryState::Starting => Span::styled("mDNS starting", Style::new().dim()),
         DiscoveryState::Active => Span::styled("mDNS on", Style::new().fg(Color::Green)),
-        DiscoveryState::Off(reason) => Span::styled(
+        DiscoveryState::Off(reason) | DiscoveryState::Limited(reason) => Span::styled(
             text::line(reason).into_owned(),
             Style::new().fg(Color::Yellow),
         ),

@@ -39,6 +39,7 @@ fn peer(n: u8, name: &str, host: &str) -> PeerEntry {
         host: host.into(),
         addrs: Vec::new(),
         discovered: true,
+        problem: None,
         raw: false,
         session: None,
         unread: 0,
@@ -161,6 +162,23 @@ fn discovery_off_hint() {
     let t = render(&app, 80, 24);
     find(&t, "discovery");
     find(&t, "mDNS off");
+}
+
+#[test]
+fn limited_discovery_and_a_peer_we_cannot_talk_to() {
+    let mut app = app();
+    app.discovery = DiscoveryState::Limited("mDNS: no network (only loopback is up)".into());
+    let mut future = peer(1, "future", "future.local.");
+    future.problem = Some("speaks protocol 9; this lantalk speaks 1".into());
+    app.peers = vec![future, peer(2, "bob", "bob-pc.local.")];
+    let t = render(&app, 100, 24);
+    find(&t, "mDNS: no network (only loopback is up)");
+    let (x, y) = find(&t, "✗ future");
+    assert_eq!(cell(&t, x, y).fg, Color::Red);
+    find(&t, "○ bob");
+    app.peers.clear();
+    let t = render(&app, 100, 24);
+    find(&t, "no peers yet");
 }
 
 fn many_peers() -> App {
@@ -466,6 +484,7 @@ fn hostile_peer_names_are_shown_harmless() {
             port: 7342,
             id: format!("{:032x}", i + 1),
             fullname: format!("{name}._lantalk._tcp.local."),
+            problem: None,
         };
         update(&mut app, Action::Net(NetEvent::PeerUp(peer)), WED_2240);
     }

@@ -4,6 +4,7 @@
 //! server ([`Tmux`]).
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod example;
 pub mod lan;
 pub mod local;
 pub mod proc;
