@@ -649,8 +649,9 @@ fn chat_screen_lists_poisoned_peers_sanely_and_says_why_they_fail() {
     open("plain");
     tmux.type_text("phone", "hello plain");
     tmux.keys("phone", &["Enter"]);
+    // The text waits (it goes out if the peer comes back); the reason is shown.
     let needle = format!(
-        "could not deliver 1 message(s) to plain: could not connect to {THEIR_ADDR}:7342 (Connection refused"
+        "phone: hello plain ◷ waiting: could not connect to {THEIR_ADDR}:7342 (Connection refused"
     );
     let screen = tmux.wait_screen("phone", &needle, SECS(10), |s| joined(s).contains(&needle));
     println!("{}", framed(&screen));

@@ -31,7 +31,7 @@ use common::local::{self, Lines, STARTUP, WAIT, data_dir, frame, lantalk, now_ms
 use common::proc::{BIN, Proc};
 use common::tmux::Tmux;
 use lantalk::app::MAX_ENTRIES;
-use lantalk::net::listener::MAX_PER_SOURCE;
+use lantalk::net::listener::{MAX_CONNECTIONS, MAX_PER_SOURCE};
 
 /// Connections the flood opens at once.
 const FLOOD_CONNECTIONS: usize = 1000;
@@ -731,12 +731,17 @@ struct FloodView {
 
 impl ConnFlood {
     fn start(port: u16) -> Self {
+        Self::start_from(port, FLOOD_CONNECTIONS, FLOOD_SOURCE)
+    }
+
+    /// `count` silent connections from `source`.
+    fn start_from(port: u16, count: usize, source: &str) -> Self {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/conn_flood.py");
         let mut cmd = Command::new("python3");
         cmd.arg(script)
             .arg(port.to_string())
-            .arg(FLOOD_CONNECTIONS.to_string())
-            .arg(FLOOD_SOURCE)
+            .arg(count.to_string())
+            .arg(source)
             .arg("2");
         let (proc, stdin) = Proc::spawn_with_stdin(cmd);
         Self {
@@ -882,6 +887,48 @@ fn connection_flood_into_listen() {
     );
     assert!(during < RSS_CEILING_KB && after < RSS_CEILING_KB);
     assert!(listen.alive(), "listen exited");
+}
+
+/// Silent connections from many hosts, more than the total cap (17 hosts ×
+/// 32 = 544 > 512): a peer still gets in, because the oldest connections
+/// that never sent a byte make room.
+#[test]
+fn silent_connections_from_many_hosts_make_room_for_a_peer() {
+    let _serial = serial();
+    let listen = Listener::start();
+    let hosts: Vec<String> = (2..=18).map(|h| format!("127.0.0.{h}")).collect();
+    let mut floods: Vec<ConnFlood> = hosts
+        .iter()
+        .map(|h| ConnFlood::start_from(listen.port, MAX_PER_SOURCE, h))
+        .collect();
+    let views: Vec<FloodView> = floods.iter_mut().map(ConnFlood::report).collect();
+    let opened = hosts.len() * MAX_PER_SOURCE;
+    let held: usize = views.iter().map(|v| v.held).sum();
+    let closed: usize = views.iter().map(|v| v.closed).sum();
+    let dir = data_dir();
+    let start = Instant::now();
+    let sent = local::send(
+        &format!("127.0.0.1:{}", listen.port),
+        dir.path(),
+        "steady",
+        &["room", "for", "me"],
+    );
+    let took = start.elapsed();
+    sent.assert_success();
+    let deadline = Instant::now() + WAIT;
+    while listen.printed(STEADY) == 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(listen.printed(STEADY), 1, "the peer's text was printed");
+    println!(
+        "figure: listen: {opened} silent connections from {} hosts (total cap {MAX_CONNECTIONS}): {held} held, {closed} of the oldest closed to make room; a peer then got in and was acknowledged in {:.0} ms",
+        hosts.len(),
+        took.as_secs_f64() * 1000.0
+    );
+    assert!(held <= MAX_CONNECTIONS, "held {held}");
+    for flood in floods {
+        flood.stop();
+    }
 }
 
 #[test]

@@ -40,11 +40,21 @@ pub async fn connect_any(
     for &addr in addrs {
         match tokio::time::timeout(per_address, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => return Ok(stream),
-            Ok(Err(e)) => attempts.push((addr, e.to_string())),
+            Ok(Err(e)) => attempts.push((addr, plain(&e))),
             Err(_) => attempts.push((addr, format!("no answer in {} ms", per_address.as_millis()))),
         }
     }
     Err(ConnectError { attempts })
+}
+
+/// The system's words for `e` without the `(os error N)` suffix, which
+/// means nothing to the person reading it.
+fn plain(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_owned(),
+        _ => text,
+    }
 }
 
 #[cfg(test)]
@@ -78,6 +88,7 @@ mod tests {
                 .starts_with(&format!("could not connect to {dead} (")),
             "{err}"
         );
+        assert!(!err.to_string().contains("os error"), "{err}");
         let none = connect_any(&[], PER_ADDRESS_TIMEOUT).await.unwrap_err();
         assert_eq!(none.to_string(), "no address to connect to");
     }

@@ -2,7 +2,7 @@
 //! busy), telling protocol traffic from other traffic by its first byte, and
 //! handing handshaken sessions to the owner.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use super::next_session_id;
 use super::raw;
@@ -109,7 +109,19 @@ fn listen_on(addr: SocketAddr) -> io::Result<TcpListener> {
 /// Open connections per source, shared by the accept loop and the [`Slot`]s.
 #[derive(Default)]
 struct Limits {
-    by_source: Mutex<HashMap<IpAddr, Source>>,
+    inner: Mutex<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    by_source: HashMap<IpAddr, Source>,
+    total: usize,
+    /// Connections still waiting for their first byte, oldest first: when
+    /// the total is reached, the oldest of them makes room for a new one.
+    silent: VecDeque<(u64, Arc<Notify>)>,
+    next_id: u64,
+    /// A refusal for the total was logged since the total was last below it.
+    warned_total: bool,
 }
 
 #[derive(Default)]
@@ -123,48 +135,89 @@ struct Source {
 struct Slot {
     limits: Arc<Limits>,
     source: IpAddr,
+    id: u64,
+    /// Told when this connection, still silent, must make room.
+    evict: Arc<Notify>,
 }
 
 impl Limits {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Source>> {
-        self.by_source.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A slot for a connection from `addr`, or why there is none.
+    /// A slot for a connection from `addr`, or why there is none (`None`
+    /// when the refusal was already logged for this source).
     fn admit(self: &Arc<Self>, addr: IpAddr) -> Result<Slot, Option<String>> {
         let source = source_key(addr);
-        let mut map = self.lock();
-        let total: usize = map.values().map(|s| s.open).sum();
-        let entry = map.entry(source).or_default();
-        if entry.open >= MAX_PER_SOURCE || total >= MAX_CONNECTIONS {
-            let first = !entry.warned;
-            entry.warned = true;
-            if entry.open == 0 {
-                map.remove(&source);
-            }
-            let why = if total >= MAX_CONNECTIONS {
-                format!("{MAX_CONNECTIONS} connections open")
-            } else {
-                format!("{MAX_PER_SOURCE} connections open from {source}")
-            };
-            return Err(first.then_some(why));
+        let mut counts = self.lock();
+        let counts = &mut *counts;
+        if counts.total >= MAX_CONNECTIONS
+            && let Some((_, evict)) = counts.silent.pop_front()
+        {
+            // Its place is freed when it closes, a moment from now.
+            evict.notify_one();
+        } else if counts.total >= MAX_CONNECTIONS {
+            let first = !counts.warned_total;
+            counts.warned_total = true;
+            return Err(first.then(|| format!("{MAX_CONNECTIONS} connections open")));
         }
+        if counts
+            .by_source
+            .get(&source)
+            .is_some_and(|s| s.open >= MAX_PER_SOURCE)
+        {
+            let why = format!("{MAX_PER_SOURCE} connections open from {source}");
+            return Err(refuse(counts, source, why));
+        }
+        let entry = counts.by_source.entry(source).or_default();
         entry.open += 1;
+        counts.total += 1;
+        counts.next_id += 1;
+        let evict = Arc::new(Notify::new());
+        counts
+            .silent
+            .push_back((counts.next_id, Arc::clone(&evict)));
         Ok(Slot {
             limits: Arc::clone(self),
             source,
+            id: counts.next_id,
+            evict,
         })
+    }
+}
+
+/// Notes a refusal of a source at its cap; the reason is returned once,
+/// until the source is under its cap again.
+fn refuse(counts: &mut Counts, source: IpAddr, why: String) -> Option<String> {
+    let entry = counts.by_source.get_mut(&source)?;
+    let first = !entry.warned;
+    entry.warned = true;
+    first.then_some(why)
+}
+
+impl Slot {
+    /// The connection has spoken: it can no longer be evicted.
+    fn spoke(&self) {
+        self.limits.lock().silent.retain(|(id, _)| *id != self.id);
+    }
+
+    /// Resolves when this silent connection must close to make room.
+    async fn evicted(&self) {
+        self.evict.notified().await;
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut map = self.limits.lock();
-        if let Some(entry) = map.get_mut(&self.source) {
+        let mut counts = self.limits.lock();
+        counts.total -= 1;
+        counts.warned_total = false;
+        counts.silent.retain(|(id, _)| *id != self.id);
+        if let Some(entry) = counts.by_source.get_mut(&self.source) {
             entry.open -= 1;
             entry.warned = false;
             if entry.open == 0 {
-                map.remove(&self.source);
+                counts.by_source.remove(&self.source);
             }
         }
     }
@@ -224,19 +277,26 @@ pub async fn serve(listener: TcpListener, hello: Hello, events: mpsc::Sender<Ses
 /// Decides what a new connection is by its first byte, and runs the handshake
 /// for protocol sessions. Our `hello` is sent only once the first byte has
 /// arrived, so that non-protocol clients never see binary data.
-async fn accept_one<T: Send + 'static>(
+async fn accept_one(
     stream: TcpStream,
     hello: &Hello,
     events: mpsc::Sender<SessionEvent>,
-    slot: T,
+    slot: Slot,
 ) -> Result<(), String> {
     let mut first = [0u8; 8];
-    let seen = match tokio::time::timeout(FIRST_BYTE_TIMEOUT, stream.peek(&mut first)).await {
+    let peeked = tokio::select! {
+        peeked = tokio::time::timeout(FIRST_BYTE_TIMEOUT, stream.peek(&mut first)) => peeked,
+        () = slot.evicted() => {
+            return Err("nothing received; closed to make room for a new connection".into());
+        }
+    };
+    let seen = match peeked {
         Err(_) => return Err("nothing received; closed after the idle timeout".into()),
         Ok(Err(e)) => return Err(e.to_string()),
         Ok(Ok(0)) => return Err("closed before sending anything".into()),
         Ok(Ok(n)) => &first[..n],
     };
+    slot.spoke();
     if seen[0] != 0x00 {
         if is_reserved(seen) {
             // Reserved for later modes (TLS, HTTP). Close politely:
@@ -281,8 +341,10 @@ mod tests {
         let (server, _) = listener.accept().await.unwrap();
         let hello = crate::net::raw::raw_hello(addr);
         let (events, _rx) = mpsc::channel(4);
+        let limits = Arc::new(Limits::default());
+        let slot = limits.admit(addr.ip()).unwrap();
         let started = tokio::time::Instant::now();
-        let why = accept_one(server, &hello, events, ()).await.unwrap_err();
+        let why = accept_one(server, &hello, events, slot).await.unwrap_err();
         assert!(why.contains("idle timeout"), "{why}");
         assert_eq!(started.elapsed(), FIRST_BYTE_TIMEOUT);
         let mut buf = [0u8; 1];
@@ -306,7 +368,11 @@ mod tests {
         held.pop();
         let again = limits.admit(a).unwrap();
         drop((held, again, other));
-        assert!(limits.lock().is_empty(), "every slot freed");
+        let counts = limits.lock();
+        assert!(
+            counts.by_source.is_empty() && counts.total == 0 && counts.silent.is_empty(),
+            "every slot freed"
+        );
     }
 
     #[test]
@@ -324,17 +390,53 @@ mod tests {
         drop(held);
     }
 
-    #[test]
-    fn the_total_is_capped_across_sources() {
-        let limits = Arc::new(Limits::default());
-        let held: Vec<Slot> = (0..MAX_CONNECTIONS)
+    fn fill(limits: &Arc<Limits>) -> Vec<Slot> {
+        (0..MAX_CONNECTIONS)
             .map(|i| {
                 let ip = Ipv4Addr::from(0x0a00_0000 + (i / MAX_PER_SOURCE) as u32);
                 limits.admit(IpAddr::V4(ip)).unwrap()
             })
-            .collect();
-        assert!(limits.admit("192.168.1.1".parse().unwrap()).is_err());
+            .collect()
+    }
+
+    #[test]
+    fn the_total_is_capped_across_sources() {
+        let limits = Arc::new(Limits::default());
+        let held = fill(&limits);
+        for slot in &held {
+            slot.spoke();
+        }
+        assert!(matches!(
+            limits.admit("192.168.1.1".parse().unwrap()),
+            Err(Some(_))
+        ));
+        assert!(matches!(
+            limits.admit("192.168.1.2".parse().unwrap()),
+            Err(None)
+        ));
         drop(held);
         assert!(limits.admit("192.168.1.1".parse().unwrap()).is_ok());
+    }
+
+    /// Connections that never said anything cannot lock out a peer: at the
+    /// total, the oldest silent one is told to close.
+    #[tokio::test]
+    async fn at_the_total_the_oldest_silent_connection_makes_room() {
+        let limits = Arc::new(Limits::default());
+        let held = fill(&limits);
+        held[0].spoke();
+        let newcomer = limits.admit("192.168.1.1".parse().unwrap()).unwrap();
+        let now = std::time::Duration::from_millis(10);
+        assert!(
+            tokio::time::timeout(now, held[0].evicted()).await.is_err(),
+            "one that spoke stays"
+        );
+        assert!(
+            tokio::time::timeout(now, held[1].evicted()).await.is_ok(),
+            "the oldest silent one is told to go"
+        );
+        assert!(tokio::time::timeout(now, held[2].evicted()).await.is_err());
+        drop((held, newcomer));
+        assert_eq!(limits.lock().total, 0);
     }
 }
