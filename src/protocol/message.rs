@@ -70,6 +70,11 @@ impl Message {
     /// missing fields; unknown types and unknown fields are ignored.
     pub fn from_json(payload: &[u8]) -> Result<Message, ProtocolError> {
         let bad = |e: String| ProtocolError::BadJson(e);
+        // serde would also fill `Flat` from a JSON array of its fields in
+        // declaration order; a message is an object (PROTOCOL.md section 2).
+        if payload.trim_ascii_start().first() != Some(&b'{') {
+            return Err(bad("a message must be a JSON object".into()));
+        }
         let flat: Flat<'_> = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
         let need = |field: Option<String>, name: &str| {
             field.ok_or_else(|| bad(format!("{} without {name}", flat.kind)))
