@@ -311,19 +311,15 @@ fn payload() -> impl Strategy<Value = Payload> {
         1 => select(&["5", "null", "[]", r#"{"type":"text"}"#][..]).prop_map(Field::Wrong),
     ];
     let fields: Vec<_> = FIELDS.iter().map(|&(name, ty)| field(name, ty)).collect();
+    let unknown_value = prop_oneof![
+        select(&["null", "1", "-2.5e7", "[1,[2,{}]]", r#"{"type":"bye"}"#][..])
+            .prop_map(str::to_owned),
+        any_string().prop_map(|s| serde_json::to_string(&s).expect("string")),
+    ];
     let unknown = vec(
         (
             select(&["x", "Type", "ID", "extra", "", "types"][..]),
-            select(
-                &[
-                    "null",
-                    "1",
-                    "-2.5e7",
-                    r#""s""#,
-                    "[1,[2,{}]]",
-                    r#"{"type":"bye"}"#,
-                ][..],
-            ),
+            unknown_value,
         ),
         0..3,
     );
@@ -346,7 +342,7 @@ fn payload() -> impl Strategy<Value = Payload> {
         let mut seen = std::collections::HashSet::new();
         for (key, value) in unknown {
             if seen.insert(key) {
-                push(key, value.to_owned());
+                push(key, value);
             }
         }
         // Field order does not matter (PROTOCOL.md section 3): shuffle.
@@ -631,6 +627,37 @@ proptest! {
         let got = by_code(Message::from_json(p.json.as_bytes()));
         let want = expected_message(&p).ok_or(Some(ErrorCode::BadJson));
         prop_assert_eq!(got, want, "payload {}", p.json);
+    }
+
+    /// A payload that is not UTF-8 is `bad_json`, after the handshake and as
+    /// a first frame, wherever the bad byte is: anywhere, or in the string
+    /// value of an unknown field, which the decoder skips.
+    #[test]
+    fn payloads_that_are_not_utf8_are_bad_json(
+        p in payload(),
+        in_skipped_field in any::<bool>(),
+        filler in any_string(),
+        at in any::<Index>(),
+        byte in 0x80u8..=0xff,
+    ) {
+        let mut bytes = p.json.clone().into_bytes();
+        if in_skipped_field {
+            let mut value = serde_json::to_vec(&filler).expect("string");
+            value.insert(1 + at.index(value.len() - 1), byte);
+            let brace = bytes.iter().position(|&b| b == b'{').expect("an object");
+            let empty = p.json[brace + 1..].trim_start().starts_with('}');
+            let mut member = br#""skipped":"#.to_vec();
+            member.extend_from_slice(&value);
+            if !empty {
+                member.push(b',');
+            }
+            bytes.splice(brace + 1..brace + 1, member);
+        } else {
+            bytes.insert(at.index(bytes.len() + 1), byte);
+        }
+        prop_assume!(std::str::from_utf8(&bytes).is_err());
+        prop_assert_eq!(by_code(Message::from_json(&bytes)), Err(Some(ErrorCode::BadJson)));
+        prop_assert_eq!(decode_first(&bytes), Err(Some(ErrorCode::BadJson)));
     }
 
     /// The first frame follows the handshake rules of PROTOCOL.md section 4.1.

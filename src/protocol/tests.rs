@@ -269,6 +269,27 @@ fn malformed_payload_after_hello_is_bad_json() {
     }
 }
 
+/// Invalid UTF-8 is `bad_json` wherever it is, also in what the decoder
+/// skips: an unknown field, or a message of an unknown type. (Found by the
+/// `message_parser` fuzz target: serde_json does not check skipped strings.)
+#[test]
+fn invalid_utf8_in_skipped_fields_is_bad_json() {
+    let cases: [&[u8]; 3] = [
+        b"{\"type\":\"status\",\"mood\":\"-\xdffine\"}",
+        b"{\"type\":\"text\",\"id\":\"m-1\",\"ts\":1,\"body\":\"hi\",\"x\":\"\xff\"}",
+        b"{\"type\":\"bye\",\"extra\":[\"\xc3\x28\"]}",
+    ];
+    for payload in cases {
+        let shown = String::from_utf8_lossy(payload);
+        match decode_after_hello(payload) {
+            Err(err @ ProtocolError::BadJson(_)) => {
+                assert_reported_as(&err, ErrorCode::BadJson, "bad_json");
+            }
+            other => panic!("{shown}: expected BadJson, got {other:?}"),
+        }
+    }
+}
+
 /// A message's fields in a JSON array, in the order the decoder declares
 /// them, are not a message: the payload must be an object. (Found by the
 /// property `fields_in_an_array_are_not_a_message`: serde fills a struct
