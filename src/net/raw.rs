@@ -144,15 +144,20 @@ impl Lines {
         for &b in bytes {
             if b == b'\n' {
                 out.push(take_line(&mut self.pending));
-            } else {
-                self.pending.push(b);
-                if self.pending.len() >= MAX_LINE {
-                    let cut = char_boundary(&self.pending);
-                    let rest = self.pending.split_off(cut);
-                    out.push(String::from_utf8_lossy(&self.pending).into_owned());
-                    self.pending = rest;
-                }
+                continue;
             }
+            // A full piece is cut off only when the line goes on past it, so
+            // a line of exactly MAX_LINE bytes stays one message; a CR may wait
+            // one byte beyond, to see whether it ends the line.
+            let full =
+                self.pending.len() > MAX_LINE || (self.pending.len() == MAX_LINE && b != b'\r');
+            if full {
+                let cut = char_boundary(&self.pending[..MAX_LINE]);
+                let rest = self.pending.split_off(cut);
+                out.push(String::from_utf8_lossy(&self.pending).into_owned());
+                self.pending = rest;
+            }
+            self.pending.push(b);
         }
         out
     }
@@ -234,8 +239,253 @@ mod tests {
         assert_eq!(out[0].len(), MAX_LINE - 1, "the é is not cut in half");
         assert_eq!(out[1], "é".repeat(10));
         let big = vec![b'x'; 3 * MAX_LINE];
-        let out = lines.push(&big);
+        let mut out = lines.push(&big);
+        assert_eq!(out.len(), 2, "the last piece waits: the line may end there");
+        assert!(lines.has_partial());
+        out.extend(lines.flush());
         assert_eq!(out.len(), 3);
         assert!(out.iter().all(|p| p.len() == MAX_LINE));
+    }
+
+    /// A line of exactly one piece's size is one message, with LF or CR LF.
+    /// (Found by a property test: the piece used to be cut as soon as it was
+    /// full, so the LF then ended an empty line, and a CR LF straddling the
+    /// cut left the CR at the end of the piece.)
+    #[test]
+    fn a_line_of_exactly_64_kib_is_one_message() {
+        let mut lines = Lines::default();
+        let line = "y".repeat(MAX_LINE);
+        for ending in ["\n", "\r\n"] {
+            let out = lines.push(format!("{line}{ending}").as_bytes());
+            assert_eq!(
+                out.len(),
+                1,
+                "{ending:?}: {:?}",
+                out.iter().map(String::len).collect::<Vec<_>>()
+            );
+            assert_eq!(out[0], line);
+            assert!(!lines.has_partial());
+        }
+        let short = &line[1..];
+        let out = lines.push(format!("{short}\r\n").as_bytes());
+        assert_eq!(out, vec![short], "CR LF right at the piece size");
+        // A CR that does not end the line is kept, in the next piece.
+        let out = lines.push(format!("{line}\rz\n").as_bytes());
+        assert_eq!(out, vec![line.clone(), "\rz".to_owned()]);
+    }
+}
+
+/// Property tests of [`Lines`] against PROTOCOL.md section 4.4, on generated
+/// lines (any characters, stray CRs, invalid and truncated UTF-8, lengths at
+/// and around the 64 KiB piece size) and generated chunkings.
+#[cfg(test)]
+mod proptests {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    use super::{Lines, MAX_LINE};
+
+    /// Cases per property: `n`, or `PROPTEST_CASES` when set.
+    fn cases(n: u32) -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(n)
+    }
+
+    /// A bit of line content: a character (not LF), a CR, a multi-byte
+    /// character cut short, or bytes that may not be UTF-8 (LF excepted).
+    fn unit() -> impl Strategy<Value = Vec<u8>> {
+        let not_lf = |b: u8| if b == b'\n' { 0xff } else { b };
+        prop_oneof![
+            4 => any::<char>().prop_map(move |c| {
+                c.to_string().bytes().map(not_lf).collect()
+            }),
+            1 => Just(b"\r".to_vec()),
+            1 => any::<char>().prop_map(move |c| {
+                let bytes = c.to_string().into_bytes();
+                bytes[..bytes.len().saturating_sub(1).max(1)].iter().copied().map(not_lf).collect()
+            }),
+            1 => vec(any::<u8>().prop_map(not_lf), 1..4),
+        ]
+    }
+
+    /// A line's bytes (no LF): short, or a unit repeated to within a few
+    /// bytes of one or two piece sizes, then a few more units.
+    fn content() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            3 => vec(unit(), 0..12).prop_map(|units| units.concat()),
+            1 => (unit(), 1..=2usize, -6isize..=6, vec(unit(), 0..3)).prop_map(
+                |(fill, k, delta, tail)| {
+                    let target = (k * MAX_LINE).saturating_add_signed(delta);
+                    let mut line = fill.repeat(target / fill.len());
+                    line.extend(tail.concat());
+                    line
+                }
+            ),
+        ]
+    }
+
+    /// A generated stream and the messages PROTOCOL.md section 4.4 makes of
+    /// it: each line, without its LF or CR LF; a last line without LF
+    /// (delivered by `flush`) without a trailing CR, if it is not empty.
+    struct Stream {
+        bytes: Vec<u8>,
+        lines: Vec<Vec<u8>>,
+    }
+
+    /// Shows lengths and ends, not the hundreds of kilobytes.
+    impl std::fmt::Debug for Stream {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let short = |b: &[u8]| {
+                if b.len() <= 16 {
+                    format!("{b:?}")
+                } else {
+                    format!("{} bytes {:?}..{:?}", b.len(), &b[..8], &b[b.len() - 8..])
+                }
+            };
+            f.debug_struct("Stream")
+                .field("bytes", &short(&self.bytes))
+                .field(
+                    "lines",
+                    &self.lines.iter().map(|l| short(l)).collect::<Vec<_>>(),
+                )
+                .finish()
+        }
+    }
+
+    fn stream() -> impl Strategy<Value = Stream> {
+        let ending = prop_oneof![Just(&b"\n"[..]), Just(&b"\r\n"[..])];
+        (vec((content(), ending), 0..5), prop::option::of(content())).prop_map(|(ended, last)| {
+            let mut bytes = Vec::new();
+            let mut lines = Vec::new();
+            for (content, ending) in ended {
+                bytes.extend_from_slice(&content);
+                bytes.extend_from_slice(ending);
+                let line = match ending {
+                    b"\n" => content.strip_suffix(b"\r").unwrap_or(&content),
+                    _ => &content,
+                };
+                lines.push(line.to_vec());
+            }
+            if let Some(content) = last.filter(|c| !c.is_empty()) {
+                bytes.extend_from_slice(&content);
+                lines.push(content.strip_suffix(b"\r").unwrap_or(&content).to_vec());
+            }
+            Stream { bytes, lines }
+        })
+    }
+
+    /// Pushes `bytes` cut at `points`, then flushes. Checks on the way that
+    /// `has_partial` is true exactly when bytes after the last LF are held.
+    fn split(bytes: &[u8], points: &[Index]) -> Result<Vec<String>, TestCaseError> {
+        let cuts: Vec<usize> = points.iter().map(|p| p.index(bytes.len() + 1)).collect();
+        split_at(bytes, cuts)
+    }
+
+    fn split_at(bytes: &[u8], mut cuts: Vec<usize>) -> Result<Vec<String>, TestCaseError> {
+        cuts.sort_unstable();
+        cuts.push(bytes.len());
+        let mut lines = Lines::default();
+        let mut out = Vec::new();
+        let mut start = 0;
+        for cut in cuts {
+            out.extend(lines.push(&bytes[start..cut]));
+            start = cut;
+            let held = cut > 0 && bytes[cut - 1] != b'\n';
+            prop_assert_eq!(lines.has_partial(), held, "has_partial after {} bytes", cut);
+        }
+        out.extend(lines.flush());
+        prop_assert!(!lines.has_partial());
+        Ok(out)
+    }
+
+    /// Checks `messages` against the expected `lines`: each line is one
+    /// message, or consecutive pieces when longer than [`MAX_LINE`] whose
+    /// concatenation is the line's lossy decoding (no piece splits a
+    /// character); an empty line is one empty message and no piece is empty;
+    /// for valid UTF-8, pieces have at most `MAX_LINE` bytes and all but the
+    /// last at least `MAX_LINE - 3`.
+    fn check(messages: &[String], lines: &[Vec<u8>]) -> Result<(), TestCaseError> {
+        let mut messages = messages.iter();
+        for (n, line) in lines.iter().enumerate() {
+            let want = String::from_utf8_lossy(line);
+            if want.is_empty() {
+                prop_assert_eq!(messages.next().map(String::as_str), Some(""), "line {}", n);
+                continue;
+            }
+            let valid = std::str::from_utf8(line).is_ok();
+            let mut got = String::new();
+            let mut previous: Option<usize> = None;
+            while got.len() < want.len() {
+                let piece = messages.next();
+                prop_assert!(piece.is_some(), "line {} ({} bytes) missing", n, line.len());
+                let piece = piece.unwrap();
+                prop_assert!(!piece.is_empty(), "empty piece in line {}", n);
+                if valid {
+                    prop_assert!(piece.len() <= MAX_LINE, "piece of {} bytes", piece.len());
+                    if let Some(p) = previous {
+                        prop_assert!(p >= MAX_LINE - 3, "short piece of {} bytes", p);
+                    }
+                }
+                got.push_str(piece);
+                previous = Some(piece.len());
+            }
+            prop_assert!(got == want, "line {} ({} bytes) differs", n, line.len());
+        }
+        let extra = messages.next();
+        prop_assert!(
+            extra.is_none(),
+            "a message no line explains: {:?}",
+            extra.map(|m| m.len())
+        );
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: cases(64),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Lines, long ones included, arrive as PROTOCOL.md section 4.4
+        /// says, however the stream is chunked.
+        #[test]
+        fn lines_arrive_as_the_spec_says_in_any_chunks(
+            stream in stream(),
+            points in vec(any::<Index>(), 0..8),
+        ) {
+            let whole = split(&stream.bytes, &[])?;
+            check(&whole, &stream.lines)?;
+            let chunked = split(&stream.bytes, &points)?;
+            prop_assert!(chunked == whole, "chunking changed the messages");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: cases(512),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Arbitrary bytes, rich in CR and LF: the messages are the lossy
+        /// decodings of the lines, whether pushed at once or byte by byte.
+        #[test]
+        fn arbitrary_bytes_split_into_their_lines(
+            bytes in vec(prop_oneof![Just(b'\n'), Just(b'\r'), any::<u8>()], 0..512),
+        ) {
+            let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+            if lines.last().is_some_and(|l| l.is_empty()) {
+                lines.pop();
+            }
+            let lines: Vec<Vec<u8>> =
+                lines.iter().map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec()).collect();
+            let whole = split(&bytes, &[])?;
+            check(&whole, &lines)?;
+            prop_assert_eq!(split_at(&bytes, (0..bytes.len()).collect())?, whole);
+        }
     }
 }

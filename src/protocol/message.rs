@@ -66,11 +66,20 @@ struct Flat<'a> {
 }
 
 impl Message {
-    /// Decodes one payload: `bad_json` for invalid JSON, wrong field types or
-    /// missing fields; unknown types and unknown fields are ignored.
+    /// Decodes one payload: `bad_json` for anything but one UTF-8 JSON object,
+    /// wrong field types or missing fields; unknown types and unknown fields
+    /// are ignored.
     pub fn from_json(payload: &[u8]) -> Result<Message, ProtocolError> {
         let bad = |e: String| ProtocolError::BadJson(e);
-        let flat: Flat<'_> = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
+        // The whole payload must be UTF-8 (PROTOCOL.md section 2): serde_json
+        // does not check the strings it skips, such as unknown fields.
+        let payload = std::str::from_utf8(payload).map_err(|e| bad(format!("not UTF-8: {e}")))?;
+        // serde would also fill `Flat` from a JSON array of its fields in
+        // declaration order; a message is an object (PROTOCOL.md section 2).
+        if !payload.trim_ascii_start().starts_with('{') {
+            return Err(bad("a message must be a JSON object".into()));
+        }
+        let flat: Flat<'_> = serde_json::from_str(payload).map_err(|e| bad(e.to_string()))?;
         let need = |field: Option<String>, name: &str| {
             field.ok_or_else(|| bad(format!("{} without {name}", flat.kind)))
         };

@@ -17,6 +17,8 @@
 mod codec;
 mod message;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 pub use codec::FrameCodec;
@@ -52,9 +54,11 @@ pub const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 /// Senders check this before queueing, so an oversized message is refused
 /// to the user instead of failing on the wire.
 pub fn text_fits_in_frame(text: &Text) -> bool {
-    // JSON escaping grows a string at most 6-fold (`\u00XX`): only measure
-    // when the body is large enough for the limit to matter.
-    if text.body.len() * 6 + text.id.len() + 64 <= MAX_FRAME_LEN {
+    // JSON escaping grows a string at most 6-fold (`\u00XX`), the id as much
+    // as the body, and the rest of the object takes under 64 bytes
+    // (`{"type":"text","id":"","ts":18446744073709551615,"body":""}` is 59):
+    // only measure when the text is large enough for the limit to matter.
+    if (text.body.len() + text.id.len()) * 6 + 64 <= MAX_FRAME_LEN {
         return true;
     }
     // The enclosing message adds `"type":"text",` to the object.

@@ -269,6 +269,55 @@ fn malformed_payload_after_hello_is_bad_json() {
     }
 }
 
+/// Invalid UTF-8 is `bad_json` wherever it is, also in what the decoder
+/// skips: an unknown field, or a message of an unknown type. (Found by the
+/// `message_parser` fuzz target: serde_json does not check skipped strings.)
+#[test]
+fn invalid_utf8_in_skipped_fields_is_bad_json() {
+    let cases: [&[u8]; 3] = [
+        b"{\"type\":\"status\",\"mood\":\"-\xdffine\"}",
+        b"{\"type\":\"text\",\"id\":\"m-1\",\"ts\":1,\"body\":\"hi\",\"x\":\"\xff\"}",
+        b"{\"type\":\"bye\",\"extra\":[\"\xc3\x28\"]}",
+    ];
+    for payload in cases {
+        let shown = String::from_utf8_lossy(payload);
+        match decode_after_hello(payload) {
+            Err(err @ ProtocolError::BadJson(_)) => {
+                assert_reported_as(&err, ErrorCode::BadJson, "bad_json");
+            }
+            other => panic!("{shown}: expected BadJson, got {other:?}"),
+        }
+    }
+}
+
+/// A message's fields in a JSON array, in the order the decoder declares
+/// them, are not a message: the payload must be an object. (Found by the
+/// property `fields_in_an_array_are_not_a_message`: serde fills a struct
+/// from a sequence too, so `["ack","m-1",null,...]` used to decode as an ack.)
+#[test]
+fn fields_in_a_json_array_are_bad_json() {
+    let nulls = |n: usize| vec!["null"; n].join(",");
+    let cases = [
+        format!(r#"["ack","m-1",{}]"#, nulls(8)),
+        format!(r#"["bye",{}]"#, nulls(9)),
+        format!(r#" ["ping",null,null,null,5,{}]"#, nulls(5)),
+        format!(r#"["text","m-1",1,"hi",{}]"#, nulls(6)),
+    ];
+    for payload in &cases {
+        match decode_after_hello(payload.as_bytes()) {
+            Err(err @ ProtocolError::BadJson(_)) => {
+                assert_reported_as(&err, ErrorCode::BadJson, "bad_json");
+            }
+            other => panic!("{payload}: expected BadJson, got {other:?}"),
+        }
+    }
+    // Whitespace before the object is still fine.
+    assert_eq!(
+        decode_after_hello(b" \r\n\t{\"type\":\"bye\"}").unwrap(),
+        Some(Message::Bye)
+    );
+}
+
 #[test]
 fn first_frame_must_be_a_valid_hello() {
     let valid = serde_json::json!({"type": "hello", "proto": 1, "id": PEER_ID, "name": "laptop", "app": "lantalk/0.1.0"});
@@ -490,6 +539,26 @@ fn text_fits_in_frame_matches_what_the_encoder_accepts() {
             );
         }
     }
+}
+
+/// An id that needs escaping counts with its escaped length. (Found by the
+/// property `text_fits_in_frame_agrees_with_the_encoder`: the quick check
+/// counted the id's raw length, so this text was said to fit and then
+/// failed to encode, 1 byte over the limit.)
+#[test]
+fn text_fits_in_frame_counts_the_ids_escapes() {
+    let text = Text {
+        id: "\u{1}".repeat(24),
+        ts: 10_000_000_000_000_000_000,
+        body: "\u{1}".repeat(174_729),
+    };
+    let mut dst = BytesMut::new();
+    let encoded = FrameCodec::new().encode(&Message::Text(text.clone()), &mut dst);
+    assert!(
+        matches!(encoded, Err(ProtocolError::FrameTooLarge)),
+        "{encoded:?}"
+    );
+    assert!(!super::text_fits_in_frame(&text));
 }
 
 /// The hex dump of a hello frame in `assets/PROTOCOL.md` is what lantalk
