@@ -42,8 +42,9 @@ struct Input {
     chunks: Vec<u16>,
 }
 
-/// Streams stay under this size to keep executions fast.
-const MAX_STREAM: usize = 512 * 1024;
+/// Streams stay under this size (room for lines of a few pieces) to keep
+/// executions fast.
+const MAX_STREAM: usize = 3 * MAX_LINE;
 
 fn stream_of(pieces: &[Piece]) -> Vec<u8> {
     let mut stream = Vec::new();
