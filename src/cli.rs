@@ -47,6 +47,9 @@ pub struct Global {
     /// Where the peer id is kept [default: the platform data directory]
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep no history: do not open or create the history database
+    #[arg(long, global = true)]
+    pub no_history: bool,
     /// More logging on stderr (-v, -vv)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

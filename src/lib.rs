@@ -15,14 +15,15 @@
 //! identity.rs  who we are: display name, stable peer id in the data directory
 //! net/         listener (connection caps), sessions (heartbeat, deadlines), connecting,
 //!              discovery (the only module naming mdns_sd), retries, duplicate detection
-//! headless/    the `send`, `peers` and `listen` commands (one file each), built on net
+//! headless/    the `send`, `peers`, `listen` and `history` commands (one file each), built on net
+//! store/       history and outbox in SQLite (the only module naming rusqlite); plain data types
 //! sanitize.rs  making peers' text safe to print on a terminal
 //! ```
 //!
 //! Dependency rule (an arrow means "may import"): `main → cli, tui, headless, sanitize` ·
-//! `tui → app, ui, net` · `ui → app` (read-only) · `app → plain data of net, protocol` ·
-//! `headless → net, protocol, identity` · `app, ui, headless → sanitize` ·
-//! `net → protocol` · `protocol, sanitize → nothing`.
+//! `tui → app, ui, net` · `ui → app` (read-only) · `app → plain data of net, protocol, store` ·
+//! `headless → net, protocol, identity, store` · `tui → store` · `app, ui, headless → sanitize` ·
+//! `net → protocol, store` · `store → protocol` · `protocol, sanitize → nothing`.
 #![forbid(unsafe_code)]
 
 /// Prints a status line on stderr, prefixed with `lantalk: `. A closed or full
@@ -43,5 +44,6 @@ pub mod identity;
 pub mod net;
 pub mod protocol;
 pub mod sanitize;
+pub mod store;
 pub mod tui;
 pub mod ui;

@@ -71,6 +71,7 @@ async fn chat_screen(global: &Global, bell: bool) -> Result<(), Failure> {
             interfaces: global.interfaces.clone(),
             mdns: !global.no_mdns,
             host: hostname_label().unwrap_or_else(|| me.hello.name.clone()),
+            store: None,
         },
         bell,
         log_path,

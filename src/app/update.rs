@@ -394,6 +394,11 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
                 system(entry, now, line);
             }
         }
+        // Shown once the chat screen displays history.
+        NetEvent::Conversations(_)
+        | NetEvent::History { .. }
+        | NetEvent::Found { .. }
+        | NetEvent::HistoryOff(_) => {}
         NetEvent::ConnectFailed { target, reason } => {
             app.notice = Some(format!("could not connect to {target}: {reason}"));
         }

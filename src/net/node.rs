@@ -17,6 +17,7 @@ use crate::net::{
     SessionHandle, SessionId, bind, connect_any, handshake, next_session_id, serve,
 };
 use crate::protocol::{Hello, Text};
+use crate::store::{Conversation, Record, Store};
 
 /// How long the handle of an ended session stays usable for acks.
 const CLOSING_KEEP: Duration = Duration::from_secs(2);
@@ -43,6 +44,8 @@ pub struct NodeConfig {
     pub mdns: bool,
     /// Host label to advertise (`<host>.local.`).
     pub host: String,
+    /// The history database (`None` with `--no-history`).
+    pub store: Option<Store>,
 }
 
 /// What the UI asks of the network.
@@ -64,6 +67,16 @@ pub enum NetCommand {
     },
     /// Dial `HOST:PORT` (when multicast is blocked).
     Connect(String),
+    /// Send the page of `peer`'s history before seq `before` (the newest
+    /// page when `None`); answered with [`NetEvent::History`].
+    LoadHistory {
+        /// Peer key.
+        peer: String,
+        /// Only messages older than this seq.
+        before: Option<i64>,
+    },
+    /// Full-text search of all conversations; answered with [`NetEvent::Found`].
+    Search(String),
     /// Change our display name: re-advertise, and use it in later hellos.
     Rename(String),
     /// Say bye to every session and goodbye on mDNS, then stop.
@@ -90,6 +103,27 @@ pub enum NetEvent {
     DiscoveryLimited(String),
     /// mDNS renamed us after a conflict; we are advertised under this name.
     Renamed(String),
+    /// Every peer with history, most recent first; sent once at start,
+    /// each followed by a [`NetEvent::History`] with its newest page.
+    Conversations(Vec<Conversation>),
+    /// A page of a conversation, oldest first; `more` when older messages exist.
+    History {
+        /// Peer key.
+        peer: String,
+        /// The messages.
+        records: Vec<Record>,
+        /// Older messages remain.
+        more: bool,
+    },
+    /// The answer to [`NetCommand::Search`], newest first.
+    Found {
+        /// What was searched for.
+        words: String,
+        /// Matching messages.
+        records: Vec<Record>,
+    },
+    /// History is not kept (`--no-history`) or the database failed, and why.
+    HistoryOff(String),
     /// A peer appeared or changed.
     PeerUp(Peer),
     /// A peer left the network.
@@ -414,6 +448,8 @@ impl Node {
                     }
                 }
             }
+            // Answered once the history database is wired in.
+            NetCommand::LoadHistory { .. } | NetCommand::Search(_) => {}
             NetCommand::Shutdown => {}
         }
     }

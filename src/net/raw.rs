@@ -95,11 +95,13 @@ fn watch_link(stream: &TcpStream) {
     }
 }
 
-/// The hello a raw peer would have sent: named and keyed after its address.
+/// The hello a raw peer would have sent: named after its address and keyed
+/// by its IP (see [`crate::store::raw_key`]), so that every connection from
+/// one address continues the same conversation.
 pub fn raw_hello(addr: SocketAddr) -> Hello {
     Hello {
         proto: PROTO_VERSION,
-        id: format!("raw-{addr}"),
+        id: crate::store::raw_key(addr.ip()),
         name: format!("raw {addr}"),
         app: "raw".into(),
     }

@@ -1,0 +1,192 @@
+//! History on disk: every text sent and received, and the outbox of texts
+//! not yet delivered, in an SQLite database in the data directory
+//! (`history.sqlite3`, WAL mode, schema versioned with migrations).
+//!
+//! One thread owns the connection; [`Store`] is a cheap handle that sends it
+//! jobs and awaits the answers, so no caller blocks the async runtime. Jobs
+//! that arrive together are committed in one transaction (group commit):
+//! a burst costs one commit, not one per text.
+//!
+//! Conversations are keyed by the peer's id (its `hello` id), never by its
+//! name or address, so a rename or a new IP keeps the conversation. Raw text
+//! peers have no id and are keyed by their IP address ([`raw_key`]).
+//!
+//! The types here are plain data, also used by the TUI's model (`app`).
+
+use std::net::IpAddr;
+
+use crate::protocol::Text;
+
+/// The key under which a raw text peer's messages are stored: `raw-IP`
+/// (the port changes with every connection, the address does not).
+pub fn raw_key(ip: IpAddr) -> String {
+    format!("raw-{}", ip.to_canonical())
+}
+
+/// Where one of our texts is on its way to the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Typed, not yet written to a session (the peer is away).
+    Pending,
+    /// Written to a session, not yet acknowledged.
+    Sent,
+    /// Acknowledged by the peer (✓). Every received text is in this state.
+    Delivered,
+    /// Given up on (only `lantalk send` gives up; the chat screen retries).
+    Failed,
+}
+
+/// Who a stored message is with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerRef {
+    /// Peer id, or [`raw_key`] for a raw text peer.
+    pub key: String,
+    /// Its display name when the message was stored (the latest one is kept).
+    pub name: String,
+    /// A raw text peer.
+    pub raw: bool,
+}
+
+/// One stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Position in the database: increases with every message stored; pages
+    /// are asked for "before this seq".
+    pub seq: i64,
+    /// The peer's key.
+    pub peer: String,
+    /// Ours (true) or the peer's (false).
+    pub outgoing: bool,
+    /// The protocol id of the text.
+    pub id: String,
+    /// The sender's timestamp (Unix ms).
+    pub ts: u64,
+    /// The message.
+    pub body: String,
+    /// For our texts, how far it got; [`State::Delivered`] for the peer's.
+    pub state: State,
+}
+
+/// A peer we have history with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    /// The peer's key.
+    pub peer: String,
+    /// Its latest known display name.
+    pub name: String,
+    /// A raw text peer.
+    pub raw: bool,
+    /// Timestamp of the newest message (Unix ms).
+    pub last_ts: u64,
+    /// Our texts to it not yet delivered (pending or sent).
+    pub undelivered: u64,
+}
+
+/// What can go wrong with the history database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused (corrupt file, disk full, locked for too long ...).
+    #[error("history database {path}: {why}")]
+    Db {
+        /// The database file.
+        path: String,
+        /// SQLite's explanation.
+        why: String,
+    },
+    /// The store's thread is gone (it panicked or the process is ending).
+    #[error("the history database is closed")]
+    Closed,
+}
+
+/// A handle on the history database; cheap to clone. Every method is one
+/// job for the store's thread; jobs waiting together share a transaction.
+#[derive(Clone)]
+pub struct Store {
+    inner: db::Handle,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path())
+            .finish_non_exhaustive()
+    }
+}
+
+mod db;
+
+impl Store {
+    /// Opens (creating and migrating as needed) `history.sqlite3` in `dir`.
+    pub fn open(dir: &std::path::Path) -> Result<Store, StoreError> {
+        Ok(Store {
+            inner: db::Handle::open(dir)?,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &std::path::Path {
+        self.inner.path()
+    }
+
+    /// Stores texts received from peers, in order, and returns for each
+    /// whether it was new: `false` for a copy of a text already stored (same
+    /// peer key and id), which must be acknowledged but not shown again.
+    /// Returns once everything is committed: only then may the texts be
+    /// acknowledged. The peer's name is updated to the one given.
+    pub async fn received(&self, texts: Vec<(PeerRef, Text)>) -> Result<Vec<bool>, StoreError> {
+        self.inner.received(texts).await
+    }
+
+    /// Stores one of our texts to `peer` in `state` (pending or sent);
+    /// returns its seq. Storing the same id for the same peer again is a
+    /// no-op returning the existing seq.
+    pub async fn sent(&self, peer: PeerRef, text: Text, state: State) -> Result<i64, StoreError> {
+        self.inner.sent(peer, text, state).await
+    }
+
+    /// Moves our texts with these ids to `peer` to `state` (a text already
+    /// delivered stays delivered).
+    pub async fn set_state(
+        &self,
+        peer: String,
+        ids: Vec<String>,
+        state: State,
+    ) -> Result<(), StoreError> {
+        self.inner.set_state(peer, ids, state).await
+    }
+
+    /// Our texts not yet delivered (pending or sent), oldest first, with the
+    /// key of the peer each is for: the outbox to send after a restart.
+    pub async fn outbox(&self) -> Result<Vec<(String, Text)>, StoreError> {
+        self.inner.outbox().await
+    }
+
+    /// The newest `limit` messages with `peer` older than seq `before` (all
+    /// when `None`), oldest first, and whether there are older ones still.
+    pub async fn page(
+        &self,
+        peer: String,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<(Vec<Record>, bool), StoreError> {
+        self.inner.page(peer, before, limit).await
+    }
+
+    /// Full-text search (SQLite FTS5) of message bodies, newest first, in one
+    /// conversation or in all. `words` are matched as words (each word must
+    /// occur, in any order; a word ending in `*` is a prefix), never parsed
+    /// as FTS5 query syntax.
+    pub async fn search(
+        &self,
+        peer: Option<String>,
+        words: String,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        self.inner.search(peer, words, limit).await
+    }
+
+    /// Every peer with history, most recent first.
+    pub async fn conversations(&self) -> Result<Vec<Conversation>, StoreError> {
+        self.inner.conversations().await
+    }
+}
