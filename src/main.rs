@@ -71,7 +71,11 @@ async fn chat_screen(global: &Global, bell: bool) -> Result<(), Failure> {
             interfaces: global.interfaces.clone(),
             mdns: !global.no_mdns,
             host: hostname_label().unwrap_or_else(|| me.hello.name.clone()),
-            store: None,
+            history: if global.no_history {
+                Err("history off (--no-history)".into())
+            } else {
+                lantalk::store::Store::open(&me.dir).map_err(|e| e.to_string())
+            },
         },
         bell,
         log_path,

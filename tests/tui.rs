@@ -578,3 +578,100 @@ fn a_killed_peer_goes_offline_and_gets_the_waiting_text_when_back() {
         "figure: SIGKILL: peer offline after {offline:.1?}; restarted: waiting text delivered after {delivered:.1?}"
     );
 }
+
+/// Texts typed to a peer that is away wait in the history database: they
+/// survive a restart of the chat screen, show as waiting, and go out in
+/// order, once each, when the peer comes back. The conversation itself is
+/// back after the restart, keyed by the peer's id even though it now has
+/// another name.
+#[test]
+fn waiting_texts_survive_a_restart_and_reach_the_peer_once_in_order() {
+    let Some(lan) = Lan::new("outbox_restart", 2) else {
+        return;
+    };
+    let dirs = tempfile::tempdir().unwrap();
+    let (laptop_dir, phone_dir) = (dirs.path().join("laptop"), dirs.path().join("phone"));
+    let _logs = LogsOnFailure(vec![phone_dir.clone()]);
+    let laptop_dir = laptop_dir.to_str().unwrap().to_owned();
+    let mut listen = lan.spawn(LAPTOP, "laptop", &["--data-dir", &laptop_dir, "listen"]);
+    let mut tmux = Tmux::new();
+    start_tui(&mut tmux, &lan, PHONE, "phone", &phone_dir, (100, 30));
+    wait_peer_online(&tmux, "phone", "laptop");
+    open_conversation(&tmux, "phone", "laptop");
+    tmux.type_text("phone", "first, while you are here");
+    tmux.keys("phone", &["Enter"]);
+    listen.wait_out(WAIT, |l| l == "phone: first, while you are here");
+
+    // The laptop leaves; the phone writes three texts to it.
+    listen.terminate();
+    listen.wait_exit(WAIT);
+    tmux.wait_screen("phone", "laptop offline", WAIT, |s| {
+        shown_offline(s, "laptop")
+    });
+    for n in ["one", "two", "three"] {
+        tmux.type_text("phone", &format!("waiting {n}"));
+        tmux.keys("phone", &["Enter"]);
+    }
+    tmux.wait_screen("phone", "three waiting texts", WAIT, |s| {
+        ["one", "two", "three"].iter().all(|n| {
+            rest_of_row(s, &format!("phone: waiting {n}")).is_some_and(|r| r.starts_with('◷'))
+        })
+    });
+
+    // The phone's chat screen quits and starts again: the conversation and
+    // its waiting texts are back from history.
+    tmux.keys("phone", &["C-c"]);
+    assert_eq!(tmux.wait_dead("phone", WAIT), Some(0));
+    tmux.ok(&["kill-session", "-t", "phone"]);
+    start_tui(&mut tmux, &lan, PHONE, "phone", &phone_dir, (100, 30));
+    let screen = tmux.wait_screen(
+        "phone",
+        "the old conversation with its waiting texts",
+        WAIT,
+        |s| {
+            s.contains("phone: first, while you are here")
+                && rest_of_row(s, "phone: waiting three").is_some_and(|r| r.starts_with('◷'))
+        },
+    );
+    assert!(
+        peer_row(&screen, "laptop").is_some(),
+        "the laptop is listed although offline:\n{}",
+        framed(&screen)
+    );
+
+    // The laptop comes back under another name: same id, same conversation.
+    let mut back = lan.spawn(
+        LAPTOP,
+        "laptop",
+        &["--data-dir", &laptop_dir, "--name", "big laptop", "listen"],
+    );
+    for n in ["one", "two", "three"] {
+        back.wait_out(Duration::from_secs(30), |l| {
+            l == format!("phone: waiting {n}")
+        });
+    }
+    tmux.wait_screen("phone", "✓ on the three texts", WAIT, |s| {
+        ["one", "two", "three"]
+            .iter()
+            .all(|n| rest_of_row(s, &format!("phone: waiting {n}")) == Some("✓"))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let printed = back.drain_out();
+    assert_eq!(
+        printed,
+        vec![
+            "phone: waiting one".to_owned(),
+            "phone: waiting two".to_owned(),
+            "phone: waiting three".to_owned()
+        ],
+        "each once, in order, and nothing already delivered"
+    );
+    let screen = tmux.wait_screen("phone", "one conversation, renamed", WAIT, |s| {
+        peer_row(s, "big laptop").is_some()
+    });
+    assert!(
+        peer_row(&screen, "laptop").is_none_or(|r| r.contains("big laptop")),
+        "no second conversation under the old name:\n{}",
+        framed(&screen)
+    );
+}

@@ -17,13 +17,18 @@ use crate::net::{
     SessionHandle, SessionId, bind, connect_any, handshake, next_session_id, serve,
 };
 use crate::protocol::{Hello, Text};
-use crate::store::{Conversation, Record, Store};
+use crate::store::{Conversation, Record, State, Store};
+
+mod history;
 
 /// How long the handle of an ended session stays usable for acks.
 const CLOSING_KEEP: Duration = Duration::from_secs(2);
 
 /// How long shutting down waits for sessions to answer our bye.
 const BYE_WAIT: Duration = Duration::from_secs(1);
+
+/// At most this many session events are handled (and their texts committed) together.
+const EVENT_BATCH: usize = 1024;
 
 /// The first retry to reach a peer with waiting texts; doubled after each failure.
 const RETRY_FIRST: Duration = Duration::from_secs(1);
@@ -44,8 +49,9 @@ pub struct NodeConfig {
     pub mdns: bool,
     /// Host label to advertise (`<host>.local.`).
     pub host: String,
-    /// The history database (`None` with `--no-history`).
-    pub store: Option<Store>,
+    /// The history database, or why there is none (`--no-history`, or it
+    /// could not be opened).
+    pub history: Result<Store, String>,
 }
 
 /// What the UI asks of the network.
@@ -207,6 +213,8 @@ pub fn spawn(
 /// One open session as the node tracks it.
 struct Live {
     peer_id: String,
+    /// The name in its hello.
+    name: String,
     handle: SessionHandle,
     /// A raw text peer: nothing is ever acknowledged.
     raw: bool,
@@ -248,8 +256,13 @@ struct Node {
     outgoing: HashMap<String, Outgoing>,
     /// Peers being dialled.
     dialling: HashSet<String>,
-    /// Ids of texts received lately, so a retried text is shown once.
+    /// Ids of texts received lately, so a retried text is shown once
+    /// (without a history database, which recognises them otherwise).
     seen: Seen,
+    /// The history database, if kept.
+    store: Option<Store>,
+    /// The latest known name of each peer, for the history database.
+    names: HashMap<String, String>,
     /// Sessions that just ended, kept a moment so the UI can still
     /// acknowledge the texts that arrived with the peer's bye.
     closing: Vec<(SessionId, SessionHandle, std::time::Instant)>,
@@ -300,10 +313,13 @@ async fn run(
         outgoing: HashMap::new(),
         dialling: HashSet::new(),
         seen: Seen::default(),
+        store: None,
+        names: HashMap::new(),
         closing: Vec::new(),
         discovery: None,
         advert: None,
     };
+    node.start_history(config.history.clone()).await;
     let (mut peer_rx, mut rename_rx) = node.start_discovery(&config, port).await;
 
     loop {
@@ -314,7 +330,18 @@ async fn run(
                 None | Some(NetCommand::Shutdown) => break,
                 Some(cmd) => node.command(cmd, &mut rename_rx).await,
             },
-            Some(event) = session_rx.recv() => node.session_event(event).await,
+            Some(event) = session_rx.recv() => {
+                // Everything already queued, so that a burst of texts is
+                // committed to history in one transaction.
+                let mut batch = vec![event];
+                while batch.len() < EVENT_BATCH {
+                    match session_rx.try_recv() {
+                        Ok(event) => batch.push(event),
+                        Err(_) => break,
+                    }
+                }
+                node.session_events(batch).await;
+            }
             Some(dialled) = dial_rx.recv() => node.dialled(dialled).await,
             Some(event) = recv_opt(&mut peer_rx) => node.peer_event(event).await,
             Some(name) = recv_opt(&mut rename_rx) => {
@@ -448,14 +475,19 @@ impl Node {
                     }
                 }
             }
-            // Answered once the history database is wired in.
-            NetCommand::LoadHistory { .. } | NetCommand::Search(_) => {}
+            NetCommand::LoadHistory { peer, before } => self.load_history(peer, before).await,
+            NetCommand::Search(words) => self.search(words).await,
             NetCommand::Shutdown => {}
         }
     }
 
     /// Sends on the peer's session, or keeps the text until one opens.
     async fn send(&mut self, to: String, text: Text) {
+        // Stored first: a text typed is never lost, even if we are killed
+        // before the peer has it. It goes out at once if a session is open.
+        let open = self.by_peer.contains_key(&to);
+        let state = if open { State::Sent } else { State::Pending };
+        self.record_sent(&to, &text, state).await;
         if let Some(live) = self.by_peer.get(&to).and_then(|sid| self.sessions.get(sid)) {
             if live.raw {
                 // A raw peer never acknowledges and cannot be dialled back:
@@ -672,20 +704,25 @@ impl Node {
                 handle,
                 raw,
             } => {
+                let mut resent = Vec::new();
                 if !raw && let Some(out) = self.outgoing.get_mut(&peer.id) {
                     // Everything not yet acknowledged, in order; the peer
                     // drops what it already has.
                     for text in &out.texts {
                         handle.send_text(text.clone());
+                        resent.push(text.id.clone());
                     }
                     out.retry_at = None;
                     out.backoff = Duration::ZERO;
                 }
+                self.mark(&peer.id, resent, State::Sent).await;
                 let live = Live {
                     peer_id: peer.id.clone(),
+                    name: peer.name.clone(),
                     handle,
                     raw,
                 };
+                self.names.insert(peer.id.clone(), peer.name.clone());
                 self.by_peer.insert(peer.id.clone(), sid);
                 self.sessions.insert(sid, live);
                 NetEvent::SessionOpened {
@@ -696,17 +733,14 @@ impl Node {
                 }
             }
             SessionEvent::Text { sid, text } => {
-                if let Some(live) = self.sessions.get(&sid)
-                    && !live.raw
-                    && !self.seen.first_time(&live.peer_id, &text.id)
-                {
-                    // A retried copy of a text already shown: only the ack is owed.
-                    live.handle.ack(text.id);
-                    return;
-                }
-                NetEvent::Text { sid, text }
+                self.texts_arrived(vec![(sid, text)]).await;
+                return;
             }
             SessionEvent::Acked { sid, id } => {
+                if let Some(live) = self.sessions.get(&sid) {
+                    self.mark(&live.peer_id.clone(), vec![id.clone()], State::Delivered)
+                        .await;
+                }
                 if let Some(live) = self.sessions.get(&sid)
                     && let Some(out) = self.outgoing.get_mut(&live.peer_id)
                 {

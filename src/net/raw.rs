@@ -44,7 +44,7 @@ pub(super) async fn run(stream: TcpStream, sid: SessionId, events: mpsc::Sender<
     }
     let mut lines = Lines::default();
     let mut buf = vec![0u8; 16 * 1024];
-    let mut count = 0u64;
+    let mut count = Counter::new();
     let reason = loop {
         let read_result = if lines.has_partial() {
             match tokio::time::timeout(PARTIAL_LINE_DELAY, read.read(&mut buf)).await {
@@ -107,17 +107,36 @@ pub fn raw_hello(addr: SocketAddr) -> Hello {
     }
 }
 
+/// Numbers a raw session's messages: a tag for the connection and a count,
+/// so that ids stay unique in the history across connections and restarts.
+struct Counter {
+    tag: String,
+    n: u64,
+}
+
+impl Counter {
+    fn new() -> Self {
+        // Collisions only matter within one address's history; the clock
+        // alone would do, the random part covers clock jumps.
+        let random = getrandom::u32().unwrap_or_default();
+        Self {
+            tag: format!("{:x}{random:08x}", super::now_ms()),
+            n: 0,
+        }
+    }
+}
+
 async fn emit(
     events: &mpsc::Sender<SessionEvent>,
     sid: SessionId,
-    count: &mut u64,
+    count: &mut Counter,
     bodies: Vec<String>,
 ) -> bool {
     let ts = super::now_ms();
     for body in bodies {
-        *count += 1;
+        count.n += 1;
         let text = Text {
-            id: count.to_string(),
+            id: format!("{}-{}", count.tag, count.n),
             ts,
             body,
         };
