@@ -50,6 +50,10 @@ pub struct Global {
     /// Keep no history: do not open or create the history database
     #[arg(long, global = true)]
     pub no_history: bool,
+    /// Read settings from FILE instead of config.toml in the platform config
+    /// directory (~/.config/lantalk/ on Linux); flags override the file
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// More logging on stderr (-v, -vv)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -11,6 +11,7 @@
 //! app/         TUI state and update(): pure, no tokio, no clocks
 //! ui/          drawing from &App only, one file per pane
 //! cli.rs       clap argument types only
+//! config.rs    the config file: finding, parsing, filling in what the flags left out
 //! protocol/    wire format: messages, codec, handshake rules (no sockets)
 //! identity.rs  who we are: display name, stable peer id in the data directory
 //! net/         listener (connection caps), sessions (heartbeat, deadlines), connecting,
@@ -20,7 +21,8 @@
 //! sanitize.rs  making peers' text safe to print on a terminal
 //! ```
 //!
-//! Dependency rule (an arrow means "may import"): `main → cli, tui, headless, sanitize` ·
+//! Dependency rule (an arrow means "may import"): `main → cli, config, tui, headless, sanitize` ·
+//! `config → cli, app (its Theme)` ·
 //! `tui → app, ui, net` · `ui → app` (read-only) · `app → plain data of net, protocol, store` ·
 //! `headless → net, protocol, identity, store` · `tui → store` · `app, ui, headless → sanitize` ·
 //! `net → protocol, store` · `store → protocol` · `protocol, sanitize → nothing`.
@@ -39,6 +41,7 @@ macro_rules! status {
 
 pub mod app;
 pub mod cli;
+pub mod config;
 pub mod headless;
 pub mod identity;
 pub mod net;

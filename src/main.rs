@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use lantalk::cli::{Cli, Global};
+use lantalk::config::{self, Config};
 use lantalk::headless::{self, Exit, Failure};
 use lantalk::identity::{Identity, hostname_label};
 use lantalk::net::node::NodeConfig;
@@ -14,13 +15,22 @@ use lantalk::status;
 use lantalk::tui::{self, TuiConfig};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
     };
+    // Flags > config file > built-in defaults.
+    let config = match config::load(cli.global.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            status!("{}", lantalk::sanitize::one_line(&e.to_string(), 400));
+            return ExitCode::from(Exit::Usage as u8);
+        }
+    };
+    config.fill(&mut cli.global);
     // One thread runs every task: a chat moves little data, and hand-offs
     // between worker threads cost more wake-ups and latency than they save.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -38,7 +48,7 @@ fn main() -> ExitCode {
             init_logging(cli.global.verbose, None);
             runtime.block_on(headless::run(cli.global, command))
         }
-        None => runtime.block_on(chat_screen(&cli.global, !cli.no_bell)),
+        None => runtime.block_on(chat_screen(&cli.global, !cli.no_bell, &config)),
     };
     // A blocked read of stdin must not keep the process alive.
     runtime.shutdown_timeout(Duration::from_millis(100));
@@ -53,8 +63,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// The TUI: listens under our identity, logs to a file (never the screen).
-async fn chat_screen(global: &Global, bell: bool) -> Result<(), Failure> {
+/// The TUI: listens under our identity, logs to a file (never the screen);
+/// bell and colours as the config file says unless `--no-bell` (`bell` false).
+async fn chat_screen(global: &Global, bell: bool, file: &Config) -> Result<(), Failure> {
     let me = Identity::load(global.name.as_deref(), global.data_dir.as_deref(), true)?;
     let log_path = me.dir.join("lantalk.log");
     init_logging(global.verbose, Some(&log_path));
@@ -77,7 +88,8 @@ async fn chat_screen(global: &Global, bell: bool) -> Result<(), Failure> {
                 lantalk::store::Store::open(&me.dir).map_err(|e| e.to_string())
             },
         },
-        bell,
+        bell: bell && file.bell(),
+        theme: file.theme(),
         log_path,
     };
     let result = tui::run(config).await;

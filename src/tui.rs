@@ -41,6 +41,8 @@ pub struct TuiConfig {
     pub net: NodeConfig,
     /// Ring the bell for messages in conversations not on screen.
     pub bell: bool,
+    /// The colours.
+    pub theme: app::Theme,
     /// Where the log goes, to mention it if something breaks.
     pub log_path: std::path::PathBuf,
 }
@@ -59,6 +61,7 @@ pub async fn run(config: TuiConfig) -> anyhow::Result<()> {
         chrono::Local::now().offset().local_minus_utc(),
     );
     app.bell = config.bell;
+    app.theme = config.theme;
     let signals = shutdown_signal().context("cannot watch for signals")?;
     let mut terminal = enter(&config.log_path).context("cannot set up the terminal")?;
     let (commands, events, node_task) = node::spawn(config.net);

@@ -6,11 +6,13 @@
 
 mod commands;
 pub mod input;
+mod theme;
 mod update;
 
 use std::net::SocketAddr;
 
 pub use input::{Input, InputLayout};
+pub use theme::Theme;
 pub use update::update;
 
 use crate::net::SessionId;
@@ -260,6 +262,8 @@ pub struct App {
     pub discovery: DiscoveryState,
     /// Ring the bell for messages in conversations not on screen.
     pub bell: bool,
+    /// The colours of the chat screen.
+    pub theme: Theme,
     /// When the bell last rang (Unix ms): it rings at most once a second.
     pub last_bell: Option<u64>,
     /// Terminal size (columns, rows), from resize events.

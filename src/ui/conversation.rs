@@ -15,9 +15,9 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::pane_block;
 use super::text::{self, spaces, truncate, wrap};
-use crate::app::{App, Conversation, Delivery, Entry, EntryKind, Focus, View};
+use super::{fg, pane_block};
+use crate::app::{App, Conversation, Delivery, Entry, EntryKind, Focus, Theme, View};
 use crate::sanitize::escape_for_terminal;
 
 /// What the pane says when no conversation is open.
@@ -38,7 +38,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) -> View {
     let focused = app.focus == Focus::Conversation;
     let page = usize::from(area.height.saturating_sub(2));
     let Some(peer) = app.open_peer() else {
-        let block = pane_block(Line::from(" lantalk "), focused);
+        let block = pane_block(Line::from(" lantalk "), focused, &app.theme);
         let welcome = Paragraph::new(WELCOME)
             .style(Style::new().dim())
             .wrap(Wrap { trim: true })
@@ -57,7 +57,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) -> View {
         Span::styled(name.to_string(), Style::new().bold()),
         Span::styled(format!(" · {host} "), Style::new().dim()),
     ]);
-    let block = pane_block(title, focused);
+    let block = pane_block(title, focused, &app.theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
@@ -79,6 +79,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) -> View {
         app.utc_offset,
         usize::from(inner.width),
         usize::from(inner.height),
+        &app.theme,
     );
     let max_scroll = window.max_scroll;
     frame.render_widget(Paragraph::new(window.lines), inner);
@@ -90,7 +91,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) -> View {
             ..inner
         };
         let mark = Line::from(" new messages below ↓ ")
-            .style(Style::new().fg(Color::Black).bg(Color::Yellow).bold())
+            .style(Style::new().fg(Color::Black).bg(app.theme.unread).bold())
             .alignment(Alignment::Center);
         frame.render_widget(ratatui::widgets::Clear, bottom);
         frame.render_widget(Paragraph::new(mark), bottom);
@@ -119,6 +120,7 @@ pub(super) fn visible_lines(
     utc_offset: i32,
     width: usize,
     height: usize,
+    theme: &Theme,
 ) -> Window {
     let tz = FixedOffset::east_opt(utc_offset)
         .unwrap_or_else(|| FixedOffset::east_opt(0).expect("0 is a valid offset"));
@@ -142,7 +144,7 @@ pub(super) fn visible_lines(
         {
             rows.push(separator(date, width));
         }
-        rows.extend(entry_lines(entry, me, tz, width));
+        rows.extend(entry_lines(entry, me, tz, width, theme));
         total += rows.len();
         blocks.push(rows);
     }
@@ -187,7 +189,13 @@ fn separator(date: NaiveDate, width: usize) -> Line<'static> {
 }
 
 /// The rows of one entry at `width` cells.
-fn entry_lines(entry: &Entry, me: &str, tz: FixedOffset, width: usize) -> Vec<Line<'static>> {
+fn entry_lines(
+    entry: &Entry,
+    me: &str,
+    tz: FixedOffset,
+    width: usize,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
     let time =
         local(entry.ts, tz).map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string());
     let time = Span::styled(format!("{time} "), Style::new().dim());
@@ -195,16 +203,17 @@ fn entry_lines(entry: &Entry, me: &str, tz: FixedOffset, width: usize) -> Vec<Li
     // peer's name or error message stays one line.
     let body = escape_for_terminal(&entry.body, !matches!(entry.kind, EntryKind::System));
 
-    let system = Style::new().dim().italic();
+    let system = fg(theme.system).dim().italic();
     let (prefix, body_style, mark): (Vec<Span<'static>>, Style, Vec<(String, Style)>) =
         match &entry.kind {
             EntryKind::System => (vec![time, Span::styled("-- ", system)], system, Vec::new()),
             EntryKind::Own { state, .. } => {
-                let own = Style::new().fg(Color::Cyan).bold();
-                (sender(time, me, own, width), Style::new(), delivery(state))
+                let own = fg(theme.own).bold();
+                let mark = delivery(state, theme);
+                (sender(time, me, own, width), Style::new(), mark)
             }
             EntryKind::Peer { from } => {
-                let theirs = Style::new().fg(Color::Green).bold();
+                let theirs = fg(theme.peer).bold();
                 (sender(time, from, theirs, width), Style::new(), Vec::new())
             }
         };
@@ -247,22 +256,22 @@ fn sender(time: Span<'static>, name: &str, style: Style, width: usize) -> Vec<Sp
 }
 
 /// The mark after one of our messages: ` …`, ` ✓` or ` ✗ why`.
-fn delivery(state: &Delivery) -> Vec<(String, Style)> {
+fn delivery(state: &Delivery, theme: &Theme) -> Vec<(String, Style)> {
     match state {
         Delivery::Sending => vec![(" …".to_owned(), Style::new().dim())],
-        Delivery::Delivered => vec![(" ✓".to_owned(), Style::new().fg(Color::Green))],
+        Delivery::Delivered => vec![(" ✓".to_owned(), fg(theme.delivered))],
         Delivery::Sent => vec![(" (sent)".to_owned(), Style::new().dim())],
         Delivery::Waiting(why) => {
-            let yellow = Style::new().fg(Color::Yellow);
+            let waiting = fg(theme.waiting);
             vec![
-                (" ◷ ".to_owned(), yellow),
-                (text::name(why).into_owned(), yellow),
+                (" ◷ ".to_owned(), waiting),
+                (text::name(why).into_owned(), waiting),
             ]
         }
         Delivery::Failed(why) => {
-            let red = Style::new().fg(Color::Red);
+            let error = fg(theme.error);
             let why = text::line(why);
-            vec![(" ✗ ".to_owned(), red), (why.into_owned(), red)]
+            vec![(" ✗ ".to_owned(), error), (why.into_owned(), error)]
         }
     }
 }

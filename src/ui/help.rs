@@ -4,11 +4,13 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Style, Stylize};
+use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 
+use super::fg;
 use super::text::{self, spaces};
+use crate::app::Theme;
 
 /// One line of help: a heading (empty key column) or a key and what it does.
 type Item = (&'static str, &'static str);
@@ -40,8 +42,8 @@ const ITEMS: &[Item] = &[
     ("//text", "send a message that starts with /"),
 ];
 
-/// Draws the overlay centred in `area`.
-pub(super) fn draw(frame: &mut Frame, area: Rect) {
+/// Draws the overlay centred in `area`, keys and border in `theme.accent`.
+pub(super) fn draw(frame: &mut Frame, area: Rect, theme: &Theme) {
     let key_w = ITEMS.iter().map(|(k, _)| text::width(k)).max().unwrap_or(0);
     let text_w = ITEMS
         .iter()
@@ -68,7 +70,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect) {
     };
 
     let heading = Style::new().bold().underlined();
-    let key = Style::new().fg(Color::Cyan);
+    let key = fg(theme.accent);
     let mut lines: Vec<Line> = ITEMS
         .iter()
         .map(|&(k, d)| {
@@ -95,7 +97,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect) {
 
     let block = Block::bordered()
         .border_type(BorderType::Rounded)
-        .border_style(Style::new().fg(Color::Cyan))
+        .border_style(fg(theme.accent))
         .title(Line::from(" Help ").bold())
         .title_bottom(Line::from(" Esc closes ").right_aligned());
     frame.render_widget(Clear, popup);

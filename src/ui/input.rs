@@ -6,12 +6,12 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Position, Rect};
-use ratatui::style::{Color, Style};
+use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
-use super::pane_block;
 use super::text::{self, truncate};
+use super::{fg, pane_block};
 use crate::app::{App, Focus};
 use crate::sanitize::escape_char;
 
@@ -36,7 +36,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         }
         None => " Message ".to_owned(),
     };
-    let block = pane_block(Line::from(title), focused);
+    let block = pane_block(Line::from(title), focused, &app.theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.width == 0 || inner.height == 0 {
@@ -84,13 +84,13 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     }
 }
 
-/// Draws the notice, if any, on the row `area` (yellow, cut to fit).
+/// Draws the notice, if any, on the row `area` (`notice` colour, cut to fit).
 pub(super) fn draw_notice(frame: &mut Frame, area: Rect, app: &App) {
     let Some(notice) = &app.notice else { return };
     let notice = truncate(
         &text::line(notice),
         usize::from(area.width.saturating_sub(1)),
     );
-    let line = Line::styled(format!(" {notice}"), Style::new().fg(Color::Yellow));
+    let line = Line::styled(format!(" {notice}"), fg(app.theme.notice));
     frame.render_widget(Paragraph::new(line), area);
 }

@@ -29,6 +29,8 @@ mod text;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod theme_tests;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -36,7 +38,7 @@ use ratatui::style::{Color, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, BorderType, Paragraph};
 
-use crate::app::{App, View};
+use crate::app::{App, Theme, View};
 
 /// Smallest terminal drawn normally, in columns.
 pub const MIN_WIDTH: u16 = 40;
@@ -82,7 +84,7 @@ pub fn draw(frame: &mut Frame, app: &App) -> View {
     input::draw(frame, input_area, app);
     status::draw(frame, status_area, app);
     if app.help {
-        help::draw(frame, area);
+        help::draw(frame, area, &app.theme);
     }
     view
 }
@@ -98,10 +100,11 @@ pub fn title(app: &App) -> String {
     }
 }
 
-/// A pane's bordered block; the focused pane's border is highlighted.
-fn pane_block(title: Line<'_>, focused: bool) -> Block<'_> {
+/// A pane's bordered block; the focused pane's border is highlighted in
+/// the theme's `accent`.
+fn pane_block<'a>(title: Line<'a>, focused: bool, theme: &Theme) -> Block<'a> {
     let border = if focused {
-        Style::new().fg(Color::Cyan)
+        fg(theme.accent)
     } else {
         Style::new().dim()
     };
@@ -113,6 +116,16 @@ fn pane_block(title: Line<'_>, focused: bool) -> Block<'_> {
         })
         .border_style(border)
         .title(title)
+}
+
+/// A style in the foreground colour `colour`; none for `Color::Reset`, so
+/// that a role left at the terminal's colour styles nothing.
+fn fg(colour: Color) -> Style {
+    if colour == Color::Reset {
+        Style::new()
+    } else {
+        Style::new().fg(colour)
+    }
 }
 
 /// The whole screen when it is below [`MIN_WIDTH`]×[`MIN_HEIGHT`].

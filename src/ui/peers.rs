@@ -6,18 +6,18 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::pane_block;
 use super::text::{self, spaces, truncate};
-use crate::app::{App, DiscoveryState, Focus, PeerEntry};
+use super::{fg, pane_block};
+use crate::app::{App, DiscoveryState, Focus, PeerEntry, Theme};
 
 /// Draws the pane into `area`.
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let focused = app.focus == Focus::Peers;
-    let block = pane_block(Line::from(" Peers "), focused);
+    let block = pane_block(Line::from(" Peers "), focused, &app.theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
@@ -43,7 +43,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let highlight = if focused {
         Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
     } else {
-        Style::new().bg(Color::DarkGray)
+        Style::new().bg(app.theme.selection)
     };
     let lines: Vec<Line> = app
         .peers
@@ -53,7 +53,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .take(height)
         .map(|(i, peer)| {
             let open = app.open.as_deref() == Some(peer.id.as_str());
-            let line = row(peer, width, open);
+            let line = row(peer, width, open, &app.theme);
             if i == cursor {
                 line.style(highlight)
             } else {
@@ -65,25 +65,22 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 /// One peer's row, exactly `width` cells wide so a highlight fills it.
-fn row(peer: &PeerEntry, width: usize, open: bool) -> Line<'static> {
+fn row(peer: &PeerEntry, width: usize, open: bool, theme: &Theme) -> Line<'static> {
     let online = peer.online();
     let (mark, mark_style) = if peer.session.is_some() {
-        ("●", Style::new().fg(Color::Green))
+        ("●", fg(theme.online))
     } else if online && peer.problem.is_some() {
         // Listed, but we cannot talk to it (its conversation says why).
-        ("✗", Style::new().fg(Color::Red))
+        ("✗", fg(theme.error))
     } else if online {
         ("○", Style::new())
     } else {
-        ("·", Style::new().dim())
+        ("·", fg(theme.offline).dim())
     };
     let badge = if peer.unread > 0 {
-        Some((
-            format!("({})", peer.unread),
-            Style::new().fg(Color::Yellow).bold(),
-        ))
+        Some((format!("({})", peer.unread), fg(theme.unread).bold()))
     } else if !online {
-        Some(("offline".to_owned(), Style::new().dim()))
+        Some(("offline".to_owned(), fg(theme.offline).dim()))
     } else {
         None
     };

@@ -4,10 +4,11 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
-use ratatui::style::{Color, Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use super::fg;
 use super::text::{self, truncate};
 use crate::app::{App, DiscoveryState};
 
@@ -26,11 +27,10 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let online = app.peers.iter().filter(|p| p.online()).count();
     let discovery = match &app.discovery {
         DiscoveryState::Starting => Span::styled("mDNS starting", Style::new().dim()),
-        DiscoveryState::Active => Span::styled("mDNS on", Style::new().fg(Color::Green)),
-        DiscoveryState::Off(reason) | DiscoveryState::Limited(reason) => Span::styled(
-            text::line(reason).into_owned(),
-            Style::new().fg(Color::Yellow),
-        ),
+        DiscoveryState::Active => Span::styled("mDNS on", fg(app.theme.online)),
+        DiscoveryState::Off(reason) | DiscoveryState::Limited(reason) => {
+            Span::styled(text::line(reason).into_owned(), fg(app.theme.notice))
+        }
     };
 
     let room = usize::from(area.width).saturating_sub(text::width(HELP) + 1);

@@ -403,7 +403,14 @@ fn only_visible_entries_are_laid_out() {
     let (t1, t2) = (render(&big, 100, 30), render(&small, 100, 30));
     assert_eq!(t1.backend().buffer(), t2.backend().buffer());
 
-    let window = conversation::visible_lines(&big.peers[0].conversation, "me", 0, 70, 25);
+    let window = conversation::visible_lines(
+        &big.peers[0].conversation,
+        "me",
+        0,
+        70,
+        25,
+        &crate::app::Theme::default(),
+    );
     assert_eq!(window.lines.len(), 25);
     assert!(window.entries_laid_out <= 26, "{}", window.entries_laid_out);
 }
