@@ -109,7 +109,8 @@ fn lantalk(data_dir: &Path, args: &[&str]) -> Command {
         .arg("--data-dir")
         .arg(data_dir)
         .args(args)
-        .env_remove("LANTALK_LOG");
+        .env_remove("LANTALK_LOG")
+        .env(common::NO_USER_CONFIG.0, common::NO_USER_CONFIG.1);
     cmd
 }
 

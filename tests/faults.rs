@@ -376,6 +376,7 @@ fn mdns_port_shared_like_avahi_does_leaves_discovery_working() {
 /// `lantalk --no-mdns ARGS` on this machine (no discovery: loopback only).
 fn local(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
+    cmd.env(common::NO_USER_CONFIG.0, common::NO_USER_CONFIG.1);
     cmd.arg("--no-mdns").arg("--data-dir").arg(dir).args(args);
     cmd
 }

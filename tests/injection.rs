@@ -437,6 +437,7 @@ fn listen_json_is_faithful_and_inert() {
 
 fn start_listen(dir: &Path, args: &[&str]) -> Proc {
     let mut cmd = Command::new(BIN);
+    cmd.env(common::NO_USER_CONFIG.0, common::NO_USER_CONFIG.1);
     cmd.args(["--no-mdns", "--port", "0", "--name", "me", "--data-dir"])
         .arg(dir)
         .arg("listen")

@@ -35,6 +35,7 @@ fn phone(args: &[&str]) -> Command {
 /// `lantalk --no-mdns --port 0 listen` on 127.0.0.1 (root namespace, no mDNS).
 fn listen_local(dir: &Path) -> (Proc, u16) {
     let mut cmd = Command::new(BIN);
+    cmd.env(common::NO_USER_CONFIG.0, common::NO_USER_CONFIG.1);
     cmd.args(["--no-mdns", "--port", "0", "--data-dir"])
         .arg(dir)
         .arg("listen");

@@ -188,7 +188,8 @@ impl Lan {
             hostname,
             BIN,
         ]);
-        cmd.args(args);
+        cmd.args(args)
+            .env(super::NO_USER_CONFIG.0, super::NO_USER_CONFIG.1);
         cmd
     }
 

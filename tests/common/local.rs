@@ -31,6 +31,7 @@ pub fn lantalk() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lantalk"));
     cmd.arg("--no-mdns")
         .env_remove("LANTALK_LOG")
+        .env(super::NO_USER_CONFIG.0, super::NO_USER_CONFIG.1)
         .stdin(Stdio::null());
     cmd
 }

@@ -5,6 +5,10 @@
 #![allow(dead_code)] // each test crate uses a different subset
 
 pub mod example;
+/// Set on every lantalk the tests start, so that a config file in the
+/// home directory of whoever runs the tests changes nothing.
+pub const NO_USER_CONFIG: (&str, &str) = ("XDG_CONFIG_HOME", "/nonexistent/lantalk-tests");
+
 pub mod lan;
 pub mod local;
 pub mod proc;

@@ -91,6 +91,8 @@ impl Tmux {
             .args(args)
             .env_remove("TMUX")
             .env("SHELL", "/bin/sh")
+            // The server and every pane: no user config file.
+            .env(super::NO_USER_CONFIG.0, super::NO_USER_CONFIG.1)
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("cannot run {TMUX}: {e}"))
