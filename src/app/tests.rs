@@ -479,6 +479,7 @@ fn scrolling_and_the_new_messages_mark() {
     app.set_view(View {
         page: 10,
         max_scroll: Some(25),
+        jumped: None,
     });
     key(&mut app, KeyCode::PageUp);
     key(&mut app, KeyCode::PageUp);
