@@ -423,7 +423,7 @@ pub enum Action {
 /// What [`update`] asks the outside world to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Something for the network: send, acknowledge, connect, rename, load history, search.
+    /// Something for the network: send, connect, rename, load history, search.
     Net(crate::net::node::NetCommand),
     /// Ring the terminal bell.
     Bell,

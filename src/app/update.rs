@@ -468,6 +468,8 @@ fn open_if_none(app: &mut App, id: &str) {
     }
 }
 
+/// A text from a peer: shown, counted unread when not on screen, rung for.
+/// (The network task acknowledges it once it is in the history database.)
 fn received(app: &mut App, sid: u64, text: Text, now: u64, fx: &mut Vec<Effect>) {
     let Some(peer_id) = app.sessions.get(&sid).cloned() else {
         return;
@@ -483,10 +485,7 @@ fn received(app: &mut App, sid: u64, text: Text, now: u64, fx: &mut Vec<Effect>)
         entry,
         Entry {
             ts: text.ts,
-            kind: EntryKind::Peer {
-                from,
-                id: text.id.clone(),
-            },
+            kind: EntryKind::Peer { from, id: text.id },
             body: text.body,
             seq: None,
         },
@@ -509,7 +508,6 @@ fn received(app: &mut App, sid: u64, text: Text, now: u64, fx: &mut Vec<Effect>)
             fx.push(Effect::Bell);
         }
     }
-    fx.push(Effect::Net(NetCommand::Ack { sid, id: text.id }));
 }
 
 /// A peer's name as quoted in a system line: escaped, one line, bounded.
