@@ -511,7 +511,13 @@ pub(super) fn search_wheel(app: &mut App, notches: i32) {
 /// loading older pages until it is in memory.
 fn jump_to(app: &mut App, hit: SearchHit, fx: &mut Vec<Effect>) {
     let r = hit.record;
-    upsert(app, &r.peer, &hit.name);
+    let listed = app.peers.iter().any(|p| p.id == r.peer);
+    let peer = upsert(app, &r.peer, &hit.name);
+    if !listed {
+        // Not listed at start, yet in the database: its pages can be asked for.
+        peer.conversation.backlog.stored = true;
+        peer.conversation.backlog.more = true;
+    }
     open(app, &r.peer);
     app.focus = Focus::Conversation;
     let target = MessageKey {

@@ -717,6 +717,18 @@ fn a_search_result_older_than_what_is_loaded_is_paged_in_first() {
     assert!(c.holds(c.jump.as_ref().unwrap()));
     assert_eq!(c.entries[0].body, "old one");
 
+    // A conversation that was not listed: from its newest page.
+    found(
+        &mut app,
+        "x",
+        vec![rec(TABLET, 7, false, State::Delivered, "x")],
+    );
+    assert_eq!(key(&mut app, KeyCode::Enter), vec![load(None, TABLET)]);
+    assert_eq!(app.open.as_deref(), Some(TABLET));
+    history(&mut app, TABLET, theirs(TABLET, 5..9), false);
+    let c = &find(&app, TABLET).conversation;
+    assert!(c.holds(c.jump.as_ref().unwrap()));
+
     // A message that cannot be reached says so.
     let mut app = open_with(theirs(PHONE, 50..60), false);
     found(
@@ -727,4 +739,17 @@ fn a_search_result_older_than_what_is_loaded_is_paged_in_first() {
     assert!(key(&mut app, KeyCode::Enter).is_empty());
     assert!(find(&app, PHONE).conversation.jump.is_none());
     assert!(app.notice.as_deref().unwrap().contains("lantalk history"));
+}
+
+/// A page merged into a conversation near the cap: the duplicate check
+/// looks at every entry once per page (printed, not asserted).
+#[test]
+fn a_page_merges_into_a_long_conversation() {
+    let mut app = open_with(theirs(PHONE, 1_000_000..1_100_000), true);
+    let page = theirs(PHONE, 999_800..1_000_000);
+    let start = std::time::Instant::now();
+    history(&mut app, PHONE, page, true);
+    let took = start.elapsed();
+    assert_eq!(find(&app, PHONE).conversation.entries.len(), 100_200);
+    eprintln!("figure: merging a 200-message page in front of 100,000 entries took {took:?}");
 }
