@@ -1,5 +1,5 @@
-//! Commands typed in the input: `/connect HOST:PORT`, `/name NEW`, `/quit`,
-//! `/help`. Unknown commands get a hint and are never sent as messages.
+//! Commands typed in the input: `/connect HOST:PORT`, `/name NEW`,
+//! `/search WORDS`, `/quit`, `/help`. Unknown commands get a hint and are never sent as messages.
 
 use super::{App, Effect};
 use crate::net::node::NetCommand;
@@ -41,9 +41,14 @@ pub(super) fn run(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
             app.quitting = true;
             fx.push(Effect::Quit);
         }
+        "/search" | "/find" => {
+            if let Err(why) = super::history::search(app, arg, fx) {
+                refuse(app, line, &why);
+            }
+        }
         "/help" | "/?" => app.help = true,
         _ => {
-            let hint = format!("unknown command {cmd} (try /connect, /name, /quit, or ?)");
+            let hint = format!("unknown command {cmd} (try /connect, /name, /search, /quit, or ?)");
             refuse(app, line, &hint);
         }
     }

@@ -2,15 +2,17 @@
 //! enum in, [`Effect`]s out. Pure: no tokio, no terminal, no clocks (the time
 //! arrives with each action), so every behaviour is a plain unit test.
 //!
-//! Reads only plain data types from `net` and `protocol`.
+//! Reads only plain data types from `net`, `protocol` and `store`.
 
 mod commands;
+mod history;
 pub mod input;
 mod theme;
 mod update;
 
 use std::net::SocketAddr;
 
+pub use history::{Backlog, HistoryMode, MessageKey, SearchHit, SearchView, TopLine};
 pub use input::{Input, InputLayout};
 pub use theme::Theme;
 pub use update::update;
@@ -73,6 +75,8 @@ pub enum EntryKind {
     Peer {
         /// The peer's display name at the time.
         from: String,
+        /// Message id, to recognise it in a page of history.
+        id: String,
     },
     /// A line from lantalk itself: peer online/offline, connection failed and why.
     System,
@@ -87,6 +91,20 @@ pub struct Entry {
     pub kind: EntryKind,
     /// The text, as received (the UI escapes it for display).
     pub body: String,
+    /// Its position in the history database, for messages that came from
+    /// it (`None` for live messages and system lines).
+    pub seq: Option<i64>,
+}
+
+impl Entry {
+    /// Which message this is (`None` for a system line).
+    pub fn key(&self) -> Option<(bool, &str)> {
+        match &self.kind {
+            EntryKind::Own { id, .. } => Some((true, id)),
+            EntryKind::Peer { id, .. } => Some((false, id)),
+            EntryKind::System => None,
+        }
+    }
 }
 
 /// A conversation keeps at most this many entries in memory; older ones are
@@ -103,7 +121,8 @@ pub const MAX_ENTRIES: usize = 120_000;
 /// fast a peer sends.
 pub const MAX_BODY_BYTES: usize = 32 << 20;
 
-/// The message that says how many older entries were dropped.
+/// The message that says how many older entries were dropped (without
+/// history: with history they can be loaded again, and the top line says so).
 pub fn trimmed_note(dropped: usize) -> String {
     if dropped == 1 {
         "1 older message is not kept in memory".into()
@@ -122,11 +141,20 @@ pub struct Conversation {
     /// Messages arrived while scrolled up ("new messages below").
     pub unseen_below: bool,
     /// Entries dropped to stay within [`MAX_ENTRIES`] and
-    /// [`MAX_BODY_BYTES`]; while non-zero, `entries[0]` is the system line
-    /// saying so.
+    /// [`MAX_BODY_BYTES`].
     pub dropped: usize,
+    /// `entries[0]` is the system line saying how many were dropped (only
+    /// without history: with it, dropped messages can be loaded again).
+    pub note: bool,
     /// Total length of the bodies in `entries`.
     pub body_bytes: usize,
+    /// What is in the history database beyond the entries in memory.
+    pub backlog: Backlog,
+    /// A message to bring into view (a search result), once it is loaded;
+    /// drawing positions it and reports the scroll in [`View::jumped`].
+    pub jump: Option<MessageKey>,
+    /// A message drawn highlighted (the search result jumped to), until the next key.
+    pub highlight: Option<MessageKey>,
 }
 
 impl Conversation {
@@ -148,15 +176,17 @@ impl Conversation {
 
     /// Drops the oldest entries until at most `entries` remain (the note
     /// included) and their bodies take at most `bytes`; the newest entry
-    /// always stays.
+    /// always stays. Without history a system line at the top says how many
+    /// went; with history they stay loadable ([`Backlog::more`]).
     fn trim(&mut self, entries: usize, bytes: usize) {
-        let first = usize::from(self.dropped > 0);
+        let first = usize::from(self.note);
+        let use_note = self.note || !self.backlog.on;
         let mut end = first;
-        // Counting the note, which exists after any trim.
-        let mut left = self.entries.len() + 1 - first;
+        // Counting the note, which exists after any trim that uses one.
+        let mut left = self.entries.len() + usize::from(use_note && !self.note);
         let mut body_bytes = self.body_bytes;
         // The note's own body is replaced below; count it out meanwhile.
-        if first == 1 {
+        if self.note {
             body_bytes -= self.entries[0].body.len();
         }
         while end + 1 < self.entries.len() && (left > entries || body_bytes > bytes) {
@@ -168,20 +198,33 @@ impl Conversation {
             return;
         }
         let removed = end - first;
+        let undelivered = self.entries[first..end]
+            .iter()
+            .filter(|e| history::undelivered(e))
+            .count();
         self.entries.drain(first..end);
         self.dropped += removed;
+        self.backlog.undelivered_elsewhere += undelivered;
+        if !use_note {
+            self.backlog.more = true;
+            self.backlog.full = false;
+            self.body_bytes = body_bytes;
+            return;
+        }
         let note = Entry {
             // Dated like the oldest kept entry, so date separators stay in order.
             ts: self.entries.get(first).map_or(0, |e| e.ts),
             kind: EntryKind::System,
             body: trimmed_note(self.dropped),
+            seq: None,
         };
         body_bytes += note.body.len();
-        if first == 1 {
+        if self.note {
             self.entries[0] = note;
         } else {
             // Once per conversation: every later trim rewrites the note in place.
             self.entries.insert(0, note);
+            self.note = true;
         }
         self.body_bytes = body_bytes;
     }
@@ -219,6 +262,16 @@ impl PeerEntry {
     /// Online: discovered on the network or connected.
     pub fn online(&self) -> bool {
         self.discovered || self.session.is_some()
+    }
+
+    /// Our texts to this peer not yet delivered, in memory or only in history.
+    pub fn undelivered(&self) -> usize {
+        let conv = &self.conversation;
+        conv.entries
+            .iter()
+            .filter(|e| history::undelivered(e))
+            .count()
+            + conv.backlog.undelivered_elsewhere
     }
 }
 
@@ -281,6 +334,10 @@ pub struct App {
     /// What the last draw found out about the conversation pane (page height,
     /// how far it can scroll); fed back by the terminal loop after drawing.
     pub view: View,
+    /// Whether history is kept (from the network task).
+    pub history_mode: HistoryMode,
+    /// The search results overlay, while it is open.
+    pub search: Option<SearchView>,
 }
 
 /// Facts about the conversation pane that only drawing can know.
@@ -290,6 +347,9 @@ pub struct View {
     pub page: usize,
     /// The largest useful `scroll`, once the drawing reached the oldest entry.
     pub max_scroll: Option<usize>,
+    /// The scroll that brings [`Conversation::jump`] into view, when the
+    /// drawing found that message (it is drawn there already).
+    pub jumped: Option<usize>,
 }
 
 impl Default for View {
@@ -297,6 +357,7 @@ impl Default for View {
         Self {
             page: 10,
             max_scroll: None,
+            jumped: None,
         }
     }
 }
@@ -331,11 +392,19 @@ impl App {
     /// Records what drawing found out, and keeps `scroll` within it.
     pub fn set_view(&mut self, view: View) {
         self.view = view;
-        if let (Some(max), Some(id)) = (view.max_scroll, self.open.clone())
-            && let Some(peer) = self.peers.iter_mut().find(|p| p.id == id)
-            && peer.conversation.scroll > max
+        let Some(id) = self.open.clone() else { return };
+        let Some(peer) = self.peers.iter_mut().find(|p| p.id == id) else {
+            return;
+        };
+        let conv = &mut peer.conversation;
+        if let Some(scroll) = view.jumped {
+            conv.scroll = scroll;
+            conv.jump = None;
+        }
+        if let Some(max) = view.max_scroll
+            && conv.scroll > max
         {
-            peer.conversation.scroll = max;
+            conv.scroll = max;
         }
     }
 }
@@ -358,12 +427,14 @@ pub enum Action {
 /// What [`update`] asks the outside world to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Something for the network: send, acknowledge, connect, rename.
+    /// Something for the network: send, connect, rename, load history, search.
     Net(crate::net::node::NetCommand),
     /// Ring the terminal bell.
     Bell,
     /// Leave: bye to every session, goodbye on mDNS, restore the terminal.
     Quit,
 }
+#[cfg(test)]
+mod history_tests;
 #[cfg(test)]
 mod tests;

@@ -27,13 +27,17 @@ pub fn update(app: &mut App, action: Action, now: u64) -> Vec<Effect> {
         Action::Key(_) => {}
         Action::Paste(text) => {
             app.help = false;
+            app.search = None;
             app.focus = Focus::Input;
             app.input.insert_str(&text);
+        }
+        Action::Scroll(notches) if app.search.is_some() => {
+            super::history::search_wheel(app, notches);
         }
         Action::Scroll(notches) => {
             let rows = notches.unsigned_abs() as usize * WHEEL_ROWS;
             if notches > 0 {
-                scroll_up(app, rows);
+                scroll_up(app, rows, &mut fx);
             } else {
                 scroll_down(app, rows);
             }
@@ -57,6 +61,13 @@ fn on_key(app: &mut App, key: KeyEvent, now: u64, fx: &mut Vec<Effect>) {
         // Any key closes the help; it does nothing else.
         app.help = false;
         return;
+    }
+    if app.search.is_some() {
+        return super::history::search_key(app, key, fx);
+    }
+    // The search result jumped to stays highlighted until the next key.
+    if let Some(peer) = open_mut(app) {
+        peer.conversation.highlight = None;
     }
     let help_key = key.code == KeyCode::F(1)
         || (key.code == KeyCode::Char('?')
@@ -86,7 +97,7 @@ fn on_key(app: &mut App, key: KeyEvent, now: u64, fx: &mut Vec<Effect>) {
         }
         KeyCode::Char('n') if ctrl => return switch_conversation(app, 1),
         KeyCode::Char('p') if ctrl => return switch_conversation(app, -1),
-        KeyCode::PageUp => return scroll_up(app, app.view.page.max(1)),
+        KeyCode::PageUp => return scroll_up(app, app.view.page.max(1), fx),
         KeyCode::PageDown => return scroll_down(app, app.view.page.max(1)),
         KeyCode::Esc => {
             app.focus = Focus::Input;
@@ -96,7 +107,7 @@ fn on_key(app: &mut App, key: KeyEvent, now: u64, fx: &mut Vec<Effect>) {
     }
     match app.focus {
         Focus::Peers => peers_key(app, key),
-        Focus::Conversation => conversation_key(app, key),
+        Focus::Conversation => conversation_key(app, key, fx),
         Focus::Input => input_key(app, key, ctrl, alt, now, fx),
     }
 }
@@ -119,12 +130,16 @@ fn peers_key(app: &mut App, key: KeyEvent) {
     }
 }
 
-fn conversation_key(app: &mut App, key: KeyEvent) {
+fn conversation_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
     match key.code {
-        KeyCode::Up | KeyCode::Char('k') => scroll_up(app, 1),
+        KeyCode::Up | KeyCode::Char('k') => scroll_up(app, 1, fx),
         KeyCode::Down | KeyCode::Char('j') => scroll_down(app, 1),
-        // Past the top; the next draw clamps it to the oldest message.
-        KeyCode::Home | KeyCode::Char('g') => scroll_up(app, usize::MAX / 2),
+        // Past the top; the next draw clamps it to the oldest message. The
+        // oldest in memory may not be the oldest there is: ask for more.
+        KeyCode::Home | KeyCode::Char('g') => {
+            scroll_up(app, usize::MAX / 2, fx);
+            super::history::load_older(app, fx);
+        }
         KeyCode::End | KeyCode::Char('G') => scroll_down(app, usize::MAX),
         _ => {}
     }
@@ -232,6 +247,7 @@ fn submit(app: &mut App, now: u64, fx: &mut Vec<Effect>) {
                 ts: now,
                 kind: EntryKind::Own { id, state },
                 body,
+                seq: None,
             },
         );
         peer.last_activity = now;
@@ -242,20 +258,29 @@ fn submit(app: &mut App, now: u64, fx: &mut Vec<Effect>) {
     sort_peers(app);
 }
 
-fn scroll_up(app: &mut App, rows: usize) {
+/// Scrolls towards older messages; reaching the top of what is in memory
+/// asks for the page before it.
+fn scroll_up(app: &mut App, rows: usize, fx: &mut Vec<Effect>) {
     let max = app.view.max_scroll;
+    let mut at_top = false;
     if let Some(peer) = open_mut(app) {
         let c = &mut peer.conversation;
+        c.jump = None;
         c.scroll = c.scroll.saturating_add(rows);
         if let Some(max) = max {
+            at_top = c.scroll >= max;
             c.scroll = c.scroll.min(max);
         }
+    }
+    if at_top {
+        super::history::load_older(app, fx);
     }
 }
 
 fn scroll_down(app: &mut App, rows: usize) {
     if let Some(peer) = open_mut(app) {
         let c = &mut peer.conversation;
+        c.jump = None;
         c.scroll = c.scroll.saturating_sub(rows);
         if c.scroll == 0 {
             c.unseen_below = false;
@@ -373,8 +398,12 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
             let Some(peer_id) = app.sessions.get(&sid).cloned() else {
                 return;
             };
-            if let Some(entry) = find(app, &peer_id) {
-                set_state(entry, &[id], &Delivery::Delivered);
+            if let Some(entry) = find(app, &peer_id)
+                && !set_state(entry, &[id], &Delivery::Delivered)
+            {
+                // One of ours only in history (sent from the outbox at start).
+                let b = &mut entry.conversation.backlog;
+                b.undelivered_elsewhere = b.undelivered_elsewhere.saturating_sub(1);
             }
         }
         NetEvent::Waiting { to, ids, reason } => {
@@ -394,11 +423,14 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
                 system(entry, now, line);
             }
         }
-        // Shown once the chat screen displays history.
-        NetEvent::Conversations(_)
-        | NetEvent::History { .. }
-        | NetEvent::Found { .. }
-        | NetEvent::HistoryOff(_) => {}
+        NetEvent::Conversations(list) => super::history::conversations(app, list),
+        NetEvent::History {
+            peer,
+            records,
+            more,
+        } => super::history::page(app, peer, records, more, fx),
+        NetEvent::Found { words, records } => super::history::found(app, words, records),
+        NetEvent::HistoryOff(why) => super::history::off(app, why),
         NetEvent::ConnectFailed { target, reason } => {
             app.notice = Some(format!("could not connect to {target}: {reason}"));
         }
@@ -436,6 +468,8 @@ fn open_if_none(app: &mut App, id: &str) {
     }
 }
 
+/// A text from a peer: shown, counted unread when not on screen, rung for.
+/// (The network task acknowledges it once it is in the history database.)
 fn received(app: &mut App, sid: u64, text: Text, now: u64, fx: &mut Vec<Effect>) {
     let Some(peer_id) = app.sessions.get(&sid).cloned() else {
         return;
@@ -451,8 +485,9 @@ fn received(app: &mut App, sid: u64, text: Text, now: u64, fx: &mut Vec<Effect>)
         entry,
         Entry {
             ts: text.ts,
-            kind: EntryKind::Peer { from },
+            kind: EntryKind::Peer { from, id: text.id },
             body: text.body,
+            seq: None,
         },
     );
     entry.last_activity = now;
@@ -473,7 +508,6 @@ fn received(app: &mut App, sid: u64, text: Text, now: u64, fx: &mut Vec<Effect>)
             fx.push(Effect::Bell);
         }
     }
-    fx.push(Effect::Net(NetCommand::Ack { sid, id: text.id }));
 }
 
 /// A peer's name as quoted in a system line: escaped, one line, bounded.
@@ -482,7 +516,9 @@ fn quoted(name: &str) -> String {
     sanitize::name(name).into_owned()
 }
 
-fn set_state(entry: &mut PeerEntry, ids: &[String], state: &Delivery) {
+/// Moves our messages `ids` to `state` (a delivered one stays delivered);
+/// false when some of them are not in memory.
+fn set_state(entry: &mut PeerEntry, ids: &[String], state: &Delivery) -> bool {
     // Recent messages are the likely ones: search from the end.
     let mut left = ids.len();
     for e in entry.conversation.entries.iter_mut().rev() {
@@ -491,12 +527,14 @@ fn set_state(entry: &mut PeerEntry, ids: &[String], state: &Delivery) {
         }
         if let EntryKind::Own { id, state: s } = &mut e.kind
             && ids.contains(id)
-            && *s != Delivery::Delivered
         {
-            *s = state.clone();
+            if *s != Delivery::Delivered {
+                *s = state.clone();
+            }
             left -= 1;
         }
     }
+    left == 0
 }
 
 fn push(entry: &mut PeerEntry, e: Entry) {
@@ -511,6 +549,7 @@ fn system(entry: &mut PeerEntry, now: u64, body: String) {
             ts: now,
             kind: EntryKind::System,
             body,
+            seq: None,
         },
     );
 }
@@ -523,16 +562,17 @@ fn has_messages(entry: &PeerEntry) -> bool {
         .any(|e| !matches!(e.kind, EntryKind::System))
 }
 
-/// A peer that is gone and has no conversation leaves the list.
+/// A peer that is gone and has no conversation (in memory or in history)
+/// leaves the list.
 fn forget_if_idle(app: &mut App, id: &str) {
     if app.open.as_deref() == Some(id) {
         return;
     }
     app.peers
-        .retain(|p| p.id != id || p.online() || has_messages(p));
+        .retain(|p| p.id != id || p.online() || has_messages(p) || p.conversation.backlog.stored);
 }
 
-fn find<'a>(app: &'a mut App, id: &str) -> Option<&'a mut PeerEntry> {
+pub(super) fn find<'a>(app: &'a mut App, id: &str) -> Option<&'a mut PeerEntry> {
     app.peers.iter_mut().find(|p| p.id == id)
 }
 
@@ -541,10 +581,14 @@ fn open_mut(app: &mut App) -> Option<&mut PeerEntry> {
     find(app, &id)
 }
 
-fn upsert<'a>(app: &'a mut App, id: &str, name: &str) -> &'a mut PeerEntry {
+pub(super) fn upsert<'a>(app: &'a mut App, id: &str, name: &str) -> &'a mut PeerEntry {
+    let history = app.history_mode == super::HistoryMode::On;
     let index = match app.peers.iter().position(|p| p.id == id) {
         Some(i) => i,
         None => {
+            let mut conversation = super::Conversation::default();
+            // New this session: nothing older is stored.
+            conversation.backlog.on = history;
             app.peers.push(PeerEntry {
                 id: id.to_owned(),
                 name: name.to_owned(),
@@ -556,7 +600,7 @@ fn upsert<'a>(app: &'a mut App, id: &str, name: &str) -> &'a mut PeerEntry {
                 session: None,
                 unread: 0,
                 last_activity: 0,
-                conversation: Default::default(),
+                conversation,
             });
             app.peers.len() - 1
         }

@@ -4,6 +4,11 @@
 //! lines dimmed, and a date separator wherever the local date changes. With
 //! nothing open it shows a short welcome.
 //!
+//! With history kept, a dim line above the oldest entry says whether older
+//! messages are loading, can be loaded by scrolling up, or whether this is the
+//! beginning of the conversation. A search result jumped to is brought into
+//! view (the scroll chosen is reported back) and drawn highlighted.
+//!
 //! Only what is visible is laid out: entries are wrapped from the newest
 //! backwards until the scrolled-to window is full, so drawing costs the same
 //! for a hundred entries as for a hundred thousand.
@@ -11,13 +16,13 @@
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
-use ratatui::style::{Color, Style};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::text::{self, spaces, truncate, wrap};
 use super::{fg, pane_block};
-use crate::app::{App, Conversation, Delivery, Entry, EntryKind, Focus, Theme, View};
+use crate::app::{App, Conversation, Delivery, Entry, EntryKind, Focus, Theme, TopLine, View};
 use crate::sanitize::escape_for_terminal;
 
 /// What the pane says when no conversation is open.
@@ -47,44 +52,58 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) -> View {
         return View {
             page,
             max_scroll: None,
+            jumped: None,
         };
     };
 
     let name = text::name(&peer.name);
     let host = text::line(peer.host.trim_end_matches('.'));
-    let title = Line::from(vec![
+    let mut title = vec![
         Span::raw(" "),
         Span::styled(name.to_string(), Style::new().bold()),
-        Span::styled(format!(" · {host} "), Style::new().dim()),
-    ]);
+        Span::raw(" "),
+    ];
+    // A peer known only from history has no host to show.
+    if !host.is_empty() {
+        title.push(Span::styled(format!("· {host} "), Style::new().dim()));
+    }
+    let title = Line::from(title);
     let block = pane_block(title, focused, &app.theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
     let conv = &peer.conversation;
     if conv.entries.is_empty() {
-        let hint = Paragraph::new(format!("No messages with {name} yet."))
+        let hint = if conv.top_line() == Some(TopLine::Loading) {
+            format!("Loading the messages with {name}…")
+        } else {
+            format!("No messages with {name} yet.")
+        };
+        let hint = Paragraph::new(hint)
             .style(Style::new().dim())
             .wrap(Wrap { trim: true });
         frame.render_widget(hint, inner);
         return View {
             page,
             max_scroll: Some(0),
+            jumped: None,
         };
     }
 
-    let window = visible_lines(
-        conv,
-        &app.me.name,
-        app.utc_offset,
-        usize::from(inner.width),
-        usize::from(inner.height),
-        &app.theme,
-    );
+    let tz = zone(app.utc_offset);
+    let (width, height) = (usize::from(inner.width), usize::from(inner.height));
+    let jump = conv
+        .jump
+        .as_ref()
+        .and_then(|target| conv.entries.iter().rposition(|e| target.matches(e)))
+        .map(|k| jump_scroll(conv, k, &app.me.name, tz, width, height, &app.theme));
+    let scroll = jump.unwrap_or(conv.scroll);
+    let window = layout(conv, scroll, &app.me.name, tz, width, height, &app.theme);
     let max_scroll = window.max_scroll;
+    let jumped = jump.map(|s| max_scroll.map_or(s, |max| s.min(max)));
     frame.render_widget(Paragraph::new(window.lines), inner);
 
-    if conv.scroll > 0 && conv.unseen_below && inner.height > 0 {
+    if scroll > 0 && conv.unseen_below && inner.height > 0 {
         let bottom = Rect {
             y: inner.bottom() - 1,
             height: 1,
@@ -96,7 +115,11 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) -> View {
         frame.render_widget(ratatui::widgets::Clear, bottom);
         frame.render_widget(Paragraph::new(mark), bottom);
     }
-    View { page, max_scroll }
+    View {
+        page,
+        max_scroll,
+        jumped,
+    }
 }
 
 /// The rows of a conversation visible at some scroll position.
@@ -114,6 +137,7 @@ pub(super) struct Window {
 /// Lays out the rows `conv.scroll` rows up from the bottom, `height` rows
 /// tall, walking entries from the newest backwards and stopping as soon as
 /// enough rows exist. A scroll past the top shows the top.
+#[cfg(test)]
 pub(super) fn visible_lines(
     conv: &Conversation,
     me: &str,
@@ -122,37 +146,56 @@ pub(super) fn visible_lines(
     height: usize,
     theme: &Theme,
 ) -> Window {
-    let tz = FixedOffset::east_opt(utc_offset)
-        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("0 is a valid offset"));
-    let need = conv.scroll.saturating_add(height);
-    let entries = &conv.entries;
+    layout(
+        conv,
+        conv.scroll,
+        me,
+        zone(utc_offset),
+        width,
+        height,
+        theme,
+    )
+}
+
+/// The local time zone from its offset in seconds (UTC if out of range).
+fn zone(utc_offset: i32) -> FixedOffset {
+    FixedOffset::east_opt(utc_offset)
+        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("0 is a valid offset"))
+}
+
+/// [`visible_lines`] at `scroll` rows up from the bottom.
+fn layout(
+    conv: &Conversation,
+    scroll: usize,
+    me: &str,
+    tz: FixedOffset,
+    width: usize,
+    height: usize,
+    theme: &Theme,
+) -> Window {
+    let need = scroll.saturating_add(height);
 
     // Blocks of rows, newest entry first.
     let mut blocks: Vec<Vec<Line<'static>>> = Vec::new();
     let mut total = 0;
-    let mut i = entries.len();
+    let mut i = conv.entries.len();
     while i > 0 && total < need {
         i -= 1;
-        let entry = &entries[i];
-        let date = local(entry.ts, tz).map(|t| t.date_naive());
-        let prev = i
-            .checked_sub(1)
-            .map(|p| local(entries[p].ts, tz).map(|t| t.date_naive()));
-        let mut rows = Vec::new();
-        if let Some(date) = date
-            && prev.is_none_or(|prev| prev != Some(date))
-        {
-            rows.push(separator(date, width));
-        }
-        rows.extend(entry_lines(entry, me, tz, width, theme));
+        let rows = block(conv, i, me, tz, width, theme);
         total += rows.len();
         blocks.push(rows);
     }
     let entries_laid_out = blocks.len();
+    if i == 0
+        && let Some(top) = conv.top_line()
+    {
+        blocks.push(vec![top_line(top, width)]);
+        total += 1;
+    }
     let max_scroll = (i == 0).then(|| total.saturating_sub(height));
 
     let (start, end) = if total >= need {
-        (total - need, total - conv.scroll)
+        (total - need, total - scroll)
     } else {
         // Scrolled past the top, or everything fits: show from the top.
         (0, total.min(height))
@@ -169,6 +212,67 @@ pub(super) fn visible_lines(
         entries_laid_out,
         max_scroll,
     }
+}
+
+/// The rows of entry `i`: a date separator when the local date changes
+/// there, then the entry itself (highlighted when it is the search result
+/// jumped to).
+fn block(
+    conv: &Conversation,
+    i: usize,
+    me: &str,
+    tz: FixedOffset,
+    width: usize,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let entries = &conv.entries;
+    let entry = &entries[i];
+    let date = local(entry.ts, tz).map(|t| t.date_naive());
+    let prev = i
+        .checked_sub(1)
+        .map(|p| local(entries[p].ts, tz).map(|t| t.date_naive()));
+    let mut rows = Vec::new();
+    if let Some(date) = date
+        && prev.is_none_or(|prev| prev != Some(date))
+    {
+        rows.push(separator(date, width));
+    }
+    let lines = entry_lines(entry, me, tz, width, theme);
+    if conv.highlight.as_ref().is_some_and(|h| h.matches(entry)) {
+        let mark = Style::new().add_modifier(Modifier::REVERSED);
+        rows.extend(lines.into_iter().map(|l| l.patch_style(mark)));
+    } else {
+        rows.extend(lines);
+    }
+    rows
+}
+
+/// The scroll that shows entry `k` in the middle of the pane (its start,
+/// when it is taller than the pane).
+fn jump_scroll(
+    conv: &Conversation,
+    k: usize,
+    me: &str,
+    tz: FixedOffset,
+    width: usize,
+    height: usize,
+    theme: &Theme,
+) -> usize {
+    let below: usize = (k + 1..conv.entries.len())
+        .map(|i| block(conv, i, me, tz, width, theme).len())
+        .sum();
+    let own = block(conv, k, me, tz, width, theme).len();
+    if own >= height {
+        below + own - height
+    } else {
+        (below + own / 2).saturating_sub(height / 2)
+    }
+}
+
+/// The dim line above the oldest entry: loading, more to load, or the beginning.
+fn top_line(top: TopLine, width: usize) -> Line<'static> {
+    Line::styled(truncate(top.text(), width), Style::new().dim().italic())
+        .alignment(Alignment::Center)
 }
 
 /// `ts` (Unix ms, UTC) in the local time zone.
@@ -212,7 +316,7 @@ fn entry_lines(
                 let mark = delivery(state, theme);
                 (sender(time, me, own, width), Style::new(), mark)
             }
-            EntryKind::Peer { from } => {
+            EntryKind::Peer { from, .. } => {
                 let theirs = fg(theme.peer).bold();
                 (sender(time, from, theirs, width), Style::new(), Vec::new())
             }

@@ -27,7 +27,7 @@ const ITEMS: &[Item] = &[
     ("Enter", "open the conversation"),
     ("", "Conversation pane"),
     ("PgUp / PgDn", "scroll a page (mouse wheel: a few rows)"),
-    ("Home / End", "oldest / newest messages"),
+    ("Home / End", "oldest / newest (older load from history)"),
     ("", "Input"),
     ("Enter", "send the message or command"),
     ("Alt+Enter", "new line (pasting keeps newlines)"),
@@ -38,6 +38,7 @@ const ITEMS: &[Item] = &[
     ("", "Commands"),
     ("/connect HOST:PORT", "talk to a peer by address"),
     ("/name NEW", "change your name"),
+    ("/search WORDS", "find messages in every conversation"),
     ("/quit", "leave"),
     ("//text", "send a message that starts with /"),
 ];

@@ -76,7 +76,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     };
     frame.render_widget(Paragraph::new(lines), inner);
 
-    if focused && !app.help {
+    if focused && !app.help && app.search.is_none() {
         let row = usize::from(cursor_row).saturating_sub(top);
         let row = u16::try_from(row).unwrap_or(0).min(inner.height - 1);
         let col = cursor_col.min(inner.width - 1);

@@ -18,15 +18,19 @@
 //!  me · :7654 · 2 online · mDNS on                       ? help
 //! ```
 //!
-//! The help overlay goes on top; below 40×10 only a request to enlarge.
+//! The search results overlay (`/search`) and the help overlay go on top;
+//! below 40×10 only a request to enlarge.
 
 mod conversation;
 mod help;
 mod input;
 mod peers;
+mod search;
 mod status;
 mod text;
 
+#[cfg(test)]
+mod history_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -83,6 +87,9 @@ pub fn draw(frame: &mut Frame, app: &App) -> View {
     input::draw_notice(frame, notice_area, app);
     input::draw(frame, input_area, app);
     status::draw(frame, status_area, app);
+    if let Some(results) = &app.search {
+        search::draw(frame, area, app, results);
+    }
     if app.help {
         help::draw(frame, area, &app.theme);
     }

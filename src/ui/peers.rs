@@ -1,8 +1,10 @@
 //! The peers pane (left): one row per known peer in the App's order, with a
 //! mark for its state (`●` connected, `○` online, `✗` online but we cannot
 //! talk to it, `·` offline), its name, a dim host when it says something the
-//! name does not, and its unread count or "offline" at the right edge. The row under the cursor is highlighted,
-//! strongly when the pane has the focus. With no peers it shows a hint.
+//! name does not, and at the right edge its unread count, or "offline" (after
+//! `◷N` when N of our texts wait for it). Peers we only have history with
+//! are listed offline. The row under the cursor is highlighted, strongly when
+//! the pane has the focus. With no peers it shows a hint.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -77,14 +79,12 @@ fn row(peer: &PeerEntry, width: usize, open: bool, theme: &Theme) -> Line<'stati
     } else {
         ("·", fg(theme.offline).dim())
     };
-    let badge = if peer.unread > 0 {
-        Some((format!("({})", peer.unread), fg(theme.unread).bold()))
-    } else if !online {
-        Some(("offline".to_owned(), fg(theme.offline).dim()))
+    let badge = badge(peer, theme);
+    let badge_w = if badge.is_empty() {
+        0
     } else {
-        None
+        badge.iter().map(|(b, _)| text::width(b)).sum::<usize>() + 1
     };
-    let badge_w = badge.as_ref().map_or(0, |(b, _)| text::width(b) + 1);
 
     let mut name_style = if online {
         Style::new()
@@ -111,14 +111,32 @@ fn row(peer: &PeerEntry, width: usize, open: bool, theme: &Theme) -> Line<'stati
         spans.push(Span::styled(format!(" {host}"), Style::new().dim()));
     }
 
-    if let Some((badge, style)) = badge {
-        let pad = width.saturating_sub(used + text::width(&badge));
-        used += pad + text::width(&badge);
+    if !badge.is_empty() {
+        let pad = width.saturating_sub(used + badge_w - 1);
+        used += pad + badge_w - 1;
         spans.push(Span::raw(spaces(pad)));
-        spans.push(Span::styled(badge, style));
+        spans.extend(badge.into_iter().map(|(b, style)| Span::styled(b, style)));
     }
     spans.push(Span::raw(spaces(width.saturating_sub(used))));
     Line::from(spans)
+}
+
+/// What the right edge of a row says: `(3)` unread, else `offline`, after
+/// `◷2` when two of our texts wait for the peer.
+fn badge(peer: &PeerEntry, theme: &Theme) -> Vec<(String, Style)> {
+    if peer.unread > 0 {
+        return vec![(format!("({})", peer.unread), fg(theme.unread).bold())];
+    }
+    if peer.online() {
+        return Vec::new();
+    }
+    let mut badge = Vec::new();
+    let waiting = peer.undelivered();
+    if waiting > 0 {
+        badge.push((format!("◷{waiting} "), fg(theme.waiting)));
+    }
+    badge.push(("offline".to_owned(), fg(theme.offline).dim()));
+    badge
 }
 
 /// `laptop.local.` → `laptop`; addresses and other names unchanged.

@@ -1,6 +1,7 @@
 //! The status bar (last row, no border): our name, our port, how many peers
-//! are online and the state of mDNS discovery on the left, `? help` on the
-//! right. The left part is cut so the help hint always shows.
+//! are online, the state of mDNS discovery and, when it is not kept, of
+//! history on the left, `? help` on the right. The left part is cut so the
+//! help hint always shows.
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
@@ -10,7 +11,7 @@ use ratatui::widgets::Paragraph;
 
 use super::fg;
 use super::text::{self, truncate};
-use crate::app::{App, DiscoveryState};
+use crate::app::{App, DiscoveryState, HistoryMode};
 
 /// The hint at the right edge.
 const HELP: &str = "? help ";
@@ -35,7 +36,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
 
     let room = usize::from(area.width).saturating_sub(text::width(HELP) + 1);
     let name = truncate(&text::name(&app.me.name), room.saturating_sub(1).min(24));
-    let left = Line::from(vec![
+    let mut left = vec![
         Span::raw(" "),
         Span::styled(name, Style::new().bold()),
         sep(),
@@ -44,7 +45,11 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Span::raw(format!("{online} online")),
         sep(),
         discovery,
-    ]);
+    ];
+    if let Some(history) = history(app) {
+        left.extend([sep(), history]);
+    }
+    let left = Line::from(left);
     let left_area = Rect {
         width: u16::try_from(room).unwrap_or(area.width),
         ..area
@@ -60,4 +65,22 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     };
     let help = Line::styled(HELP, Style::new().dim()).alignment(Alignment::Right);
     frame.render_widget(Paragraph::new(help), help_area);
+}
+
+/// History's state when it is not kept: discreet for `--no-history`, the
+/// reason in yellow when the database failed; nothing while it works.
+fn history(app: &App) -> Option<Span<'static>> {
+    match &app.history_mode {
+        HistoryMode::Unknown | HistoryMode::On => None,
+        HistoryMode::Disabled => Some(Span::styled("history off", Style::new().dim())),
+        HistoryMode::Off(why) => {
+            let why = text::line(why);
+            let why = if why.contains("history") {
+                why.into_owned()
+            } else {
+                format!("history off: {why}")
+            };
+            Some(Span::styled(why, fg(app.theme.notice)))
+        }
+    }
 }

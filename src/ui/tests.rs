@@ -51,8 +51,12 @@ fn peer(n: u8, name: &str, host: &str) -> PeerEntry {
 fn theirs(ts: u64, from: &str, body: &str) -> Entry {
     Entry {
         ts,
-        kind: EntryKind::Peer { from: from.into() },
+        kind: EntryKind::Peer {
+            from: from.into(),
+            id: format!("p{ts}"),
+        },
         body: body.into(),
+        seq: None,
     }
 }
 
@@ -64,6 +68,7 @@ fn own(ts: u64, state: Delivery, body: &str) -> Entry {
             state,
         },
         body: body.into(),
+        seq: None,
     }
 }
 
@@ -72,6 +77,7 @@ fn system(ts: u64, body: &str) -> Entry {
         ts,
         kind: EntryKind::System,
         body: body.into(),
+        seq: None,
     }
 }
 

@@ -57,6 +57,7 @@ fn own(ts: u64, state: Delivery, body: &str) -> Entry {
             state,
         },
         body: body.into(),
+        seq: None,
     }
 }
 
@@ -70,13 +71,16 @@ fn app() -> App {
             ts: TS,
             kind: EntryKind::Peer {
                 from: "alice".into(),
+                id: "a1".into(),
             },
             body: "hello".into(),
+            seq: None,
         },
         Entry {
             ts: TS,
             kind: EntryKind::System,
             body: "alice is online".into(),
+            seq: None,
         },
         own(TS, Delivery::Delivered, "got it"),
         own(TS, Delivery::Waiting("away".into()), "later"),
