@@ -21,9 +21,6 @@ use crate::store::{Conversation, Record, State, Store};
 
 mod history;
 
-/// How long the handle of an ended session stays usable for acks.
-const CLOSING_KEEP: Duration = Duration::from_secs(2);
-
 /// How long shutting down waits for sessions to answer our bye.
 const BYE_WAIT: Duration = Duration::from_secs(1);
 
@@ -63,13 +60,6 @@ pub enum NetCommand {
         to: String,
         /// The message.
         text: Text,
-    },
-    /// Acknowledge a received text.
-    Ack {
-        /// Session it came on.
-        sid: SessionId,
-        /// Its id.
-        id: String,
     },
     /// Dial `HOST:PORT` (when multicast is blocked).
     Connect(String),
@@ -152,7 +142,8 @@ pub enum NetEvent {
         /// Why.
         reason: CloseReason,
     },
-    /// A text arrived; acknowledge it with [`NetCommand::Ack`] once shown.
+    /// A text arrived, new (a copy of one already received is not shown
+    /// again); the network task has stored and acknowledged it.
     Text {
         /// Session it came on.
         sid: SessionId,
@@ -263,9 +254,6 @@ struct Node {
     store: Option<Store>,
     /// The latest known name of each peer, for the history database.
     names: HashMap<String, String>,
-    /// Sessions that just ended, kept a moment so the UI can still
-    /// acknowledge the texts that arrived with the peer's bye.
-    closing: Vec<(SessionId, SessionHandle, std::time::Instant)>,
     discovery: Option<Discovery>,
     advert: Option<Advert>,
 }
@@ -315,7 +303,6 @@ async fn run(
         seen: Seen::default(),
         store: None,
         names: HashMap::new(),
-        closing: Vec::new(),
         discovery: None,
         advert: None,
     };
@@ -448,16 +435,6 @@ impl Node {
     async fn command(&mut self, cmd: NetCommand, renames: &mut Option<mpsc::Receiver<String>>) {
         match cmd {
             NetCommand::Send { to, text } => self.send(to, text).await,
-            NetCommand::Ack { sid, id } => {
-                let closing = self
-                    .closing
-                    .iter()
-                    .find(|(s, ..)| *s == sid)
-                    .map(|(_, h, _)| h);
-                if let Some(handle) = self.sessions.get(&sid).map(|l| &l.handle).or(closing) {
-                    handle.ack(id);
-                }
-            }
             NetCommand::Connect(target) => self.dial_target(target),
             NetCommand::Rename(name) => {
                 self.hello.name = name.clone();
@@ -754,11 +731,7 @@ impl Node {
                 NetEvent::Acked { sid, id }
             }
             SessionEvent::Closed { sid, reason } => {
-                let now = std::time::Instant::now();
-                self.closing
-                    .retain(|(.., at)| now.duration_since(*at) < CLOSING_KEEP);
                 if let Some(live) = self.sessions.remove(&sid) {
-                    self.closing.push((sid, live.handle.clone(), now));
                     if self.by_peer.get(&live.peer_id) == Some(&sid) {
                         self.by_peer.remove(&live.peer_id);
                     }
