@@ -53,7 +53,14 @@ const MAX_ROWS: usize = 16_384;
 ///   row. `messages_by_peer` pages a conversation (an index's key ends with
 ///   the rowid, i.e. `seq`); `messages_outbox` holds only our undelivered texts.
 /// - `messages_fts`: an FTS5 index of the bodies, external content (the text
-///   is kept once, in `messages`), kept in step by triggers.
+///   is kept once, in `messages`). New rows are indexed by the transaction
+///   that stores them, in one statement just before COMMIT (see
+///   [`Db::transaction`]), not by an insert trigger: a trigger runs inside
+///   a statement savepoint, at which FTS5 writes its pending terms to disk,
+///   once per row (measured 4x slower). Triggers keep the index right if a
+///   row is ever deleted or its body changed (lantalk does neither).
+///   `columnsize = 0`: no per-row size record (only ranking by bm25 uses
+///   it; results here are newest first), a quarter less work per insert.
 const V1: &str = "
 CREATE TABLE peers (
     pid  INTEGER PRIMARY KEY,
@@ -75,12 +82,9 @@ CREATE TABLE messages (
 CREATE INDEX messages_by_peer ON messages(peer);
 CREATE INDEX messages_outbox ON messages(peer) WHERE outgoing = 1 AND state < 2;
 CREATE VIRTUAL TABLE messages_fts USING fts5(
-    body, content = 'messages', content_rowid = 'seq',
+    body, content = 'messages', content_rowid = 'seq', columnsize = 0,
     tokenize = 'unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-    INSERT INTO messages_fts(rowid, body) VALUES (new.seq, new.body);
-END;
 CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
     INSERT INTO messages_fts(messages_fts, rowid, body) VALUES ('delete', old.seq, old.body);
 END;
@@ -372,10 +376,17 @@ impl Db {
                 Some(e.to_string())
             }
             Ok(()) => {
+                // Rows are only ever appended, under the write lock: the
+                // rows this transaction stores are those after `last`.
+                let last = if writes { self.last_seq() } else { Ok(0) };
                 for job in batch {
                     replies.push((job.run)(Some(self)));
                 }
-                match self.conn.execute_batch("COMMIT") {
+                let indexed = match last {
+                    Ok(last) if writes => self.index_after(last),
+                    other => other.map(drop),
+                };
+                match indexed.and_then(|()| self.conn.execute_batch("COMMIT")) {
                     Ok(()) => None,
                     Err(e) => {
                         let _ = self.conn.execute_batch("ROLLBACK");
@@ -388,6 +399,25 @@ impl Db {
         for reply in replies {
             reply(failed.as_deref());
         }
+    }
+
+    /// The seq of the newest message (0 for none).
+    fn last_seq(&self) -> rusqlite::Result<i64> {
+        self.conn
+            .prepare_cached("SELECT coalesce(max(seq), 0) FROM messages")?
+            .query_row([], |r| r.get(0))
+    }
+
+    /// Adds the bodies of the messages after seq `last` to the full-text
+    /// index, in one statement (see [`V1`] for why not a trigger). A search
+    /// in the same transaction does not see them yet.
+    fn index_after(&self, last: i64) -> rusqlite::Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO messages_fts (rowid, body) SELECT seq, body FROM messages WHERE seq > ?1",
+            )?
+            .execute([last])?;
+        Ok(())
     }
 
     /// Runs one job in a savepoint: if it fails, its changes are undone and
