@@ -57,7 +57,8 @@ pub struct Record {
     pub peer: String,
     /// Ours (true) or the peer's (false).
     pub outgoing: bool,
-    /// The protocol id of the text.
+    /// The protocol id of the text; empty for a raw peer's line (raw lines
+    /// have no id of their own: each connection counts from 1 again).
     pub id: String,
     /// The sender's timestamp (Unix ms).
     pub ts: u64,
@@ -93,6 +94,16 @@ pub enum StoreError {
         /// SQLite's explanation.
         why: String,
     },
+    /// The database cannot be opened or created where it should be: the
+    /// data directory is missing, read-only or not ours. Not a fault of the
+    /// file: commands then run without history (as for the peer id).
+    #[error("history database {path}: {why}")]
+    Unwritable {
+        /// The database file.
+        path: String,
+        /// SQLite's explanation.
+        why: String,
+    },
     /// The store's thread is gone (it panicked or the process is ending).
     #[error("the history database is closed")]
     Closed,
@@ -114,13 +125,31 @@ impl std::fmt::Debug for Store {
 }
 
 mod db;
+#[cfg(test)]
+mod tests;
 
 impl Store {
     /// Opens (creating and migrating as needed) `history.sqlite3` in `dir`.
+    /// A file that is not a database, or one written by a newer lantalk, is
+    /// [`StoreError::Db`] naming the file; a directory where it cannot be
+    /// opened or created is [`StoreError::Unwritable`].
     pub fn open(dir: &std::path::Path) -> Result<Store, StoreError> {
         Ok(Store {
-            inner: db::Handle::open(dir)?,
+            inner: db::Handle::open(dir, true)?,
         })
+    }
+
+    /// Like [`Store::open`], but never creates the file (`lantalk history`):
+    /// check [`Store::file_in`] first to tell "no history yet" apart.
+    pub fn open_existing(dir: &std::path::Path) -> Result<Store, StoreError> {
+        Ok(Store {
+            inner: db::Handle::open(dir, false)?,
+        })
+    }
+
+    /// Where the database is (or would be) in the data directory `dir`.
+    pub fn file_in(dir: &std::path::Path) -> std::path::PathBuf {
+        dir.join(db::FILE)
     }
 
     /// The database file.
@@ -141,7 +170,19 @@ impl Store {
     /// returns its seq. Storing the same id for the same peer again is a
     /// no-op returning the existing seq.
     pub async fn sent(&self, peer: PeerRef, text: Text, state: State) -> Result<i64, StoreError> {
-        self.inner.sent(peer, text, state).await
+        let seqs = self.inner.sent(peer, vec![text], state).await?;
+        Ok(seqs[0])
+    }
+
+    /// [`Store::sent`] for many texts to one peer, in order, in one job;
+    /// returns their seqs.
+    pub async fn sent_batch(
+        &self,
+        peer: PeerRef,
+        texts: Vec<Text>,
+        state: State,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.inner.sent(peer, texts, state).await
     }
 
     /// Moves our texts with these ids to `peer` to `state` (a text already
