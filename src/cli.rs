@@ -91,6 +91,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a conversation from the history, oldest first
+    History {
+        /// The peer: its name (the latest it used), its id, or `raw IP`
+        peer: String,
+        /// One JSON object per message, one per line
+        #[arg(long)]
+        json: bool,
+        /// At most this many messages (the newest)
+        #[arg(long, default_value_t = 50, value_name = "N")]
+        limit: usize,
+        /// Only messages containing every one of these words (`word*`: a prefix)
+        #[arg(long, value_name = "WORDS")]
+        search: Option<String>,
+    },
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {
