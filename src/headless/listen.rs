@@ -1,5 +1,14 @@
-//! `lantalk listen`: advertise, accept sessions, print and acknowledge every
-//! text, and say goodbye on Ctrl+C, SIGTERM or SIGHUP.
+//! `lantalk listen`: advertise, accept sessions, store, print and
+//! acknowledge every text, and say goodbye on Ctrl+C, SIGTERM or SIGHUP.
+//!
+//! Texts are handled in batches (whatever has arrived, up to
+//! [`MAX_BATCH`]): committed to the history database in one transaction,
+//! then the new ones printed, then all acknowledged. A text is thus
+//! acknowledged only once it is stored and printed, and one the sender
+//! retried after a lost ack (or sent again after a restart of `listen`) is
+//! recognised by its id in the database, acknowledged and not printed again.
+//! With `--no-history` nothing is stored and copies are recognised in memory
+//! (recent ids per peer) for as long as `listen` runs.
 //!
 //! What peers send reaches stdout and stderr only through
 //! [`crate::sanitize`]: names and bodies with visible escapes (`^[`,
@@ -25,14 +34,18 @@ use crate::cli::Global;
 use crate::identity;
 use crate::net::dedupe::Seen;
 use crate::net::{self, Advert, CloseReason, Discovery, SessionEvent, SessionHandle, SessionId};
-use crate::protocol::Hello;
+use crate::protocol::{Hello, Text};
 use crate::sanitize::{self, escape_for_terminal};
+use crate::store::{PeerRef, Store, StoreError};
 
 /// Longest reason for a disconnection printed, in cells.
 const MAX_REASON: usize = 200;
 
 /// How long `listen` gives its sessions to close after saying bye.
 const BYE_WAIT: Duration = Duration::from_secs(1);
+
+/// At most this many texts are stored, printed and acknowledged together.
+const MAX_BATCH: usize = 4096;
 
 /// One session as `listen` knows it.
 struct Conn {
@@ -42,6 +55,8 @@ struct Conn {
     shown: String,
     /// The peer id; `None` for a raw text peer, which has none.
     id: Option<String>,
+    /// Who the texts are stored under: the peer id, or `raw-IP`.
+    peer: PeerRef,
     addr: SocketAddr,
     handle: SessionHandle,
 }
@@ -49,6 +64,7 @@ struct Conn {
 /// `lantalk listen` (also the default command).
 pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
     let me = identity_of(global, true)?;
+    let store = open_history(global, &me.dir)?;
     let hello = me.hello.clone();
     let bound = net::bind(global.port).await.context("cannot listen")?;
     let mut shutdown = std::pin::pin!(shutdown_signal());
@@ -74,7 +90,7 @@ pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
 
     let mut conns: HashMap<SessionId, Conn> = HashMap::new();
     let mut out = BufWriter::with_capacity(64 * 1024, tokio::io::stdout());
-    let mut acks: Vec<(SessionId, String)> = Vec::new();
+    let mut texts: Vec<(SessionId, Text)> = Vec::new();
     let mut closed: Vec<SessionId> = Vec::new();
     let mut seen = Seen::default();
     let result: Result<(), Failure> = loop {
@@ -83,14 +99,11 @@ pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
             () = &mut shutdown => break Ok(()),
             event = events.recv() => {
                 let Some(mut event) = event else { break Ok(()) };
-                // Take everything already queued, print it in one go, then ack:
-                // a text is acknowledged only once it has reached stdout.
-                let mut printed = Ok(());
+                // Take everything already queued: store it in one
+                // transaction, print it in one go, then ack.
                 loop {
-                    if printed.is_ok() {
-                        printed = on_event(event, &mut conns, &mut out, &mut acks, &mut closed, &mut seen, json).await;
-                    }
-                    if acks.len() >= 4096 {
+                    on_event(event, &mut conns, &mut texts, &mut closed);
+                    if texts.len() >= MAX_BATCH {
                         break;
                     }
                     match events.try_recv() {
@@ -98,12 +111,28 @@ pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
                         Err(_) => break,
                     }
                 }
+                let new = match is_new(&texts, &conns, store.as_ref(), &mut seen).await {
+                    Ok(new) => new,
+                    Err(e) => break Err(Failure::new(Exit::Other, anyhow!(
+                        "{e}; {} text(s) were not acknowledged (run with --no-history to go on without the history)",
+                        texts.len()
+                    ))),
+                };
+                let mut printed = Ok(());
+                for ((sid, text), new) in texts.iter().zip(new) {
+                    if let (true, Some(conn)) = (new, conns.get(sid)) {
+                        printed = print(&mut out, conn, text, json).await;
+                        if printed.is_err() {
+                            break;
+                        }
+                    }
+                }
                 if let Err(e) = printed.and(out.flush().await) {
                     break Err(Failure::new(Exit::Other, anyhow!("cannot write to standard output: {e}")));
                 }
-                for (sid, id) in acks.drain(..) {
+                for (sid, text) in texts.drain(..) {
                     if let Some(conn) = conns.get(&sid) {
-                        conn.handle.ack(id);
+                        conn.handle.ack(text.id);
                     }
                 }
                 // Sessions that ended in this batch are forgotten only now:
@@ -171,16 +200,74 @@ fn advertise(global: &Global, hello: &Hello, port: u16) -> Option<Discovery> {
     }
 }
 
-/// Prints one event; texts to `out` (to be flushed by the caller), status to stderr.
-async fn on_event(
+/// Opens the history database for `listen`, unless `--no-history`. A data
+/// directory where it cannot be created (read-only, not a directory) is not
+/// fatal, as for the peer id: `listen` runs without history and says so. A
+/// file that is there but broken is: `listen` would acknowledge texts it
+/// cannot keep.
+fn open_history(global: &Global, dir: &std::path::Path) -> Result<Option<Store>, Failure> {
+    if global.no_history {
+        return Ok(None);
+    }
+    match Store::open(dir) {
+        Ok(store) => Ok(Some(store)),
+        Err(e @ StoreError::Unwritable { .. }) => {
+            status!("{e}; running without history");
+            Ok(None)
+        }
+        Err(e) => Err(Failure::new(
+            Exit::Other,
+            anyhow!("{e} (move the file away to start a new history, or run with --no-history)"),
+        )),
+    }
+}
+
+/// For each text of the batch, whether it is new (to be printed) rather
+/// than a copy of one already received. With a history, the texts are
+/// committed first (copies are recognised by the database); without, by
+/// the ids seen recently. A raw peer's lines are always new.
+async fn is_new(
+    texts: &[(SessionId, Text)],
+    conns: &HashMap<SessionId, Conn>,
+    store: Option<&Store>,
+    seen: &mut Seen,
+) -> Result<Vec<bool>, StoreError> {
+    let Some(store) = store else {
+        return Ok(texts
+            .iter()
+            .map(
+                |(sid, text)| match conns.get(sid).and_then(|c| c.id.as_ref()) {
+                    Some(from) => seen.first_time(from, &text.id),
+                    None => true,
+                },
+            )
+            .collect());
+    };
+    let mut batch = Vec::with_capacity(texts.len());
+    let mut index = Vec::with_capacity(texts.len());
+    for (sid, text) in texts {
+        if let Some(conn) = conns.get(sid) {
+            batch.push((conn.peer.clone(), text.clone()));
+            index.push(true);
+        } else {
+            index.push(false);
+        }
+    }
+    let mut stored = store.received(batch).await?.into_iter();
+    Ok(index
+        .into_iter()
+        .map(|known| known && stored.next().unwrap_or(false))
+        .collect())
+}
+
+/// Handles one event: sessions opening and closing are told on stderr,
+/// texts are collected for the batch.
+fn on_event(
     event: SessionEvent,
     conns: &mut HashMap<SessionId, Conn>,
-    out: &mut BufWriter<tokio::io::Stdout>,
-    acks: &mut Vec<(SessionId, String)>,
+    texts: &mut Vec<(SessionId, Text)>,
     closed: &mut Vec<SessionId>,
-    seen: &mut Seen,
-    json: bool,
-) -> std::io::Result<()> {
+) {
     match event {
         SessionEvent::Opened {
             sid,
@@ -194,45 +281,23 @@ async fn on_event(
             conns.insert(
                 sid,
                 Conn {
-                    name: peer.name,
                     shown,
-                    id: (!raw).then_some(peer.id),
+                    id: (!raw).then(|| peer.id.clone()),
+                    peer: PeerRef {
+                        key: peer.id,
+                        name: peer.name.clone(),
+                        raw,
+                    },
+                    name: peer.name,
                     addr,
                     handle,
                 },
             );
         }
         SessionEvent::Text { sid, text } => {
-            let Some(conn) = conns.get(&sid) else {
-                return Ok(());
-            };
-            if let Some(from) = &conn.id
-                && !seen.first_time(from, &text.id)
-            {
-                // A copy the sender retried after a lost ack: ack it, print nothing.
-                acks.push((sid, text.id));
-                return Ok(());
+            if conns.contains_key(&sid) {
+                texts.push((sid, text));
             }
-            let line = if json {
-                let json = serde_json::json!({
-                    "from": conn.name, "from_id": conn.id, "raw": conn.id.is_none(),
-                    "addr": conn.addr.to_string(),
-                    "id": text.id, "ts": text.ts, "body": text.body,
-                })
-                .to_string();
-                match sanitize::json_for_terminal(&json) {
-                    Cow::Borrowed(_) => json,
-                    Cow::Owned(safe) => safe,
-                }
-            } else {
-                let body = escape_for_terminal(&text.body, true);
-                // Continuation lines of a multi-line message are indented.
-                let body = body.replace('\n', "\n  ");
-                format!("{}: {body}", conn.shown)
-            };
-            out.write_all(line.as_bytes()).await?;
-            out.write_all(b"\n").await?;
-            acks.push((sid, text.id));
         }
         SessionEvent::Acked { .. } => {}
         SessionEvent::Closed { sid, reason } => {
@@ -250,7 +315,34 @@ async fn on_event(
             }
         }
     }
-    Ok(())
+}
+
+/// Writes one text to `out` (to be flushed by the caller).
+async fn print(
+    out: &mut BufWriter<tokio::io::Stdout>,
+    conn: &Conn,
+    text: &Text,
+    json: bool,
+) -> std::io::Result<()> {
+    let line = if json {
+        let json = serde_json::json!({
+            "from": conn.name, "from_id": conn.id, "raw": conn.id.is_none(),
+            "addr": conn.addr.to_string(),
+            "id": text.id, "ts": text.ts, "body": text.body,
+        })
+        .to_string();
+        match sanitize::json_for_terminal(&json) {
+            Cow::Borrowed(_) => json,
+            Cow::Owned(safe) => safe,
+        }
+    } else {
+        let body = escape_for_terminal(&text.body, true);
+        // Continuation lines of a multi-line message are indented.
+        let body = body.replace('\n', "\n  ");
+        format!("{}: {body}", conn.shown)
+    };
+    out.write_all(line.as_bytes()).await?;
+    out.write_all(b"\n").await
 }
 
 /// Registers for Ctrl+C, SIGTERM and SIGHUP at once (so a signal arriving
