@@ -440,7 +440,7 @@ fn second_listener_on_the_same_data_dir_is_refused() {
     let mut second = lantalk();
     second
         .arg("--data-dir")
-        .arg(first._data.path())
+        .arg(first._data.as_ref().unwrap().path())
         .args(["--port", "0", "listen"]);
     let out = run(second, None, WAIT);
     assert_eq!(out.code(), Some(1), "stderr: {}", out.stderr);

@@ -71,7 +71,11 @@ pub(super) async fn history(
     };
     let mut out = String::new();
     for r in &records {
-        let name = if r.outgoing { &me.hello.name } else { &conv.name };
+        let name = if r.outgoing {
+            &me.hello.name
+        } else {
+            &conv.name
+        };
         if json {
             let obj = serde_json::json!({
                 "seq": r.seq, "peer": r.peer, "name": name, "outgoing": r.outgoing,
@@ -113,7 +117,10 @@ fn line(r: &Record, name: &str) -> String {
     let when = i64::try_from(r.ts)
         .ok()
         .and_then(|ms| Local.timestamp_millis_opt(ms).single())
-        .map_or_else(|| "????-??-?? --:--".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string());
+        .map_or_else(
+            || "????-??-?? --:--".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M").to_string(),
+        );
     let body = sanitize::escape_for_terminal(&r.body, true).replace('\n', "\n  ");
     let note = match (r.outgoing, r.state) {
         (true, State::Pending) => " (waiting)",

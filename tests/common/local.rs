@@ -104,7 +104,8 @@ pub struct Listen {
     pub startup: Vec<String>,
     pub stdout: Lines,
     pub stderr: Lines,
-    pub _data: TempDir,
+    /// The data directory, when this `Listen` made it (removed on drop).
+    pub _data: Option<TempDir>,
 }
 
 impl Listen {
@@ -117,12 +118,20 @@ impl Listen {
         Self::start_with(&args)
     }
 
-    /// `lantalk --no-mdns --data-dir D ARGS...`; waits for the port line.
+    /// `lantalk --no-mdns --data-dir D ARGS...` in a fresh directory D;
+    /// waits for the port line.
     pub fn start_with(args: &[&str]) -> Self {
         let data = data_dir();
+        let mut listen = Self::start_in(data.path(), args);
+        listen._data = Some(data);
+        listen
+    }
+
+    /// `lantalk --no-mdns --data-dir DIR ARGS...`; waits for the port line.
+    pub fn start_in(dir: &std::path::Path, args: &[&str]) -> Self {
         let mut child = lantalk()
             .arg("--data-dir")
-            .arg(data.path())
+            .arg(dir)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -136,7 +145,7 @@ impl Listen {
             startup: Vec::new(),
             stdout,
             stderr,
-            _data: data,
+            _data: None,
         };
         let deadline = Instant::now() + STARTUP;
         while listen.port == 0 {
