@@ -1,7 +1,15 @@
 //! `lantalk send PEER [TEXT]...`: find the peer, connect, send every message
 //! pipelined, and succeed only once all are acknowledged.
+//!
+//! Unless `--no-history`, every text is recorded in the history database of
+//! the data directory: delivered once acknowledged, failed when `send`
+//! gives up on it, and as sent meanwhile if its ack takes longer than
+//! [`ACK_GRACE`]. A task of its own writes these in batches, so the
+//! database does not hold the texts back; `send` exits once they are
+//! committed. (A `send` killed with texts in flight may not have recorded
+//! those: its exit status did not promise them either.)
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -17,6 +25,7 @@ use crate::net::discovery::Lookup;
 use crate::net::{self, CloseReason, PER_ADDRESS_TIMEOUT, SessionEvent, SessionHandle, now_ms};
 use crate::protocol::{Hello, MAX_FRAME_LEN, Text, text_fits_in_frame};
 use crate::sanitize::escape_for_terminal;
+use crate::store::{PeerRef, State, Store, StoreError};
 
 /// How long `send` waits for outstanding acks without any progress.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -26,6 +35,18 @@ const SEND_WINDOW: usize = 4096;
 
 /// How long to wait for the peer to close after our bye.
 const BYE_WAIT: Duration = Duration::from_secs(2);
+
+/// How many notes for the history may wait before `send` waits for the
+/// database (it only does when the database falls this far behind).
+const HISTORY_QUEUE: usize = 16_384;
+
+/// A text not acknowledged within this time is recorded as sent (and
+/// updated when its ack comes); one acknowledged sooner is recorded once,
+/// as delivered.
+const ACK_GRACE: Duration = Duration::from_millis(500);
+
+/// How long `send` waits, at the end, for the history to be written.
+const HISTORY_WAIT: Duration = Duration::from_secs(10);
 
 /// `HOST:PORT` / `IP:PORT` / `[IPv6]:PORT`, resolved; `None` if `peer` is a name to discover.
 async fn direct_addrs(peer: &str) -> Result<Option<Vec<SocketAddr>>, Failure> {
@@ -93,7 +114,8 @@ pub(super) async fn send(
             ));
         }
     }
-    let hello = identity_of(global, false)?.hello;
+    let me = identity_of(global, false)?;
+    let hello = me.hello;
 
     let (addrs, found) = match direct_addrs(peer).await? {
         Some(addrs) => (addrs, None),
@@ -156,7 +178,169 @@ pub(super) async fn send(
             tokio::spawn(read_stdin_lines(lines_tx));
         }
     }
-    pump(&dial, session, events, lines, &peer_name).await
+    let history = open_history(global, &me.dir).map(|store| {
+        History::start(
+            store,
+            PeerRef {
+                key: session.id.clone(),
+                name: session.name.clone(),
+                raw: false,
+            },
+        )
+    });
+    let result = pump(&dial, session, events, lines, &peer_name, history.as_ref()).await;
+    if let Some(history) = history
+        && let Err(e) = history.finish().await
+    {
+        status!("{e}; this send is not completely recorded in the history");
+    }
+    result
+}
+
+/// The history database for `send`, unless `--no-history`. `send` works
+/// without it: a data directory where it cannot be created goes without
+/// saying (as for the peer id); a broken file is told on stderr.
+fn open_history(global: &Global, dir: &std::path::Path) -> Option<Store> {
+    if global.no_history {
+        return None;
+    }
+    match Store::open(dir) {
+        Ok(store) => Some(store),
+        Err(e @ StoreError::Unwritable { .. }) => {
+            tracing::info!("{e}; sending without history");
+            None
+        }
+        Err(e) => {
+            status!("{e}; sending without recording the texts in the history");
+            None
+        }
+    }
+}
+
+/// What happened to a text, for the history.
+enum Note {
+    /// Written to the session.
+    Wrote(Text),
+    /// Acknowledged.
+    Acked(String),
+    /// Given up on.
+    Failed(Vec<String>),
+}
+
+/// Records `send`'s texts in the history from a task of its own, in
+/// batches: everything noted while the previous batch was being committed.
+struct History {
+    notes: mpsc::Sender<Note>,
+    task: tokio::task::JoinHandle<Result<(), StoreError>>,
+}
+
+impl History {
+    fn start(store: Store, peer: PeerRef) -> History {
+        let (notes, queue) = mpsc::channel(HISTORY_QUEUE);
+        History {
+            notes,
+            task: tokio::spawn(record(store, peer, queue)),
+        }
+    }
+
+    async fn note(&self, note: Note) {
+        // If the task has failed, `finish` says why.
+        let _ = self.notes.send(note).await;
+    }
+
+    /// Waits for everything noted to be committed.
+    async fn finish(self) -> Result<(), StoreError> {
+        drop(self.notes);
+        match tokio::time::timeout(HISTORY_WAIT, self.task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) | Err(_) => Err(StoreError::Closed),
+        }
+    }
+}
+
+/// The recording task. A text is stored once its fate is known: delivered
+/// (acked) or failed, or as sent when [`ACK_GRACE`] passes without either;
+/// in the order written. Storing each text once, in its final state, is
+/// half the work of storing it as sent and then updating it, and most
+/// texts are acknowledged within milliseconds.
+async fn record(
+    store: Store,
+    peer: PeerRef,
+    mut queue: mpsc::Receiver<Note>,
+) -> Result<(), StoreError> {
+    // Written, not stored yet, oldest first; and the fates known for them.
+    let mut waiting: VecDeque<(Text, Instant)> = VecDeque::new();
+    let mut fates: HashMap<String, State> = HashMap::new();
+    // Stored as sent, with no fate yet.
+    let mut unsettled: HashSet<String> = HashSet::new();
+    let mut notes = Vec::new();
+    let mut open = true;
+    while open || !waiting.is_empty() {
+        if open {
+            let received = match waiting.front() {
+                None => queue.recv_many(&mut notes, HISTORY_QUEUE).await,
+                Some((_, at)) => tokio::time::timeout_at(
+                    *at + ACK_GRACE,
+                    queue.recv_many(&mut notes, HISTORY_QUEUE),
+                )
+                .await
+                .unwrap_or(usize::MAX),
+            };
+            open = received > 0;
+        }
+        // Fates of texts already stored: updates.
+        let (mut delivered, mut failed) = (Vec::new(), Vec::new());
+        for note in notes.drain(..) {
+            let (ids, state) = match note {
+                Note::Wrote(text) => {
+                    waiting.push_back((text, Instant::now()));
+                    continue;
+                }
+                Note::Acked(id) => (vec![id], State::Delivered),
+                Note::Failed(ids) => (ids, State::Failed),
+            };
+            for id in ids {
+                if !unsettled.remove(&id) {
+                    fates.insert(id, state);
+                } else if state == State::Delivered {
+                    delivered.push(id);
+                } else {
+                    failed.push(id);
+                }
+            }
+        }
+        // Texts whose fate is known, or that waited long enough, in order
+        // and in runs of one state.
+        let now = Instant::now();
+        let mut runs: Vec<(State, Vec<Text>)> = Vec::new();
+        while let Some((text, at)) = waiting.front() {
+            let state = match fates.remove(&text.id) {
+                Some(state) => state,
+                None if !open || now >= *at + ACK_GRACE => {
+                    unsettled.insert(text.id.clone());
+                    State::Sent
+                }
+                None => break,
+            };
+            let Some((text, _)) = waiting.pop_front() else {
+                break;
+            };
+            match runs.last_mut() {
+                Some((last, run)) if *last == state => run.push(text),
+                _ => runs.push((state, vec![text])),
+            }
+        }
+        for (state, run) in runs {
+            store.sent_batch(peer.clone(), run, state).await?;
+        }
+        store
+            .set_state(peer.key.clone(), delivered, State::Delivered)
+            .await?;
+        store
+            .set_state(peer.key.clone(), failed, State::Failed)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Where the peer is and who we are: enough to connect again after a drop.
@@ -253,6 +437,7 @@ async fn pump(
     mut events: mpsc::Receiver<SessionEvent>,
     mut lines: mpsc::Receiver<String>,
     peer_name: &str,
+    history: Option<&History>,
 ) -> Result<(), Failure> {
     let prefix = identity::random_hex::<8>()?;
     let mut in_flight: VecDeque<Text> = VecDeque::new();
@@ -294,6 +479,9 @@ async fn pump(
                     if let Some(at) = at {
                         in_flight.remove(at);
                         deadline = Instant::now() + ACK_TIMEOUT;
+                        if let Some(history) = history {
+                            history.note(Note::Acked(id)).await;
+                        }
                     }
                 }
                 Some(SessionEvent::Closed { reason, .. }) => {
@@ -331,6 +519,9 @@ async fn pump(
                         deadline = Instant::now() + ACK_TIMEOUT;
                     }
                     session.handle.send_text(text.clone());
+                    if let Some(history) = history {
+                        history.note(Note::Wrote(text.clone())).await;
+                    }
                     in_flight.push_back(text);
                 }
                 None => input_done = true,
@@ -340,6 +531,13 @@ async fn pump(
             }
         }
     };
+    if let Some(history) = history {
+        history
+            .note(Note::Failed(
+                in_flight.iter().map(|t| t.id.clone()).collect(),
+            ))
+            .await;
+    }
     let unacked = in_flight.len() as u64;
     let what = if input_done {
         format!("{unacked} of {sent} message(s) were not acknowledged")

@@ -621,20 +621,38 @@ async fn a_failing_job_does_not_take_its_neighbours_down() {
              INSERT INTO peers (key, name, raw) VALUES ('bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', 'b', 0);",
         )
         .unwrap();
-    let (ok, refused) = tokio::join!(
-        store.received(vec![(peer(A, "a"), text("1", 1, "fine"))]),
-        store.received(vec![
-            (peer(A, "a"), text("2", 2, "rolled back with its job")),
-            (peer(B, "b"), text("1", 1, "refused")),
-        ]),
-    );
-    assert_eq!(ok.unwrap(), [true]);
-    let msg = refused.unwrap_err().to_string();
-    assert!(
-        msg.contains("history.sqlite3") && msg.contains("refused"),
-        "{msg}"
-    );
-    let (records, _) = store.page(A.into(), None, 10).await.unwrap();
-    let bodies: Vec<&str> = records.iter().map(|r| r.body.as_str()).collect();
-    assert_eq!(bodies, ["fine"]);
+    // Many jobs at once, so that they share transactions: every other one fails.
+    let jobs = (0..200).map(|i| {
+        let store = store.clone();
+        async move {
+            let texts = if i % 2 == 0 {
+                vec![(peer(A, "a"), text(&format!("ok-{i}"), 1, "fine"))]
+            } else {
+                vec![
+                    (
+                        peer(A, "a"),
+                        text(&format!("gone-{i}"), 2, "rolled back with its job"),
+                    ),
+                    (peer(B, "b"), text(&format!("{i}"), 1, "refused")),
+                ]
+            };
+            store.received(texts).await
+        }
+    });
+    let results = futures_util::future::join_all(jobs).await;
+    for (i, result) in results.into_iter().enumerate() {
+        if i % 2 == 0 {
+            assert_eq!(result.unwrap(), [true], "job {i}");
+        } else {
+            let msg = result.unwrap_err().to_string();
+            assert!(
+                msg.contains("history.sqlite3") && msg.contains("refused"),
+                "{msg}"
+            );
+        }
+    }
+    let (records, _) = store.page(A.into(), None, 1000).await.unwrap();
+    assert_eq!(records.len(), 100);
+    assert!(records.iter().all(|r| r.body == "fine"));
+    assert_eq!(integrity(&d), "ok");
 }
