@@ -71,6 +71,15 @@ fn history_survives_restarts_and_follows_the_peer_id() {
         out.stdout
     );
     assert!(lines[1].ends_with(" new phone: after it"), "{}", out.stdout);
+    // The sender keeps its side too: both texts, ours, delivered.
+    let sent = history_json(phone.path(), "laptop", 10);
+    let bodies: Vec<&str> = sent.iter().map(|r| r["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, ["before the restart", "after it"]);
+    assert!(
+        sent.iter()
+            .all(|r| r["outgoing"] == true && r["state"] == "delivered"),
+        "{sent:?}"
+    );
     // The old name is not a conversation of its own.
     let old = history(laptop.path(), &["phone"]);
     assert_eq!(old.code(), Some(3), "{}", old.stdout);
