@@ -87,6 +87,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show the stored conversation with a peer, oldest first
+    ///
+    /// Lines read `YYYY-MM-DD HH:MM NAME: TEXT` (local time, the sender's
+    /// clock). Without a history, or with no conversation with PEER, exits 3
+    /// (the known conversations are listed).
+    History {
+        /// The peer: its name (the latest one, case-insensitive), its peer id,
+        /// or `raw IP` for a raw text peer
+        peer: String,
+        /// One JSON object per message (seq, peer, name, outgoing, id, ts,
+        /// body, state), one per line
+        #[arg(long)]
+        json: bool,
+        /// Show the newest N messages (or matches)
+        #[arg(long, default_value_t = 50, value_name = "N",
+              value_parser = clap::value_parser!(u32).range(1..))]
+        limit: u32,
+        /// Only messages with all these words (full-text search; a word
+        /// ending in `*` is a prefix)
+        #[arg(long, value_name = "WORDS")]
+        search: Option<String>,
+    },
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {

@@ -1,9 +1,11 @@
-//! The commands for scripts: `send`, `peers` and `listen`. Built on
-//! [`crate::net`]; prints to stdout/stderr and never touches a TUI.
+//! The commands for scripts: `send`, `peers`, `listen` and `history`. Built
+//! on [`crate::net`] and [`crate::store`]; prints to stdout/stderr and never
+//! touches a TUI.
 //!
 //! stdout carries only results (received messages, peer lists); status lines
 //! ("listening on port …", "phone connected") go to stderr.
 
+mod history;
 mod listen;
 mod peers;
 mod send;
@@ -76,6 +78,12 @@ pub async fn run(global: Global, command: Command) -> Result<(), Failure> {
             peers::peers(&global, json, Duration::from_secs_f64(timeout)).await
         }
         Command::Listen { json } => listen::listen(&global, json).await,
+        Command::History {
+            peer,
+            json,
+            limit,
+            search,
+        } => history::history(&global, &peer, json, limit as usize, search).await,
     }
 }
 

@@ -1,0 +1,278 @@
+//! `lantalk history PEER [--json] [--limit N] [--search WORDS]`: the stored
+//! conversation with one peer, oldest first, from the history database of
+//! the data directory. Reads only: it never creates the database, and it can
+//! run next to a chat screen or `listen` using the same file.
+//!
+//! As in `listen`, what peers wrote reaches the terminal only through
+//! [`crate::sanitize`] (escaped, names on one line), and `--json` is exact
+//! with terminal-active characters as `\uXXXX`.
+
+use std::borrow::Cow;
+use std::io::Write as _;
+use std::net::IpAddr;
+
+use anyhow::anyhow;
+use chrono::TimeZone as _;
+
+use super::{Exit, Failure};
+use crate::cli::Global;
+use crate::identity;
+use crate::sanitize;
+use crate::store::{Conversation, Record, State, Store, raw_key};
+
+/// How many known conversations an "unknown peer" error names.
+const NAMES_SHOWN: usize = 20;
+
+/// `lantalk history`
+pub(super) async fn history(
+    global: &Global,
+    peer: &str,
+    json: bool,
+    limit: usize,
+    search: Option<String>,
+) -> Result<(), Failure> {
+    if global.no_history {
+        return Err(Failure::new(
+            Exit::Usage,
+            anyhow!("--no-history: there is no history to show"),
+        ));
+    }
+    let dir = identity::data_dir(global.data_dir.as_deref())?;
+    let file = Store::file_in(&dir);
+    if !file.exists() {
+        return Err(Failure::new(
+            Exit::NotFound,
+            anyhow!(
+                "no history yet: {} does not exist (nothing was sent or received with this data directory)",
+                file.display()
+            ),
+        ));
+    }
+    let store = Store::open_existing(&dir).map_err(Failure::from_other)?;
+    let conversations = store.conversations().await.map_err(Failure::from_other)?;
+    let conversation = find(&conversations, peer)?;
+
+    let records = match search {
+        Some(words) => {
+            let mut found = store
+                .search(Some(conversation.peer.clone()), words, limit)
+                .await
+                .map_err(Failure::from_other)?;
+            found.reverse();
+            found
+        }
+        None => {
+            let (records, more) = store
+                .page(conversation.peer.clone(), None, limit)
+                .await
+                .map_err(Failure::from_other)?;
+            if more {
+                status!("older messages are not shown (--limit N shows the newest N)");
+            }
+            records
+        }
+    };
+
+    let me = identity::display_name(global.name.as_deref());
+    let mut out = String::new();
+    for record in &records {
+        if json {
+            out.push_str(&json_line(record, conversation));
+        } else {
+            out.push_str(&plain_line(record, conversation, &me));
+        }
+        out.push('\n');
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        // `lantalk history x | head` closes the pipe early: not a failure.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::from_other(anyhow!(
+            "cannot write to standard output: {e}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The conversation `peer` names: by key (peer id or `raw-IP`), by `raw IP`
+/// or `raw IP:PORT`, or by latest name, case-insensitive.
+fn find<'a>(conversations: &'a [Conversation], peer: &str) -> Result<&'a Conversation, Failure> {
+    if let Some(c) = conversations.iter().find(|c| c.peer == peer) {
+        return Ok(c);
+    }
+    if let Some(key) = raw_peer_key(peer)
+        && let Some(c) = conversations.iter().find(|c| c.peer == key)
+    {
+        return Ok(c);
+    }
+    let wanted = peer.to_lowercase();
+    let named: Vec<&Conversation> = conversations
+        .iter()
+        .filter(|c| c.name.to_lowercase() == wanted)
+        .collect();
+    match named[..] {
+        [one] => Ok(one),
+        [] => {
+            let mut names: Vec<String> = conversations
+                .iter()
+                .take(NAMES_SHOWN)
+                .map(|c| format!("{:?}", sanitize::short_name(&c.name)))
+                .collect();
+            if conversations.len() > NAMES_SHOWN {
+                names.push(format!("and {} more", conversations.len() - NAMES_SHOWN));
+            }
+            let known = if names.is_empty() {
+                "there are none yet".to_owned()
+            } else {
+                format!("conversations: {}", names.join(", "))
+            };
+            Err(Failure::new(
+                Exit::NotFound,
+                anyhow!("no conversation with {peer:?} in the history; {known}"),
+            ))
+        }
+        ref several => {
+            let ids: Vec<String> = several
+                .iter()
+                .map(|c| format!("{} ({})", sanitize::short_name(&c.name), c.peer))
+                .collect();
+            Err(Failure::new(
+                Exit::Usage,
+                anyhow!(
+                    "{peer:?} names {} conversations: {}; give the peer id instead",
+                    several.len(),
+                    ids.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+/// `raw 192.168.1.23` or `raw 192.168.1.23:51234` (as raw peers are
+/// named): the key of that address's conversation.
+fn raw_peer_key(peer: &str) -> Option<String> {
+    let addr = peer.strip_prefix("raw ")?.trim();
+    let ip = match addr.parse::<IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) => addr.parse::<std::net::SocketAddr>().ok()?.ip(),
+    };
+    Some(raw_key(ip))
+}
+
+/// `YYYY-MM-DD HH:MM NAME: TEXT`, escaped for the terminal; our texts that
+/// did not arrive say so at the end.
+fn plain_line(record: &Record, conversation: &Conversation, me: &str) -> String {
+    let who = if record.outgoing {
+        sanitize::short_name(me)
+    } else {
+        sanitize::short_name(&conversation.name)
+    };
+    let body = sanitize::escape_for_terminal(&record.body, true);
+    // Continuation lines of a multi-line message are indented, as in `listen`.
+    let body = body.replace('\n', "\n  ");
+    let fate = match (record.outgoing, record.state) {
+        (false, _) | (true, State::Delivered) => "",
+        (true, State::Pending) => " [pending]",
+        (true, State::Sent) => " [not acknowledged]",
+        (true, State::Failed) => " [failed]",
+    };
+    format!("{} {who}: {body}{fate}", local_time(record.ts))
+}
+
+/// One JSON object: `peer` and `name` are the conversation's key and latest
+/// name, `outgoing` says who wrote the text; `id` is null for a raw line.
+fn json_line(record: &Record, conversation: &Conversation) -> String {
+    let json = serde_json::json!({
+        "seq": record.seq,
+        "peer": conversation.peer,
+        "name": conversation.name,
+        "outgoing": record.outgoing,
+        "id": (!record.id.is_empty()).then_some(&record.id),
+        "ts": record.ts,
+        "body": record.body,
+        "state": state_name(record.state),
+    })
+    .to_string();
+    match sanitize::json_for_terminal(&json) {
+        Cow::Borrowed(_) => json,
+        Cow::Owned(safe) => safe,
+    }
+}
+
+fn state_name(state: State) -> &'static str {
+    match state {
+        State::Pending => "pending",
+        State::Sent => "sent",
+        State::Delivered => "delivered",
+        State::Failed => "failed",
+    }
+}
+
+/// Unix ms as local `YYYY-MM-DD HH:MM`; question marks for a timestamp out
+/// of range (a peer's clock can say anything).
+fn local_time(ts: u64) -> String {
+    i64::try_from(ts)
+        .ok()
+        .and_then(|ms| chrono::Local.timestamp_millis_opt(ms).single())
+        .map_or_else(
+            || "????-??-?? ??:??".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M").to_string(),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conv(peer: &str, name: &str) -> Conversation {
+        Conversation {
+            peer: peer.into(),
+            name: name.into(),
+            raw: peer.starts_with("raw-"),
+            last_ts: 0,
+            undelivered: 0,
+        }
+    }
+
+    #[test]
+    fn peers_are_found_by_key_raw_address_or_latest_name() {
+        let list = [
+            conv("aaaa", "Laptop"),
+            conv("raw-192.168.1.23", "raw 192.168.1.23:5000"),
+            conv("bbbb", "twin"),
+            conv("cccc", "twin"),
+        ];
+        assert_eq!(find(&list, "aaaa").unwrap().peer, "aaaa");
+        assert_eq!(find(&list, "laptop").unwrap().peer, "aaaa");
+        assert_eq!(find(&list, "LAPTOP").unwrap().peer, "aaaa");
+        for raw in [
+            "raw 192.168.1.23",
+            "raw 192.168.1.23:6000",
+            "raw-192.168.1.23",
+            "raw ::ffff:192.168.1.23",
+        ] {
+            assert_eq!(find(&list, raw).unwrap().peer, "raw-192.168.1.23", "{raw}");
+        }
+        let twins = find(&list, "twin").unwrap_err();
+        assert_eq!(twins.exit, Exit::Usage);
+        assert!(twins.to_string().contains("bbbb"), "{twins}");
+        let unknown = find(&list, "phone").unwrap_err();
+        assert_eq!(unknown.exit, Exit::NotFound);
+        assert!(unknown.to_string().contains(r#""Laptop""#), "{unknown}");
+        assert!(
+            find(&[], "phone")
+                .unwrap_err()
+                .to_string()
+                .contains("none yet")
+        );
+    }
+
+    #[test]
+    fn timestamps_out_of_range_are_shown_as_such() {
+        assert_eq!(local_time(u64::MAX), "????-??-?? ??:??");
+        assert_eq!(local_time(i64::MAX as u64), "????-??-?? ??:??");
+        assert_eq!(local_time(0).len(), "1970-01-01 00:00".len());
+    }
+}
