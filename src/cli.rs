@@ -106,7 +106,7 @@ pub enum Command {
         limit: u32,
         /// Only messages with all these words (full-text search; a word
         /// ending in `*` is a prefix)
-        #[arg(long, value_name = "WORDS")]
+        #[arg(long, value_name = "WORDS", allow_hyphen_values = true)]
         search: Option<String>,
     },
 }
