@@ -91,18 +91,26 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print a conversation from the history, oldest first
+    /// Show the stored conversation with a peer, oldest first
+    ///
+    /// Lines read `YYYY-MM-DD HH:MM NAME: TEXT` (local time, the sender's
+    /// clock). Without a history, or with no conversation with PEER, exits 3
+    /// (the known conversations are listed).
     History {
-        /// The peer: its name (the latest it used), its id, or `raw IP`
+        /// The peer: its name (the latest one, case-insensitive), its peer id,
+        /// or `raw IP` for a raw text peer
         peer: String,
-        /// One JSON object per message, one per line
+        /// One JSON object per message (seq, peer, name, outgoing, id, ts,
+        /// body, state), one per line
         #[arg(long)]
         json: bool,
-        /// At most this many messages (the newest)
-        #[arg(long, default_value_t = 50, value_name = "N")]
-        limit: usize,
-        /// Only messages containing every one of these words (`word*`: a prefix)
-        #[arg(long, value_name = "WORDS")]
+        /// Show the newest N messages (or matches)
+        #[arg(long, default_value_t = 50, value_name = "N",
+              value_parser = clap::value_parser!(u32).range(1..))]
+        limit: u32,
+        /// Only messages with all these words (full-text search; a word
+        /// ending in `*` is a prefix)
+        #[arg(long, value_name = "WORDS", allow_hyphen_values = true)]
         search: Option<String>,
     },
 }

@@ -1,16 +1,29 @@
-//! `lantalk history PEER`: a conversation from the history database, oldest
-//! first, or the messages in it that match `--search`.
+//! `lantalk history PEER [--json] [--limit N] [--search WORDS]`: the stored
+//! conversation with one peer, oldest first, from the history database of
+//! the data directory. Reads only: it never creates the database, and it can
+//! run next to a chat screen or `listen` using the same file.
+//!
+//! As in `listen`, what peers wrote reaches the terminal only through
+//! [`crate::sanitize`] (escaped, names on one line), and `--json` is exact
+//! with terminal-active characters as `\uXXXX`.
+
+use std::borrow::Cow;
+use std::io::Write as _;
+use std::net::IpAddr;
 
 use anyhow::anyhow;
-use chrono::{Local, TimeZone};
-use tokio::io::AsyncWriteExt;
+use chrono::TimeZone as _;
 
-use super::{Exit, Failure, identity_of};
+use super::{Exit, Failure};
 use crate::cli::Global;
+use crate::identity;
 use crate::sanitize;
-use crate::store::{Conversation, Record, State, Store};
+use crate::store::{Conversation, Record, State, Store, raw_key};
 
-/// `lantalk history PEER [--json] [--limit N] [--search WORDS]`
+/// How many known conversations an "unknown peer" error names.
+const NAMES_SHOWN: usize = 20;
+
+/// `lantalk history`
 pub(super) async fn history(
     global: &Global,
     peer: &str,
@@ -21,114 +34,171 @@ pub(super) async fn history(
     if global.no_history {
         return Err(Failure::new(
             Exit::Usage,
-            anyhow!("history is off (--no-history, or history = false in the config file)"),
+            anyhow!("--no-history: there is no history to show"),
         ));
     }
-    let me = identity_of(global, false)?;
-    let path = me.dir.join("history.sqlite3");
-    if !path.exists() {
-        return Err(Failure::new(
-            Exit::NotFound,
-            anyhow!("no history yet ({} does not exist)", path.display()),
-        ));
-    }
-    let store = Store::open(&me.dir).map_err(Failure::from_other)?;
-    let conversations = store.conversations().await.map_err(Failure::from_other)?;
-    let Some(conv) = find(&conversations, peer) else {
-        let known: Vec<String> = conversations
-            .iter()
-            .map(|c| format!("{:?}", sanitize::short_name(&c.name)))
-            .collect();
-        let known = if known.is_empty() {
-            "none yet".to_owned()
-        } else {
-            known.join(", ")
-        };
+    let dir = identity::data_dir(global.data_dir.as_deref())?;
+    let file = Store::file_in(&dir);
+    if !file.exists() {
         return Err(Failure::new(
             Exit::NotFound,
             anyhow!(
-                "no conversation with {:?} (conversations: {known})",
-                sanitize::short_name(peer)
+                "no history yet: {} does not exist (nothing was sent or received with this data directory)",
+                file.display()
             ),
         ));
-    };
+    }
+    let store = Store::open_existing(&dir).map_err(Failure::from_other)?;
+    let conversations = store.conversations().await.map_err(Failure::from_other)?;
+    let conversation = find(&conversations, peer)?;
+
     let records = match search {
         Some(words) => {
             let mut found = store
-                .search(Some(conv.peer.clone()), words, limit)
+                .search(Some(conversation.peer.clone()), words, limit)
                 .await
                 .map_err(Failure::from_other)?;
             found.reverse();
             found
         }
         None => {
-            store
-                .page(conv.peer.clone(), None, limit)
+            let (records, more) = store
+                .page(conversation.peer.clone(), None, limit)
                 .await
-                .map_err(Failure::from_other)?
-                .0
+                .map_err(Failure::from_other)?;
+            if more {
+                status!("older messages are not shown (--limit N shows the newest N)");
+            }
+            records
         }
     };
+
+    let me = identity::display_name(global.name.as_deref());
     let mut out = String::new();
-    for r in &records {
-        let name = if r.outgoing {
-            &me.hello.name
-        } else {
-            &conv.name
-        };
+    for record in &records {
         if json {
-            let obj = serde_json::json!({
-                "seq": r.seq, "peer": r.peer, "name": name, "outgoing": r.outgoing,
-                "id": r.id, "ts": r.ts, "body": r.body, "state": state_name(r.state),
-            });
-            out.push_str(&sanitize::json_for_terminal(&obj.to_string()));
+            out.push_str(&json_line(record, conversation));
         } else {
-            out.push_str(&line(r, name));
+            out.push_str(&plain_line(record, conversation, &me));
         }
         out.push('\n');
     }
-    let mut stdout = tokio::io::stdout();
-    stdout
+    let mut stdout = std::io::stdout().lock();
+    match stdout
         .write_all(out.as_bytes())
-        .await
-        .and(stdout.flush().await)
-        .map_err(|e| Failure::from_other(anyhow!("cannot write to standard output: {e}")))
+        .and_then(|()| stdout.flush())
+    {
+        // `lantalk history x | head` closes the pipe early: not a failure.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::from_other(anyhow!(
+            "cannot write to standard output: {e}"
+        ))),
+        _ => Ok(()),
+    }
 }
 
-/// The conversation `query` names: its key, `raw IP`, or its latest name
-/// (case-insensitive).
-fn find<'a>(conversations: &'a [Conversation], query: &str) -> Option<&'a Conversation> {
-    let raw = query
-        .strip_prefix("raw ")
-        .map(|ip| format!("raw-{}", ip.trim()));
-    conversations
+/// The conversation `peer` names: by key (peer id or `raw-IP`), by `raw IP`
+/// or `raw IP:PORT`, or by latest name, case-insensitive.
+fn find<'a>(conversations: &'a [Conversation], peer: &str) -> Result<&'a Conversation, Failure> {
+    if let Some(c) = conversations.iter().find(|c| c.peer == peer) {
+        return Ok(c);
+    }
+    if let Some(key) = raw_peer_key(peer)
+        && let Some(c) = conversations.iter().find(|c| c.peer == key)
+    {
+        return Ok(c);
+    }
+    let wanted = peer.to_lowercase();
+    let named: Vec<&Conversation> = conversations
         .iter()
-        .find(|c| c.peer == query || raw.as_deref() == Some(c.peer.as_str()))
-        .or_else(|| {
-            conversations
+        .filter(|c| c.name.to_lowercase() == wanted)
+        .collect();
+    match named[..] {
+        [one] => Ok(one),
+        [] => {
+            let mut names: Vec<String> = conversations
                 .iter()
-                .find(|c| c.name.eq_ignore_ascii_case(query))
-        })
+                .take(NAMES_SHOWN)
+                .map(|c| format!("{:?}", sanitize::short_name(&c.name)))
+                .collect();
+            if conversations.len() > NAMES_SHOWN {
+                names.push(format!("and {} more", conversations.len() - NAMES_SHOWN));
+            }
+            let known = if names.is_empty() {
+                "there are none yet".to_owned()
+            } else {
+                format!("conversations: {}", names.join(", "))
+            };
+            Err(Failure::new(
+                Exit::NotFound,
+                anyhow!("no conversation with {peer:?} in the history; {known}"),
+            ))
+        }
+        ref several => {
+            let ids: Vec<String> = several
+                .iter()
+                .map(|c| format!("{} ({})", sanitize::short_name(&c.name), c.peer))
+                .collect();
+            Err(Failure::new(
+                Exit::Usage,
+                anyhow!(
+                    "{peer:?} names {} conversations: {}; give the peer id instead",
+                    several.len(),
+                    ids.join(", ")
+                ),
+            ))
+        }
+    }
 }
 
-/// `2026-11-26 07:20 name: body`, escaped, continuation lines indented, and
-/// a note after our own texts that were not delivered.
-fn line(r: &Record, name: &str) -> String {
-    let when = i64::try_from(r.ts)
-        .ok()
-        .and_then(|ms| Local.timestamp_millis_opt(ms).single())
-        .map_or_else(
-            || "????-??-?? --:--".to_owned(),
-            |t| t.format("%Y-%m-%d %H:%M").to_string(),
-        );
-    let body = sanitize::escape_for_terminal(&r.body, true).replace('\n', "\n  ");
-    let note = match (r.outgoing, r.state) {
-        (true, State::Pending) => " (waiting)",
-        (true, State::Sent) => " (not acknowledged yet)",
-        (true, State::Failed) => " (not delivered)",
-        _ => "",
+/// `raw 192.168.1.23` or `raw 192.168.1.23:51234` (as raw peers are
+/// named): the key of that address's conversation.
+fn raw_peer_key(peer: &str) -> Option<String> {
+    let addr = peer.strip_prefix("raw ")?.trim();
+    let ip = match addr.parse::<IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) => addr.parse::<std::net::SocketAddr>().ok()?.ip(),
     };
-    format!("{when} {}: {body}{note}", sanitize::short_name(name))
+    Some(raw_key(ip))
+}
+
+/// `YYYY-MM-DD HH:MM NAME: TEXT`, escaped for the terminal; our texts that
+/// did not arrive say so at the end.
+fn plain_line(record: &Record, conversation: &Conversation, me: &str) -> String {
+    let who = if record.outgoing {
+        sanitize::short_name(me)
+    } else {
+        sanitize::short_name(&conversation.name)
+    };
+    let body = sanitize::escape_for_terminal(&record.body, true);
+    // Continuation lines of a multi-line message are indented, as in `listen`.
+    let body = body.replace('\n', "\n  ");
+    let fate = match (record.outgoing, record.state) {
+        (false, _) | (true, State::Delivered) => "",
+        (true, State::Pending) => " [pending]",
+        (true, State::Sent) => " [not acknowledged]",
+        (true, State::Failed) => " [failed]",
+    };
+    format!("{} {who}: {body}{fate}", local_time(record.ts))
+}
+
+/// One JSON object: `peer` and `name` are the conversation's key and latest
+/// name, `outgoing` says who wrote the text; `id` is null for a raw line.
+fn json_line(record: &Record, conversation: &Conversation) -> String {
+    let json = serde_json::json!({
+        "seq": record.seq,
+        "peer": conversation.peer,
+        "name": conversation.name,
+        "outgoing": record.outgoing,
+        "id": (!record.id.is_empty()).then_some(&record.id),
+        "ts": record.ts,
+        "body": record.body,
+        "state": state_name(record.state),
+    })
+    .to_string();
+    match sanitize::json_for_terminal(&json) {
+        Cow::Borrowed(_) => json,
+        Cow::Owned(safe) => safe,
+    }
 }
 
 fn state_name(state: State) -> &'static str {
@@ -137,5 +207,72 @@ fn state_name(state: State) -> &'static str {
         State::Sent => "sent",
         State::Delivered => "delivered",
         State::Failed => "failed",
+    }
+}
+
+/// Unix ms as local `YYYY-MM-DD HH:MM`; question marks for a timestamp out
+/// of range (a peer's clock can say anything).
+fn local_time(ts: u64) -> String {
+    i64::try_from(ts)
+        .ok()
+        .and_then(|ms| chrono::Local.timestamp_millis_opt(ms).single())
+        .map_or_else(
+            || "????-??-?? ??:??".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M").to_string(),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conv(peer: &str, name: &str) -> Conversation {
+        Conversation {
+            peer: peer.into(),
+            name: name.into(),
+            raw: peer.starts_with("raw-"),
+            last_ts: 0,
+            undelivered: 0,
+        }
+    }
+
+    #[test]
+    fn peers_are_found_by_key_raw_address_or_latest_name() {
+        let list = [
+            conv("aaaa", "Laptop"),
+            conv("raw-192.168.1.23", "raw 192.168.1.23:5000"),
+            conv("bbbb", "twin"),
+            conv("cccc", "twin"),
+        ];
+        assert_eq!(find(&list, "aaaa").unwrap().peer, "aaaa");
+        assert_eq!(find(&list, "laptop").unwrap().peer, "aaaa");
+        assert_eq!(find(&list, "LAPTOP").unwrap().peer, "aaaa");
+        for raw in [
+            "raw 192.168.1.23",
+            "raw 192.168.1.23:6000",
+            "raw-192.168.1.23",
+            "raw ::ffff:192.168.1.23",
+        ] {
+            assert_eq!(find(&list, raw).unwrap().peer, "raw-192.168.1.23", "{raw}");
+        }
+        let twins = find(&list, "twin").unwrap_err();
+        assert_eq!(twins.exit, Exit::Usage);
+        assert!(twins.to_string().contains("bbbb"), "{twins}");
+        let unknown = find(&list, "phone").unwrap_err();
+        assert_eq!(unknown.exit, Exit::NotFound);
+        assert!(unknown.to_string().contains(r#""Laptop""#), "{unknown}");
+        assert!(
+            find(&[], "phone")
+                .unwrap_err()
+                .to_string()
+                .contains("none yet")
+        );
+    }
+
+    #[test]
+    fn timestamps_out_of_range_are_shown_as_such() {
+        assert_eq!(local_time(u64::MAX), "????-??-?? ??:??");
+        assert_eq!(local_time(i64::MAX as u64), "????-??-?? ??:??");
+        assert_eq!(local_time(0).len(), "1970-01-01 00:00".len());
     }
 }

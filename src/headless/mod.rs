@@ -1,5 +1,6 @@
-//! The commands for scripts: `send`, `peers`, `listen` and `history`. Built on
-//! [`crate::net`]; prints to stdout/stderr and never touches a TUI.
+//! The commands for scripts: `send`, `peers`, `listen` and `history`. Built
+//! on [`crate::net`] and [`crate::store`]; prints to stdout/stderr and never
+//! touches a TUI.
 //!
 //! stdout carries only results (received messages, peer lists); status lines
 //! ("listening on port …", "phone connected") go to stderr.
@@ -82,7 +83,7 @@ pub async fn run(global: Global, command: Command) -> Result<(), Failure> {
             json,
             limit,
             search,
-        } => history::history(&global, &peer, json, limit, search).await,
+        } => history::history(&global, &peer, json, limit as usize, search).await,
     }
 }
 

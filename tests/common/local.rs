@@ -291,6 +291,25 @@ pub fn send(addr: &str, dir: &Path, name: &str, text: &[&str]) -> Finished {
     run(cmd, None, WAIT)
 }
 
+/// `lantalk --no-mdns --data-dir DIR ARGS...` run to completion, with
+/// `TZ=UTC` (so that `history` prints times the test can predict).
+pub fn lantalk_in(dir: &Path, args: &[&str]) -> Finished {
+    let mut cmd = lantalk();
+    cmd.env("TZ", "UTC").arg("--data-dir").arg(dir).args(args);
+    run(cmd, None, WAIT)
+}
+
+/// `lantalk --no-mdns --data-dir DIR ARGS...` (ARGS include `listen`) as a
+/// [`Proc`], once it has said its port. The data directory is the caller's,
+/// so a listener can be stopped and started again on it.
+pub fn listen_in(dir: &Path, args: &[&str]) -> (super::proc::Proc, u16) {
+    let mut cmd = lantalk();
+    cmd.arg("--data-dir").arg(dir).args(args);
+    let mut proc = super::proc::Proc::spawn(cmd);
+    let line = proc.wait_err(STARTUP, |l| l.contains("listening on port "));
+    (proc, port_in(&line).expect("a port number"))
+}
+
 /// A loopback port on which nothing listens (bound, then released).
 pub fn dead_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -119,6 +119,12 @@ impl Proc {
         assert!(status.success(), "kill -TERM {} failed", self.pid());
     }
 
+    /// Sends SIGKILL (no chance to clean up) and waits for the process to end.
+    pub fn kill(&mut self) -> ExitStatus {
+        let _ = self.child.kill();
+        self.child.wait().expect("wait for a killed process")
+    }
+
     /// Waits for the process to exit, up to `timeout`; collects the rest of its output.
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
