@@ -21,7 +21,7 @@
 //! sanitize.rs  making peers' text safe to print on a terminal
 //! ```
 //!
-//! Dependency rule (an arrow means "may import"): `main → cli, config, tui, headless, sanitize` ·
+//! Dependency rule (an arrow means "may import"): `main → cli, config, tui, headless, sanitize, store` ·
 //! `config → cli, app (its Theme)` ·
 //! `tui → app, ui, net` · `ui → app` (read-only) · `app → plain data of net, protocol, store` ·
 //! `headless → net, protocol, identity, store` · `tui → store` · `app, ui, headless → sanitize` ·
