@@ -2,15 +2,16 @@
 //! second, through the crate's own `Store` handle, by batch size.
 //!
 //! Every figure is `Store::received` on a fresh `history.sqlite3` (WAL,
-//! `synchronous = NORMAL`, FTS5 index kept by triggers) in a temporary
+//! `synchronous = NORMAL`, bodies indexed by FTS5) in a temporary
 //! directory under `target/`: texts of 100 bytes of words, in batches of 1,
 //! 16, 256 and 4096 texts per call, each call awaited before the next (one
 //! transaction per call), counted once the answer (= COMMIT) arrives. One
 //! more line: 1 text per call but 256 callers at once, which the store's
 //! group commit turns into shared transactions.
 //!
-//! Baselines, in the same run: the same store with the FTS5 trigger dropped
-//! (what full-text search costs), and appending the same texts as JSON lines
+//! Baselines, in the same run: the same store with its FTS5 table replaced
+//! by one that ignores every row (what full-text search costs), and
+//! appending the same texts as JSON lines
 //! to a file with one `write` per batch and no fsync (the durability of
 //! `synchronous = NORMAL`: safe against a killed process, not a power cut).
 //!

@@ -291,6 +291,8 @@ enum OpenError {
     Sqlite(rusqlite::Error),
     /// The file is not usable as ours (for instance a newer schema).
     Refused(String),
+    /// The file can only be read (a read-only file or file system).
+    ReadOnly,
 }
 
 impl From<rusqlite::Error> for OpenError {
@@ -316,6 +318,10 @@ impl OpenError {
                 }
             }
             OpenError::Refused(why) => StoreError::Db { path, why },
+            OpenError::ReadOnly => StoreError::Unwritable {
+                path,
+                why: "the file can only be read (read-only file or file system)".into(),
+            },
         }
     }
 }
@@ -327,6 +333,11 @@ fn connect(path: &Path, create: bool) -> Result<Connection, OpenError> {
         flags.remove(OpenFlags::SQLITE_OPEN_CREATE);
     }
     let mut conn = Connection::open_with_flags(path, flags)?;
+    // SQLite falls back to reading only when it cannot write; a store that
+    // is to write must not find that out at its first commit.
+    if create && conn.is_readonly(rusqlite::MAIN_DB)? {
+        return Err(OpenError::ReadOnly);
+    }
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // The first statement that reads the file: "file is not a database" here.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
