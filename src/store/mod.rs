@@ -7,6 +7,12 @@
 //! that arrive together are committed in one transaction (group commit):
 //! a burst costs one commit, not one per text.
 //!
+//! Durability: an answer means committed. With WAL and `synchronous =
+//! NORMAL` a commit survives the process being killed (SIGKILL, a crash);
+//! a power cut or an OS crash may lose the last commits, never corrupt the
+//! file. Other processes (`lantalk send`, `lantalk history`) may use the
+//! same file at the same time; a writer waits up to 5 s for another's lock.
+//!
 //! Conversations are keyed by the peer's id (its `hello` id), never by its
 //! name or address, so a rename or a new IP keeps the conversation. Raw text
 //! peers have no id and are keyed by their IP address ([`raw_key`]).
