@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use common::lan::shell_quote;
 use common::local::{self, Lines, STARTUP, WAIT, data_dir, frame, lantalk, now_ms, port_in};
 use common::proc::{BIN, Proc};
 use common::tmux::Tmux;
@@ -73,12 +74,7 @@ fn serial() -> MutexGuard<'static, ()> {
 
 /// VmRSS of `pid` in kB (0 once it is gone).
 fn rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    common::proc::rss_kib(pid).unwrap_or(0)
 }
 
 fn mb(kb: u64) -> String {
@@ -282,10 +278,6 @@ struct Tui {
 }
 
 const TUI: &str = "tui";
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
 
 impl Tui {
     fn start() -> Self {

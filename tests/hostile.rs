@@ -19,14 +19,9 @@ use std::time::{Duration, Instant};
 use common::local::*;
 use serde_json::{Value, json};
 
-/// Resident memory of a process, in KiB.
+/// Resident memory of a running process, in KiB.
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
+    common::proc::rss_kib(pid).expect("VmRSS of a running process")
 }
 
 /// Reads frames until the end of the stream, answering nothing; returns them.

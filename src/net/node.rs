@@ -254,6 +254,9 @@ struct Node {
     store: Option<Store>,
     /// The latest known name of each peer, for the history database.
     names: HashMap<String, String>,
+    /// Ids acknowledged in the batch being handled, per peer, to be marked
+    /// delivered in the history together.
+    acked: HashMap<String, Vec<String>>,
     discovery: Option<Discovery>,
     advert: Option<Advert>,
 }
@@ -303,6 +306,7 @@ async fn run(
         seen: Seen::default(),
         store: None,
         names: HashMap::new(),
+        acked: HashMap::new(),
         discovery: None,
         advert: None,
     };
@@ -715,8 +719,9 @@ impl Node {
             }
             SessionEvent::Acked { sid, id } => {
                 if let Some(live) = self.sessions.get(&sid) {
-                    self.mark(&live.peer_id.clone(), vec![id.clone()], State::Delivered)
-                        .await;
+                    // Stored at the end of the batch, one job per peer.
+                    let acked = self.acked.entry(live.peer_id.clone()).or_default();
+                    acked.push(id.clone());
                 }
                 if let Some(live) = self.sessions.get(&sid)
                     && let Some(out) = self.outgoing.get_mut(&live.peer_id)

@@ -90,6 +90,9 @@ impl Node {
         if !texts.is_empty() {
             self.texts_arrived(texts).await;
         }
+        for (peer, ids) in std::mem::take(&mut self.acked) {
+            self.mark(&peer, ids, State::Delivered).await;
+        }
     }
 
     /// Texts from sessions: stored (one transaction), then acknowledged,
