@@ -118,7 +118,7 @@ async fn acknowledge_everything(mut events: mpsc::Receiver<SessionEvent>) {
             SessionEvent::Closed { sid, .. } => {
                 sessions.remove(&sid);
             }
-            SessionEvent::Acked { .. } => {}
+            SessionEvent::Acked { .. } | SessionEvent::Refused { .. } => {}
         }
     }
 }
@@ -135,7 +135,12 @@ impl Pair {
     async fn open() -> Result<Pair> {
         let bound = net::bind(Some(0)).await.context("bind")?;
         let (server_tx, server_rx) = mpsc::channel(EVENTS_CAPACITY);
-        let server = tokio::spawn(net::serve(bound.listener, hello("b", 'b'), server_tx));
+        let server = tokio::spawn(net::serve(
+            bound.listener,
+            hello("b", 'b'),
+            net::Policy::plaintext(),
+            server_tx,
+        ));
         let receiver = tokio::spawn(acknowledge_everything(server_rx));
         let stream = within(
             "connect",
@@ -143,9 +148,15 @@ impl Pair {
         )
         .await?
         .context("connect")?;
-        let session = within("handshake", net::handshake(stream, &hello("a", 'a')))
-            .await?
-            .context("handshake")?;
+        let conn = net::Conn::plain(stream).context("socket")?;
+        let policy = net::Policy::plaintext();
+        let expect = net::Expect::default();
+        let session = within(
+            "handshake",
+            net::handshake(conn, &hello("a", 'a'), &policy, &expect),
+        )
+        .await?
+        .context("handshake")?;
         let (events_tx, mut events) = mpsc::channel(EVENTS_CAPACITY);
         let handle = session.start(net::next_session_id(), events_tx);
         match within("opened", events.recv()).await? {

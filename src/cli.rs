@@ -44,12 +44,17 @@ pub struct Global {
     /// Turn mDNS discovery off: peers are reached by HOST:PORT only
     #[arg(long, global = true)]
     pub no_mdns: bool,
-    /// Where the peer id is kept [default: the platform data directory]
+    /// Where the keys, known peers and history are kept [default: the
+    /// platform data directory]
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Keep no history: do not open or create the history database
     #[arg(long, global = true)]
     pub no_history: bool,
+    /// Refuse plaintext sessions and raw text (nc); only encrypted (TLS)
+    /// sessions are opened or accepted
+    #[arg(long, global = true)]
+    pub require_encryption: bool,
     /// Read settings from FILE instead of config.toml in the platform config
     /// directory (~/.config/lantalk/ on Linux); flags override the file
     #[arg(long, global = true, value_name = "FILE")]

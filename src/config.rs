@@ -11,6 +11,7 @@
 //! mdns = true                # false: as --no-mdns
 //! history = true             # false: as --no-history
 //! bell = true                # false: as --no-bell
+//! require-encryption = false # true: as --require-encryption
 //!
 //! [colours]                  # or [colors]; names, "#rrggbb" or 0-255
 //! own = "cyan"
@@ -45,6 +46,8 @@ pub struct Config {
     pub history: Option<bool>,
     /// Ring the bell for messages in conversations not on screen (chat screen).
     pub bell: Option<bool>,
+    /// Refuse plaintext and raw sessions.
+    pub require_encryption: Option<bool>,
     /// Colours of the chat screen, by role.
     #[serde(default, alias = "colors")]
     pub colours: Colours,
@@ -177,6 +180,7 @@ impl Config {
         }
         global.no_mdns |= self.mdns == Some(false);
         global.no_history |= self.history == Some(false);
+        global.require_encryption |= self.require_encryption == Some(true);
     }
 
     /// Whether the chat screen rings the bell, unless `--no-bell` says not.
@@ -289,6 +293,7 @@ mod tests {
             mdns = false
             history = false
             bell = false
+            require-encryption = true
 
             [colours]
             own = "light-blue"
@@ -317,6 +322,7 @@ mod tests {
             (Some(false), Some(false), Some(false))
         );
         assert!(!config.bell());
+        assert_eq!(config.require_encryption, Some(true));
         assert_eq!(
             config.theme(),
             Theme {

@@ -1,38 +1,105 @@
-//! Who this installation is: a display name and a stable 128-bit peer id kept
-//! in the data directory. Touches the file system only; no network.
+//! Who this installation is: a display name, and a long-term key pair with a
+//! self-signed certificate kept in the data directory. The peer id is
+//! derived from the certificate's fingerprint, so a peer that completes a TLS
+//! handshake with it has proven its id. Touches the file system only; no
+//! network.
 
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::protocol::{Hello, PROTO_VERSION, is_valid_peer_id};
+use crate::protocol::{Fingerprint, Hello, PROTO_VERSION};
 
-/// This installation as one process presents it: its hello and data directory.
+/// This installation as one process presents it: its hello, its keys and
+/// its data directory.
 #[derive(Debug)]
 pub struct Identity {
     /// The hello we send: display name, peer id, software version.
     pub hello: Hello,
-    /// The data directory (id, lock, log).
+    /// The certificate and key sessions are encrypted with.
+    pub keys: Keys,
+    /// The data directory (keys, id, lock, history, known peers).
     pub dir: PathBuf,
     /// What the user should be told about the data directory, if anything:
-    /// the peer id is only for this run (the directory cannot be written), or
+    /// the keys are only for this run (the directory cannot be written), or
     /// the directory could not be locked.
     pub warning: Option<String>,
     /// Held while this process listens under the identity.
     _lock: Option<fs::File>,
 }
 
+/// A long-term key pair and its self-signed certificate.
+pub struct Keys {
+    /// The certificate, DER.
+    pub cert: CertificateDer<'static>,
+    /// Its private key, PKCS#8 DER.
+    pub key: PrivateKeyDer<'static>,
+    /// SHA-256 of `cert`.
+    pub fingerprint: Fingerprint,
+}
+
+impl Clone for Keys {
+    fn clone(&self) -> Self {
+        Self {
+            cert: self.cert.clone(),
+            key: self.key.clone_key(),
+            fingerprint: self.fingerprint,
+        }
+    }
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys")
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keys {
+    /// A new P-256 key pair with a self-signed certificate for `lantalk`,
+    /// and the contents of a key file holding them (certificate then key, PEM).
+    pub fn generate() -> anyhow::Result<(Self, String)> {
+        let made = rcgen::generate_simple_self_signed(vec!["lantalk".to_owned()])
+            .context("cannot create a key pair")?;
+        let pem = format!("{}{}", made.cert.pem(), made.signing_key.serialize_pem());
+        let cert = made.cert.der().clone();
+        let key = PrivateKeyDer::try_from(made.signing_key.serialize_der())
+            .map_err(|e| anyhow::anyhow!("cannot encode the new key: {e}"))?;
+        Ok((Self::from_parts(cert, key), pem))
+    }
+
+    fn from_parts(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> Self {
+        let fingerprint = Fingerprint::of_cert(&cert);
+        Self {
+            cert,
+            key,
+            fingerprint,
+        }
+    }
+
+    /// Parses a key file: the first certificate and the first private key.
+    fn from_pem(text: &[u8]) -> Option<Self> {
+        let cert = CertificateDer::pem_slice_iter(text).next()?.ok()?;
+        let key = PrivateKeyDer::from_pem_slice(text).ok()?;
+        Some(Self::from_parts(cert, key))
+    }
+}
+
 impl Identity {
     /// Loads (or creates) the identity in `dir_flag` or the platform data
     /// directory, named `name_flag` or after the host. With `listening`, the
-    /// directory is locked so no second listener can share the id.
+    /// directory is locked so no second listener can share the keys.
     ///
     /// A data directory that cannot be written (read-only, not a directory,
-    /// no permission) is not fatal: the id is then made up for this run, or
-    /// the lock left out, and [`Identity::warning`] says so. Fails only when
-    /// another lantalk holds the directory, when the id file is corrupt, or
-    /// when there is no data directory at all.
+    /// no permission) is not fatal: the keys are then made up for this run,
+    /// or the lock left out, and [`Identity::warning`] says so. Fails only
+    /// when another lantalk holds the directory, when the key file is
+    /// corrupt, or when there is no data directory at all.
     pub fn load(
         name_flag: Option<&str>,
         dir_flag: Option<&Path>,
@@ -52,31 +119,32 @@ impl Identity {
         } else {
             None
         };
-        let (id, warning) = match load_or_create_id(&dir) {
-            Ok(id) => {
+        let (keys, warning) = match load_or_create_keys(&dir) {
+            Ok(keys) => {
                 let warning = lock_failed.map(|e| {
                     format!(
-                        "{e:#}; nothing stops a second lantalk from using this peer id at the same time"
+                        "{e:#}; nothing stops a second lantalk from using this identity at the same time"
                     )
                 });
-                (id, warning)
+                (keys, warning)
             }
-            Err(e) if e.is::<InvalidId>() => return Err(e),
+            Err(e) if e.is::<InvalidKeys>() => return Err(e),
             Err(e) => (
-                random_hex::<16>()?,
+                Keys::generate()?.0,
                 Some(format!(
-                    "{e:#}; using a temporary peer id for this run (peers will not recognise this lantalk after a restart)"
+                    "{e:#}; using a temporary identity for this run (peers will not recognise this lantalk after a restart)"
                 )),
             ),
         };
         let hello = Hello {
             proto: PROTO_VERSION,
-            id,
+            id: keys.fingerprint.peer_id(),
             name: display_name(name_flag),
             app: concat!("lantalk/", env!("CARGO_PKG_VERSION")).to_owned(),
         };
         Ok(Self {
             hello,
+            keys,
             dir,
             warning,
             _lock: lock,
@@ -92,15 +160,21 @@ impl Identity {
 )]
 pub struct AlreadyRunning(PathBuf);
 
-/// The id file exists but does not hold a peer id.
+/// The key file exists but does not hold a certificate and a key.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "{} does not hold a valid peer id (32 lowercase hex characters); delete it to make a new one",
+    "{} does not hold a certificate and a private key (PEM); move it away to make a new identity (peers that pinned the old one will warn)",
     .0.display()
 )]
-pub struct InvalidId(PathBuf);
+pub struct InvalidKeys(PathBuf);
 
-/// Name of the file, inside the data directory, that holds the peer id.
+/// Name of the file, inside the data directory, that holds the certificate
+/// and the private key (mode 0600).
+pub const KEY_FILE: &str = "identity.pem";
+
+/// Name of the file, inside the data directory, that holds the peer id
+/// derived from the certificate, for scripts and people to read. Earlier
+/// versions kept a random id here.
 const ID_FILE: &str = "id";
 
 /// The display name to use: `--name` if given, else the machine's hostname
@@ -131,33 +205,55 @@ pub fn data_dir(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// Reads the peer id from `dir`, creating the directory and a new random id on first run.
-pub fn load_or_create_id(dir: &Path) -> anyhow::Result<String> {
-    let path = dir.join(ID_FILE);
-    match fs::read_to_string(&path) {
-        Ok(text) => {
-            let id = text.trim();
-            if is_valid_peer_id(id) {
-                return Ok(id.to_owned());
-            }
-            return Err(InvalidId(path).into());
-        }
-        // No id yet (or no directory yet): make one below.
+/// Reads the keys from `dir`, creating the directory and a new key pair on
+/// first run. The derived peer id is (re)written to the `id` file.
+pub fn load_or_create_keys(dir: &Path) -> anyhow::Result<Keys> {
+    let path = dir.join(KEY_FILE);
+    let keys = match fs::read(&path) {
+        Ok(text) => Keys::from_pem(&text).ok_or_else(|| InvalidKeys(path.clone()))?,
+        // No keys yet (or no directory yet): make them.
         Err(e)
             if matches!(
                 e.kind(),
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-            ) => {}
+            ) =>
+        {
+            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let (keys, pem) = Keys::generate()?;
+            write_private(dir, KEY_FILE, pem.as_bytes())?;
+            keys
+        }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let id = keys.fingerprint.peer_id();
+    let id_path = dir.join(ID_FILE);
+    if fs::read_to_string(&id_path)
+        .map(|t| t.trim() != id)
+        .unwrap_or(true)
+    {
+        // Only informative: a failure to write it changes nothing.
+        let _ = write_private(dir, ID_FILE, format!("{id}\n").as_bytes());
     }
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let id = random_hex::<16>()?;
-    // Write to a temporary file and rename, so a crash never leaves a half-written id.
-    let tmp = dir.join(format!("{ID_FILE}.tmp{}", std::process::id()));
-    fs::write(&tmp, format!("{id}\n"))
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(id)
+    Ok(keys)
+}
+
+/// Writes `name` in `dir` with mode 0600, through a temporary file and a
+/// rename, so a crash never leaves it half-written.
+fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp{}", std::process::id()));
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", tmp.display()));
+    }
+    let path = dir.join(name);
+    fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Takes the data directory for this process: only one listening lantalk may
@@ -195,23 +291,46 @@ pub fn random_hex<const N: usize>() -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::is_valid_peer_id;
 
     #[test]
-    fn id_is_created_once_and_then_stable() {
+    fn keys_are_created_once_private_and_then_stable() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load_or_create_id(dir.path()).unwrap();
-        assert!(is_valid_peer_id(&first), "{first}");
-        assert_eq!(load_or_create_id(dir.path()).unwrap(), first);
+        let first = load_or_create_keys(dir.path()).unwrap();
+        let id = first.fingerprint.peer_id();
+        assert!(is_valid_peer_id(&id), "{id}");
+        let again = load_or_create_keys(dir.path()).unwrap();
+        assert_eq!(again.fingerprint, first.fingerprint);
+        assert_eq!(again.cert, first.cert);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        }
+        // The id file says which id the key proves, for people and scripts.
+        let written = fs::read_to_string(dir.path().join(ID_FILE)).unwrap();
+        assert_eq!(written.trim(), id);
         let other = tempfile::tempdir().unwrap();
-        assert_ne!(load_or_create_id(other.path()).unwrap(), first);
+        assert_ne!(load_or_create_keys(other.path()).unwrap().fingerprint, first.fingerprint);
     }
 
     #[test]
-    fn corrupt_id_file_is_a_clear_error() {
+    fn an_old_random_id_gives_way_to_the_one_the_key_proves() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(ID_FILE), "not an id").unwrap();
-        let err = load_or_create_id(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("valid peer id"), "{err}");
+        fs::write(dir.path().join(ID_FILE), "0123456789abcdef0123456789abcdef\n").unwrap();
+        let me = Identity::load(None, Some(dir.path()), false).unwrap();
+        assert_eq!(me.hello.id, me.keys.fingerprint.peer_id());
+        let written = fs::read_to_string(dir.path().join(ID_FILE)).unwrap();
+        assert_eq!(written.trim(), me.hello.id);
+    }
+
+    #[test]
+    fn a_corrupt_key_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(KEY_FILE), "not a key").unwrap();
+        let err = load_or_create_keys(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("certificate and a private key"), "{err}");
     }
 
     #[test]
@@ -237,7 +356,7 @@ mod tests {
             let warning = me.warning.unwrap();
             assert!(
                 warning.contains(&dir.display().to_string())
-                    && warning.contains("using a temporary peer id"),
+                    && warning.contains("using a temporary identity"),
                 "{warning}"
             );
         }
@@ -253,9 +372,9 @@ mod tests {
         assert_eq!(me.warning, None);
         let err = Identity::load(None, Some(dir.path()), true).unwrap_err();
         assert!(err.is::<AlreadyRunning>(), "{err:#}");
-        fs::write(dir.path().join(ID_FILE), "junk").unwrap();
+        fs::write(dir.path().join(KEY_FILE), "junk").unwrap();
         let err = Identity::load(None, Some(dir.path()), false).unwrap_err();
-        assert!(err.is::<InvalidId>(), "{err:#}");
+        assert!(err.is::<InvalidKeys>(), "{err:#}");
     }
 
     #[test]

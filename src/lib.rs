@@ -13,9 +13,11 @@
 //! cli.rs       clap argument types only
 //! config.rs    the config file: finding, parsing, filling in what the flags left out
 //! protocol/    wire format: messages, codec, handshake rules (no sockets)
-//! identity.rs  who we are: display name, stable peer id in the data directory
-//! net/         listener (connection caps), sessions (heartbeat, deadlines), connecting,
-//!              discovery (the only module naming mdns_sd), retries, duplicate detection
+//! identity.rs  who we are: display name, key pair and certificate in the data directory
+//! trust.rs     whom we know: fingerprints pinned per peer name, verified or not
+//! net/         listener (connection caps), TLS (the only module naming rustls), sessions
+//!              (heartbeat, deadlines, who is trusted), connecting, discovery (the only
+//!              module naming mdns_sd), retries, duplicate detection
 //! headless/    the `send`, `peers`, `listen` and `history` commands (one file each), built on net
 //! store/       history and outbox in SQLite (the only module naming rusqlite); plain data types
 //! sanitize.rs  making peers' text safe to print on a terminal
@@ -25,7 +27,7 @@
 //! `config → cli, app (its Theme)` ·
 //! `tui → app, ui, net` · `ui → app` (read-only) · `app → plain data of net, protocol, store` ·
 //! `headless → net, protocol, identity, store` · `tui → store` · `app, ui, headless → sanitize` ·
-//! `net → protocol, store` · `store → protocol` · `protocol, sanitize → nothing`.
+//! `net → protocol, store, trust, identity (its keys)` · `store → protocol` · `trust → protocol` · `protocol, sanitize → nothing`.
 #![forbid(unsafe_code)]
 
 /// Prints a status line on stderr, prefixed with `lantalk: `. A closed or full
@@ -48,5 +50,6 @@ pub mod net;
 pub mod protocol;
 pub mod sanitize;
 pub mod store;
+pub mod trust;
 pub mod tui;
 pub mod ui;

@@ -87,6 +87,7 @@ async fn chat_screen(global: &Global, bell: bool, file: &Config) -> Result<(), F
             } else {
                 lantalk::store::Store::open(&me.dir).map_err(|e| e.to_string())
             },
+            policy: lantalk::net::Policy::of(&me, global.require_encryption)?,
         },
         bell: bell && file.bell(),
         theme: file.theme(),

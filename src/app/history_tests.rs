@@ -117,6 +117,7 @@ fn connect(app: &mut App, sid: u64, id: &str, name: &str) {
             peer: hello,
             addr: "10.0.0.2:5000".parse().unwrap(),
             raw: false,
+            link: crate::net::Link::Plain,
         },
     );
 }
@@ -130,6 +131,7 @@ fn peer_up(id: &str, name: &str) -> Peer {
         port: 7342,
         id: id.into(),
         fullname: format!("{name}._lantalk._tcp.local."),
+        fp: None,
         problem: None,
     }
 }

@@ -250,6 +250,8 @@ pub struct PeerEntry {
     pub raw: bool,
     /// The open session, if any.
     pub session: Option<SessionId>,
+    /// How the latest session is protected (encrypted, verified, plaintext).
+    pub link: Option<crate::net::Link>,
     /// Messages received while this conversation was not on screen.
     pub unread: usize,
     /// Unix ms of the last message either way, for sorting.

@@ -47,6 +47,7 @@ fn peer(id: &str, name: &str) -> Peer {
         port: 7342,
         id: id.into(),
         fullname: format!("{name}._lantalk._tcp.local."),
+        fp: None,
         problem: None,
     }
 }
@@ -66,6 +67,7 @@ fn connect(app: &mut App, sid: u64, id: &str, name: &str) {
             peer: hello,
             addr,
             raw: false,
+            link: crate::net::Link::Plain,
         },
     );
 }
@@ -514,6 +516,7 @@ fn raw_peers_get_lines_marked_sent_never_waiting_for_an_ack() {
             peer: hello,
             addr,
             raw: true,
+            link: crate::net::Link::Plain,
         },
     );
     assert_eq!(app.peers[0].name, "raw 10.0.0.7:51234");

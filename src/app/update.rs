@@ -352,6 +352,7 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
             peer,
             addr,
             raw,
+            link,
         } => {
             app.sessions.insert(sid, peer.id.clone());
             let entry = upsert(app, &peer.id, &peer.name);
@@ -361,6 +362,7 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
             entry.name = peer.name;
             entry.session = Some(sid);
             entry.raw = raw;
+            entry.link = Some(link);
             open_if_none(app, &peer.id);
         }
         NetEvent::SessionClosed { sid, reason } => {
@@ -431,6 +433,38 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
         } => super::history::page(app, peer, records, more, fx),
         NetEvent::Found { words, records } => super::history::found(app, words, records),
         NetEvent::HistoryOff(why) => super::history::off(app, why),
+        NetEvent::Refused { name, why, .. } => {
+            let why = sanitize::one_line(&why, 4 * MAX_REASON);
+            match name.and_then(|n| app.peers.iter().position(|p| p.name == n)) {
+                Some(at) => system(&mut app.peers[at], now, why),
+                None => app.notice = Some(why),
+            }
+        }
+        NetEvent::Verification {
+            peer,
+            code,
+            verified,
+            ..
+        } => {
+            if let Some(entry) = find(app, &peer) {
+                let line = if verified {
+                    format!("verified: {code}")
+                } else {
+                    format!(
+                        "verification code {code}: the same must show on {}'s screen; if it does, type /verify yes",
+                        quoted(&entry.name)
+                    )
+                };
+                system(entry, now, line);
+            }
+        }
+        NetEvent::Notice { peer, text } => match find(app, &peer) {
+            Some(entry) => system(entry, now, sanitize::one_line(&text, 4 * MAX_REASON)),
+            None => app.notice = Some(text),
+        },
+        NetEvent::Merged { from, into } => {
+            app.notice = Some(format!("the conversation with {from} continues as {into}"));
+        }
         NetEvent::ConnectFailed { target, reason } => {
             app.notice = Some(format!("could not connect to {target}: {reason}"));
         }
@@ -598,6 +632,7 @@ pub(super) fn upsert<'a>(app: &'a mut App, id: &str, name: &str) -> &'a mut Peer
                 problem: None,
                 raw: false,
                 session: None,
+                link: None,
                 unread: 0,
                 last_activity: 0,
                 conversation,

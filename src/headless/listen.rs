@@ -80,12 +80,18 @@ pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
         escape_for_terminal(&hello.name, false)
     );
     let (events_tx, mut events) = mpsc::channel(1024);
-    tokio::spawn(net::serve(bound.listener, hello.clone(), events_tx));
+    let policy = net::Policy::of(&me, global.require_encryption)?;
+    tokio::spawn(net::serve(
+        bound.listener,
+        hello.clone(),
+        policy.clone(),
+        events_tx,
+    ));
 
     let discovery = if global.no_mdns {
         None
     } else {
-        advertise(global, &hello, bound.port)
+        advertise(global, &hello, &policy, bound.port)
     };
 
     let mut conns: HashMap<SessionId, Conn> = HashMap::new();
@@ -166,7 +172,7 @@ pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
     result
 }
 
-fn advertise(global: &Global, hello: &Hello, port: u16) -> Option<Discovery> {
+fn advertise(global: &Global, hello: &Hello, policy: &net::Policy, port: u16) -> Option<Discovery> {
     let mut discovery = match Discovery::start(&global.interfaces) {
         Ok(d) => d,
         Err(e) => {
@@ -179,6 +185,7 @@ fn advertise(global: &Global, hello: &Hello, port: u16) -> Option<Discovery> {
         host: identity::hostname_label().unwrap_or_else(|| hello.name.clone()),
         port,
         id: hello.id.clone(),
+        fp: policy.tls.as_ref().map(|tls| tls.fingerprint),
     };
     match discovery.advertise(&advert) {
         Ok(mut renames) => {
@@ -275,9 +282,14 @@ fn on_event(
             addr,
             handle,
             raw,
+            link,
         } => {
             let shown = sanitize::short_name(&peer.name);
-            status!("{shown} connected from {addr}");
+            let how = match link {
+                net::Link::Authenticated { first: true, .. } => "encrypted, key pinned now",
+                other => other.describe(),
+            };
+            status!("{shown} connected from {addr} ({how})");
             conns.insert(
                 sid,
                 Conn {
@@ -300,6 +312,9 @@ fn on_event(
             }
         }
         SessionEvent::Acked { .. } => {}
+        SessionEvent::Refused { why, .. } => {
+            status!("{}", sanitize::one_line(&why, 2 * MAX_REASON));
+        }
         SessionEvent::Closed { sid, reason } => {
             closed.push(sid);
             if let Some(conn) = conns.get(&sid) {

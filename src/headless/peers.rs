@@ -170,6 +170,7 @@ mod tests {
             port: 7342,
             id: id.to_string().repeat(32),
             fullname: format!("{name}._lantalk._tcp.local."),
+            fp: None,
             problem: None,
         }
     }

@@ -22,7 +22,7 @@ use super::{Exit, Failure, identity_of, secs, start_discovery};
 use crate::cli::Global;
 use crate::identity;
 use crate::net::discovery::Lookup;
-use crate::net::{self, CloseReason, PER_ADDRESS_TIMEOUT, SessionEvent, SessionHandle, now_ms};
+use crate::net::{self, CloseReason, Expect, Link, Reach, SessionEvent, SessionHandle, now_ms};
 use crate::protocol::{Hello, MAX_FRAME_LEN, Text, text_fits_in_frame};
 use crate::sanitize::escape_for_terminal;
 use crate::store::{PeerRef, State, Store, StoreError};
@@ -115,6 +115,7 @@ pub(super) async fn send(
         }
     }
     let me = identity_of(global, false)?;
+    let policy = net::Policy::of(&me, global.require_encryption)?;
     let hello = me.hello;
 
     let (addrs, found) = match direct_addrs(peer).await? {
@@ -154,7 +155,22 @@ pub(super) async fn send(
             }
         }
     };
-    let dial = Dial { addrs, hello };
+    let (reach, expect) = match &found {
+        None => (policy.reach_address(), Expect::default()),
+        Some((_, found)) => {
+            let reach = policy
+                .reach(&found.nick, &found.id, found.fp)
+                .map_err(|why| Failure::new(Exit::Delivery, anyhow!("{why}")))?;
+            (reach, Expect { fp: found.fp })
+        }
+    };
+    let mut dial = Dial {
+        addrs,
+        hello,
+        policy,
+        expect,
+        reach,
+    };
     let (session, events) = match dial.open().await {
         Ok(opened) => opened,
         Err(e) => {
@@ -165,6 +181,11 @@ pub(super) async fn send(
         }
     };
     drop(found);
+    if let Link::Authenticated { fp, .. } = session.link {
+        // Reconnecting after a drop must reach the same key, never less.
+        dial.reach = Reach::Tls;
+        dial.expect.fp = Some(fp);
+    }
     let peer_name = escape_for_terminal(&session.name, false).into_owned();
 
     let (lines_tx, lines) = mpsc::channel(1024);
@@ -347,6 +368,9 @@ async fn record(
 struct Dial {
     addrs: Vec<SocketAddr>,
     hello: Hello,
+    policy: net::Policy,
+    expect: Expect,
+    reach: Reach,
 }
 
 /// An open session: its handle and the peer's name.
@@ -354,21 +378,34 @@ struct Open {
     handle: SessionHandle,
     name: String,
     id: String,
+    link: Link,
 }
 
 impl Dial {
     async fn open(&self) -> Result<(Open, mpsc::Receiver<SessionEvent>), String> {
-        let stream = net::connect_any(&self.addrs, PER_ADDRESS_TIMEOUT)
-            .await
-            .map_err(|e| e.to_string())?;
-        let session = net::handshake(stream, &self.hello)
-            .await
-            .map_err(|e| format!("handshake failed: {e}"))?;
+        let session = net::dial(
+            &self.addrs,
+            &self.hello,
+            &self.policy,
+            &self.expect,
+            self.reach,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let name = session.peer.name.clone();
         let id = session.peer.id.clone();
+        let link = session.link;
         let (events_tx, events) = mpsc::channel(1024);
         let handle = session.start(net::next_session_id(), events_tx);
-        Ok((Open { handle, name, id }, events))
+        Ok((
+            Open {
+                handle,
+                name,
+                id,
+                link,
+            },
+            events,
+        ))
     }
 
     /// Connects again after a drop, trying until `deadline`; the same peer

@@ -7,6 +7,11 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
+use super::policy::{Expect, Policy, Reach};
+use super::session::{Handshaken, handshake};
+use super::stream::Conn;
+use crate::protocol::{Hello, ProtocolError};
+
 /// How long one address gets before the next is tried.
 pub const PER_ADDRESS_TIMEOUT: Duration = Duration::from_millis(1500);
 
@@ -45,6 +50,59 @@ pub async fn connect_any(
         }
     }
     Err(ConnectError { attempts })
+}
+
+/// Why a dialled session did not open.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    /// No address answered.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// TLS failed and plaintext was not an option.
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
+    /// The `hello`s failed, or the peer was refused (see `Policy::judge`).
+    #[error("handshake failed: {0}")]
+    Handshake(#[from] ProtocolError),
+}
+
+impl DialError {
+    /// The peer's key is not the one pinned for its name (or advertised):
+    /// the user must be warned, loudly.
+    pub fn is_untrusted(&self) -> bool {
+        matches!(
+            self,
+            Self::Handshake(ProtocolError::Refused {
+                code: crate::protocol::ErrorCode::Untrusted,
+                ..
+            })
+        )
+    }
+}
+
+/// Connects to the first address that answers and opens a session: TLS
+/// and/or plaintext as `reach` says, then the `hello`s, judged by `policy`.
+pub async fn dial(
+    addrs: &[SocketAddr],
+    hello: &Hello,
+    policy: &Policy,
+    expect: &Expect,
+    reach: Reach,
+) -> Result<Handshaken, DialError> {
+    let stream = connect_any(addrs, PER_ADDRESS_TIMEOUT).await?;
+    let conn = match (reach, &policy.tls) {
+        (Reach::Plain, _) | (_, None) => Conn::plain(stream).map_err(ProtocolError::Io)?,
+        (Reach::Tls | Reach::TlsThenPlain, Some(tls)) => match tls.connect(stream).await {
+            Ok((tls, fp)) => Conn::tls(tls, Some(fp)).map_err(ProtocolError::Io)?,
+            Err(e) if reach == Reach::TlsThenPlain => {
+                tracing::info!("TLS failed ({e}); trying plaintext");
+                let stream = connect_any(addrs, PER_ADDRESS_TIMEOUT).await?;
+                Conn::plain(stream).map_err(ProtocolError::Io)?
+            }
+            Err(e) => return Err(DialError::Tls(plain(&e))),
+        },
+    };
+    Ok(handshake(conn, hello, policy, expect).await?)
 }
 
 /// The system's words for `e` without the `(os error N)` suffix, which

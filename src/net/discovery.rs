@@ -23,7 +23,7 @@ use mdns_sd::{
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::protocol::{PROTO_VERSION, is_valid_peer_id};
+use crate::protocol::{Fingerprint, PROTO_VERSION, is_valid_peer_id};
 
 /// The DNS-SD service type lantalk advertises and browses.
 pub const SERVICE_TYPE: &str = "_lantalk._tcp.local.";
@@ -109,6 +109,9 @@ pub struct Peer {
     pub port: u16,
     /// The peer's id (TXT `id`): 32 lowercase hex characters.
     pub id: String,
+    /// The fingerprint of its certificate (TXT `fp`); `None` for a peer
+    /// that does not speak TLS (an older lantalk).
+    pub fp: Option<Fingerprint>,
     /// Full DNS-SD name, used to verify or identify the advertisement.
     #[serde(skip)]
     pub fullname: String,
@@ -209,6 +212,8 @@ pub struct Advert {
     pub port: u16,
     /// Our peer id.
     pub id: String,
+    /// Our certificate's fingerprint (TXT `fp`), if we speak TLS.
+    pub fp: Option<Fingerprint>,
 }
 
 /// A running mDNS daemon, advertising at most one service.
@@ -299,13 +304,17 @@ impl Discovery {
     pub fn advertise(&mut self, ad: &Advert) -> Result<mpsc::Receiver<String>, DiscoveryError> {
         let instance = truncate(&ad.name, 63);
         let nick = truncate(&ad.name, 200);
-        let txt = [
+        let fp = ad.fp.map(|fp| fp.to_string());
+        let mut txt = vec![
             ("txtvers", "1"),
             ("proto", "1"),
             ("id", ad.id.as_str()),
             ("nick", nick),
             ("status", "avail"),
         ];
+        if let Some(fp) = &fp {
+            txt.push(("fp", fp.as_str()));
+        }
         let host = format!("{}.local.", ad.host);
         let info = ServiceInfo::new(SERVICE_TYPE, instance, &host, "", ad.port, &txt[..])?
             .enable_addr_auto();
@@ -597,6 +606,21 @@ fn peer_from_resolved(r: &ResolvedService, nets: &[Net]) -> Result<Peer, Ignored
             bounded(p, 16)
         )),
     };
+    let fp = match r.get_property_val_str("fp").filter(|f| !f.is_empty()) {
+        None => None,
+        Some(text) => match text.parse::<Fingerprint>() {
+            Ok(fp) => Some(fp),
+            Err(e) => {
+                return Err(ignored(format!("its TXT fp {:?}: {e}", bounded(text, 80))));
+            }
+        },
+    };
+    let problem = match fp {
+        Some(fp) if problem.is_none() && fp.peer_id() != id => Some(format!(
+            "its key (TXT fp) does not prove its id {id}: refusing to talk to it"
+        )),
+        _ => problem,
+    };
     let nick = r
         .get_property_val_str("nick")
         .filter(|n| !n.is_empty())
@@ -615,6 +639,7 @@ fn peer_from_resolved(r: &ResolvedService, nets: &[Net]) -> Result<Peer, Ignored
         addrs,
         port: r.port,
         id,
+        fp,
         fullname: r.fullname.clone(),
         problem,
     })
@@ -1006,6 +1031,7 @@ mod tests {
             port: 7342,
             id: "0".repeat(32),
             fullname: format!("{name}.{SERVICE_TYPE}"),
+            fp: None,
             problem: None,
         }
     }

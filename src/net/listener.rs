@@ -13,9 +13,11 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Notify, mpsc};
 
 use super::next_session_id;
+use super::policy::{ENCRYPTION_REQUIRED, Expect, Policy};
 use super::raw;
 use super::session::{SessionEvent, drain, handshake};
-use crate::protocol::Hello;
+use super::stream::Conn;
+use crate::protocol::{Hello, ProtocolError};
 
 /// How long a connection may stay silent before its first byte. Generous:
 /// someone typing into `nc` takes their time; a framed client sends its hello
@@ -238,8 +240,14 @@ fn source_key(addr: IpAddr) -> IpAddr {
 /// session reports to `events`. Returns only if the events receiver is gone.
 /// Connections beyond [`MAX_CONNECTIONS`] or [`MAX_PER_SOURCE`] are closed
 /// at once.
-pub async fn serve(listener: TcpListener, hello: Hello, events: mpsc::Sender<SessionEvent>) {
+pub async fn serve(
+    listener: TcpListener,
+    hello: Hello,
+    policy: Policy,
+    events: mpsc::Sender<SessionEvent>,
+) {
     let hello = Arc::new(hello);
+    let policy = Arc::new(policy);
     let limits = Arc::new(Limits::default());
     loop {
         let (stream, addr) = match listener.accept().await {
@@ -265,21 +273,24 @@ pub async fn serve(listener: TcpListener, hello: Hello, events: mpsc::Sender<Ses
             }
         };
         let hello = Arc::clone(&hello);
+        let policy = Arc::clone(&policy);
         let events = events.clone();
         tokio::spawn(async move {
-            if let Err(why) = accept_one(stream, &hello, events, slot).await {
+            if let Err(why) = accept_one(stream, &hello, &policy, events, slot).await {
                 tracing::info!("connection from {addr} closed: {why}");
             }
         });
     }
 }
 
-/// Decides what a new connection is by its first byte, and runs the handshake
-/// for protocol sessions. Our `hello` is sent only once the first byte has
-/// arrived, so that non-protocol clients never see binary data.
+/// Decides what a new connection is by its first byte (0x16 TLS, 0x00 a
+/// framed session in clear, anything else raw text), and runs the
+/// handshakes. Our `hello` is sent only once the first byte has arrived, so
+/// that non-protocol clients never see binary data.
 async fn accept_one(
     stream: TcpStream,
     hello: &Hello,
+    policy: &Policy,
     events: mpsc::Sender<SessionEvent>,
     slot: Slot,
 ) -> Result<(), String> {
@@ -297,28 +308,77 @@ async fn accept_one(
         Ok(Ok(n)) => &first[..n],
     };
     slot.spoke();
-    if seen[0] != 0x00 {
-        if is_reserved(seen) {
-            // Reserved for later modes (TLS, HTTP). Close politely:
-            // dropping a socket with unread input would reset the connection.
-            let (read, mut write) = stream.into_split();
-            let _ = write.shutdown().await;
-            drain(read).await;
-            return Err(format!(
-                "not a lantalk session (first byte {:#04x})",
-                seen[0]
-            ));
+    let conn = match (seen[0], &policy.tls) {
+        (0x16, Some(tls)) => {
+            let (stream, fp) = tls
+                .accept(stream)
+                .await
+                .map_err(|e| format!("TLS handshake failed: {e}"))?;
+            Conn::tls(stream, fp).map_err(|e| e.to_string())?
         }
-        raw::run(stream, next_session_id(), events).await;
-        drop(slot);
-        return Ok(());
+        (0x00, _) => Conn::plain(stream).map_err(|e| e.to_string())?,
+        _ if is_reserved(seen) => {
+            return Err(close_politely(stream, None, seen[0]).await);
+        }
+        _ if policy.require_encryption => {
+            let addr = stream.peer_addr().map_err(|e| e.to_string())?;
+            let addr = std::net::SocketAddr::new(addr.ip().to_canonical(), addr.port());
+            let told = format!("lantalk: {ENCRYPTION_REQUIRED}\n");
+            close_politely(stream, Some(&told), seen[0]).await;
+            let why = format!("refused raw text from {addr} (encryption is required)");
+            let _ = events
+                .send(SessionEvent::Refused {
+                    addr,
+                    name: None,
+                    why: why.clone(),
+                    key_changed: false,
+                })
+                .await;
+            return Err(why);
+        }
+        _ => {
+            raw::run(stream, next_session_id(), events).await;
+            drop(slot);
+            return Ok(());
+        }
+    };
+    let addr = conn.addr;
+    match handshake(conn, hello, policy, &Expect::default()).await {
+        Ok(session) => {
+            session.start_holding(next_session_id(), events, slot);
+            Ok(())
+        }
+        Err(ProtocolError::Refused { why, name, .. }) => {
+            let key_changed = why.starts_with(super::policy::KEY_CHANGED);
+            let _ = events
+                .send(SessionEvent::Refused {
+                    addr,
+                    name: Some(name),
+                    why: why.clone(),
+                    key_changed,
+                })
+                .await;
+            Err(why)
+        }
+        Err(e) => Err(e.to_string()),
     }
-    let session = handshake(stream, hello).await.map_err(|e| e.to_string())?;
-    session.start_holding(next_session_id(), events, slot);
-    Ok(())
 }
 
-/// First bytes kept for later modes: TLS (0x16) and HTTP requests.
+/// Closes a connection that is not a session, after telling it `told`:
+/// dropping a socket with unread input would reset the connection (and
+/// destroy what we told it). Returns what to log.
+async fn close_politely(stream: TcpStream, told: Option<&str>, first: u8) -> String {
+    let (read, mut write) = stream.into_split();
+    if let Some(told) = told {
+        let _ = write.write_all(told.as_bytes()).await;
+    }
+    let _ = write.shutdown().await;
+    drain(read).await;
+    format!("not a lantalk session (first byte {first:#04x})")
+}
+
+/// First bytes kept for later modes: HTTP requests (and TLS when this side
+/// has no TLS configuration).
 fn is_reserved(first: &[u8]) -> bool {
     first[0] == 0x16
         || [&b"GET "[..], b"POST ", b"HEAD "]
@@ -344,7 +404,10 @@ mod tests {
         let limits = Arc::new(Limits::default());
         let slot = limits.admit(addr.ip()).unwrap();
         let started = tokio::time::Instant::now();
-        let why = accept_one(server, &hello, events, slot).await.unwrap_err();
+        let policy = Policy::plaintext();
+        let why = accept_one(server, &hello, &policy, events, slot)
+            .await
+            .unwrap_err();
         assert!(why.contains("idle timeout"), "{why}");
         assert_eq!(started.elapsed(), FIRST_BYTE_TIMEOUT);
         let mut buf = [0u8; 1];

@@ -8,15 +8,21 @@ pub mod discovery;
 pub mod listener;
 pub mod node;
 mod outbox;
+pub mod policy;
 pub mod raw;
 pub mod session;
+pub mod stream;
+pub mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use connect::{ConnectError, PER_ADDRESS_TIMEOUT, connect_any};
+pub use connect::{ConnectError, DialError, PER_ADDRESS_TIMEOUT, connect_any, dial};
 pub use discovery::{Advert, Discovery, DiscoveryError, MatchRank, Peer, PeerEvent, SERVICE_TYPE};
 pub use listener::{Bound, DEFAULT_PORT, bind, serve};
+pub use policy::{Expect, Link, Policy, Reach};
 pub use session::{CloseReason, Handshaken, SessionEvent, SessionHandle, SessionId, handshake};
+pub use stream::{Conn, Transport};
+pub use tls::Tls;
 
 /// This host's addresses others can reach us on, best first (IPv4 before
 /// IPv6; no loopback, no link-local IPv6), for showing the user where we are.

@@ -13,13 +13,14 @@ use tokio::time::Instant;
 use crate::net::dedupe::Seen;
 
 use crate::net::{
-    Advert, CloseReason, Discovery, Handshaken, PER_ADDRESS_TIMEOUT, Peer, PeerEvent, SessionEvent,
-    SessionHandle, SessionId, bind, connect_any, handshake, next_session_id, serve,
+    Advert, CloseReason, DialError, Discovery, Expect, Handshaken, Link, Peer, PeerEvent, Policy,
+    Reach, SessionEvent, SessionHandle, SessionId, bind, dial, next_session_id, serve,
 };
-use crate::protocol::{Hello, Text};
+use crate::protocol::{Fingerprint, Hello, Text};
 use crate::store::{Conversation, Record, State, Store};
 
 mod history;
+mod trust;
 
 /// How long shutting down waits for sessions to answer our bye.
 const BYE_WAIT: Duration = Duration::from_secs(1);
@@ -49,6 +50,8 @@ pub struct NodeConfig {
     /// The history database, or why there is none (`--no-history`, or it
     /// could not be opened).
     pub history: Result<Store, String>,
+    /// TLS, pinned keys, whether plaintext is refused.
+    pub policy: Policy,
 }
 
 /// What the UI asks of the network.
@@ -75,6 +78,18 @@ pub enum NetCommand {
     Search(String),
     /// Change our display name: re-advertise, and use it in later hellos.
     Rename(String),
+    /// Accept the key the peer with this id (or name) presents, in place
+    /// of the one pinned for its name; answered with [`NetEvent::Notice`].
+    Trust(String),
+    /// Show the verification code of the session with this peer id; with
+    /// `confirmed`, the people compared it: mark the key verified.
+    /// Answered with [`NetEvent::Verification`] or [`NetEvent::Notice`].
+    Verify {
+        /// Peer id.
+        peer: String,
+        /// The codes matched.
+        confirmed: bool,
+    },
     /// Say bye to every session and goodbye on mDNS, then stop.
     Shutdown,
 }
@@ -134,6 +149,51 @@ pub enum NetEvent {
         addr: SocketAddr,
         /// A raw text peer: no protocol, no acks, named after its address.
         raw: bool,
+        /// Encrypted or not, and how the peer is known.
+        link: Link,
+    },
+    /// A connection was refused for who the peer is or how it came: a key
+    /// that is not the one pinned for its name (loud), plaintext when
+    /// encryption is required.
+    Refused {
+        /// The name it gave, if any.
+        name: Option<String>,
+        /// Its address.
+        addr: Option<SocketAddr>,
+        /// Why, for people.
+        why: String,
+        /// Its key is not the pinned one: `/trust` accepts it.
+        key_changed: bool,
+    },
+    /// The verification code of the session with a peer.
+    Verification {
+        /// Peer id.
+        peer: String,
+        /// The code, the same on both screens.
+        code: String,
+        /// Our fingerprint.
+        ours: Fingerprint,
+        /// The peer's.
+        theirs: Fingerprint,
+        /// Marked verified (now or before).
+        verified: bool,
+    },
+    /// The conversation with `from` continues as the one with `into`: the
+    /// peer's id changed (a key trusted anew, or the first key of a peer
+    /// from before ids were derived from keys). History is merged already.
+    Merged {
+        /// The old peer id.
+        from: String,
+        /// The new one.
+        into: String,
+    },
+    /// A line for the conversation with `peer` (the answer to `/trust` and
+    /// the like).
+    Notice {
+        /// Peer id.
+        peer: String,
+        /// What to say.
+        text: String,
     },
     /// A session ended.
     SessionClosed {
@@ -209,6 +269,8 @@ struct Live {
     handle: SessionHandle,
     /// A raw text peer: nothing is ever acknowledged.
     raw: bool,
+    /// How the session is protected.
+    link: Link,
 }
 
 /// The outcome of dialling.
@@ -219,7 +281,7 @@ struct Dialled {
     target: String,
     /// The addresses tried.
     addrs: Vec<SocketAddr>,
-    result: Result<Handshaken, String>,
+    result: Result<Handshaken, DialError>,
 }
 
 /// Texts to one peer that it has not acknowledged yet, oldest first, and
@@ -235,6 +297,10 @@ struct Outgoing {
 
 struct Node {
     hello: Hello,
+    policy: Policy,
+    /// The key each discovered peer advertised, kept after it leaves: a
+    /// retry must not fall back to plaintext.
+    fps: HashMap<String, Fingerprint>,
     events: mpsc::Sender<NetEvent>,
     session_tx: mpsc::Sender<SessionEvent>,
     dial_tx: mpsc::Sender<Dialled>,
@@ -289,11 +355,14 @@ async fn run(
     tokio::spawn(serve(
         bound.listener,
         config.hello.clone(),
+        config.policy.clone(),
         session_tx.clone(),
     ));
 
     let mut node = Node {
         hello: config.hello.clone(),
+        policy: config.policy.clone(),
+        fps: HashMap::new(),
         events,
         session_tx,
         dial_tx,
@@ -412,6 +481,7 @@ impl Node {
             host: config.host.clone(),
             port,
             id: self.hello.id.clone(),
+            fp: self.policy.tls.as_ref().map(|tls| tls.fingerprint),
         };
         let started = Discovery::start(&config.interfaces).and_then(|mut d| {
             let renames = d.advertise(&advert)?;
@@ -458,6 +528,8 @@ impl Node {
             }
             NetCommand::LoadHistory { peer, before } => self.load_history(peer, before).await,
             NetCommand::Search(words) => self.search(words).await,
+            NetCommand::Trust(peer) => self.trust(peer).await,
+            NetCommand::Verify { peer, confirmed } => self.verify(peer, confirmed).await,
             NetCommand::Shutdown => {}
         }
     }
@@ -509,28 +581,61 @@ impl Node {
         if self.dialling.contains(peer_id) {
             return true;
         }
-        let (target, addrs) = match self.discovered.get(peer_id) {
-            Some(peer) => (peer.name.clone(), peer.addrs.clone()),
+        let (target, nick, addrs) = match self.discovered.get(peer_id) {
+            Some(peer) => (peer.name.clone(), peer.nick.clone(), peer.addrs.clone()),
             None => match self.last_addrs.get(peer_id) {
-                Some(addrs) => (peer_id.to_owned(), addrs.clone()),
+                Some(addrs) => {
+                    let nick = self.names.get(peer_id).cloned().unwrap_or_default();
+                    (peer_id.to_owned(), nick, addrs.clone())
+                }
                 None => return false,
             },
         };
+        let fp = self.fps.get(peer_id).copied();
+        let reach = match self.policy.reach(&nick, peer_id, fp) {
+            Ok(reach) => reach,
+            Err(why) => {
+                let tx = self.dial_tx.clone();
+                let expected = Some(peer_id.to_owned());
+                tokio::spawn(async move {
+                    let result = Err(DialError::Tls(why));
+                    let _ = tx
+                        .send(Dialled {
+                            expected,
+                            target,
+                            addrs,
+                            result,
+                        })
+                        .await;
+                });
+                self.dialling.insert(peer_id.to_owned());
+                return true;
+            }
+        };
         self.dialling.insert(peer_id.to_owned());
-        self.dial(Some(peer_id.to_owned()), target, addrs);
+        self.dial(
+            Some(peer_id.to_owned()),
+            target,
+            addrs,
+            Expect { fp },
+            reach,
+        );
         true
     }
 
-    fn dial(&self, expected: Option<String>, target: String, addrs: Vec<SocketAddr>) {
+    fn dial(
+        &self,
+        expected: Option<String>,
+        target: String,
+        addrs: Vec<SocketAddr>,
+        expect: Expect,
+        reach: Reach,
+    ) {
         let hello = self.hello.clone();
+        let policy = self.policy.clone();
         let tx = self.dial_tx.clone();
         tokio::spawn(async move {
-            let result = match connect_any(&addrs, PER_ADDRESS_TIMEOUT).await {
-                Ok(stream) => handshake(stream, &hello)
-                    .await
-                    .map_err(|e| format!("handshake failed: {e}")),
-                Err(e) => Err(e.to_string()),
-            };
+            let result = dial(&addrs, &hello, &policy, &expect, reach).await;
             let _ = tx
                 .send(Dialled {
                     expected,
@@ -545,20 +650,17 @@ impl Node {
     /// `/connect HOST:PORT`: resolve, then dial like a discovered peer.
     fn dial_target(&self, target: String) {
         let hello = self.hello.clone();
+        let policy = self.policy.clone();
         let tx = self.dial_tx.clone();
         tokio::spawn(async move {
             let mut tried = Vec::new();
             let result = match tokio::net::lookup_host(target.as_str()).await {
                 Ok(addrs) => {
                     tried = addrs.collect();
-                    match connect_any(&tried, PER_ADDRESS_TIMEOUT).await {
-                        Ok(stream) => handshake(stream, &hello)
-                            .await
-                            .map_err(|e| format!("handshake failed: {e}")),
-                        Err(e) => Err(e.to_string()),
-                    }
+                    let reach = policy.reach_address();
+                    dial(&tried, &hello, &policy, &Expect::default(), reach).await
                 }
-                Err(e) => Err(format!("cannot resolve {target}: {e}")),
+                Err(e) => Err(DialError::Tls(format!("cannot resolve {target}: {e}"))),
             };
             let _ = tx
                 .send(Dialled {
@@ -592,7 +694,20 @@ impl Node {
                 session.start(next_session_id(), self.session_tx.clone());
                 // Waiting texts go out when the session's Opened event arrives.
             }
-            Err(reason) => match dialled.expected {
+            Err(error) => {
+                let reason = error.to_string();
+                if error.is_untrusted() {
+                    self.refused_dial(&dialled.target, &error).await;
+                }
+                self.dial_failed(dialled.expected, dialled.target, reason)
+                    .await;
+            }
+        }
+    }
+
+    async fn dial_failed(&mut self, expected: Option<String>, target: String, reason: String) {
+        {
+            match expected {
                 Some(peer_id) => {
                     if let (Some(discovery), Some(peer)) =
                         (&self.discovery, self.discovered.get(&peer_id))
@@ -604,13 +719,10 @@ impl Node {
                 None => {
                     let _ = self
                         .events
-                        .send(NetEvent::ConnectFailed {
-                            target: dialled.target,
-                            reason,
-                        })
+                        .send(NetEvent::ConnectFailed { target, reason })
                         .await;
                 }
-            },
+            }
         }
     }
 
@@ -678,13 +790,28 @@ impl Node {
 
     async fn session_event(&mut self, event: SessionEvent) {
         let out = match event {
+            SessionEvent::Refused {
+                addr,
+                name,
+                why,
+                key_changed,
+            } => NetEvent::Refused {
+                name,
+                addr: Some(addr),
+                why,
+                key_changed,
+            },
             SessionEvent::Opened {
                 sid,
                 peer,
                 addr,
                 handle,
                 raw,
+                link,
             } => {
+                if let Link::Authenticated { first: true, .. } = link {
+                    self.first_contact(&peer).await;
+                }
                 let mut resent = Vec::new();
                 if !raw && let Some(out) = self.outgoing.get_mut(&peer.id) {
                     // Everything not yet acknowledged, in order; the peer
@@ -702,6 +829,7 @@ impl Node {
                     name: peer.name.clone(),
                     handle,
                     raw,
+                    link,
                 };
                 self.names.insert(peer.id.clone(), peer.name.clone());
                 self.by_peer.insert(peer.id.clone(), sid);
@@ -711,6 +839,7 @@ impl Node {
                     peer,
                     addr,
                     raw,
+                    link,
                 }
             }
             SessionEvent::Text { sid, text } => {
@@ -779,6 +908,9 @@ impl Node {
     async fn peer_event(&mut self, event: PeerEvent) {
         let out = match event {
             PeerEvent::Up(peer) => {
+                if let Some(fp) = peer.fp {
+                    self.fps.insert(peer.id.clone(), fp);
+                }
                 self.discovered.insert(peer.id.clone(), peer.clone());
                 self.last_addrs.insert(peer.id.clone(), peer.addrs.clone());
                 if self.outgoing.contains_key(&peer.id) && !self.by_peer.contains_key(&peer.id) {

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+
+use super::stream::WriteHalf;
 use tokio::sync::Notify;
 use tokio_util::codec::Encoder;
 
@@ -45,7 +46,7 @@ struct Inner {
     buf: BytesMut,
     codec: FrameCodec,
     /// The socket; `None` while the writer task waits for it, and at the end.
-    sock: Option<OwnedWriteHalf>,
+    sock: Option<WriteHalf>,
     /// No more messages are accepted.
     closed: bool,
     /// Shut the write side down once `buf` is written.
@@ -60,7 +61,7 @@ struct Inner {
 
 impl Outbox {
     /// An outbox writing frames (or, for a `raw` session, lines) to `sock`.
-    pub(super) fn new(sock: OwnedWriteHalf, raw: bool) -> Arc<Self> {
+    pub(super) fn new(sock: WriteHalf, raw: bool) -> Arc<Self> {
         Arc::new(Self {
             inner: Mutex::new(Inner {
                 buf: BytesMut::with_capacity(8 * 1024),
@@ -119,17 +120,21 @@ impl Outbox {
         if self.rearm.swap(false, Ordering::Relaxed) {
             inner.direct_ok = true;
         }
+        let mut flushed = true;
         if was_idle
             && inner.direct_ok
-            && let Some(sock) = &inner.sock
+            && let Some(sock) = &mut inner.sock
         {
             inner.direct_ok = false;
-            if write_now(sock, &mut inner.buf).is_err() {
-                inner.closed = true;
-                inner.buf.clear();
+            match write_now(sock, &mut inner.buf) {
+                Ok(done) => flushed = done,
+                Err(_) => {
+                    inner.closed = true;
+                    inner.buf.clear();
+                }
             }
         }
-        let need_writer = !inner.buf.is_empty() || inner.shutdown;
+        let need_writer = !inner.buf.is_empty() || !flushed || inner.shutdown;
         self.backlog.store(inner.buf.len(), Ordering::Relaxed);
         drop(guard);
         if need_writer {
@@ -182,8 +187,8 @@ impl Outbox {
     pub(super) async fn run(self: Arc<Self>) {
         enum Next {
             Idle,
-            Wait(OwnedWriteHalf),
-            Shutdown(OwnedWriteHalf),
+            Wait(WriteHalf),
+            Shutdown(WriteHalf),
             Stop,
         }
         loop {
@@ -194,8 +199,10 @@ impl Outbox {
                     let inner = &mut *guard;
                     match inner.sock.take() {
                         None => Next::Stop,
-                        Some(sock) => {
-                            let failed = write_now(&sock, &mut inner.buf).is_err();
+                        Some(mut sock) => {
+                            let written = write_now(&mut sock, &mut inner.buf);
+                            let failed = written.is_err();
+                            let flushed = written.unwrap_or(true);
                             if failed {
                                 inner.closed = true;
                                 inner.buf.clear();
@@ -206,7 +213,7 @@ impl Outbox {
                             }
                             if failed {
                                 Next::Stop
-                            } else if !inner.buf.is_empty() {
+                            } else if !inner.buf.is_empty() || !flushed {
                                 Next::Wait(sock)
                             } else if inner.shutdown {
                                 Next::Shutdown(sock)
@@ -225,8 +232,8 @@ impl Outbox {
                         let _ = sock.shutdown().await;
                         return;
                     }
-                    Next::Wait(sock) => {
-                        let ready = tokio::time::timeout(PEER_TIMEOUT, sock.writable()).await;
+                    Next::Wait(mut sock) => {
+                        let ready = tokio::time::timeout(PEER_TIMEOUT, sock.ready()).await;
                         let mut inner = self.lock();
                         match ready {
                             Ok(Ok(())) => inner.sock = Some(sock),
@@ -253,17 +260,19 @@ impl Outbox {
     }
 }
 
-/// Writes as much of `buf` as the socket takes without waiting.
-fn write_now(sock: &OwnedWriteHalf, buf: &mut BytesMut) -> std::io::Result<()> {
+/// Writes as much of `buf` as the socket takes without waiting. Returns
+/// whether everything written has left (TLS may keep encrypted bytes
+/// buffered when the socket is full).
+fn write_now(sock: &mut WriteHalf, buf: &mut BytesMut) -> std::io::Result<bool> {
     while !buf.is_empty() {
         match sock.try_write(buf) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
             Ok(n) => buf.advance(n),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    sock.try_flush()
 }
 
 #[cfg(test)]
@@ -284,7 +293,7 @@ mod tests {
             .unwrap();
         let (server, _) = listener.accept().await.unwrap();
         let (_read, write) = server.into_split();
-        let outbox = Outbox::new(write, false);
+        let outbox = Outbox::new(WriteHalf::Plain(write), false);
         let writer = tokio::spawn(Arc::clone(&outbox).run());
         // More than loopback's socket buffers hold, none of it read.
         let text = Message::Text(Text {

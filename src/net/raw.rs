@@ -30,7 +30,7 @@ pub(super) async fn run(stream: TcpStream, sid: SessionId, events: mpsc::Sender<
     let Ok(addr) = stream.peer_addr() else { return };
     let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
     let (mut read, write) = stream.into_split();
-    let outbox = Outbox::new(write, true);
+    let outbox = Outbox::new(super::stream::WriteHalf::Plain(write), true);
     tokio::spawn(Arc::clone(&outbox).run());
     let opened = SessionEvent::Opened {
         sid,
@@ -38,6 +38,7 @@ pub(super) async fn run(stream: TcpStream, sid: SessionId, events: mpsc::Sender<
         addr,
         handle: SessionHandle::new(Arc::clone(&outbox)),
         raw: true,
+        link: super::Link::Raw,
     };
     if events.send(opened).await.is_err() {
         return;

@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::outbox::{BACKLOG_HIGH, Outbox};
+use super::policy::{Expect, Link, Policy};
+use super::stream::{Conn, ReadHalf, WriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::protocol::{
@@ -55,6 +55,21 @@ pub enum SessionEvent {
         handle: SessionHandle,
         /// A raw text peer (no protocol, no acks; see `net::raw`).
         raw: bool,
+        /// How the session is protected and the peer known.
+        link: Link,
+    },
+    /// A connection was refused for who the peer is or how it came (a key
+    /// that is not the pinned one, plaintext when encryption is required).
+    /// The peer was told why; the user should be too.
+    Refused {
+        /// The peer's address.
+        addr: SocketAddr,
+        /// The name it gave, if it got that far.
+        name: Option<String>,
+        /// Why, for people (names both fingerprints when a key changed).
+        why: String,
+        /// The key it presented differs from the one pinned for its name.
+        key_changed: bool,
     },
     /// The peer sent a text. Acknowledge it with [`SessionHandle::ack`] once it
     /// has been shown, printed or stored.
@@ -177,15 +192,17 @@ pub struct Handshaken {
     pub peer: Hello,
     /// The peer's address (IPv4-mapped addresses shown as IPv4).
     pub addr: SocketAddr,
+    /// How the session is protected and the peer known.
+    pub link: Link,
     reader: FramedRead<Watched, FrameCodec>,
-    writer: FramedWrite<OwnedWriteHalf, FrameCodec>,
+    writer: FramedWrite<WriteHalf, FrameCodec>,
 }
 
 /// The read half of a session's socket, noting when bytes arrive: the
 /// session's one timer (ping, dead peer, stalled frame) is computed from
 /// these instants when it fires, instead of being re-armed on every read.
 pub(super) struct Watched {
-    inner: OwnedReadHalf,
+    inner: ReadHalf,
     /// When the last byte arrived (or the session started).
     last_byte: Instant,
     /// When the first byte of the frame being assembled arrived.
@@ -193,7 +210,7 @@ pub(super) struct Watched {
 }
 
 impl Watched {
-    fn new(inner: OwnedReadHalf) -> Self {
+    fn new(inner: ReadHalf) -> Self {
         Self {
             inner,
             last_byte: Instant::now(),
@@ -219,14 +236,22 @@ impl AsyncRead for Watched {
     }
 }
 
-/// Sends our `hello` at once, then waits up to 5 s for the peer's. On a
-/// protocol error the peer is sent an `error` message before the connection
-/// is closed.
-pub async fn handshake(stream: TcpStream, ours: &Hello) -> Result<Handshaken, ProtocolError> {
-    stream.set_nodelay(true)?;
-    let addr = stream.peer_addr()?;
-    let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
-    let (read, write) = stream.into_split();
+/// Sends our `hello` at once, then waits up to 5 s for the peer's, and
+/// judges it by `policy` (see [`Policy::judge`]). On a protocol error or a
+/// refusal the peer is sent an `error` message before the connection is
+/// closed.
+pub async fn handshake(
+    conn: Conn,
+    ours: &Hello,
+    policy: &Policy,
+    expect: &Expect,
+) -> Result<Handshaken, ProtocolError> {
+    let Conn {
+        read,
+        write,
+        addr,
+        transport,
+    } = conn;
     let mut reader = FramedRead::new(Watched::new(read), FrameCodec::new());
     let mut writer = FramedWrite::new(write, FrameCodec::new());
     writer.send(&Message::Hello(ours.clone())).await?;
@@ -236,12 +261,19 @@ pub async fn handshake(stream: TcpStream, ours: &Hello) -> Result<Handshaken, Pr
         Ok(Some(result)) => result,
     };
     match first {
-        Ok(Message::Hello(peer)) => Ok(Handshaken {
-            peer,
-            addr,
-            reader,
-            writer,
-        }),
+        Ok(Message::Hello(peer)) => match policy.judge(transport, &peer, expect) {
+            Ok(link) => Ok(Handshaken {
+                peer,
+                addr,
+                link,
+                reader,
+                writer,
+            }),
+            Err(e) => {
+                abort(reader, writer, e.to_message()).await;
+                Err(e)
+            }
+        },
         // The codec yields only a hello or an error for a first frame; treat
         // anything else as a bad hello rather than trusting that invariant.
         Ok(_) | Err(_) => {
@@ -277,6 +309,7 @@ impl Handshaken {
             addr: self.addr,
             handle: handle.clone(),
             raw: false,
+            link: self.link,
         };
         tokio::spawn(Arc::clone(&outbox).run());
         tokio::spawn(async move {
@@ -442,7 +475,7 @@ impl Liveness {
 /// peer can read it before the socket is dropped.
 async fn abort(
     reader: FramedRead<Watched, FrameCodec>,
-    mut writer: FramedWrite<OwnedWriteHalf, FrameCodec>,
+    mut writer: FramedWrite<WriteHalf, FrameCodec>,
     msg: Option<Message>,
 ) {
     if let Some(msg) = msg {
@@ -455,7 +488,7 @@ async fn abort(
 /// Closing a socket with unread input makes the kernel send RST, which can
 /// destroy an error message still in flight to the peer: read and discard
 /// what the peer still sends, bounded in bytes and time, before dropping.
-pub(super) async fn drain(mut read: OwnedReadHalf) {
+pub(super) async fn drain(mut read: impl AsyncRead + Unpin) {
     let mut sink = [0u8; 8192];
     let mut drained = 0usize;
     let _ = tokio::time::timeout(CLOSE_LINGER, async {

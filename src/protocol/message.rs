@@ -156,6 +156,14 @@ pub enum ErrorCode {
     /// A frame not completed within 30 seconds of its first byte, or a peer
     /// silent for 12 seconds despite a `ping`.
     Timeout,
+    /// A plaintext or raw session refused by a peer that accepts only
+    /// encrypted ones (`--require-encryption`).
+    EncryptionRequired,
+    /// A session refused because the peer's identity does not hold: its
+    /// certificate is not the one pinned for its name or advertised, its
+    /// id is not the one its certificate proves, or a name known by its key
+    /// came without it.
+    Untrusted,
 }
 
 impl ErrorCode {
@@ -168,6 +176,8 @@ impl ErrorCode {
             Self::UnsupportedProto => "unsupported_proto",
             Self::HandshakeTimeout => "handshake_timeout",
             Self::Timeout => "timeout",
+            Self::EncryptionRequired => "encryption_required",
+            Self::Untrusted => "untrusted",
         }
     }
 }

@@ -15,6 +15,7 @@
 //! `assets/PROTOCOL.md`.
 
 mod codec;
+mod fingerprint;
 mod message;
 #[cfg(test)]
 mod proptests;
@@ -22,6 +23,7 @@ mod proptests;
 mod tests;
 
 pub use codec::FrameCodec;
+pub use fingerprint::{BadFingerprint, Fingerprint, verification_code};
 pub use message::{ErrorCode, Hello, Message, Text, is_valid_peer_id};
 
 use std::time::Duration;
@@ -94,6 +96,20 @@ pub enum ProtocolError {
     /// within [`PEER_TIMEOUT`] despite a ping. Raised by the session layer.
     #[error("{0}")]
     Timeout(String),
+    /// The peer is refused for who it is or how it connects (plaintext when
+    /// encryption is required, a key that does not match its pin). Raised
+    /// by the session layer, which knows the certificates. Close.
+    #[error("{why}")]
+    Refused {
+        /// `encryption_required` or `untrusted`.
+        code: ErrorCode,
+        /// Why, for the user of this side.
+        why: String,
+        /// Why, for the peer (its `error` message).
+        told: String,
+        /// The name the peer gave in its `hello`.
+        name: String,
+    },
     /// The socket failed. Nothing can be sent; just drop the connection.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -109,6 +125,7 @@ impl ProtocolError {
             Self::UnsupportedProto(_) => ErrorCode::UnsupportedProto,
             Self::HandshakeTimeout => ErrorCode::HandshakeTimeout,
             Self::Timeout(_) => ErrorCode::Timeout,
+            Self::Refused { code, .. } => *code,
             Self::Io(_) => return None,
         })
     }
@@ -117,7 +134,10 @@ impl ProtocolError {
     pub fn to_message(&self) -> Option<Message> {
         self.code().map(|code| Message::Error {
             code: code.as_str().to_owned(),
-            message: self.to_string(),
+            message: match self {
+                Self::Refused { told, .. } => told.clone(),
+                other => other.to_string(),
+            },
         })
     }
 }

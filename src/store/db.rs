@@ -259,6 +259,11 @@ impl Handle {
         self.call(false, 1, Db::outbox).await
     }
 
+    pub(super) async fn merge_peer(&self, from: String, into: String) -> Result<u64, StoreError> {
+        self.call(true, 1, move |db| db.merge_peer(&from, &into))
+            .await
+    }
+
     pub(super) async fn page(
         &self,
         peer: String,
@@ -383,7 +388,8 @@ fn migrate(conn: &mut Connection) -> Result<(), OpenError> {
 }
 
 /// The store's thread's state: the connection, and the row id of every peer
-/// key met (rows are never deleted, so a committed pid stays valid).
+/// key met (a row is only deleted or re-keyed by `merge_peer`, which
+/// forgets the keys it touches).
 struct Db {
     conn: Connection,
     pids: HashMap<String, i64>,
@@ -546,6 +552,45 @@ impl Db {
             update.execute(params![code(state), pid, id, code(State::Delivered)])?;
         }
         Ok(())
+    }
+
+    /// Moves the conversation with `from` into the one with `into` (which
+    /// takes over `from`'s row if it has none). Returns the messages moved.
+    fn merge_peer(&mut self, from: &str, into: &str) -> rusqlite::Result<u64> {
+        let Some(old) = pid_of(&self.conn, &mut self.pids, from)? else {
+            return Ok(0);
+        };
+        self.pids.remove(from);
+        self.pids.remove(into);
+        let count: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM messages WHERE peer = ?1")?
+            .query_row([old], |r| r.get(0))?;
+        let new = self
+            .conn
+            .prepare_cached("SELECT pid FROM peers WHERE key = ?1")?
+            .query_row([into], |r| r.get::<_, i64>(0))
+            .optional()?;
+        match new {
+            None => {
+                self.conn
+                    .prepare_cached("UPDATE peers SET key = ?2 WHERE pid = ?1")?
+                    .execute(params![old, into])?;
+            }
+            Some(new) => {
+                // A text both conversations hold (the same id) is kept once.
+                self.conn
+                    .prepare_cached("UPDATE OR IGNORE messages SET peer = ?2 WHERE peer = ?1")?
+                    .execute(params![old, new])?;
+                self.conn
+                    .prepare_cached("DELETE FROM messages WHERE peer = ?1")?
+                    .execute([old])?;
+                self.conn
+                    .prepare_cached("DELETE FROM peers WHERE pid = ?1")?
+                    .execute([old])?;
+            }
+        }
+        Ok(count as u64)
     }
 
     fn outbox(&mut self) -> rusqlite::Result<Vec<(String, Text)>> {

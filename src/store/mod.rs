@@ -232,6 +232,14 @@ impl Store {
         self.inner.search(peer, words, limit).await
     }
 
+    /// Continues the conversation with the peer key `from` as the one with
+    /// `into` (a peer's id changed: a new key it was trusted with, or the
+    /// first key of a peer from before ids were derived from keys).
+    /// Returns how many messages moved.
+    pub async fn merge_peer(&self, from: String, into: String) -> Result<u64, StoreError> {
+        self.inner.merge_peer(from, into).await
+    }
+
     /// Every peer with history, most recent first.
     pub async fn conversations(&self) -> Result<Vec<Conversation>, StoreError> {
         self.inner.conversations().await

@@ -42,6 +42,7 @@ fn peer(n: u8, name: &str, host: &str) -> PeerEntry {
         problem: None,
         raw: false,
         session: None,
+        link: None,
         unread: 0,
         last_activity: 0,
         conversation: Conversation::default(),
@@ -497,6 +498,7 @@ fn hostile_peer_names_are_shown_harmless() {
             port: 7342,
             id: format!("{:032x}", i + 1),
             fullname: format!("{name}._lantalk._tcp.local."),
+            fp: None,
             problem: None,
         };
         update(&mut app, Action::Net(NetEvent::PeerUp(peer)), WED_2240);

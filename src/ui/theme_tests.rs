@@ -43,6 +43,7 @@ fn peer(n: u8, name: &str) -> PeerEntry {
         problem: None,
         raw: false,
         session: None,
+        link: None,
         unread: 0,
         last_activity: 0,
         conversation: Conversation::default(),

@@ -1,0 +1,291 @@
+//! Whom a session is with, and whether to go on with it: the rules of
+//! PROTOCOL.md section 7 applied once both `hello`s are known.
+//!
+//! - A certificate proves an id: the `hello` id must be the one derived from
+//!   the fingerprint of the certificate the peer presented.
+//! - A dialled peer that advertised `fp=` must present exactly that key.
+//! - The first key seen under a name is pinned; another key under that name
+//!   is refused (loudly) until someone trusts it.
+//! - A name or id known by its key is never accepted without that key
+//!   (plaintext, or TLS without a certificate): no downgrade.
+//! - With `require_encryption`, plaintext sessions are refused.
+
+use crate::protocol::{ErrorCode, Fingerprint, Hello, ProtocolError};
+use crate::trust::{KnownPeers, Pin};
+
+use super::stream::Transport;
+use super::tls::Tls;
+
+/// How this side secures its sessions and judges peers.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Our TLS configuration; `None` speaks only plaintext (tests of
+    /// the plaintext protocol, benchmarks).
+    pub tls: Option<Tls>,
+    /// The pinned keys; `None` pins nothing (no data directory).
+    pub known: Option<KnownPeers>,
+    /// Refuse plaintext and raw sessions.
+    pub require_encryption: bool,
+}
+
+/// What the dialling side knows of the peer before connecting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expect {
+    /// The fingerprint it advertised (TXT `fp=`).
+    pub fp: Option<Fingerprint>,
+}
+
+/// How an open session is protected and its peer known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// TLS; the peer proved it holds the key of this fingerprint, which is
+    /// the one pinned for its name.
+    Authenticated {
+        /// The peer's certificate fingerprint.
+        fp: Fingerprint,
+        /// The people compared the verification code for this key.
+        verified: bool,
+        /// Pinned just now: the first session with this key under this name.
+        first: bool,
+    },
+    /// TLS, but the client presented no certificate (a phone script):
+    /// private on the wire, the name unproven.
+    Unauthenticated,
+    /// Framed protocol in clear.
+    Plain,
+    /// Lines of text in clear (`nc`).
+    Raw,
+}
+
+impl Link {
+    /// Whether the session is encrypted.
+    pub fn encrypted(&self) -> bool {
+        matches!(self, Self::Authenticated { .. } | Self::Unauthenticated)
+    }
+
+    /// A word or two for people: `verified`, `encrypted`, `encrypted,
+    /// unauthenticated` or `plaintext`.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Self::Authenticated { verified: true, .. } => "encrypted, verified",
+            Self::Authenticated { .. } => "encrypted",
+            Self::Unauthenticated => "encrypted, unauthenticated",
+            Self::Plain | Self::Raw => "plaintext",
+        }
+    }
+}
+
+/// A refusal whose reason both sides may read.
+fn untrusted(name: &str, why: String) -> ProtocolError {
+    ProtocolError::Refused {
+        code: ErrorCode::Untrusted,
+        told: why.clone(),
+        why,
+        name: name.to_owned(),
+    }
+}
+
+/// What a plaintext peer is told when encryption is required.
+pub const ENCRYPTION_REQUIRED: &str =
+    "this lantalk accepts only encrypted sessions (TLS); plaintext and raw text are refused";
+
+impl Policy {
+    /// A policy that speaks TLS with `tls` and pins in `known`.
+    pub fn new(tls: Tls, known: KnownPeers, require_encryption: bool) -> Self {
+        Self {
+            tls: Some(tls),
+            known: Some(known),
+            require_encryption,
+        }
+    }
+
+    /// The policy of `me`: TLS with its keys, the peers pinned in its data
+    /// directory.
+    pub fn of(me: &crate::identity::Identity, require_encryption: bool) -> anyhow::Result<Self> {
+        let tls = Tls::new(&me.keys).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot use the keys in {}: {e}",
+                me.dir.join(crate::identity::KEY_FILE).display()
+            )
+        })?;
+        Ok(Self::new(tls, KnownPeers::new(&me.dir), require_encryption))
+    }
+
+    /// Plaintext only, pinning nothing: for tests and benchmarks of the
+    /// framed protocol itself.
+    pub fn plaintext() -> Self {
+        Self {
+            tls: None,
+            known: None,
+            require_encryption: false,
+        }
+    }
+
+    /// Judges the peer's `hello` on a connection carried by `transport`.
+    pub fn judge(
+        &self,
+        transport: Transport,
+        hello: &Hello,
+        expect: &Expect,
+    ) -> Result<Link, ProtocolError> {
+        let Transport::Tls(Some(fp)) = transport else {
+            let link = match transport {
+                Transport::Plain => Link::Plain,
+                Transport::Tls(_) => Link::Unauthenticated,
+            };
+            if self.require_encryption && !link.encrypted() {
+                return Err(ProtocolError::Refused {
+                    code: ErrorCode::EncryptionRequired,
+                    why: format!(
+                        "refused a plaintext session from {:?} (--require-encryption)",
+                        hello.name
+                    ),
+                    told: ENCRYPTION_REQUIRED.into(),
+                    name: hello.name.clone(),
+                });
+            }
+            self.no_key_claim(hello)?;
+            return Ok(link);
+        };
+        if let Some(advertised) = expect.fp
+            && advertised != fp
+        {
+            return Err(untrusted(
+                &hello.name,
+                format!(
+                    "{:?} advertises the key {advertised} but presented {fp}: someone may be in the middle",
+                    hello.name
+                ),
+            ));
+        }
+        if hello.id != fp.peer_id() {
+            return Err(untrusted(
+                &hello.name,
+                format!(
+                    "the hello claims the id {} but the certificate proves the id {}",
+                    hello.id,
+                    fp.peer_id()
+                ),
+            ));
+        }
+        let Some(known) = &self.known else {
+            return Ok(Link::Authenticated {
+                fp,
+                verified: false,
+                first: false,
+            });
+        };
+        match known.pin(&hello.name, fp) {
+            Ok(Pin::First) => Ok(Link::Authenticated {
+                fp,
+                verified: false,
+                first: true,
+            }),
+            Ok(Pin::Known { verified }) => Ok(Link::Authenticated {
+                fp,
+                verified,
+                first: false,
+            }),
+            Ok(Pin::Changed { pinned }) => Err(ProtocolError::Refused {
+                code: ErrorCode::Untrusted,
+                why: key_changed(&hello.name, &pinned, &fp),
+                told: format!(
+                    "this peer pinned another key for {:?} ({}) and refuses yours ({}) until its user accepts it",
+                    hello.name,
+                    pinned.grouped(),
+                    fp.grouped()
+                ),
+                name: hello.name.clone(),
+            }),
+            Err(e) => Err(untrusted(&hello.name, e.to_string())),
+        }
+    }
+
+    /// A peer without a certificate may not use a name or an id that is
+    /// known by its key.
+    fn no_key_claim(&self, hello: &Hello) -> Result<(), ProtocolError> {
+        let Some(known) = &self.known else {
+            return Ok(());
+        };
+        let by_name = known.by_name(&hello.name);
+        let by_id = known.by_id(&hello.id);
+        match (by_name, by_id) {
+            (Err(e), _) | (_, Err(e)) => Err(untrusted(&hello.name, e.to_string())),
+            (Ok(Some(k)), _) | (_, Ok(Some(k))) => Err(untrusted(
+                &hello.name,
+                format!(
+                    "{:?} is known by its key ({}); a session without that key cannot be {:?}",
+                    hello.name,
+                    k.fp.grouped(),
+                    k.name
+                ),
+            )),
+            (Ok(None), Ok(None)) => Ok(()),
+        }
+    }
+}
+
+/// The start of the message for a key that is not the pinned one; the
+/// rest names both keys.
+pub const KEY_CHANGED: &str = "WARNING: THE KEY OF";
+
+/// The loud warning for a key that is not the one pinned for `name`.
+pub fn key_changed(name: &str, pinned: &Fingerprint, presented: &Fingerprint) -> String {
+    format!(
+        "{KEY_CHANGED} {name:?} HAS CHANGED: pinned {}, presented {}. \
+         Someone may be impersonating it, or it was reinstalled. Session refused; \
+         if you are sure, accept the new key with /trust or `lantalk trust {name}`",
+        pinned.grouped(),
+        presented.grouped()
+    )
+}
+
+/// How to open a session with a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// TLS only.
+    Tls,
+    /// Plaintext only (a peer that does not offer TLS).
+    Plain,
+    /// TLS, and plaintext if the peer does not speak it (an address typed
+    /// by hand: nothing says what is there).
+    TlsThenPlain,
+}
+
+impl Policy {
+    /// How to reach a discovered peer named `name` with id `id`, advertising
+    /// `fp` (or nothing): TLS when it offers it or is known by its key,
+    /// plaintext only for a peer that never offered a key (an older
+    /// lantalk), and not at all then if encryption is required.
+    pub fn reach(&self, name: &str, id: &str, fp: Option<Fingerprint>) -> Result<Reach, String> {
+        if self.tls.is_none() {
+            return Ok(Reach::Plain);
+        }
+        if fp.is_some() {
+            return Ok(Reach::Tls);
+        }
+        if let Some(known) = &self.known {
+            let pinned = matches!(known.by_name(name), Ok(Some(_)) | Err(_))
+                || matches!(known.by_id(id), Ok(Some(_)) | Err(_));
+            if pinned {
+                // Known by its key: never in clear, whatever the advertisement says.
+                return Ok(Reach::Tls);
+            }
+        }
+        if self.require_encryption {
+            return Err(format!(
+                "{name:?} does not offer encryption (no fp= in its advertisement: an older lantalk?); refused because encryption is required"
+            ));
+        }
+        Ok(Reach::Plain)
+    }
+
+    /// How to reach an address typed by hand.
+    pub fn reach_address(&self) -> Reach {
+        match (&self.tls, self.require_encryption) {
+            (None, _) => Reach::Plain,
+            (Some(_), true) => Reach::Tls,
+            (Some(_), false) => Reach::TlsThenPlain,
+        }
+    }
+}
