@@ -4,6 +4,7 @@
 //! server ([`Tmux`]).
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod capture;
 pub mod example;
 /// Set on every lantalk the tests start, so that a config file in the
 /// home directory of whoever runs the tests changes nothing.
