@@ -1,0 +1,764 @@
+//! Encrypted sessions and pinned keys across a LAN: the real binary
+//! (`lantalk listen`, `lantalk send`, `trust`, `verify`, `history`) on hosts
+//! in network namespaces, finding each other over mDNS, with what an
+//! attacker on the same LAN can do: read the link (`tcpdump`), answer for a
+//! peer's name with a relay of its own (`examples/mitm.rs`), advertise a
+//! peer without its key (`examples/advertise.rs`), or speak plaintext
+//! (`tests/common/framed_peer.py`).
+//!
+//! Needs root (network namespaces), `tcpdump` and `python3`; see
+//! `common/lan.rs` for the set-up and the skip rule.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::capture::{Capture, contains, count};
+use common::example::example;
+use common::lan::Lan;
+use common::proc::{Proc, port_of};
+use lantalk::protocol::{Fingerprint, verification_code};
+use lantalk::trust::KnownPeers;
+use serde_json::Value;
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+const FRAMED_PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/framed_peer.py");
+
+/// One lantalk installation: a host of the LAN, its hostname (which is its
+/// display name) and its data directory.
+struct Host<'a> {
+    lan: &'a Lan,
+    i: usize,
+    name: &'static str,
+    dir: PathBuf,
+}
+
+impl<'a> Host<'a> {
+    fn new(lan: &'a Lan, i: usize, name: &'static str, root: &Path) -> Self {
+        Self {
+            lan,
+            i,
+            name,
+            dir: root.join(name),
+        }
+    }
+
+    /// A second installation on the same host (another data directory).
+    fn other(&self, name: &'static str, root: &Path) -> Self {
+        Self::new(self.lan, self.i, name, root)
+    }
+
+    fn args<'s>(&'s self, args: &[&'s str]) -> Vec<&'s str> {
+        let mut all = vec!["--data-dir", self.dir.to_str().unwrap()];
+        all.extend_from_slice(args);
+        all
+    }
+
+    /// `lantalk --data-dir D FLAGS... listen`, once it listens; its port.
+    fn listen(&self, flags: &[&str]) -> (Proc, u16) {
+        let mut args = self.args(flags);
+        args.push("listen");
+        let mut proc = self.lan.spawn(self.i, self.name, &args);
+        let line = proc.wait_err(SECS(10), |l| l.contains("listening on port"));
+        (proc, port_of(&line))
+    }
+
+    /// `lantalk --data-dir D ARGS...` to completion.
+    fn run(&self, args: &[&str]) -> Output {
+        self.lan.run(self.i, self.name, &self.args(args), SECS(30))
+    }
+
+    /// `lantalk --data-dir D FLAGS... send PEER TEXT`.
+    fn send(&self, flags: &[&str], peer: &str, text: &str) -> Output {
+        let mut args = flags.to_vec();
+        args.extend(["send", peer, text]);
+        self.run(&args)
+    }
+
+    /// The fingerprint of this installation's key (as its key file says).
+    fn fp(&self) -> Fingerprint {
+        lantalk::identity::load_or_create_keys(&self.dir)
+            .expect("the keys of a host that has run")
+            .fingerprint
+    }
+
+    fn known(&self) -> KnownPeers {
+        KnownPeers::new(&self.dir)
+    }
+
+    /// A new key, as a reinstall would make: the key file moved away.
+    fn lose_key(&self) {
+        let key = self.dir.join(lantalk::identity::KEY_FILE);
+        fs::rename(&key, key.with_extension("pem.old")).expect("move the key file away");
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_ok(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): stdout {:?}, stderr {:?}",
+        out.status,
+        stdout(out),
+        stderr(out)
+    );
+}
+
+#[track_caller]
+fn assert_exit(what: &str, out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}: stdout {:?}, stderr {:?}",
+        stdout(out),
+        stderr(out)
+    );
+}
+
+/// Stops a `listen` the way Ctrl+C would and waits for it.
+fn stop(mut proc: Proc) {
+    proc.terminate();
+    let status = proc.wait_exit(SECS(10));
+    assert!(
+        status.success(),
+        "listen did not stop cleanly: {:?}",
+        proc.drain_err()
+    );
+}
+
+/// The stdout lines of a `listen` so far, after giving late ones a moment.
+fn printed(proc: &mut Proc) -> Vec<String> {
+    std::thread::sleep(Duration::from_millis(300));
+    proc.drain_out()
+}
+
+/// The Python interpreter: the system one if present, else `python3` from PATH.
+fn python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+/// `framed_peer.py ARGS...` on host `i`.
+fn framed_peer(lan: &Lan, i: usize, args: &[&str]) -> Command {
+    let mut argv = vec![python(), FRAMED_PEER];
+    argv.extend_from_slice(args);
+    lan.command_raw(i, &argv)
+}
+
+/// The JSON lines a `framed_peer.py` printed.
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect()
+}
+
+/// `framed_peer.py server 0 NAME` on host `i`, once it listens; its port.
+fn plaintext_server(lan: &Lan, i: usize, name: &str) -> (Proc, u16) {
+    let mut proc = Proc::spawn(framed_peer(lan, i, &["server", "0", name]));
+    let line = proc.wait_out(SECS(10), |l| l.contains("\"listening\""));
+    let port = json_lines(&line)[0]["port"].as_u64().unwrap() as u16;
+    (proc, port)
+}
+
+/// Runs a `framed_peer.py` client to completion.
+fn run_framed(lan: &Lan, i: usize, args: &[&str]) -> Output {
+    let mut proc = Proc::spawn(framed_peer(lan, i, args));
+    let status = proc.wait_exit(SECS(30));
+    Output {
+        status,
+        stdout: proc.drain_out().join("\n").into_bytes(),
+        stderr: proc.drain_err().join("\n").into_bytes(),
+    }
+}
+
+/// Starts `examples/advertise.rs` on host `i`; waits until it has registered.
+fn advertise(lan: &Lan, i: usize, args: &[&str]) -> Proc {
+    let exe = example("advertise");
+    let mut argv = vec![exe.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    let mut proc = Proc::spawn(lan.command_raw(i, &argv));
+    proc.wait_out(SECS(10), |l| l == "ready");
+    proc
+}
+
+/// Advertises `name` on host `i` as a lantalk at `port` with `id`, and the
+/// key `fp` when given (an older lantalk advertises none).
+fn advertise_peer(lan: &Lan, i: usize, name: &str, port: u16, id: &str, fp: Option<&str>) -> Proc {
+    let (port, id) = (port.to_string(), format!("id={id}"));
+    let nick = format!("nick={name}");
+    let fp = fp.map(|fp| format!("fp={fp}"));
+    let mut args = vec![
+        "--instance",
+        name,
+        "--host",
+        name,
+        "--port",
+        &port,
+        "--txt",
+        "txtvers=1",
+        "--txt",
+        "proto=1",
+        "--txt",
+        &id,
+        "--txt",
+        &nick,
+    ];
+    if let Some(fp) = &fp {
+        args.extend(["--txt", fp]);
+    }
+    advertise(lan, i, &args)
+}
+
+/// The relay (`examples/mitm.rs`) on host `i`, relaying to `to`; its port
+/// and its certificate's fingerprint.
+fn mitm(lan: &Lan, i: usize, to: &str, flags: &[&str]) -> (Proc, u16, Fingerprint) {
+    let exe = example("mitm");
+    let mut argv = vec![exe.to_str().unwrap(), "--to", to];
+    argv.extend_from_slice(flags);
+    let mut proc = Proc::spawn(lan.command_raw(i, &argv));
+    let line = proc.wait_out(SECS(10), |l| l.starts_with("listening on port "));
+    let fp = line
+        .rsplit(' ')
+        .next()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or_else(|| panic!("no fingerprint in {line:?}"));
+    (proc, port_of(&line), fp)
+}
+
+/// Two verified-by-use installations: `b` sends to `a` and `a` to `b`, both
+/// discovered by name, so each has pinned the other's key.
+fn first_contact(a: &Host, a_listen: &mut Proc, b: &Host, b_listen: &mut Proc) {
+    let out = b.send(&[], a.name, "hello from b");
+    assert_ok("b's first send", &out);
+    a_listen.wait_out(SECS(5), |l| l == format!("{}: hello from b", b.name));
+    a_listen.wait_err(SECS(5), |l| {
+        l.contains(&format!("{} connected from", b.name))
+            && l.ends_with("(encrypted, key pinned now)")
+    });
+    let out = a.send(&[], b.name, "hello from a");
+    assert_ok("a's first send", &out);
+    b_listen.wait_out(SECS(5), |l| l == format!("{}: hello from a", a.name));
+    let (fa, fb) = (a.fp(), b.fp());
+    assert_eq!(a.known().by_name(b.name).unwrap().map(|k| k.fp), Some(fb));
+    assert_eq!(b.known().by_name(a.name).unwrap().map(|k| k.fp), Some(fa));
+}
+
+// ---------------------------------------------------------------------------
+// 1. What is on the wire
+// ---------------------------------------------------------------------------
+
+/// A TLS ClientHello record: type 0x16, version 0x0301, a length, then the
+/// handshake type 0x01.
+fn client_hellos(pcap: &[u8]) -> usize {
+    pcap.windows(6)
+        .filter(|w| w[..3] == [0x16, 0x03, 0x01] && w[5] == 0x01)
+        .count()
+}
+
+#[test]
+fn tls_sessions_show_no_text_on_the_wire() {
+    let Some(lan) = Lan::new("tls_on_the_wire", 2) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let a = Host::new(&lan, 0, "laptop", root.path());
+    let b = Host::new(&lan, 1, "b", root.path());
+    let capture = Capture::start(&lan, 0, "eth0");
+    let (mut a_listen, a_port) = a.listen(&[]);
+    let (mut b_listen, _) = b.listen(&[]);
+
+    const TO_A: &str = "secret words 123";
+    const TO_B: &str = "hidden reply 456";
+    const IN_CLEAR: &str = "plain words 789";
+    let out = b.send(&[], "laptop", TO_A);
+    assert_ok("send laptop", &out);
+    a_listen.wait_out(SECS(5), |l| l == format!("b: {TO_A}"));
+    a_listen.wait_err(SECS(5), |l| {
+        l.contains("b connected from") && l.ends_with("(encrypted, key pinned now)")
+    });
+    let out = a.send(&[], "b", TO_B);
+    assert_ok("send b", &out);
+    b_listen.wait_out(SECS(5), |l| l == format!("laptop: {TO_B}"));
+
+    // The control: the same capture sees a plaintext session's text.
+    let port = a_port.to_string();
+    let out = run_framed(
+        &lan,
+        1,
+        &["client", &lan.addr(0), &port, "plainpeer", IN_CLEAR],
+    );
+    assert_ok("the plaintext client", &out);
+    a_listen.wait_out(SECS(5), |l| l == format!("plainpeer: {IN_CLEAR}"));
+    a_listen.wait_err(SECS(5), |l| {
+        l.contains("plainpeer connected from") && l.ends_with("(plaintext)")
+    });
+
+    let seen = capture.wait_for(IN_CLEAR.as_bytes(), SECS(5));
+    let pcap = capture.stop();
+    assert!(
+        seen && contains(&pcap, IN_CLEAR.as_bytes()),
+        "the capture does not even hold the plaintext session's text: it captured nothing useful"
+    );
+    for secret in [TO_A, TO_B, "secret words", "hidden reply"] {
+        assert!(
+            !contains(&pcap, secret.as_bytes()),
+            "{secret:?} crossed the link in clear"
+        );
+    }
+    let hellos = client_hellos(&pcap);
+    let app_data = count(&pcap, &[0x17, 0x03, 0x03]);
+    eprintln!(
+        "capture on laptop's eth0: {} bytes, {hellos} TLS ClientHello record(s), {app_data} application-data record header(s)",
+        pcap.len()
+    );
+    assert!(
+        hellos >= 2,
+        "no TLS handshake on the wire ({hellos} ClientHello)"
+    );
+    assert!(app_data >= 4, "no TLS records on the wire ({app_data})");
+    // TLS 1.3 encrypts the certificates too: who talks is not on the wire
+    // (beyond what mDNS announces).
+    for (who, host) in [("laptop", &a), ("b", &b)] {
+        let cert = lantalk::identity::load_or_create_keys(&host.dir)
+            .unwrap()
+            .cert;
+        assert!(
+            !contains(&pcap, cert.as_ref()),
+            "{who}'s certificate crossed the link in clear"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 2. A man in the middle
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
+    let Some(lan) = Lan::new("mitm", 3) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let a = Host::new(&lan, 0, "a", root.path());
+    let b = Host::new(&lan, 1, "b", root.path());
+    const M: usize = 2;
+    let (mut a_listen, _) = a.listen(&[]);
+    let (mut b_listen, _) = b.listen(&[]);
+    first_contact(&a, &mut a_listen, &b, &mut b_listen);
+    let (fa, fb) = (a.fp(), b.fp());
+    drop(a_listen);
+
+    // B goes on listening, but no longer advertises itself: the attacker does.
+    stop(b_listen);
+    let (mut b_listen, b_port) = b.listen(&["--no-mdns", "--port", "0"]);
+    let b_addr = format!("{}:{b_port}", lan.addr(1));
+    let (mut relay, relay_port, fm) = mitm(&lan, M, &b_addr, &[]);
+    let relay_addr = format!("{}:{relay_port}", lan.addr(M));
+    let advert = advertise_peer(
+        &lan,
+        M,
+        "b",
+        relay_port,
+        &fb.peer_id(),
+        Some(&fb.to_string()),
+    );
+
+    // (a) By name: the advertisement says B's key, the relay presents its own.
+    let out = a.send(&[], "b", "by name, for b only");
+    assert_exit("send b through the relay", &out, 4);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "\"b\" advertises the key {fb} but presented {fm}: someone may be in the middle"
+        )),
+        "{err}"
+    );
+    // (b) B refuses the relay: its hello says A's id, its certificate another.
+    b_listen.wait_err(SECS(5), |l| {
+        l == format!(
+            "lantalk: the hello claims the id {} but the certificate proves the id {}",
+            fa.peer_id(),
+            fm.peer_id()
+        )
+    });
+    drop(advert);
+
+    // (a) By address, the hellos relayed as they are: B's id is not proven.
+    let out = a.send(&[], &relay_addr, "by address, for b only");
+    assert_exit("send to the relay's address", &out, 4);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "the hello claims the id {} but the certificate proves the id {}",
+            fb.peer_id(),
+            fm.peer_id()
+        )),
+        "{err}"
+    );
+    let seen = relay.drain_out();
+    drop(relay);
+
+    // (a) The relay puts its own id in the hellos: the ids check out, and
+    // only the pinned keys give it away, on both sides, loudly.
+    let (mut relay, relay_port, fm) = mitm(&lan, M, &b_addr, &["--rewrite-id"]);
+    let relay_addr = format!("{}:{relay_port}", lan.addr(M));
+    let out = a.send(&[], &relay_addr, "rewritten, for b only");
+    assert_exit("send to the rewriting relay", &out, 4);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "WARNING: THE KEY OF \"b\" HAS CHANGED: pinned {}, presented {}",
+            fb.grouped(),
+            fm.grouped()
+        )),
+        "{err}"
+    );
+    b_listen.wait_err(SECS(5), |l| {
+        l.starts_with(&format!(
+            "lantalk: WARNING: THE KEY OF \"a\" HAS CHANGED: pinned {}, presented {}",
+            fa.grouped(),
+            fm.grouped()
+        ))
+    });
+
+    // No text got through, not even to the relay.
+    assert_eq!(printed(&mut b_listen), Vec::<String>::new());
+    let seen: Vec<String> = seen.into_iter().chain(relay.drain_out()).collect();
+    assert!(
+        seen.iter().all(|l| !l.contains("for b only")),
+        "the relay saw a text: {seen:#?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("server->client {\"type\":\"hello\"")),
+        "the relay never relayed anything: {seen:#?}"
+    );
+    // The pins are untouched and B is still reachable where it really is.
+    assert_eq!(a.known().by_name("b").unwrap().map(|k| k.fp), Some(fb));
+    assert_eq!(b.known().by_name("a").unwrap().map(|k| k.fp), Some(fa));
+    let out = a.send(&[], &b_addr, "the real b");
+    assert_ok("send to B's own address", &out);
+    b_listen.wait_out(SECS(5), |l| l == "a: the real b");
+
+    // The control: someone who never met B is fooled on first contact (what
+    // the verification code is for), so the relay does work as a relay.
+    let c = a.other("c", root.path());
+    let out = c.send(&[], &relay_addr, "c has never met b");
+    assert_ok("a first contact through the relay", &out);
+    b_listen.wait_out(SECS(5), |l| l == "c: c has never met b");
+    relay.wait_out(SECS(5), |l| l.contains("c has never met b"));
+    assert_eq!(c.known().by_name("b").unwrap().map(|k| k.fp), Some(fm));
+    assert_ne!(
+        verification_code(&c.fp(), &fm),
+        verification_code(&fb, &c.fp()),
+        "the codes c and b would compare must differ"
+    );
+}
+
+#[test]
+fn a_pinned_peer_is_not_reached_in_plaintext_when_its_advertisement_drops_the_key() {
+    let Some(lan) = Lan::new("no_downgrade", 3) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let a = Host::new(&lan, 0, "a", root.path());
+    let b = Host::new(&lan, 1, "b", root.path());
+    const M: usize = 2;
+    let (mut a_listen, _) = a.listen(&[]);
+    let (mut b_listen, _) = b.listen(&[]);
+    first_contact(&a, &mut a_listen, &b, &mut b_listen);
+    let fb = b.fp();
+    stop(b_listen);
+
+    // "b" with B's id but no key, at a plaintext listener: an older lantalk,
+    // or someone who stripped fp= to get the text in clear.
+    let (mut server, port) = plaintext_server(&lan, M, "b");
+    let _advert = advertise_peer(&lan, M, "b", port, &fb.peer_id(), None);
+    let out = a.send(&[], "b", "downgraded secret");
+    assert_exit("send b without fp=", &out, 4);
+    let err = stderr(&out);
+    assert!(err.contains("TLS handshake failed"), "{err}");
+    let seen = server.wait_out(SECS(5), |l| l.contains("\"connection\""));
+    assert_eq!(json_lines(&seen)[0]["first"], 0x16, "not TLS: {seen}");
+
+    // The control: someone who never met B does talk to it in clear.
+    let c = a.other("c", root.path());
+    let out = c.send(&[], "b", "c has never met b");
+    assert_ok("send b in plaintext without a pin", &out);
+    server.wait_out(SECS(5), |l| l.contains("c has never met b"));
+    let all = server.drain_out();
+    assert!(
+        all.iter().all(|l| !l.contains("downgraded secret")),
+        "the pinned peer's text went out in clear: {all:#?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 3. A changed key
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_changed_key_is_refused_with_both_fingerprints_until_trusted() {
+    let Some(lan) = Lan::new("changed_key", 2) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let a = Host::new(&lan, 0, "a", root.path());
+    let b = Host::new(&lan, 1, "b", root.path());
+    let (mut a_listen, _) = a.listen(&[]);
+    let (mut b_listen, _) = b.listen(&[]);
+    first_contact(&a, &mut a_listen, &b, &mut b_listen);
+    let old = b.fp();
+
+    stop(b_listen);
+    b.lose_key();
+    let (mut b_listen, _) = b.listen(&[]);
+    let new = b.fp();
+    assert_ne!(old, new, "B kept its key");
+    let warning = format!(
+        "WARNING: THE KEY OF \"b\" HAS CHANGED: pinned {}, presented {}",
+        old.grouped(),
+        new.grouped()
+    );
+
+    // B calls A: A's listen refuses, loudly; B is told why.
+    let out = b.send(&[], "a", "after the change");
+    assert_exit("b's send with its new key", &out, 4);
+    let err = stderr(&out);
+    assert!(err.contains("the peer reported untrusted: "), "{err}");
+    assert!(
+        err.contains(&format!(
+            "this peer pinned another key for \"b\" ({}) and refuses yours ({})",
+            old.grouped(),
+            new.grouped()
+        )),
+        "{err}"
+    );
+    a_listen.wait_err(SECS(5), |l| l.starts_with(&format!("lantalk: {warning}")));
+
+    // A calls B: A's send refuses, loudly; B hears that it was refused.
+    let out = a.send(&[], "b", "to the new key");
+    assert_exit("a's send to the new key", &out, 4);
+    assert!(stderr(&out).contains(&warning), "{}", stderr(&out));
+    b_listen.wait_err(SECS(5), |l| {
+        l.contains("a disconnected: the peer reported untrusted: ")
+    });
+    assert!(
+        printed(&mut a_listen)
+            .iter()
+            .all(|l| !l.contains("after the change")),
+        "A printed a text from a refused key"
+    );
+    assert_eq!(printed(&mut b_listen), Vec::<String>::new());
+    assert_eq!(
+        a.known().by_name("b").unwrap().map(|k| (k.fp, k.offered)),
+        Some((old, Some(new)))
+    );
+
+    // Someone at A checks and accepts the new key.
+    let out = a.run(&["trust", "b"]);
+    assert_ok("lantalk trust b", &out);
+    assert_eq!(a.known().by_name("b").unwrap().map(|k| k.fp), Some(new));
+    let out = b.send(&[], "a", "after trust");
+    assert_ok("b's send after trust", &out);
+    a_listen.wait_out(SECS(5), |l| l == "b: after trust");
+    let out = a.send(&[], "b", "welcome back");
+    assert_ok("a's send after trust", &out);
+    b_listen.wait_out(SECS(5), |l| l == "a: welcome back");
+
+    // One conversation with b, before and after its new key.
+    let out = a.run(&["history", "b", "--json"]);
+    assert_ok("history b", &out);
+    let records = json_lines(&stdout(&out));
+    let bodies: Vec<&str> = records
+        .iter()
+        .map(|r| r["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            "hello from b",
+            "hello from a",
+            "after trust",
+            "welcome back"
+        ],
+        "{records:#?}"
+    );
+    assert!(
+        records.iter().all(|r| r["peer"] == new.peer_id().as_str()),
+        "{records:#?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 4. --require-encryption
+// ---------------------------------------------------------------------------
+
+#[test]
+fn require_encryption_refuses_plaintext_and_raw_peers_with_a_clear_message() {
+    let Some(lan) = Lan::new("require_encryption", 3) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let a = Host::new(&lan, 0, "a", root.path());
+    let b = Host::new(&lan, 1, "b", root.path());
+    const OLD: usize = 2;
+    let (mut a_listen, a_port) = a.listen(&["--require-encryption"]);
+    let a_port = a_port.to_string();
+
+    // (a) A framed plaintext client gets an error frame saying why.
+    let out = run_framed(
+        &lan,
+        1,
+        &["client", &lan.addr(0), &a_port, "plainpeer", "in clear"],
+    );
+    assert_exit("the plaintext client", &out, 1);
+    let frames = json_lines(&stdout(&out));
+    let error = frames
+        .iter()
+        .find(|f| f["type"] == "error")
+        .unwrap_or_else(|| panic!("no error frame: {frames:#?}"));
+    assert_eq!(error["code"], "encryption_required", "{error}");
+    assert_eq!(
+        error["message"],
+        "this lantalk accepts only encrypted sessions (TLS); plaintext and raw text are refused"
+    );
+    assert!(
+        frames.iter().all(|f| f["type"] != "ack"),
+        "a plaintext text was acknowledged: {frames:#?}"
+    );
+    a_listen.wait_err(SECS(5), |l| {
+        l == "lantalk: refused a plaintext session from \"plainpeer\" (--require-encryption)"
+    });
+
+    // (b) A raw text client (nc) gets one line saying why.
+    let out = run_framed(
+        &lan,
+        1,
+        &["raw", &lan.addr(0), &a_port, "hi there in clear"],
+    );
+    assert_ok("the raw client", &out);
+    let said = json_lines(&stdout(&out));
+    let text = said.last().unwrap()["text"].as_str().unwrap().to_owned();
+    assert!(
+        text.starts_with("lantalk: this lantalk accepts only encrypted sessions"),
+        "{text:?}"
+    );
+    a_listen.wait_err(SECS(5), |l| {
+        l.starts_with("lantalk: refused raw text from 10.77.0.2:")
+            && l.ends_with("(encryption is required)")
+    });
+
+    // (c) A lantalk peer (TLS) still gets through.
+    let out = b.send(&[], "a", "encrypted is fine");
+    assert_ok("send a over TLS", &out);
+    a_listen.wait_out(SECS(5), |l| l == "b: encrypted is fine");
+    a_listen.wait_err(SECS(5), |l| {
+        l.contains("b connected from") && l.contains("(encrypted")
+    });
+    assert_eq!(printed(&mut a_listen), ["b: encrypted is fine"]);
+
+    // An older lantalk (no fp= advertised, plaintext only).
+    let (mut old, old_port) = plaintext_server(&lan, OLD, "old");
+    let _advert = advertise_peer(&lan, OLD, "old", old_port, &"0".repeat(32), None);
+    let out = b.send(&["--require-encryption"], "old", "must stay home");
+    assert_exit("send --require-encryption old", &out, 4);
+    assert!(
+        stderr(&out).contains(
+            "\"old\" does not offer encryption (no fp= in its advertisement: an older lantalk?); refused because encryption is required"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // Dialled by address, it is not spoken to in clear either.
+    let addr = format!("{}:{old_port}", lan.addr(OLD));
+    let out = b.send(&["--require-encryption"], &addr, "must stay home too");
+    assert_exit("send --require-encryption to its address", &out, 4);
+    assert!(
+        stderr(&out).contains("TLS handshake failed"),
+        "{}",
+        stderr(&out)
+    );
+    // Without the flag, it goes through in plaintext.
+    let out = b.send(&[], "old", "to an old lantalk");
+    assert_ok("send old without --require-encryption", &out);
+    old.wait_out(SECS(5), |l| l.contains("\"body\": \"to an old lantalk\""));
+    let seen = old.drain_out();
+    assert!(
+        seen.iter().all(|l| !l.contains("must stay home")),
+        "a text went out in clear despite --require-encryption: {seen:#?}"
+    );
+    let first_bytes: Vec<Value> = seen
+        .iter()
+        .flat_map(|l| json_lines(l))
+        .filter(|v| v["event"] == "connection")
+        .map(|v| v["first"].clone())
+        .collect();
+    assert_eq!(
+        first_bytes,
+        [Value::from(0x16), Value::from(0)],
+        "connections the old lantalk saw (first byte): {seen:#?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 5. The verification code
+// ---------------------------------------------------------------------------
+
+#[test]
+fn both_sides_show_the_same_verification_code_and_it_changes_with_a_key() {
+    let Some(lan) = Lan::new("verification_code", 2) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let a = Host::new(&lan, 0, "a", root.path());
+    let b = Host::new(&lan, 1, "b", root.path());
+    let (mut a_listen, _) = a.listen(&[]);
+    let (mut b_listen, _) = b.listen(&[]);
+    first_contact(&a, &mut a_listen, &b, &mut b_listen);
+    let before = verification_code(&a.fp(), &b.fp());
+
+    // What `verify PEER` prints must hold the code of the two keys.
+    let shows = |host: &Host, peer: &str, code: &str| {
+        let out = host.run(&["verify", peer]);
+        assert_ok(&format!("{} verify {peer}", host.name), &out);
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            all.contains(code),
+            "{} verify {peer}: no {code:?} in {all:?}",
+            host.name
+        );
+        eprintln!("{} verify {peer}: {all:?}", host.name);
+    };
+    shows(&a, "b", &before);
+    shows(&b, "a", &before);
+
+    // B gets a new key; A accepts it after the refusal.
+    stop(b_listen);
+    b.lose_key();
+    let (_b_listen, _) = b.listen(&[]);
+    let out = b.send(&[], "a", "new key");
+    assert_exit("b's send with its new key", &out, 4);
+    a_listen.wait_err(SECS(5), |l| {
+        l.contains("WARNING: THE KEY OF \"b\" HAS CHANGED")
+    });
+    assert_ok("trust b", &a.run(&["trust", "b"]));
+    let after = verification_code(&a.fp(), &b.fp());
+    assert_ne!(after, before);
+    shows(&a, "b", &after);
+    shows(&b, "a", &after);
+}
