@@ -5,8 +5,8 @@
 //! ways, printing every frame it relays. It is what someone on the LAN who
 //! answers for a peer's name would run; lantalk must notice and refuse.
 //!
-//! It listens on every address of the network namespace it runs in; the
-//! tests start it only inside namespaces they created.
+//! It listens on every address (IPv4 and IPv6) of the network namespace it
+//! runs in; the tests start it only inside namespaces they created.
 //!
 //! ```text
 //! mitm --to HOST:PORT [--port N] [--rewrite-id]
@@ -70,7 +70,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let connector = TlsConnector::from(Arc::new(client));
     let rewrite = args.rewrite_id.then(|| fp.peer_id());
 
-    let listener = TcpListener::bind(("0.0.0.0", args.port)).await?;
+    // `[::]` takes IPv4 too (Linux): a peer may dial any address mDNS gave it.
+    let listener = TcpListener::bind(("::", args.port)).await?;
     println!(
         "listening on port {} fp {fp}",
         listener.local_addr()?.port()

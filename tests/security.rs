@@ -68,7 +68,16 @@ impl<'a> Host<'a> {
 
     /// `lantalk --data-dir D ARGS...` to completion.
     fn run(&self, args: &[&str]) -> Output {
-        self.lan.run(self.i, self.name, &self.args(args), SECS(30))
+        let started = std::time::Instant::now();
+        let out = self.lan.run(self.i, self.name, &self.args(args), SECS(30));
+        eprintln!(
+            "{}$ lantalk {}: {} in {} ms",
+            self.name,
+            args.join(" "),
+            out.status,
+            started.elapsed().as_millis()
+        );
+        out
     }
 
     /// `lantalk --data-dir D FLAGS... send PEER TEXT`.
@@ -656,7 +665,7 @@ fn require_encryption_refuses_plaintext_and_raw_peers_with_a_clear_message() {
     let text = said.last().unwrap()["text"].as_str().unwrap().to_owned();
     assert!(
         text.starts_with("lantalk: this lantalk accepts only encrypted sessions"),
-        "{text:?}"
+        "the raw client was told {text:?}"
     );
     a_listen.wait_err(SECS(5), |l| {
         l.starts_with("lantalk: refused raw text from 10.77.0.2:")

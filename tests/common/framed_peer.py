@@ -9,7 +9,7 @@ usage:
       {"event": "end", "acked": N} when the peer closes or all are acked.
       Exits 0 when every text was acknowledged, 1 otherwise.
   python3 framed_peer.py server PORT NAME
-      Listens on PORT (0: any) of every address, prints
+      Listens on PORT (0: any) of every address, IPv4 and IPv6, prints
       {"event": "listening", "port": N}; for each connection prints
       {"event": "connection", "first": FIRST_BYTE}. A connection whose first
       byte is not 0x00 (a TLS ClientHello is 0x16) is closed at once, unread.
@@ -132,9 +132,11 @@ def serve_one(conn, name):
 
 
 def server(port, name):
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPv6 and IPv4 both: a peer may dial any address mDNS gave it.
+    listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("0.0.0.0", int(port)))
+    listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    listener.bind(("::", int(port)))
     listener.listen(16)
     out({"event": "listening", "port": listener.getsockname()[1]})
     while True:
