@@ -132,6 +132,10 @@ pub enum Command {
         /// than the key PEER last presented
         #[arg(long, value_name = "FP")]
         fingerprint: Option<String>,
+        /// Keep trusting the old key too: another device uses the same name
+        /// (its conversation stays separate)
+        #[arg(long)]
+        also: bool,
     },
     /// Show the code to compare with a peer to rule out anyone in the middle
     ///

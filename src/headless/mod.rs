@@ -85,9 +85,11 @@ pub async fn run(global: Global, command: Command) -> Result<(), Failure> {
             limit,
             search,
         } => history::history(&global, &peer, json, limit as usize, search).await,
-        Command::Trust { peer, fingerprint } => {
-            trust::trust(&global, &peer, fingerprint.as_deref()).await
-        }
+        Command::Trust {
+            peer,
+            fingerprint,
+            also,
+        } => trust::trust(&global, &peer, fingerprint.as_deref(), also).await,
         Command::Verify { peer, yes } => trust::verify(&global, &peer, yes),
     }
 }

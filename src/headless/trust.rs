@@ -55,7 +55,12 @@ fn known_names(known: &KnownPeers) -> String {
 }
 
 /// `lantalk trust PEER [--fingerprint FP]`
-pub(super) async fn trust(global: &Global, peer: &str, fp: Option<&str>) -> Result<(), Failure> {
+pub(super) async fn trust(
+    global: &Global,
+    peer: &str,
+    fp: Option<&str>,
+    also: bool,
+) -> Result<(), Failure> {
     let dir = identity::data_dir(global.data_dir.as_deref())?;
     let known = KnownPeers::new(&dir);
     let fp = fp
@@ -65,7 +70,7 @@ pub(super) async fn trust(global: &Global, peer: &str, fp: Option<&str>) -> Resu
         })
         .transpose()?;
     let name = find(&known, peer)?.map_or_else(|| peer.to_owned(), |k| k.name);
-    let (old, new) = match known.trust(&name, fp) {
+    let (old, new) = match known.trust(&name, fp, also) {
         Ok(changed) => changed,
         Err(e @ TrustError::Nothing(_)) => {
             return Err(Failure::new(
@@ -79,6 +84,11 @@ pub(super) async fn trust(global: &Global, peer: &str, fp: Option<&str>) -> Resu
         Some(old) if old == new => {
             println!("{:?} already has the key {}", shown(&name), new.grouped());
         }
+        Some(_) if also => println!(
+            "now trusting the key {} for {:?} as well (another device with that name)",
+            new.grouped(),
+            shown(&name)
+        ),
         Some(old) => {
             println!(
                 "now trusting the key {} for {:?} (was {})",

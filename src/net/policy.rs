@@ -1,5 +1,5 @@
 //! Whom a session is with, and whether to go on with it: the rules of
-//! PROTOCOL.md section 7 applied once both `hello`s are known.
+//! PROTOCOL.md section 9 applied once both `hello`s are known.
 //!
 //! - A certificate proves an id: the `hello` id must be the one derived from
 //!   the fingerprint of the certificate the peer presented.
@@ -233,11 +233,42 @@ pub const KEY_CHANGED: &str = "WARNING: THE KEY OF";
 pub fn key_changed(name: &str, pinned: &Fingerprint, presented: &Fingerprint) -> String {
     format!(
         "{KEY_CHANGED} {name:?} HAS CHANGED: pinned {}, presented {}. \
-         Someone may be impersonating it, or it was reinstalled. Session refused; \
-         if you are sure, accept the new key with /trust or `lantalk trust {name}`",
+         Someone may be impersonating it, or it was reinstalled, or another device uses that name. \
+         Session refused; if you know why, accept the new key with /trust or `lantalk trust {name}` \
+         (or, for another device, /trust also or `lantalk trust {name} --also`)",
         pinned.grouped(),
         presented.grouped()
     )
+}
+
+/// On the first session with a key under `name`: conversations kept
+/// under that name with ids no pinned key proves (the random ids of
+/// versions before keys) continue under `id`, the id the key proves.
+/// Returns the (old, new) ids merged.
+pub async fn carry_over_history(
+    store: &crate::store::Store,
+    known: &KnownPeers,
+    name: &str,
+    id: &str,
+) -> Vec<(String, String)> {
+    let Ok(conversations) = store.conversations().await else {
+        return Vec::new();
+    };
+    let mut merged = Vec::new();
+    for c in conversations {
+        if c.raw || c.peer == id || c.name != name {
+            continue;
+        }
+        if !matches!(known.by_id(&c.peer), Ok(None)) {
+            // A key proves that id: another peer, not an old id.
+            continue;
+        }
+        match store.merge_peer(c.peer.clone(), id.to_owned()).await {
+            Ok(_) => merged.push((c.peer, id.to_owned())),
+            Err(e) => tracing::warn!("cannot carry the history of {} over to {id}: {e}", c.peer),
+        }
+    }
+    merged
 }
 
 /// How to open a session with a peer.
@@ -390,7 +421,7 @@ mod tests {
         assert!(told.contains("until its user accepts it"), "{told}");
         assert_eq!(name, "b");
         // Trusted: accepted from then on.
-        p.known.as_ref().unwrap().trust("b", None).unwrap();
+        p.known.as_ref().unwrap().trust("b", None, false).unwrap();
         assert!(
             p.judge(
                 Transport::Tls(Some(new)),
