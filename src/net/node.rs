@@ -602,7 +602,7 @@ impl Node {
                 let tx = self.dial_tx.clone();
                 let expected = Some(peer_id.to_owned());
                 tokio::spawn(async move {
-                    let result = Err(DialError::Tls(why));
+                    let result = Err(DialError::NotDialled(why));
                     let _ = tx
                         .send(Dialled {
                             expected,
@@ -664,7 +664,9 @@ impl Node {
                     let reach = policy.reach_address();
                     dial(&tried, &hello, &policy, &Expect::default(), reach).await
                 }
-                Err(e) => Err(DialError::Tls(format!("cannot resolve {target}: {e}"))),
+                Err(e) => Err(DialError::NotDialled(format!(
+                    "cannot resolve {target}: {e}"
+                ))),
             };
             let _ = tx
                 .send(Dialled {
