@@ -1,5 +1,5 @@
 //! Commands typed in the input: `/connect HOST:PORT`, `/name NEW`,
-//! `/search WORDS`, `/verify [yes]`, `/trust [NAME]`, `/quit`, `/help`.
+//! `/search WORDS`, `/verify [yes]`, `/trust [also] [NAME]`, `/quit`, `/help`.
 //! Unknown commands get a hint and are never sent as messages.
 
 use super::{App, Effect};

@@ -377,6 +377,12 @@ pub(super) fn verify_command(app: &mut App, arg: &str, fx: &mut Vec<Effect>) -> 
 /// `/trust` (the open conversation's peer) or `/trust NAME`: accept the
 /// key it offered in place of the pinned one. Hides the warning.
 pub(super) fn trust_command(app: &mut App, arg: &str, fx: &mut Vec<Effect>) -> Result<(), String> {
+    // `/trust also [NAME]`: another device of that name, trusted beside the
+    // key already pinned (its conversation stays its own).
+    let (also, arg) = match arg.strip_prefix("also") {
+        Some(rest) if rest.is_empty() || rest.starts_with(' ') => (true, rest.trim()),
+        _ => (false, arg),
+    };
     let peer = if arg.is_empty() {
         app.open.clone().ok_or_else(|| {
             "no conversation open: open the conversation of the peer whose new key you accept, \
@@ -387,6 +393,10 @@ pub(super) fn trust_command(app: &mut App, arg: &str, fx: &mut Vec<Effect>) -> R
         arg.to_owned()
     };
     app.alert = None;
-    fx.push(Effect::Net(NetCommand::Trust(peer)));
+    fx.push(Effect::Net(if also {
+        NetCommand::TrustAlso(peer)
+    } else {
+        NetCommand::Trust(peer)
+    }));
     Ok(())
 }

@@ -259,6 +259,20 @@ fn trust_accepts_the_key_of_the_open_conversation_or_a_name() {
         vec![Effect::Net(NetCommand::Trust(OLD.into()))]
     );
     assert_eq!(app.alert, None, "the warning was acted on");
+    // Another device with that name: trusted beside the pinned key.
+    assert_eq!(
+        command(&mut app, "/trust also"),
+        vec![Effect::Net(NetCommand::TrustAlso(OLD.into()))]
+    );
+    assert_eq!(
+        command(&mut app, "/trust also big laptop"),
+        vec![Effect::Net(NetCommand::TrustAlso("big laptop".into()))]
+    );
+    assert_eq!(
+        command(&mut app, "/trust alsop"),
+        vec![Effect::Net(NetCommand::Trust("alsop".into()))],
+        "only the word also"
+    );
 }
 
 #[test]
