@@ -118,6 +118,39 @@ pub enum Command {
         #[arg(long, value_name = "WORDS", allow_hyphen_values = true)]
         search: Option<String>,
     },
+    /// Accept a peer's new key after lantalk refused it ("THE KEY OF ... HAS
+    /// CHANGED")
+    ///
+    /// Pins the key PEER last presented (or FP) for its name, in place of the
+    /// old one; its history continues under the new key. Only do this when
+    /// you know why the key changed (the peer was reinstalled): otherwise
+    /// someone may be impersonating it. Exits 3 when there is nothing to trust.
+    Trust {
+        /// The peer's name (as it presents itself) or its peer id
+        peer: String,
+        /// Trust this fingerprint (64 hex characters, spaces allowed) rather
+        /// than the key PEER last presented
+        #[arg(long, value_name = "FP")]
+        fingerprint: Option<String>,
+        /// Keep trusting the old key too: another device uses the same name
+        /// (its conversation stays separate)
+        #[arg(long)]
+        also: bool,
+    },
+    /// Show the code to compare with a peer to rule out anyone in the middle
+    ///
+    /// The code comes from both keys: it is the same on both screens only if
+    /// each side sees the other's real key. Read it out; if PEER shows the
+    /// same (`lantalk verify YOU` there, or /verify in the chat screen), run
+    /// again with --yes to mark the key verified. Exits 3 for a peer whose key
+    /// is not known yet (exchange a message first).
+    Verify {
+        /// The peer's name (as it presents itself) or its peer id
+        peer: String,
+        /// The codes matched: mark PEER's key verified
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {

@@ -305,20 +305,30 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.path().join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "{mode:o}");
         }
         // The id file says which id the key proves, for people and scripts.
         let written = fs::read_to_string(dir.path().join(ID_FILE)).unwrap();
         assert_eq!(written.trim(), id);
         let other = tempfile::tempdir().unwrap();
-        assert_ne!(load_or_create_keys(other.path()).unwrap().fingerprint, first.fingerprint);
+        assert_ne!(
+            load_or_create_keys(other.path()).unwrap().fingerprint,
+            first.fingerprint
+        );
     }
 
     #[test]
     fn an_old_random_id_gives_way_to_the_one_the_key_proves() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(ID_FILE), "0123456789abcdef0123456789abcdef\n").unwrap();
+        fs::write(
+            dir.path().join(ID_FILE),
+            "0123456789abcdef0123456789abcdef\n",
+        )
+        .unwrap();
         let me = Identity::load(None, Some(dir.path()), false).unwrap();
         assert_eq!(me.hello.id, me.keys.fingerprint.peer_id());
         let written = fs::read_to_string(dir.path().join(ID_FILE)).unwrap();

@@ -12,22 +12,25 @@
 //! ui/          drawing from &App only, one file per pane
 //! cli.rs       clap argument types only
 //! config.rs    the config file: finding, parsing, filling in what the flags left out
-//! protocol/    wire format: messages, codec, handshake rules (no sockets)
+//! protocol/    wire format: messages, codec, handshake rules, fingerprints and the
+//!              verification code (no sockets)
 //! identity.rs  who we are: display name, key pair and certificate in the data directory
 //! trust.rs     whom we know: fingerprints pinned per peer name, verified or not
-//! net/         listener (connection caps), TLS (the only module naming rustls), sessions
+//! net/         listener (connection caps), TLS (the only module configuring rustls), sessions
 //!              (heartbeat, deadlines, who is trusted), connecting, discovery (the only
 //!              module naming mdns_sd), retries, duplicate detection
-//! headless/    the `send`, `peers`, `listen` and `history` commands (one file each), built on net
+//! headless/    the `send`, `peers`, `listen`, `history` commands and `trust`/`verify` (one
+//!              file each), built on net
 //! store/       history and outbox in SQLite (the only module naming rusqlite); plain data types
 //! sanitize.rs  making peers' text safe to print on a terminal
 //! ```
 //!
-//! Dependency rule (an arrow means "may import"): `main → cli, config, tui, headless, sanitize, store` ·
+//! Dependency rule (an arrow means "may import"): `main → cli, config, tui, headless, sanitize, store, net (its Policy)` ·
 //! `config → cli, app (its Theme)` ·
 //! `tui → app, ui, net` · `ui → app` (read-only) · `app → plain data of net, protocol, store` ·
-//! `headless → net, protocol, identity, store` · `tui → store` · `app, ui, headless → sanitize` ·
-//! `net → protocol, store, trust, identity (its keys)` · `store → protocol` · `trust → protocol` · `protocol, sanitize → nothing`.
+//! `headless → net, protocol, identity, store, trust` · `tui → store` · `app, ui, headless → sanitize` ·
+//! `net → protocol, store, trust, identity (its keys)` · `store → protocol` ·
+//! `trust → protocol` · `identity → protocol` · `protocol, sanitize → nothing`.
 #![forbid(unsafe_code)]
 
 /// Prints a status line on stderr, prefixed with `lantalk: `. A closed or full

@@ -57,7 +57,7 @@ fn main() -> ExitCode {
         Err(failure) => {
             // A failure can quote a peer (its error message, its name):
             // never let that reach the terminal raw.
-            status!("{}", lantalk::sanitize::one_line(&failure.to_string(), 400));
+            status!("{}", lantalk::sanitize::one_line(&failure.to_string(), 800));
             ExitCode::from(failure.exit as u8)
         }
     }

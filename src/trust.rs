@@ -113,9 +113,10 @@ impl KnownPeers {
         Ok(self.read()?.peers)
     }
 
-    /// The pin for `name`, if any.
+    /// The latest pin for `name`, if any (a name can have several keys
+    /// when devices share it and the user trusted each).
     pub fn by_name(&self, name: &str) -> Result<Option<Known>, TrustError> {
-        Ok(self.read()?.peers.into_iter().find(|k| k.name == name))
+        Ok(self.read()?.peers.into_iter().rfind(|k| k.name == name))
     }
 
     /// A pin whose key proves the peer id `id`, if any.
@@ -123,21 +124,22 @@ impl KnownPeers {
         Ok(self.read()?.peers.into_iter().find(|k| k.id() == id))
     }
 
-    /// Trust on first use: pins `fp` for `name` if the name is new; notes a
-    /// different key as offered (for [`KnownPeers::trust`]) and reports it.
+    /// Trust on first use: pins `fp` for `name` if the name is new; a key
+    /// that is not one of those trusted for the name is noted as offered
+    /// (for [`KnownPeers::trust`]) and reported with the latest pinned one.
     /// A pin that cannot be written still lets the session go ahead (the
     /// data directory is read-only): it is then only for this run.
     pub fn pin(&self, name: &str, fp: Fingerprint) -> Result<Pin, TrustError> {
         self.change(|file| {
-            if let Some(known) = file.peers.iter_mut().find(|k| k.name == name) {
-                if known.fp == fp {
-                    return (
-                        false,
-                        Pin::Known {
-                            verified: known.verified,
-                        },
-                    );
-                }
+            if let Some(known) = file.peers.iter().find(|k| k.name == name && k.fp == fp) {
+                return (
+                    false,
+                    Pin::Known {
+                        verified: known.verified,
+                    },
+                );
+            }
+            if let Some(known) = file.peers.iter_mut().rfind(|k| k.name == name) {
                 let pinned = known.fp;
                 let changed = known.offered != Some(fp);
                 known.offered = Some(fp);
@@ -154,7 +156,9 @@ impl KnownPeers {
         })
         .or_else(|e| match e {
             TrustError::Write { .. } => {
-                tracing::warn!("{e}");
+                // Told with -v only: a read-only data directory is already
+                // reported where it matters (a temporary identity, history).
+                tracing::info!("the key of {name:?} is not remembered: {e}");
                 Ok(Pin::First)
             }
             other => Err(other),
@@ -162,16 +166,19 @@ impl KnownPeers {
     }
 
     /// Accepts a new key for `name`: `fp` if given, else the key it last
-    /// offered. Returns the previous pin (if any) and the new key. The new
-    /// key is not verified yet.
+    /// offered. It replaces the keys trusted for the name (the peer was
+    /// reinstalled), or with `keep_old` joins them (another device uses the
+    /// same name). Returns the latest previous key (if any) and the new
+    /// one. The new key is not verified yet.
     pub fn trust(
         &self,
         name: &str,
         fp: Option<Fingerprint>,
+        keep_old: bool,
     ) -> Result<(Option<Fingerprint>, Fingerprint), TrustError> {
         let mut outcome = Err(TrustError::Nothing(String::new()));
         self.change(|file| {
-            let at = file.peers.iter().position(|k| k.name == name);
+            let at = file.peers.iter().rposition(|k| k.name == name);
             let offered = at.and_then(|i| file.peers[i].offered);
             let Some(new) = fp.or(offered) else {
                 outcome = Err(TrustError::Nothing(match at {
@@ -180,7 +187,15 @@ impl KnownPeers {
                 }));
                 return (false, ());
             };
-            let old = at.map(|i| file.peers.remove(i).fp);
+            let old = at.map(|i| file.peers[i].fp);
+            if keep_old {
+                for known in file.peers.iter_mut().filter(|k| k.name == name) {
+                    known.offered = None;
+                }
+                file.peers.retain(|k| !(k.name == name && k.fp == new));
+            } else {
+                file.peers.retain(|k| k.name != name);
+            }
             file.peers.push(Known {
                 name: name.to_owned(),
                 fp: new,
@@ -307,7 +322,7 @@ mod tests {
             Some(fp(b"b"))
         );
         assert_eq!(
-            known.trust("laptop", None).unwrap(),
+            known.trust("laptop", None, false).unwrap(),
             (Some(fp(b"a")), fp(b"b"))
         );
         assert_eq!(
@@ -315,11 +330,11 @@ mod tests {
             Pin::Known { verified: false }
         );
         assert!(matches!(
-            known.trust("laptop", None),
+            known.trust("laptop", None, false),
             Err(TrustError::Nothing(_))
         ));
         assert!(matches!(
-            known.trust("phone", None),
+            known.trust("phone", None, false),
             Err(TrustError::Nothing(_))
         ));
         // Another process reading the same directory sees the same.
@@ -329,6 +344,39 @@ mod tests {
             "laptop"
         );
         assert_eq!(again.by_id(&fp(b"a").peer_id()).unwrap(), None);
+    }
+
+    #[test]
+    fn two_devices_can_share_a_name_once_the_second_is_trusted_as_well() {
+        let dir = tempfile::tempdir().unwrap();
+        let known = KnownPeers::new(dir.path());
+        known.pin("laptop", fp(b"a")).unwrap();
+        assert!(matches!(
+            known.pin("laptop", fp(b"b")).unwrap(),
+            Pin::Changed { .. }
+        ));
+        assert_eq!(
+            known.trust("laptop", None, true).unwrap(),
+            (Some(fp(b"a")), fp(b"b"))
+        );
+        for key in [b"a", b"b"] {
+            assert!(matches!(
+                known.pin("laptop", fp(key)).unwrap(),
+                Pin::Known { .. }
+            ));
+        }
+        assert_eq!(
+            known.pin("laptop", fp(b"c")).unwrap(),
+            Pin::Changed { pinned: fp(b"b") },
+            "a third key is still refused"
+        );
+        // Replacing drops every key the name had.
+        known.trust("laptop", None, false).unwrap();
+        assert!(matches!(
+            known.pin("laptop", fp(b"a")).unwrap(),
+            Pin::Changed { .. }
+        ));
+        assert_eq!(known.list().unwrap().len(), 1);
     }
 
     #[test]
@@ -342,7 +390,7 @@ mod tests {
             known.pin("laptop", fp(b"a")).unwrap(),
             Pin::Known { verified: true }
         );
-        known.trust("laptop", Some(fp(b"c"))).unwrap();
+        known.trust("laptop", Some(fp(b"c")), false).unwrap();
         assert_eq!(
             known.pin("laptop", fp(b"c")).unwrap(),
             Pin::Known { verified: false },

@@ -318,11 +318,14 @@ fn mdns_port_held_exclusively_is_named_and_direct_connections_work() {
         status_bar(s).contains("mDNS unavailable: UDP port 5353 is held by python3")
     });
     let port = port_in_status_bar(&screen);
+    // A phone that never met the laptop's other data directory: this
+    // laptop has a key of its own, which the first phone would refuse as
+    // a changed key for "laptop".
     let out = run_on(
         &lan,
         PHONE,
         "phone",
-        &phone_dir,
+        &dirs.path().join("p2"),
         &["send", &format!("10.77.0.1:{port}"), "to the screen"],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -400,7 +403,7 @@ fn unwritable_data_dir_send_and_listen_work_with_a_temporary_id() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = under_a_file(tmp.path());
     let warning = format!(
-        "lantalk: cannot create {}: Not a directory (os error 20); using a temporary peer id for this run (peers will not recognise this lantalk after a restart)",
+        "lantalk: cannot create {}: Not a directory (os error 20); using a temporary identity for this run (peers will not recognise this lantalk after a restart)",
         dir.display()
     );
     let (mut laptop, port) = local_listen(local(&dir, &["--port", "0", "listen", "--json"]));
@@ -516,14 +519,15 @@ fn read_only_data_dir_keeps_its_id_and_its_lock() {
     // An empty read-only directory: a temporary id, and it works.
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let out = read_only(&empty, &["send", &to, "from empty"])
+    // Another name: the laptop pinned this host's name to the key in `kept`.
+    let out = read_only(&empty, &["--name", "empty", "send", &to, "from empty"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains("Read-only file system")
-            && stderr.contains("using a temporary peer id for this run"),
+            && stderr.contains("using a temporary identity for this run"),
         "{stderr}"
     );
     laptop.wait_out(WAIT, |l| l.contains("from empty"));
@@ -569,7 +573,7 @@ fn unwritable_data_dir_chat_screen_works_and_says_so_on_leaving() {
     let screen = tmux.ok(&["capture-pane", "-p", "-J", "-t", "laptop"]);
     assert!(
         screen.contains(&format!(
-            "lantalk: cannot create {}: Not a directory (os error 20); using a temporary peer id for this run",
+            "lantalk: cannot create {}: Not a directory (os error 20); using a temporary identity for this run",
             dir.display()
         )),
         "{}",

@@ -408,9 +408,8 @@ fn a_peers_error_message_reaches_the_terminal_escaped() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port();
     let fake = thread::spawn(move || {
-        let (stream, _) = server.accept().unwrap();
+        let stream = accept_plaintext(&server);
         let mut raw = Raw { stream };
-        raw.stream.set_read_timeout(Some(WAIT)).unwrap();
         raw.expect("hello");
         raw.send(&hello("evil"));
         raw.send(&json!({"type": "error", "code": "x",

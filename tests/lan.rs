@@ -238,17 +238,47 @@ fn two_hosts_with_the_same_hostname_both_stay_reachable() {
         );
     }
     let phone = phone_dir.to_str().unwrap();
+    let send = |query: &str, body: &str| {
+        lan.run(
+            1,
+            "phone",
+            &["--data-dir", phone, "send", query, body],
+            SECS(30),
+        )
+    };
+    // Keys are pinned by name: once the phone knows the first "laptop", the
+    // second one's key is refused as a changed key, until the phone's user
+    // says it is another device of that name.
+    assert!(send("laptop", "first contact").status.success());
+    let refused = send("laptop (2)", "refused");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains(r#"WARNING: THE KEY OF "laptop" HAS CHANGED"#)
+            && stderr.contains("lantalk trust laptop --also"),
+        "{stderr}"
+    );
+    let trusted = lan.run(
+        1,
+        "phone",
+        &["--data-dir", phone, "trust", "laptop", "--also"],
+        SECS(10),
+    );
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    assert!(
+        !second.drain_out().iter().any(|l| l.contains("refused")),
+        "the refused text reached the second laptop"
+    );
     for (query, body) in [
         ("laptop", "to the first"),
         ("laptop (2)", "to the second"),
         ("laptop-2.local", "to the second by host"),
     ] {
-        let out = lan.run(
-            1,
-            "phone",
-            &["--data-dir", phone, "send", query, body],
-            SECS(30),
-        );
+        let out = send(query, body);
         assert!(
             out.status.success(),
             "send {query:?} failed: {}",

@@ -380,8 +380,7 @@ fn unacknowledged_text_makes_send_exit_4() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let fake = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let stream = accept_plaintext(&listener);
         let mut raw = Raw { stream };
         raw.expect("hello");
         raw.send(&hello("blackhole"));

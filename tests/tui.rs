@@ -675,3 +675,278 @@ fn waiting_texts_survive_a_restart_and_reach_the_peer_once_in_order() {
         framed(&screen)
     );
 }
+
+/// The peers pane's row for `name`, without its borders and trailing blanks.
+fn peer_row_text(screen: &str, name: &str) -> Option<String> {
+    peer_row(screen, name).map(|r| {
+        r.trim_end_matches(['│', '┃'])
+            .trim_end()
+            .trim_start_matches(['│', '┃'])
+            .to_owned()
+    })
+}
+
+/// The conversation pane's title row: the first row, right of the peers pane.
+fn title_row(screen: &str) -> String {
+    let first = screen.lines().next().unwrap_or("");
+    first.chars().skip(PEERS_WIDTH).collect()
+}
+
+/// Encrypted sessions on the chat screen, over loopback in this machine's
+/// namespace (no mDNS): the TUI connects to `lantalk listen` by address;
+/// the session is marked encrypted; `/verify` shows the code derived from
+/// both keys (computed here from the two data directories); `/verify yes`
+/// marks it verified, on screen and in the known peers; and a client
+/// speaking the framed protocol in clear is marked plaintext.
+#[test]
+fn verify_shows_the_code_of_both_keys_and_plaintext_is_marked() {
+    use common::local::{Listen, Raw, dead_port};
+    use lantalk::identity::load_or_create_keys;
+    use lantalk::protocol::verification_code;
+
+    if !Tmux::installed("verify_shows_the_code_of_both_keys") {
+        return;
+    }
+    let dirs = tempfile::tempdir().unwrap();
+    let (laptop_dir, phone_dir) = (dirs.path().join("laptop"), dirs.path().join("phone"));
+    std::fs::create_dir_all(&phone_dir).unwrap();
+    let _logs = LogsOnFailure(vec![laptop_dir.clone()]);
+    let phone = Listen::start_in(&phone_dir, &["--port", "0", "--name", "phone", "listen"]);
+
+    let port = dead_port();
+    let mut tmux = Tmux::new();
+    start_local_tui(&mut tmux, "laptop", &laptop_dir, port);
+
+    tmux.type_text("laptop", &format!("/connect 127.0.0.1:{}", phone.port));
+    tmux.keys("laptop", &["Enter"]);
+    phone.wait_for_stderr_line(|l| l.contains("laptop connected from"), WAIT);
+    // The conversation opens by itself; list and title say it is encrypted.
+    let screen = tmux.wait_screen(
+        "laptop",
+        "phone connected, marked encrypted in the list and the title",
+        WAIT,
+        |s| {
+            s.contains("Message to phone")
+                && peer_row_text(s, "phone").is_some_and(|r| r.ends_with(" enc"))
+                && title_row(s).contains(" encrypted ")
+        },
+    );
+    assert!(
+        screen.contains("its key is pinned now"),
+        "no word of the key pinned on first contact:\n{}",
+        framed(&screen)
+    );
+
+    tmux.type_text("laptop", "hello over TLS");
+    tmux.keys("laptop", &["Enter"]);
+    phone.wait_for_stdout_line(|l| l == "laptop: hello over TLS", WAIT);
+    tmux.wait_screen("laptop", "a ✓ after the text", WAIT, |s| {
+        rest_of_row(s, "laptop: hello over TLS") == Some("✓")
+    });
+
+    // The code from both keys, as each side would compute it.
+    let ours = load_or_create_keys(&laptop_dir).unwrap().fingerprint;
+    let theirs = load_or_create_keys(&phone_dir).unwrap().fingerprint;
+    assert_ne!(ours, theirs);
+    let code = verification_code(&ours, &theirs);
+    assert_eq!(code, verification_code(&theirs, &ours), "the same on both");
+    assert!(!tmux.capture("laptop").contains(&code));
+    tmux.type_text("laptop", "/verify");
+    tmux.keys("laptop", &["Enter"]);
+    let screen = tmux.wait_for("laptop", &format!("verification code: {code}"), WAIT);
+    assert!(
+        screen.contains("/verify yes") && !title_row(&screen).contains("verified"),
+        "{}",
+        framed(&screen)
+    );
+
+    tmux.type_text("laptop", "/verify yes");
+    tmux.keys("laptop", &["Enter"]);
+    tmux.wait_screen(
+        "laptop",
+        "phone marked verified in the list and the title",
+        WAIT,
+        |s| {
+            title_row(s).contains("encrypted, verified ✓")
+                && peer_row_text(s, "phone").is_some_and(|r| r.ends_with(" enc✓"))
+        },
+    );
+    let known = lantalk::trust::KnownPeers::new(&laptop_dir)
+        .by_name("phone")
+        .unwrap()
+        .expect("phone is pinned");
+    assert_eq!((known.fp, known.verified), (theirs, true));
+
+    // A client speaking the framed protocol in clear.
+    let (_plain, hello) = Raw::handshake(port, "oldtalk");
+    assert_eq!(hello["name"], "laptop");
+    let screen = tmux.wait_screen("laptop", "oldtalk marked plaintext", WAIT, |s| {
+        peer_row_text(s, "oldtalk").is_some_and(|r| r.ends_with(" plain"))
+    });
+    // Its conversation's title says so in words.
+    let row = screen
+        .lines()
+        .position(|l| l.contains("● oldtalk"))
+        .unwrap();
+    let phone_row = screen.lines().position(|l| l.contains("● phone")).unwrap();
+    let moves = if row > phone_row { "Down" } else { "Up" };
+    tmux.keys("laptop", &["Tab", moves, "Enter"]);
+    let screen = tmux.wait_for("laptop", "Message to oldtalk", WAIT);
+    assert!(
+        title_row(&screen).contains("plaintext, not encrypted"),
+        "{}",
+        framed(&screen)
+    );
+}
+
+/// The conversation pane's text, its rows joined by single spaces (so
+/// that a fingerprint wrapped over two rows reads whole).
+fn conversation_text(screen: &str) -> String {
+    let rows: Vec<String> = screen
+        .lines()
+        .map(|l| {
+            l.chars()
+                .skip(PEERS_WIDTH)
+                .collect::<String>()
+                .trim_matches(['│', '┃', ' '])
+                .to_owned()
+        })
+        .collect();
+    rows.join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Starts the chat screen in this machine's namespace (no mDNS) on `port`.
+fn start_local_tui(tmux: &mut Tmux, name: &str, dir: &Path, port: u16) {
+    let cmd = [
+        env!("CARGO_BIN_EXE_lantalk"),
+        "--no-mdns",
+        "--port",
+        &port.to_string(),
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--name",
+        name,
+    ]
+    .map(common::lan::shell_quote)
+    .join(" ");
+    tmux.new_session(name, 100, 30, &format!("exec {cmd}"));
+    tmux.wait_screen(name, "the status bar with our port", WAIT, |s| {
+        status_bar(s).contains(&format!(":{port}"))
+    });
+}
+
+/// A peer comes back under its name with another key: the chat screen
+/// refuses it, loudly (both fingerprints in its conversation, a warning
+/// above the input); `/trust` accepts the new key and the conversation
+/// carries on, one row, under the id the new key proves.
+#[test]
+fn a_changed_key_is_refused_loudly_until_trusted() {
+    use common::local::{Listen, dead_port};
+    use lantalk::identity::load_or_create_keys;
+
+    if !Tmux::installed("a_changed_key_is_refused_loudly") {
+        return;
+    }
+    let dirs = tempfile::tempdir().unwrap();
+    let laptop_dir = dirs.path().join("laptop");
+    let (before_dir, after_dir) = (dirs.path().join("phone"), dirs.path().join("reinstalled"));
+    let _logs = LogsOnFailure(vec![laptop_dir.clone()]);
+    let mut tmux = Tmux::new();
+    start_local_tui(&mut tmux, "laptop", &laptop_dir, dead_port());
+
+    let phone = Listen::start_in(&before_dir, &["--port", "0", "--name", "phone", "listen"]);
+    tmux.type_text("laptop", &format!("/connect 127.0.0.1:{}", phone.port));
+    tmux.keys("laptop", &["Enter"]);
+    tmux.wait_for("laptop", "Message to phone", WAIT);
+    tmux.type_text("laptop", "before the reinstall");
+    tmux.keys("laptop", &["Enter"]);
+    phone.wait_for_stdout_line(|l| l == "laptop: before the reinstall", WAIT);
+    tmux.wait_screen("laptop", "a ✓ after the text", WAIT, |s| {
+        rest_of_row(s, "laptop: before the reinstall") == Some("✓")
+    });
+    // Killed (SIGKILL): the TLS session ends without close_notify, which
+    // is a peer gone like any other, not an error to quote.
+    drop(phone);
+    tmux.wait_for("laptop", "phone is offline", WAIT);
+
+    // The same name, a new key.
+    let phone = Listen::start_in(&after_dir, &["--port", "0", "--name", "phone", "listen"]);
+    let pinned = load_or_create_keys(&before_dir).unwrap().fingerprint;
+    let presented = load_or_create_keys(&after_dir).unwrap().fingerprint;
+    let connect = format!("/connect 127.0.0.1:{}", phone.port);
+    tmux.type_text("laptop", &connect);
+    tmux.keys("laptop", &["Enter"]);
+    let screen = tmux.wait_for(
+        "laptop",
+        "!! WARNING: THE KEY OF \"phone\" HAS CHANGED",
+        WAIT,
+    );
+    let text = conversation_text(&screen);
+    for fp in [pinned, presented] {
+        assert!(
+            text.contains(&fp.grouped()),
+            "{} not in the conversation:\n{}",
+            fp.grouped(),
+            framed(&screen)
+        );
+    }
+    assert!(
+        text.contains("WARNING: the key of \"phone\" has changed")
+            && text.contains("/trust there accepts the new one"),
+        "no warning above the input:\n{}",
+        framed(&screen)
+    );
+    // The warning stays while typing.
+    tmux.type_text("laptop", "x");
+    tmux.keys("laptop", &["BSpace"]);
+    let screen = tmux.capture("laptop");
+    assert!(
+        screen.contains("WARNING: the key of \"phone\" has changed"),
+        "{}",
+        framed(&screen)
+    );
+
+    tmux.type_text("laptop", "/trust");
+    tmux.keys("laptop", &["Enter"]);
+    let screen = tmux.wait_for("laptop", "now trusting the key", WAIT);
+    assert!(
+        !screen.contains("WARNING: the key of \"phone\" has changed"),
+        "the warning above the input stays after /trust:\n{}",
+        framed(&screen)
+    );
+    tmux.type_text("laptop", &connect);
+    tmux.keys("laptop", &["Enter"]);
+    phone.wait_for_stderr_line(|l| l.contains("laptop connected from"), WAIT);
+    let screen = tmux.wait_screen(
+        "laptop",
+        "phone back, encrypted, with the conversation from before",
+        WAIT,
+        |s| {
+            peer_row_text(s, "phone").is_some_and(|r| r.starts_with('●') && r.ends_with(" enc"))
+                && title_row(s).contains(" encrypted ")
+        },
+    );
+    assert!(
+        screen.contains("laptop: before the reinstall"),
+        "{}",
+        framed(&screen)
+    );
+    let rows = screen
+        .lines()
+        .filter(|l| {
+            l.chars()
+                .take(PEERS_WIDTH)
+                .collect::<String>()
+                .contains(" phone")
+        })
+        .count();
+    assert_eq!(rows, 1, "one row for phone:\n{}", framed(&screen));
+    let known = lantalk::trust::KnownPeers::new(&laptop_dir)
+        .by_name("phone")
+        .unwrap()
+        .expect("phone is pinned");
+    assert_eq!((known.fp, known.verified), (presented, false));
+}

@@ -1,5 +1,6 @@
 //! Commands typed in the input: `/connect HOST:PORT`, `/name NEW`,
-//! `/search WORDS`, `/quit`, `/help`. Unknown commands get a hint and are never sent as messages.
+//! `/search WORDS`, `/verify [yes]`, `/trust [also] [NAME]`, `/quit`, `/help`.
+//! Unknown commands get a hint and are never sent as messages.
 
 use super::{App, Effect};
 use crate::net::node::NetCommand;
@@ -46,9 +47,21 @@ pub(super) fn run(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
                 refuse(app, line, &why);
             }
         }
+        "/verify" => {
+            if let Err(why) = super::trust::verify_command(app, arg, fx) {
+                refuse(app, line, &why);
+            }
+        }
+        "/trust" => {
+            if let Err(why) = super::trust::trust_command(app, arg, fx) {
+                refuse(app, line, &why);
+            }
+        }
         "/help" | "/?" => app.help = true,
         _ => {
-            let hint = format!("unknown command {cmd} (try /connect, /name, /search, /quit, or ?)");
+            let hint = format!(
+                "unknown command {cmd} (try /connect, /name, /search, /verify, /trust, /quit, or ?)"
+            );
             refuse(app, line, &hint);
         }
     }

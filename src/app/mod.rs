@@ -8,6 +8,7 @@ mod commands;
 mod history;
 pub mod input;
 mod theme;
+mod trust;
 mod update;
 
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use std::net::SocketAddr;
 pub use history::{Backlog, HistoryMode, MessageKey, SearchHit, SearchView, TopLine};
 pub use input::{Input, InputLayout};
 pub use theme::Theme;
+pub use trust::Security;
 pub use update::update;
 
 use crate::net::SessionId;
@@ -80,6 +82,27 @@ pub enum EntryKind {
     },
     /// A line from lantalk itself: peer online/offline, connection failed and why.
     System,
+    /// A line from lantalk that must not be missed, drawn in the error
+    /// colour: a session refused for its key (both fingerprints, and how
+    /// to accept the new key).
+    Warning,
+    /// The verification code of the session with the peer, drawn on a row
+    /// of its own; `body` says what to do with it.
+    Code {
+        /// The code, the same on both screens.
+        code: String,
+        /// The peer's key it was computed from.
+        theirs: crate::protocol::Fingerprint,
+        /// The key is marked verified.
+        verified: bool,
+    },
+}
+
+impl EntryKind {
+    /// A message, ours or the peer's (not a line from lantalk).
+    pub fn is_message(&self) -> bool {
+        matches!(self, EntryKind::Own { .. } | EntryKind::Peer { .. })
+    }
 }
 
 /// One line of a conversation.
@@ -87,7 +110,7 @@ pub enum EntryKind {
 pub struct Entry {
     /// Unix milliseconds (our clock for own and system lines, the sender's for theirs).
     pub ts: u64,
-    /// Own, peer's or system.
+    /// Own, peer's, or a line from lantalk (system, warning, code).
     pub kind: EntryKind,
     /// The text, as received (the UI escapes it for display).
     pub body: String,
@@ -102,7 +125,7 @@ impl Entry {
         match &self.kind {
             EntryKind::Own { id, .. } => Some((true, id)),
             EntryKind::Peer { id, .. } => Some((false, id)),
-            EntryKind::System => None,
+            EntryKind::System | EntryKind::Warning | EntryKind::Code { .. } => None,
         }
     }
 }
@@ -311,6 +334,13 @@ pub struct App {
     pub history_pos: Option<usize>,
     /// A hint or error shown above the input until the next key (e.g. unknown command).
     pub notice: Option<String>,
+    /// A warning shown above the input in the error colour until Esc, a
+    /// newer warning or `/trust`: a session refused for its key.
+    pub alert: Option<String>,
+    /// Peer ids whose conversation continues under another id
+    /// ([`NetEvent::Merged`](crate::net::node::NetEvent::Merged)): a page of
+    /// history asked for under the old id goes to the new one.
+    pub merged: std::collections::HashMap<String, String>,
     /// The help overlay is shown.
     pub help: bool,
     /// mDNS state for the status bar.
@@ -440,3 +470,5 @@ pub enum Effect {
 mod history_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trust_tests;

@@ -1,6 +1,8 @@
 //! [`update`]: how keys, pastes and network events change the [`App`], and
 //! which [`Effect`]s they ask for. Commands typed in the input live in
-//! `commands.rs`; this file is the dispatcher and the conversation logic.
+//! `commands.rs`, encrypted sessions (marks, refused keys, verification
+//! codes, ids that change) in `trust.rs`, history in `history.rs`; this
+//! file is the dispatcher and the conversation logic.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
@@ -101,6 +103,7 @@ fn on_key(app: &mut App, key: KeyEvent, now: u64, fx: &mut Vec<Effect>) {
         KeyCode::PageDown => return scroll_down(app, app.view.page.max(1)),
         KeyCode::Esc => {
             app.focus = Focus::Input;
+            app.alert = None;
             return;
         }
         _ => {}
@@ -363,6 +366,7 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
             entry.session = Some(sid);
             entry.raw = raw;
             entry.link = Some(link);
+            super::trust::opened(entry, &link, now);
             open_if_none(app, &peer.id);
         }
         NetEvent::SessionClosed { sid, reason } => {
@@ -430,41 +434,28 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
             peer,
             records,
             more,
-        } => super::history::page(app, peer, records, more, fx),
+        } => {
+            // Asked for before the conversation moved to the peer's new id.
+            let peer = app.merged.get(&peer).cloned().unwrap_or(peer);
+            super::history::page(app, peer, records, more, fx);
+        }
         NetEvent::Found { words, records } => super::history::found(app, words, records),
         NetEvent::HistoryOff(why) => super::history::off(app, why),
-        NetEvent::Refused { name, why, .. } => {
-            let why = sanitize::one_line(&why, 4 * MAX_REASON);
-            match name.and_then(|n| app.peers.iter().position(|p| p.name == n)) {
-                Some(at) => system(&mut app.peers[at], now, why),
-                None => app.notice = Some(why),
-            }
-        }
+        NetEvent::Refused {
+            name,
+            why,
+            key_changed,
+            ..
+        } => super::trust::refused(app, name, &why, key_changed, now, fx),
         NetEvent::Verification {
             peer,
             code,
+            theirs,
             verified,
             ..
-        } => {
-            if let Some(entry) = find(app, &peer) {
-                let line = if verified {
-                    format!("verified: {code}")
-                } else {
-                    format!(
-                        "verification code {code}: the same must show on {}'s screen; if it does, type /verify yes",
-                        quoted(&entry.name)
-                    )
-                };
-                system(entry, now, line);
-            }
-        }
-        NetEvent::Notice { peer, text } => match find(app, &peer) {
-            Some(entry) => system(entry, now, sanitize::one_line(&text, 4 * MAX_REASON)),
-            None => app.notice = Some(text),
-        },
-        NetEvent::Merged { from, into } => {
-            app.notice = Some(format!("the conversation with {from} continues as {into}"));
-        }
+        } => super::trust::verification(app, &peer, code, theirs, verified, now),
+        NetEvent::Notice { peer, text } => super::trust::notice(app, &peer, &text, now),
+        NetEvent::Merged { from, into } => super::trust::merged(app, &from, &into),
         NetEvent::ConnectFailed { target, reason } => {
             app.notice = Some(format!("could not connect to {target}: {reason}"));
         }
@@ -510,7 +501,6 @@ fn received(app: &mut App, sid: u64, text: Text, now: u64, fx: &mut Vec<Effect>)
     };
     open_if_none(app, &peer_id);
     let on_screen = app.open.as_deref() == Some(peer_id.as_str());
-    let bell = app.bell;
     let Some(entry) = find(app, &peer_id) else {
         return;
     };
@@ -531,22 +521,26 @@ fn received(app: &mut App, sid: u64, text: Text, now: u64, fx: &mut Vec<Effect>)
         }
     } else {
         entry.unread += 1;
-        // One bell per BELL_GAP_MS however many messages arrive: a peer
-        // cannot make the terminal ring a thousand times.
-        if bell
-            && app
-                .last_bell
-                .is_none_or(|t| now.saturating_sub(t) >= BELL_GAP_MS)
-        {
-            app.last_bell = Some(now);
-            fx.push(Effect::Bell);
-        }
+        ring(app, now, fx);
+    }
+}
+
+/// Rings the bell, if it is on; once per [`BELL_GAP_MS`] however many
+/// messages arrive: a peer cannot make the terminal ring a thousand times.
+pub(super) fn ring(app: &mut App, now: u64, fx: &mut Vec<Effect>) {
+    if app.bell
+        && app
+            .last_bell
+            .is_none_or(|t| now.saturating_sub(t) >= BELL_GAP_MS)
+    {
+        app.last_bell = Some(now);
+        fx.push(Effect::Bell);
     }
 }
 
 /// A peer's name as quoted in a system line: escaped, one line, bounded.
 /// (Drawing escapes again; escaping is idempotent.)
-fn quoted(name: &str) -> String {
+pub(super) fn quoted(name: &str) -> String {
     sanitize::name(name).into_owned()
 }
 
@@ -576,7 +570,7 @@ fn push(entry: &mut PeerEntry, e: Entry) {
     entry.conversation.push(e);
 }
 
-fn system(entry: &mut PeerEntry, now: u64, body: String) {
+pub(super) fn system(entry: &mut PeerEntry, now: u64, body: String) {
     push(
         entry,
         Entry {
@@ -593,7 +587,7 @@ fn has_messages(entry: &PeerEntry) -> bool {
         .conversation
         .entries
         .iter()
-        .any(|e| !matches!(e.kind, EntryKind::System))
+        .any(|e| e.kind.is_message())
 }
 
 /// A peer that is gone and has no conversation (in memory or in history)

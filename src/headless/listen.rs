@@ -98,6 +98,7 @@ pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
     let mut out = BufWriter::with_capacity(64 * 1024, tokio::io::stdout());
     let mut texts: Vec<(SessionId, Text)> = Vec::new();
     let mut closed: Vec<SessionId> = Vec::new();
+    let mut first: Vec<Hello> = Vec::new();
     let mut seen = Seen::default();
     let result: Result<(), Failure> = loop {
         tokio::select! {
@@ -108,13 +109,23 @@ pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
                 // Take everything already queued: store it in one
                 // transaction, print it in one go, then ack.
                 loop {
-                    on_event(event, &mut conns, &mut texts, &mut closed);
+                    on_event(event, &mut conns, &mut texts, &mut closed, &mut first);
                     if texts.len() >= MAX_BATCH {
                         break;
                     }
                     match events.try_recv() {
                         Ok(next) => event = next,
                         Err(_) => break,
+                    }
+                }
+                for peer in first.drain(..) {
+                    if let (Some(store), Some(known)) = (&store, &policy.known) {
+                        for (from, _) in net::policy::carry_over_history(store, known, &peer.name, &peer.id).await {
+                            status!(
+                                "the conversation with {} (id {from}) continues under its key",
+                                sanitize::short_name(&peer.name)
+                            );
+                        }
                     }
                 }
                 let new = match is_new(&texts, &conns, store.as_ref(), &mut seen).await {
@@ -274,6 +285,7 @@ fn on_event(
     conns: &mut HashMap<SessionId, Conn>,
     texts: &mut Vec<(SessionId, Text)>,
     closed: &mut Vec<SessionId>,
+    first: &mut Vec<Hello>,
 ) {
     match event {
         SessionEvent::Opened {
@@ -290,6 +302,9 @@ fn on_event(
                 other => other.describe(),
             };
             status!("{shown} connected from {addr} ({how})");
+            if let net::Link::Authenticated { first: true, .. } = link {
+                first.push(peer.clone());
+            }
             conns.insert(
                 sid,
                 Conn {

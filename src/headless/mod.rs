@@ -9,6 +9,7 @@ mod history;
 mod listen;
 mod peers;
 mod send;
+mod trust;
 
 use std::fmt;
 use std::time::Duration;
@@ -84,6 +85,12 @@ pub async fn run(global: Global, command: Command) -> Result<(), Failure> {
             limit,
             search,
         } => history::history(&global, &peer, json, limit as usize, search).await,
+        Command::Trust {
+            peer,
+            fingerprint,
+            also,
+        } => trust::trust(&global, &peer, fingerprint.as_deref(), also).await,
+        Command::Verify { peer, yes } => trust::verify(&global, &peer, yes),
     }
 }
 

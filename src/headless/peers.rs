@@ -17,6 +17,7 @@ use super::{Failure, secs, start_discovery};
 use crate::cli::Global;
 use crate::net::{self, Peer};
 use crate::sanitize;
+use crate::trust::{Known, KnownPeers};
 
 /// How many ignored advertisements are named on stderr; the rest are counted.
 const IGNORED_SHOWN: usize = 10;
@@ -57,6 +58,11 @@ pub(super) async fn peers(global: &Global, json: bool, timeout: Duration) -> Res
             .cmp(&b.name.to_lowercase())
             .then(a.id.cmp(&b.id))
     });
+    // What this data directory knows of their keys (nothing if there is none).
+    let known = crate::identity::data_dir(global.data_dir.as_deref())
+        .ok()
+        .and_then(|dir| KnownPeers::new(&dir).list().ok())
+        .unwrap_or_default();
     let mut out = String::new();
     if json {
         for p in &list {
@@ -64,13 +70,14 @@ pub(super) async fn peers(global: &Global, json: bool, timeout: Duration) -> Res
             let obj = serde_json::json!({
                 "name": p.name, "nick": p.nick, "host": p.host,
                 "addresses": addrs, "port": p.port, "id": p.id,
+                "fp": p.fp, "key": key_state(p, &known),
                 "problem": p.problem,
             });
             out.push_str(&sanitize::json_for_terminal(&obj.to_string()));
             out.push('\n');
         }
     } else if !list.is_empty() {
-        out.push_str(&peer_table(&list));
+        out.push_str(&peer_table(&list, &known));
     }
     for p in list.iter().filter(|p| p.problem.is_some()) {
         status!(
@@ -121,8 +128,26 @@ fn ip_text(addr: SocketAddr) -> String {
     }
 }
 
-fn peer_table(list: &[Peer]) -> String {
-    let rows: Vec<[String; 5]> = list
+/// What we know of a peer's advertised key: `plaintext` (it offers none),
+/// `new` (never met under that name), `pinned`, `verified`, or `CHANGED`
+/// (its name is pinned to another key: lantalk will refuse it).
+fn key_state(peer: &Peer, known: &[Known]) -> &'static str {
+    let Some(fp) = peer.fp else {
+        return "plaintext";
+    };
+    let mut same_name = known.iter().filter(|k| k.name == peer.nick).peekable();
+    if same_name.peek().is_none() {
+        return "new";
+    }
+    match same_name.find(|k| k.fp == fp) {
+        Some(k) if k.verified => "verified",
+        Some(_) => "pinned",
+        None => "CHANGED",
+    }
+}
+
+fn peer_table(list: &[Peer], known: &[Known]) -> String {
+    let rows: Vec<[String; 6]> = list
         .iter()
         .map(|p| {
             let addrs: Vec<String> = p.addrs.iter().map(|a| ip_text(*a)).collect();
@@ -131,12 +156,13 @@ fn peer_table(list: &[Peer]) -> String {
                 sanitize::one_line(&p.host, sanitize::MAX_NAME_WIDTH),
                 addrs.join(","),
                 p.port.to_string(),
+                key_state(p, known).to_owned(),
                 p.id.clone(),
             ]
         })
         .collect();
-    let header = ["NAME", "HOST", "ADDRESSES", "PORT", "ID"].map(str::to_owned);
-    let mut widths = [0usize; 5];
+    let header = ["NAME", "HOST", "ADDRESSES", "PORT", "KEY", "ID"].map(str::to_owned);
+    let mut widths = [0usize; 6];
     for row in std::iter::once(&header).chain(&rows) {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.width());
@@ -179,13 +205,16 @@ mod tests {
     /// cut, and the columns stay aligned whatever their width.
     #[test]
     fn the_table_shows_hostile_names_harmless_and_aligned() {
-        let table = peer_table(&[
-            peer("ev\x1b]2;pwned\x07il\u{202e}", "h\x1b[2J.local.", 'a'),
-            peer("bob\nfake row", "bob.local.", 'b'),
-            peer("世界👋", "w.local.", 'c'),
-            peer(&"x".repeat(300), "x.local.", 'd'),
-            peer("", "e.local.", 'e'),
-        ]);
+        let table = peer_table(
+            &[
+                peer("ev\x1b]2;pwned\x07il\u{202e}", "h\x1b[2J.local.", 'a'),
+                peer("bob\nfake row", "bob.local.", 'b'),
+                peer("世界👋", "w.local.", 'c'),
+                peer(&"x".repeat(300), "x.local.", 'd'),
+                peer("", "e.local.", 'e'),
+            ],
+            &[],
+        );
         eprintln!("{table}");
         let rows: Vec<&str> = table.lines().collect();
         assert_eq!(rows.len(), 6, "one row per peer and a header:\n{table}");
@@ -214,5 +243,29 @@ mod tests {
             host_at.iter().all(|&c| c == host_at[0]),
             "{host_at:?}\n{table}"
         );
+    }
+
+    #[test]
+    fn the_key_column_says_what_lantalk_will_do_with_the_peer() {
+        use crate::protocol::Fingerprint;
+        let (a, b) = (Fingerprint::of_cert(b"a"), Fingerprint::of_cert(b"b"));
+        let known = |fp, verified| Known {
+            name: "laptop".into(),
+            fp,
+            verified,
+            since: 0,
+            offered: None,
+        };
+        let mut p = peer("laptop", "laptop.local.", 'a');
+        assert_eq!(key_state(&p, &[known(a, false)]), "plaintext");
+        p.fp = Some(a);
+        assert_eq!(key_state(&p, &[]), "new");
+        assert_eq!(key_state(&p, &[known(a, false)]), "pinned");
+        assert_eq!(key_state(&p, &[known(a, true)]), "verified");
+        assert_eq!(key_state(&p, &[known(b, true)]), "CHANGED");
+        assert_eq!(key_state(&p, &[known(b, false), known(a, false)]), "pinned");
+        let table = peer_table(&[p], &[known(b, false)]);
+        assert!(table.lines().next().unwrap().contains("KEY"), "{table}");
+        assert!(table.contains("CHANGED"), "{table}");
     }
 }

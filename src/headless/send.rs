@@ -199,7 +199,13 @@ pub(super) async fn send(
             tokio::spawn(read_stdin_lines(lines_tx));
         }
     }
-    let history = open_history(global, &me.dir).map(|store| {
+    let store = open_history(global, &me.dir);
+    if let (Some(store), Link::Authenticated { first: true, .. }, Some(known)) =
+        (&store, session.link, &dial.policy.known)
+    {
+        net::policy::carry_over_history(store, known, &session.name, &session.id).await;
+    }
+    let history = store.map(|store| {
         History::start(
             store,
             PeerRef {

@@ -64,6 +64,10 @@ pub enum DialError {
     /// The `hello`s failed, or the peer was refused (see `Policy::judge`).
     #[error("handshake failed: {0}")]
     Handshake(#[from] ProtocolError),
+    /// Not dialled at all: the name did not resolve, or the policy forbids
+    /// reaching the peer this way (plaintext when encryption is required).
+    #[error("{0}")]
+    NotDialled(String),
 }
 
 impl DialError {

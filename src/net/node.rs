@@ -81,6 +81,9 @@ pub enum NetCommand {
     /// Accept the key the peer with this id (or name) presents, in place
     /// of the one pinned for its name; answered with [`NetEvent::Notice`].
     Trust(String),
+    /// Like [`NetCommand::Trust`], but keeping the keys already trusted
+    /// for the name: another device uses the same name.
+    TrustAlso(String),
     /// Show the verification code of the session with this peer id; with
     /// `confirmed`, the people compared it: mark the key verified.
     /// Answered with [`NetEvent::Verification`] or [`NetEvent::Notice`].
@@ -528,7 +531,8 @@ impl Node {
             }
             NetCommand::LoadHistory { peer, before } => self.load_history(peer, before).await,
             NetCommand::Search(words) => self.search(words).await,
-            NetCommand::Trust(peer) => self.trust(peer).await,
+            NetCommand::Trust(peer) => self.trust(peer, false).await,
+            NetCommand::TrustAlso(peer) => self.trust(peer, true).await,
             NetCommand::Verify { peer, confirmed } => self.verify(peer, confirmed).await,
             NetCommand::Shutdown => {}
         }
@@ -598,7 +602,7 @@ impl Node {
                 let tx = self.dial_tx.clone();
                 let expected = Some(peer_id.to_owned());
                 tokio::spawn(async move {
-                    let result = Err(DialError::Tls(why));
+                    let result = Err(DialError::NotDialled(why));
                     let _ = tx
                         .send(Dialled {
                             expected,
@@ -660,7 +664,9 @@ impl Node {
                     let reach = policy.reach_address();
                     dial(&tried, &hello, &policy, &Expect::default(), reach).await
                 }
-                Err(e) => Err(DialError::Tls(format!("cannot resolve {target}: {e}"))),
+                Err(e) => Err(DialError::NotDialled(format!(
+                    "cannot resolve {target}: {e}"
+                ))),
             };
             let _ = tx
                 .send(Dialled {

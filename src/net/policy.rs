@@ -1,5 +1,5 @@
 //! Whom a session is with, and whether to go on with it: the rules of
-//! PROTOCOL.md section 7 applied once both `hello`s are known.
+//! PROTOCOL.md section 9 applied once both `hello`s are known.
 //!
 //! - A certificate proves an id: the `hello` id must be the one derived from
 //!   the fingerprint of the certificate the peer presented.
@@ -233,11 +233,42 @@ pub const KEY_CHANGED: &str = "WARNING: THE KEY OF";
 pub fn key_changed(name: &str, pinned: &Fingerprint, presented: &Fingerprint) -> String {
     format!(
         "{KEY_CHANGED} {name:?} HAS CHANGED: pinned {}, presented {}. \
-         Someone may be impersonating it, or it was reinstalled. Session refused; \
-         if you are sure, accept the new key with /trust or `lantalk trust {name}`",
+         Someone may be impersonating it, or it was reinstalled, or another device uses that name. \
+         Session refused; if you know why, accept the new key with /trust or `lantalk trust {name}` \
+         (or, for another device, /trust also or `lantalk trust {name} --also`)",
         pinned.grouped(),
         presented.grouped()
     )
+}
+
+/// On the first session with a key under `name`: conversations kept
+/// under that name with ids no pinned key proves (the random ids of
+/// versions before keys) continue under `id`, the id the key proves.
+/// Returns the (old, new) ids merged.
+pub async fn carry_over_history(
+    store: &crate::store::Store,
+    known: &KnownPeers,
+    name: &str,
+    id: &str,
+) -> Vec<(String, String)> {
+    let Ok(conversations) = store.conversations().await else {
+        return Vec::new();
+    };
+    let mut merged = Vec::new();
+    for c in conversations {
+        if c.raw || c.peer == id || c.name != name {
+            continue;
+        }
+        if !matches!(known.by_id(&c.peer), Ok(None)) {
+            // A key proves that id: another peer, not an old id.
+            continue;
+        }
+        match store.merge_peer(c.peer.clone(), id.to_owned()).await {
+            Ok(_) => merged.push((c.peer, id.to_owned())),
+            Err(e) => tracing::warn!("cannot carry the history of {} over to {id}: {e}", c.peer),
+        }
+    }
+    merged
 }
 
 /// How to open a session with a peer.
@@ -287,5 +318,168 @@ impl Policy {
             (Some(_), true) => Reach::Tls,
             (Some(_), false) => Reach::TlsThenPlain,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::PROTO_VERSION;
+
+    fn fp(seed: &[u8]) -> Fingerprint {
+        Fingerprint::of_cert(seed)
+    }
+
+    fn hello(name: &str, id: String) -> Hello {
+        Hello {
+            proto: PROTO_VERSION,
+            id,
+            name: name.into(),
+            app: "test".into(),
+        }
+    }
+
+    fn policy(dir: &std::path::Path, require_encryption: bool) -> Policy {
+        let (keys, _) = crate::identity::Keys::generate().unwrap();
+        Policy::new(
+            Tls::new(&keys).unwrap(),
+            KnownPeers::new(dir),
+            require_encryption,
+        )
+    }
+
+    fn code(e: ProtocolError) -> ErrorCode {
+        e.code().unwrap()
+    }
+
+    #[test]
+    fn a_certificate_must_prove_the_id_and_match_the_advertisement() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(dir.path(), false);
+        let key = fp(b"b");
+        let tls = Transport::Tls(Some(key));
+        let honest = hello("b", key.peer_id());
+        let none = Expect::default();
+        let liar = hello("b", fp(b"other").peer_id());
+        assert_eq!(
+            code(p.judge(tls, &liar, &none).unwrap_err()),
+            ErrorCode::Untrusted
+        );
+        let advertised = Expect { fp: Some(fp(b"x")) };
+        let e = p.judge(tls, &honest, &advertised).unwrap_err();
+        assert!(
+            e.to_string().contains("someone may be in the middle"),
+            "{e}"
+        );
+        assert_eq!(
+            p.judge(tls, &honest, &Expect { fp: Some(key) }).unwrap(),
+            Link::Authenticated {
+                fp: key,
+                verified: false,
+                first: true
+            }
+        );
+        assert_eq!(
+            p.judge(tls, &honest, &none).unwrap(),
+            Link::Authenticated {
+                fp: key,
+                verified: false,
+                first: false
+            }
+        );
+    }
+
+    #[test]
+    fn another_key_under_a_pinned_name_is_refused_loudly_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(dir.path(), false);
+        let (old, new) = (fp(b"old"), fp(b"new"));
+        p.judge(
+            Transport::Tls(Some(old)),
+            &hello("b", old.peer_id()),
+            &Expect::default(),
+        )
+        .unwrap();
+        let e = p
+            .judge(
+                Transport::Tls(Some(new)),
+                &hello("b", new.peer_id()),
+                &Expect::default(),
+            )
+            .unwrap_err();
+        let ProtocolError::Refused {
+            why, told, name, ..
+        } = &e
+        else {
+            panic!("{e:?}")
+        };
+        assert!(why.starts_with(KEY_CHANGED), "{why}");
+        assert!(
+            why.contains(&old.grouped()) && why.contains(&new.grouped()),
+            "{why}"
+        );
+        assert!(told.contains("until its user accepts it"), "{told}");
+        assert_eq!(name, "b");
+        // Trusted: accepted from then on.
+        p.known.as_ref().unwrap().trust("b", None, false).unwrap();
+        assert!(
+            p.judge(
+                Transport::Tls(Some(new)),
+                &hello("b", new.peer_id()),
+                &Expect::default()
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_name_or_id_known_by_its_key_is_never_accepted_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(dir.path(), false);
+        let key = fp(b"b");
+        p.judge(
+            Transport::Tls(Some(key)),
+            &hello("b", key.peer_id()),
+            &Expect::default(),
+        )
+        .unwrap();
+        let none = Expect::default();
+        for transport in [Transport::Plain, Transport::Tls(None)] {
+            let by_name = p.judge(transport, &hello("b", fp(b"z").peer_id()), &none);
+            assert_eq!(code(by_name.unwrap_err()), ErrorCode::Untrusted);
+            let by_id = p.judge(transport, &hello("c", key.peer_id()), &none);
+            assert_eq!(code(by_id.unwrap_err()), ErrorCode::Untrusted);
+        }
+        let phone = hello("phone", fp(b"p").peer_id());
+        assert_eq!(
+            p.judge(Transport::Tls(None), &phone, &none).unwrap(),
+            Link::Unauthenticated
+        );
+        assert_eq!(
+            p.judge(Transport::Plain, &phone, &none).unwrap(),
+            Link::Plain
+        );
+        // Dialling: a pinned peer is reached over TLS even if it stops advertising a key.
+        assert_eq!(p.reach("b", "whatever", None), Ok(Reach::Tls));
+        assert_eq!(p.reach("x", &key.peer_id(), None), Ok(Reach::Tls));
+        assert_eq!(p.reach("old", &fp(b"o").peer_id(), None), Ok(Reach::Plain));
+        assert_eq!(
+            p.reach("new", &fp(b"n").peer_id(), Some(fp(b"n"))),
+            Ok(Reach::Tls)
+        );
+        assert_eq!(p.reach_address(), Reach::TlsThenPlain);
+    }
+
+    #[test]
+    fn require_encryption_refuses_plaintext_but_not_tls_without_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(dir.path(), true);
+        let phone = hello("phone", fp(b"p").peer_id());
+        let none = Expect::default();
+        let e = p.judge(Transport::Plain, &phone, &none).unwrap_err();
+        assert_eq!(code(e), ErrorCode::EncryptionRequired);
+        assert!(p.judge(Transport::Tls(None), &phone, &none).is_ok());
+        assert!(p.reach("old", &fp(b"o").peer_id(), None).is_err());
+        assert_eq!(p.reach_address(), Reach::Tls);
     }
 }

@@ -1,5 +1,5 @@
 //! Certificate fingerprints, the peer ids derived from them, and the short
-//! verification code two people compare out loud (PROTOCOL.md section 7).
+//! verification code two people compare out loud (PROTOCOL.md section 9).
 
 use std::fmt;
 use std::str::FromStr;

@@ -656,3 +656,70 @@ async fn a_failing_job_does_not_take_its_neighbours_down() {
     assert!(records.iter().all(|r| r.body == "fine"));
     assert_eq!(integrity(&d), "ok");
 }
+
+#[tokio::test]
+async fn a_conversation_carries_over_to_a_new_id_keeping_each_text_once() {
+    let dir = dir();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .received(vec![
+            (peer(A, "bob"), text("1", 1, "old one")),
+            (peer(A, "bob"), text("2", 2, "old two")),
+        ])
+        .await
+        .unwrap();
+    store
+        .sent(peer(A, "bob"), text("m1", 3, "waiting"), State::Pending)
+        .await
+        .unwrap();
+    // Into an id without history: the conversation is re-keyed.
+    assert_eq!(store.merge_peer(A.into(), B.into()).await.unwrap(), 3);
+    let (records, _) = store.page(B.into(), None, 10).await.unwrap();
+    let bodies: Vec<&str> = records.iter().map(|r| r.body.as_str()).collect();
+    assert_eq!(bodies, ["old one", "old two", "waiting"]);
+    assert!(store.page(A.into(), None, 10).await.unwrap().0.is_empty());
+    let outbox = store.outbox().await.unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(
+        outbox[0].0, B,
+        "the undelivered text now waits for the new id"
+    );
+
+    // Into an id that has history of its own: merged in order, a text both
+    // hold kept once, and the old conversation gone.
+    const C: &str = "cccccccccccccccccccccccccccccccc";
+    store
+        .received(vec![
+            (peer(C, "bob"), text("2", 2, "old two")),
+            (peer(C, "bob"), text("3", 4, "new three")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.merge_peer(C.into(), B.into()).await.unwrap(), 2);
+    let (records, _) = store.page(B.into(), None, 10).await.unwrap();
+    let bodies: Vec<&str> = records.iter().map(|r| r.body.as_str()).collect();
+    assert_eq!(bodies, ["old one", "old two", "waiting", "new three"]);
+    let keys: Vec<String> = store
+        .conversations()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.peer)
+        .collect();
+    assert_eq!(keys, [B]);
+    // Texts still arrive under the new id afterwards.
+    store
+        .received(vec![(peer(B, "bob"), text("4", 5, "after"))])
+        .await
+        .unwrap();
+    assert_eq!(store.page(B.into(), None, 10).await.unwrap().0.len(), 5);
+    assert_eq!(
+        store
+            .merge_peer("dddddddddddddddddddddddddddddddd".into(), B.into())
+            .await
+            .unwrap(),
+        0,
+        "nothing to carry over"
+    );
+    assert_eq!(integrity(&dir), "ok");
+}

@@ -1,8 +1,13 @@
 //! The conversation pane (right): the open peer's messages, newest at the
 //! bottom, each as `HH:MM name: body` word-wrapped with continuation rows
 //! indented under the body, a delivery mark after our own messages, system
-//! lines dimmed, and a date separator wherever the local date changes. With
-//! nothing open it shows a short welcome.
+//! lines dimmed, warnings (`!! `, a refused key) bold in the error colour, a
+//! verification code bold on a row of its own, and a date separator
+//! wherever the local date changes. The title names the peer and its host;
+//! at the right end of the border, how the open session is protected
+//! (`encrypted`, `encrypted, verified ✓`, `encrypted, unauthenticated`, or
+//! `plaintext, not encrypted` in the error colour). With nothing open it
+//! shows a short welcome.
 //!
 //! With history kept, a dim line above the oldest entry says whether older
 //! messages are loading, can be loaded by scrolling up, or whether this is the
@@ -13,6 +18,8 @@
 //! backwards until the scrolled-to window is full, so drawing costs the same
 //! for a hundred entries as for a hundred thousand.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
@@ -21,8 +28,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::text::{self, spaces, truncate, wrap};
-use super::{fg, pane_block};
-use crate::app::{App, Conversation, Delivery, Entry, EntryKind, Focus, Theme, TopLine, View};
+use super::{fg, pane_block, security_mark};
+use crate::app::{
+    App, Conversation, Delivery, Entry, EntryKind, Focus, PeerEntry, Theme, TopLine, View,
+};
 use crate::sanitize::escape_for_terminal;
 
 /// What the pane says when no conversation is open.
@@ -36,6 +45,14 @@ const MAX_NAME: usize = 16;
 
 /// Below this many cells beside the prefix, continuation rows start further left.
 const MIN_BODY: usize = 12;
+
+/// The title keeps at least this much of a peer's name (or all of a
+/// shorter one) beside the protection mark's words; with less room the
+/// mark is the short tag.
+const MIN_TITLE_NAME: usize = 8;
+
+/// A host is shown in the title only if at least this much of it fits.
+const MIN_TITLE_HOST: usize = 6;
 
 /// Draws the pane into `area` and reports its page height and how far the
 /// open conversation can scroll.
@@ -57,18 +74,16 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) -> View {
     };
 
     let name = text::name(&peer.name);
-    let host = text::line(peer.host.trim_end_matches('.'));
-    let mut title = vec![
-        Span::raw(" "),
-        Span::styled(name.to_string(), Style::new().bold()),
-        Span::raw(" "),
-    ];
-    // A peer known only from history has no host to show.
-    if !host.is_empty() {
-        title.push(Span::styled(format!("· {host} "), Style::new().dim()));
-    }
-    let title = Line::from(title);
-    let block = pane_block(title, focused, &app.theme);
+    let block = pane_block(
+        title(peer, &name, area.width, &app.theme),
+        focused,
+        &app.theme,
+    );
+    // How the session is protected, at the right end of the top border.
+    let block = match mark(peer, &name, area.width, &app.theme) {
+        Some(mark) => block.title(mark.right_aligned()),
+        None => block,
+    };
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
@@ -120,6 +135,46 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) -> View {
         max_scroll,
         jumped,
     }
+}
+
+/// The words marking how the session with `peer` is protected (the short
+/// tag when the words would leave the name no room), padded with a space
+/// each side; `None` without a session.
+fn mark(peer: &PeerEntry, name: &str, width: u16, theme: &Theme) -> Option<Line<'static>> {
+    let (tag, words, style) = security_mark(peer.security()?, theme);
+    // Two corners, the mark's padding, one cell between the titles.
+    let room = usize::from(width).saturating_sub(text::width(words) + 5);
+    let shown = if room >= text::width(name).min(MIN_TITLE_NAME) + 2 {
+        words
+    } else {
+        tag
+    };
+    Some(Line::from(vec![
+        Span::raw(" "),
+        Span::styled(shown, style),
+        Span::raw(" "),
+    ]))
+}
+
+/// ` name · host ` (the host dim, and only when there is room), cut to
+/// leave the protection mark its room in a pane `width` cells wide.
+fn title(peer: &PeerEntry, name: &str, width: u16, theme: &Theme) -> Line<'static> {
+    let mark_w = mark(peer, name, width, theme).map_or(0, |m| m.width() + 1);
+    let room = usize::from(width).saturating_sub(2 + mark_w);
+    let name = truncate(name, room.saturating_sub(2).max(1));
+    let used = text::width(&name) + 2;
+    let mut title = vec![
+        Span::raw(" "),
+        Span::styled(name, Style::new().bold()),
+        Span::raw(" "),
+    ];
+    // A peer known only from history has no host to show.
+    let host = text::line(peer.host.trim_end_matches('.'));
+    if !host.is_empty() && used + 3 + MIN_TITLE_HOST.min(text::width(&host)) <= room {
+        let host = truncate(&host, room - used - 3);
+        title.push(Span::styled(format!("· {host} "), Style::new().dim()));
+    }
+    Line::from(title)
 }
 
 /// The rows of a conversation visible at some scroll position.
@@ -303,24 +358,62 @@ fn entry_lines(
     let time =
         local(entry.ts, tz).map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string());
     let time = Span::styled(format!("{time} "), Style::new().dim());
-    // Only messages have lines of their own: a system line that quotes a
-    // peer's name or error message stays one line.
-    let body = escape_for_terminal(&entry.body, !matches!(entry.kind, EntryKind::System));
+    // Only messages have lines of their own: a line from lantalk that
+    // quotes a peer's name or error message stays one line.
+    let body = escape_for_terminal(&entry.body, entry.kind.is_message());
 
     let system = fg(theme.system).dim().italic();
-    let (prefix, body_style, mark): (Vec<Span<'static>>, Style, Vec<(String, Style)>) =
-        match &entry.kind {
-            EntryKind::System => (vec![time, Span::styled("-- ", system)], system, Vec::new()),
-            EntryKind::Own { state, .. } => {
-                let own = fg(theme.own).bold();
-                let mark = delivery(state, theme);
-                (sender(time, me, own, width), Style::new(), mark)
+    let code = match &entry.kind {
+        EntryKind::Code { code, .. } => text::line(code),
+        _ => Cow::Borrowed(""),
+    };
+    let mark = match &entry.kind {
+        EntryKind::Own { state, .. } => delivery(state, theme),
+        _ => Vec::new(),
+    };
+    let mark: Vec<(&str, Style)> = mark.iter().map(|(s, st)| (s.as_str(), *st)).collect();
+    // Each entry is one or more logical lines of styled pieces.
+    let (prefix, logical): (Vec<Span<'static>>, Vec<Pieces>) = match &entry.kind {
+        EntryKind::System => (
+            vec![time, Span::styled("-- ", system)],
+            vec![vec![(&body, system)]],
+        ),
+        EntryKind::Warning => {
+            let loud = fg(theme.error).bold();
+            (
+                vec![time, Span::styled("!! ", loud)],
+                vec![vec![(&body, loud)]],
+            )
+        }
+        EntryKind::Code { verified, .. } => {
+            // The code on a row of its own (green once verified), then
+            // what to do with it.
+            let colour = if *verified {
+                theme.delivered
+            } else {
+                theme.accent
+            };
+            (
+                vec![time, Span::styled("-- ", system)],
+                vec![
+                    vec![("verification code: ", system), (&code, fg(colour).bold())],
+                    vec![(&body, system)],
+                ],
+            )
+        }
+        EntryKind::Own { .. } => {
+            let own = fg(theme.own).bold();
+            let mut lines = message_lines(&body);
+            if let Some(last) = lines.last_mut() {
+                last.extend(mark);
             }
-            EntryKind::Peer { from, .. } => {
-                let theirs = fg(theme.peer).bold();
-                (sender(time, from, theirs, width), Style::new(), Vec::new())
-            }
-        };
+            (sender(time, me, own, width), lines)
+        }
+        EntryKind::Peer { from, .. } => {
+            let theirs = fg(theme.peer).bold();
+            (sender(time, from, theirs, width), message_lines(&body))
+        }
+    };
 
     let prefix_w: usize = prefix.iter().map(|s| text::width(&s.content)).sum();
     let indent = if width >= prefix_w + MIN_BODY {
@@ -331,15 +424,9 @@ fn entry_lines(
     let first = width.saturating_sub(prefix_w);
     let rest = width.saturating_sub(indent);
 
-    let logical: Vec<&str> = body.split('\n').collect();
-    let last = logical.len() - 1;
     let mut out: Vec<Line<'static>> = Vec::new();
-    for (n, part) in logical.iter().enumerate() {
-        let mut pieces: Vec<(&str, Style)> = vec![(part, body_style)];
-        if n == last {
-            pieces.extend(mark.iter().map(|(s, st)| (s.as_str(), *st)));
-        }
-        let rows = wrap(&pieces, if n == 0 { first } else { rest }, rest);
+    for (n, pieces) in logical.iter().enumerate() {
+        let rows = wrap(pieces, if n == 0 { first } else { rest }, rest);
         for (r, row) in rows.into_iter().enumerate() {
             let lead = if n == 0 && r == 0 {
                 prefix.clone()
@@ -350,6 +437,16 @@ fn entry_lines(
         }
     }
     out
+}
+
+/// One logical line (no `\n`) as styled pieces, for [`wrap`].
+type Pieces<'a> = Vec<(&'a str, Style)>;
+
+/// A message body's lines, unstyled.
+fn message_lines(body: &str) -> Vec<Pieces<'_>> {
+    body.split('\n')
+        .map(|part| vec![(part, Style::new())])
+        .collect()
 }
 
 /// `HH:MM name: ` with the name escaped and cut to fit.

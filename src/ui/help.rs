@@ -1,6 +1,6 @@
 //! The help overlay: a centred bordered box over everything else listing
-//! every key (by pane) and every command. Drawn when `App::help` is set;
-//! Esc closes it.
+//! every key (by pane), the marks of how sessions are protected, and every
+//! command. Drawn when `App::help` is set; Esc closes it.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -25,6 +25,8 @@ const ITEMS: &[Item] = &[
     ("", "Peers pane"),
     ("↑/↓  j/k", "move the cursor"),
     ("Enter", "open the conversation"),
+    ("enc  enc✓", "encrypted / and verified with /verify"),
+    ("enc?  plain", "encrypted, sender unproven / NOT encrypted"),
     ("", "Conversation pane"),
     ("PgUp / PgDn", "scroll a page (mouse wheel: a few rows)"),
     ("Home / End", "oldest / newest (older load from history)"),
@@ -39,6 +41,8 @@ const ITEMS: &[Item] = &[
     ("/connect HOST:PORT", "talk to a peer by address"),
     ("/name NEW", "change your name"),
     ("/search WORDS", "find messages in every conversation"),
+    ("/verify [yes]", "show the code to compare; yes: it matched"),
+    ("/trust [NAME]", "accept the new key of a refused peer"),
     ("/quit", "leave"),
     ("//text", "send a message that starts with /"),
 ];

@@ -7,7 +7,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Position, Rect};
 use ratatui::style::Style;
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::text::{self, truncate};
@@ -82,6 +82,31 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         let col = cursor_col.min(inner.width - 1);
         frame.set_cursor_position(Position::new(inner.x + col, inner.y + row));
     }
+}
+
+/// The most rows a warning above the input takes.
+const MAX_ALERT_ROWS: usize = 4;
+
+/// The warning above the input, if any, wrapped to an outer width of
+/// `width`: bold in the `error` colour, at most [`MAX_ALERT_ROWS`] rows (the
+/// last ending in `…` when cut).
+pub(super) fn alert_rows(app: &App, width: u16) -> Vec<Line<'static>> {
+    let Some(alert) = &app.alert else {
+        return Vec::new();
+    };
+    let style = fg(app.theme.error).bold();
+    let width = usize::from(width.saturating_sub(2)).max(1);
+    let alert = text::line(alert);
+    let mut rows = text::wrap(&[(&alert, style)], width, width);
+    if rows.len() > MAX_ALERT_ROWS {
+        rows.truncate(MAX_ALERT_ROWS);
+        let last = rows.pop().unwrap_or_default();
+        let cut: String = last.spans.iter().map(|s| s.content.as_ref()).collect();
+        rows.push(Line::styled(truncate(&format!("{cut}…"), width), style));
+    }
+    rows.into_iter()
+        .map(|row| Line::from([vec![Span::raw(" ")], row.spans].concat()))
+        .collect()
 }
 
 /// Draws the notice, if any, on the row `area` (`notice` colour, cut to fit).

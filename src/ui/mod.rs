@@ -5,13 +5,14 @@
 //! terminal title ([`title`]) holds no peer string at all.
 //!
 //! ```text
-//! ┌ Peers ───────────┐┌ alice · laptop.local ─────────────────┐
-//! │● alice laptop (2)││─────────── Thu 26 Nov 2026 ───────────│
+//! ┌ Peers ───────────┐┌ alice · laptop.local ────── encrypted ┐
+//! │● alice    enc (2)││─────────── Thu 26 Nov 2026 ───────────│
 //! │○ bob bob-pc      ││09:15 alice: hi, wrapped body rows are │
 //! │· carol    offline││             indented under the body   │
 //! │                  ││09:16 me: hello ✓                      │
 //! │                  │└───────────────────────────────────────┘
-//! │                  │ notice (a row only when there is one)
+//! │                  │ a warning (in red, until Esc) and a notice (a row each
+//! │                  │ only when there is one)
 //! │                  │┌ Message to alice ─────────────────────┐
 //! │                  ││grows to 6 rows                        │
 //! └──────────────────┘└───────────────────────────────────────┘
@@ -35,6 +36,8 @@ mod history_tests;
 mod tests;
 #[cfg(test)]
 mod theme_tests;
+#[cfg(test)]
+mod trust_tests;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -42,7 +45,7 @@ use ratatui::style::{Color, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, BorderType, Paragraph};
 
-use crate::app::{App, Theme, View};
+use crate::app::{App, Security, Theme, View};
 
 /// Smallest terminal drawn normally, in columns.
 pub const MIN_WIDTH: u16 = 40;
@@ -70,13 +73,21 @@ pub fn draw(frame: &mut Frame, app: &App) -> View {
         Layout::horizontal([Constraint::Length(peers_width), Constraint::Fill(1)]).areas(main);
 
     let notice_height = u16::from(app.notice.is_some());
+    // A warning takes rows from the conversation, never the input's one row.
+    let alert = input::alert_rows(app, right.width);
+    let alert_height = u16::try_from(alert.len()).unwrap_or(u16::MAX).min(
+        right
+            .height
+            .saturating_sub(notice_height + MIN_CONVERSATION + 3),
+    );
     let max_rows = right
         .height
-        .saturating_sub(notice_height + MIN_CONVERSATION + 2)
+        .saturating_sub(alert_height + notice_height + MIN_CONVERSATION + 2)
         .min(input::MAX_ROWS);
     let input_height = input::height(app, right.width, max_rows);
-    let [conversation_area, notice_area, input_area] = Layout::vertical([
+    let [conversation_area, alert_area, notice_area, input_area] = Layout::vertical([
         Constraint::Fill(1),
+        Constraint::Length(alert_height),
         Constraint::Length(notice_height),
         Constraint::Length(input_height),
     ])
@@ -84,6 +95,7 @@ pub fn draw(frame: &mut Frame, app: &App) -> View {
 
     peers::draw(frame, left, app);
     let view = conversation::draw(frame, conversation_area, app);
+    frame.render_widget(Paragraph::new(alert), alert_area);
     input::draw_notice(frame, notice_area, app);
     input::draw(frame, input_area, app);
     status::draw(frame, status_area, app);
@@ -123,6 +135,19 @@ fn pane_block<'a>(title: Line<'a>, focused: bool, theme: &Theme) -> Block<'a> {
         })
         .border_style(border)
         .title(title)
+}
+
+/// How a session's protection is marked: a short tag for the peers list,
+/// words for the conversation's title, and their style. Plain words (and
+/// the `✓` the screen already uses), readable on any terminal; the
+/// plaintext mark in the theme's `error` colour.
+fn security_mark(security: Security, theme: &Theme) -> (&'static str, &'static str, Style) {
+    match security {
+        Security::Verified => ("enc✓", "encrypted, verified ✓", fg(theme.delivered).bold()),
+        Security::Encrypted => ("enc", "encrypted", fg(theme.online)),
+        Security::Unauthenticated => ("enc?", "encrypted, unauthenticated", fg(theme.notice)),
+        Security::Plaintext => ("plain", "plaintext, not encrypted", fg(theme.error).bold()),
+    }
 }
 
 /// A style in the foreground colour `colour`; none for `Color::Reset`, so

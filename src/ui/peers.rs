@@ -1,10 +1,13 @@
 //! The peers pane (left): one row per known peer in the App's order, with a
 //! mark for its state (`●` connected, `○` online, `✗` online but we cannot
 //! talk to it, `·` offline), its name, a dim host when it says something the
-//! name does not, and at the right edge its unread count, or "offline" (after
-//! `◷N` when N of our texts wait for it). Peers we only have history with
-//! are listed offline. The row under the cursor is highlighted, strongly when
-//! the pane has the focus. With no peers it shows a hint.
+//! name does not, and at the right edge how its open session is protected
+//! (`enc` encrypted, `enc✓` verified, `enc?` encrypted but unauthenticated,
+//! `plain` in the error colour; nothing without a session) and its unread
+//! count, or "offline" (after `◷N` when N of our texts wait for it). Peers
+//! we only have history with are listed offline. The row under the cursor
+//! is highlighted, strongly when the pane has the focus. With no peers it
+//! shows a hint.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -13,7 +16,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::text::{self, spaces, truncate};
-use super::{fg, pane_block};
+use super::{fg, pane_block, security_mark};
 use crate::app::{App, DiscoveryState, Focus, PeerEntry, Theme};
 
 /// Draws the pane into `area`.
@@ -121,16 +124,25 @@ fn row(peer: &PeerEntry, width: usize, open: bool, theme: &Theme) -> Line<'stati
     Line::from(spans)
 }
 
-/// What the right edge of a row says: `(3)` unread, else `offline`, after
-/// `◷2` when two of our texts wait for the peer.
+/// What the right edge of a row says: how the open session is protected
+/// (`enc`, `enc✓`, `enc?`, `plain`), then `(3)` unread; or `offline`,
+/// after `◷2` when two of our texts wait for the peer.
 fn badge(peer: &PeerEntry, theme: &Theme) -> Vec<(String, Style)> {
+    let mut badge = Vec::new();
+    if let Some(security) = peer.security() {
+        let (tag, _, style) = security_mark(security, theme);
+        badge.push((tag.to_owned(), style));
+    }
     if peer.unread > 0 {
-        return vec![(format!("({})", peer.unread), fg(theme.unread).bold())];
+        if !badge.is_empty() {
+            badge.push((" ".to_owned(), Style::new()));
+        }
+        badge.push((format!("({})", peer.unread), fg(theme.unread).bold()));
+        return badge;
     }
     if peer.online() {
-        return Vec::new();
+        return badge;
     }
-    let mut badge = Vec::new();
     let waiting = peer.undelivered();
     if waiting > 0 {
         badge.push((format!("◷{waiting} "), fg(theme.waiting)));

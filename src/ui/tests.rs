@@ -308,7 +308,7 @@ fn wide_characters_never_cross_the_edge() {
 fn help_overlay() {
     let mut app = chatting(conversation_entries());
     app.help = true;
-    let t = render(&app, 80, 26);
+    let t = render(&app, 80, 30);
     insta::assert_snapshot!("help_overlay", t.backend());
     assert!(!t.backend().cursor_visible(), "no cursor over the help");
 }

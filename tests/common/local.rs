@@ -22,6 +22,22 @@ pub const STARTUP: Duration = Duration::from_secs(10);
 /// How long any single expected event (a line, a frame, an exit) may take.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// Accepts the next connection that speaks in clear, as a plaintext-only
+/// server would: `lantalk send HOST:PORT` tries TLS first (first byte
+/// 0x16) and comes back in clear when the server drops that attempt.
+#[track_caller]
+pub fn accept_plaintext(listener: &TcpListener) -> TcpStream {
+    loop {
+        let (stream, _) = listener.accept().expect("accept");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut first = [0u8; 1];
+        match stream.peek(&mut first) {
+            Ok(1) if first[0] == 0x16 => continue,
+            _ => return stream,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Running the binary
 // ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 
 use super::{DialError, NetEvent, Node};
 use crate::net::Link;
+use crate::net::policy::carry_over_history;
 use crate::protocol::{Fingerprint, Hello, ProtocolError, verification_code};
 
 impl Node {
@@ -35,18 +36,8 @@ impl Node {
         let (Some(store), Some(known)) = (self.store.clone(), self.policy.known.clone()) else {
             return;
         };
-        let Ok(conversations) = store.conversations().await else {
-            return;
-        };
-        for c in conversations {
-            if c.raw || c.peer == peer.id || c.name != peer.name {
-                continue;
-            }
-            if !matches!(known.by_id(&c.peer), Ok(None)) {
-                // A key proves that id: another peer, not an old id.
-                continue;
-            }
-            self.merge(c.peer, peer.id.clone()).await;
+        for (from, into) in carry_over_history(&store, &known, &peer.name, &peer.id).await {
+            self.moved(from, into).await;
         }
     }
 
@@ -59,6 +50,12 @@ impl Node {
             tracing::warn!("cannot carry the history of {from} over to {into}: {e}");
             return;
         }
+        self.moved(from, into).await;
+    }
+
+    /// The history of `from` is now `into`'s: so are its waiting texts and
+    /// its conversation on screen.
+    async fn moved(&mut self, from: String, into: String) {
         if let Some(waiting) = self.outgoing.remove(&from) {
             let out = self.outgoing.entry(into.clone()).or_default();
             out.texts.extend(waiting.texts);
@@ -67,8 +64,10 @@ impl Node {
     }
 
     /// `/trust`: accepts the key the peer (id or name) offered, or the one
-    /// it advertises, for its name.
-    pub(super) async fn trust(&mut self, peer: String) {
+    /// it advertises, for its name: in place of the old one (its
+    /// conversation carries over), or with `also` beside it (another
+    /// device of that name, a conversation of its own).
+    pub(super) async fn trust(&mut self, peer: String, also: bool) {
         let Some(known) = self.policy.known.clone() else {
             return self
                 .notice(&peer, "no data directory: nothing is pinned".into())
@@ -84,9 +83,10 @@ impl Node {
             .unwrap_or_else(|| peer.clone());
         let offered = known.by_name(&name).ok().flatten().and_then(|k| k.offered);
         let fp = offered.or(discovered.and_then(|p| p.fp));
-        let text = match known.trust(&name, fp) {
+        let text = match known.trust(&name, fp, also) {
             Ok((old, new)) => {
-                if let Some(old) = old
+                if !also
+                    && let Some(old) = old
                     && old.peer_id() != new.peer_id()
                 {
                     self.merge(old.peer_id(), new.peer_id()).await;

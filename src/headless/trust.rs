@@ -1,0 +1,156 @@
+//! `lantalk trust PEER` and `lantalk verify PEER`: the known peers of the
+//! data directory, by hand. Neither touches the network.
+
+use anyhow::anyhow;
+
+use super::{Exit, Failure, identity_of};
+use crate::cli::Global;
+use crate::identity;
+use crate::protocol::{Fingerprint, verification_code};
+use crate::sanitize::escape_for_terminal;
+use crate::store::Store;
+use crate::trust::{Known, KnownPeers, TrustError};
+
+/// The pin PEER names: its name exactly, else its name in any case (if
+/// only one matches), else its peer id. `None` when nothing matches.
+fn find(known: &KnownPeers, peer: &str) -> Result<Option<Known>, Failure> {
+    let all = known.list().map_err(Failure::from_other)?;
+    if let Some(k) = all.iter().find(|k| k.name == peer) {
+        return Ok(Some(k.clone()));
+    }
+    let folded: Vec<&Known> = all
+        .iter()
+        .filter(|k| k.name.to_lowercase() == peer.to_lowercase())
+        .collect();
+    match folded.as_slice() {
+        [one] => return Ok(Some((*one).clone())),
+        [] => {}
+        _ => {
+            return Err(Failure::new(
+                Exit::Usage,
+                anyhow!("{peer:?} matches several known peers; give the exact name or the peer id"),
+            ));
+        }
+    }
+    Ok(all.into_iter().find(|k| k.id() == peer))
+}
+
+fn shown(name: &str) -> String {
+    escape_for_terminal(name, false).into_owned()
+}
+
+/// Every known peer, for a "not found" message.
+fn known_names(known: &KnownPeers) -> String {
+    let names: Vec<String> = known
+        .list()
+        .unwrap_or_default()
+        .iter()
+        .map(|k| format!("{:?}", shown(&k.name)))
+        .collect();
+    if names.is_empty() {
+        "no peer is known yet".into()
+    } else {
+        format!("known peers: {}", names.join(", "))
+    }
+}
+
+/// `lantalk trust PEER [--fingerprint FP]`
+pub(super) async fn trust(
+    global: &Global,
+    peer: &str,
+    fp: Option<&str>,
+    also: bool,
+) -> Result<(), Failure> {
+    let dir = identity::data_dir(global.data_dir.as_deref())?;
+    let known = KnownPeers::new(&dir);
+    let fp = fp
+        .map(|text| {
+            text.parse::<Fingerprint>()
+                .map_err(|e| Failure::new(Exit::Usage, anyhow!("--fingerprint {text:?}: {e}")))
+        })
+        .transpose()?;
+    let name = find(&known, peer)?.map_or_else(|| peer.to_owned(), |k| k.name);
+    let (old, new) = match known.trust(&name, fp, also) {
+        Ok(changed) => changed,
+        Err(e @ TrustError::Nothing(_)) => {
+            return Err(Failure::new(
+                Exit::NotFound,
+                anyhow!("{e} ({})", known_names(&known)),
+            ));
+        }
+        Err(e) => return Err(Failure::from_other(e)),
+    };
+    match old {
+        Some(old) if old == new => {
+            println!("{:?} already has the key {}", shown(&name), new.grouped());
+        }
+        Some(_) if also => println!(
+            "now trusting the key {} for {:?} as well (another device with that name)",
+            new.grouped(),
+            shown(&name)
+        ),
+        Some(old) => {
+            println!(
+                "now trusting the key {} for {:?} (was {})",
+                new.grouped(),
+                shown(&name),
+                old.grouped()
+            );
+            if !global.no_history && Store::file_in(&dir).exists() {
+                let store = Store::open_existing(&dir).map_err(Failure::from_other)?;
+                store
+                    .merge_peer(old.peer_id(), new.peer_id())
+                    .await
+                    .map_err(Failure::from_other)?;
+            }
+        }
+        None => println!(
+            "now trusting the key {} for {:?}",
+            new.grouped(),
+            shown(&name)
+        ),
+    }
+    println!(
+        "compare the verification code with them: lantalk verify {}",
+        shown(&name)
+    );
+    Ok(())
+}
+
+/// `lantalk verify PEER [--yes]`
+pub(super) fn verify(global: &Global, peer: &str, yes: bool) -> Result<(), Failure> {
+    let me = identity_of(global, false)?;
+    let known = KnownPeers::new(&me.dir);
+    let Some(theirs) = find(&known, peer)? else {
+        return Err(Failure::new(
+            Exit::NotFound,
+            anyhow!(
+                "no key is known for {:?} yet: exchange a message with it first ({})",
+                shown(peer),
+                known_names(&known)
+            ),
+        ));
+    };
+    let ours = me.keys.fingerprint;
+    let name = shown(&theirs.name);
+    println!(
+        "verification code with {name:?}: {}",
+        verification_code(&ours, &theirs.fp)
+    );
+    println!("  your key:  {}", ours.grouped());
+    println!("  their key: {}", theirs.fp.grouped());
+    if yes {
+        known
+            .set_verified(&theirs.name, theirs.fp)
+            .map_err(Failure::from_other)?;
+        println!("{name:?} is now marked verified");
+    } else if theirs.verified {
+        println!("{name:?} is verified");
+    } else {
+        println!(
+            "if {name:?} shows the same code (lantalk verify {}, or /verify in the chat screen), run: lantalk verify {name} --yes",
+            shown(&me.hello.name)
+        );
+    }
+    Ok(())
+}
