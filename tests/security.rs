@@ -77,6 +77,9 @@ impl<'a> Host<'a> {
             out.status,
             started.elapsed().as_millis()
         );
+        for line in String::from_utf8_lossy(&out.stderr).lines() {
+            eprintln!("  {line}");
+        }
         out
     }
 
@@ -581,6 +584,17 @@ fn a_changed_key_is_refused_with_both_fingerprints_until_trusted() {
     // Someone at A checks and accepts the new key.
     let out = a.run(&["trust", "b"]);
     assert_ok("lantalk trust b", &out);
+    assert_eq!(
+        stdout(&out).lines().next(),
+        Some(
+            format!(
+                "now trusting the key {} for \"b\" (was {})",
+                new.grouped(),
+                old.grouped()
+            )
+            .as_str()
+        )
+    );
     assert_eq!(a.known().by_name("b").unwrap().map(|k| k.fp), Some(new));
     let out = b.send(&[], "a", "after trust");
     assert_ok("b's send after trust", &out);
@@ -729,7 +743,7 @@ fn require_encryption_refuses_plaintext_and_raw_peers_with_a_clear_message() {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn both_sides_show_the_same_verification_code_and_it_changes_with_a_key() {
+fn both_sides_show_the_same_verification_code_and_it_changes_with_either_key() {
     let Some(lan) = Lan::new("verification_code", 2) else {
         return;
     };
@@ -739,35 +753,71 @@ fn both_sides_show_the_same_verification_code_and_it_changes_with_a_key() {
     let (mut a_listen, _) = a.listen(&[]);
     let (mut b_listen, _) = b.listen(&[]);
     first_contact(&a, &mut a_listen, &b, &mut b_listen);
-    let before = verification_code(&a.fp(), &b.fp());
 
-    // What `verify PEER` prints must hold the code of the two keys.
-    let shows = |host: &Host, peer: &str, code: &str| {
-        let out = host.run(&["verify", peer]);
-        assert_ok(&format!("{} verify {peer}", host.name), &out);
-        let all = format!("{}{}", stdout(&out), stderr(&out));
-        assert!(
-            all.contains(code),
-            "{} verify {peer}: no {code:?} in {all:?}",
-            host.name
+    // `verify PEER` shows the code of this side's key and PEER's pinned
+    // key, and both keys; the expected code is computed from the key files.
+    let shows = |host: &Host, peer: &Host| {
+        let out = host.run(&["verify", peer.name]);
+        assert_ok(&format!("{} verify {}", host.name, peer.name), &out);
+        let (ours, theirs) = (host.fp(), peer.fp());
+        let code = verification_code(&ours, &theirs);
+        let text = stdout(&out);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines.first().copied(),
+            Some(format!("verification code with \"{}\": {code}", peer.name).as_str()),
+            "{text}"
         );
-        eprintln!("{} verify {peer}: {all:?}", host.name);
+        assert!(
+            lines.contains(&format!("  your key:  {}", ours.grouped()).as_str()),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&format!("  their key: {}", theirs.grouped()).as_str()),
+            "{text}"
+        );
+        code
     };
-    shows(&a, "b", &before);
-    shows(&b, "a", &before);
+    let first = shows(&a, &b);
+    assert_eq!(shows(&b, &a), first, "the two sides show different codes");
+    eprintln!("code for the first keys: {first}");
+
+    // The people compared the codes: the session is marked verified.
+    assert_ok("verify b --yes", &a.run(&["verify", "b", "--yes"]));
+    let out = b.send(&[], "a", "verified now");
+    assert_ok("b's send after verify --yes", &out);
+    a_listen.wait_out(SECS(5), |l| l == "b: verified now");
+    a_listen.wait_err(SECS(5), |l| {
+        l.contains("b connected from") && l.ends_with("(encrypted, verified)")
+    });
 
     // B gets a new key; A accepts it after the refusal.
     stop(b_listen);
     b.lose_key();
-    let (_b_listen, _) = b.listen(&[]);
+    let (mut b_listen, _) = b.listen(&[]);
     let out = b.send(&[], "a", "new key");
     assert_exit("b's send with its new key", &out, 4);
     a_listen.wait_err(SECS(5), |l| {
         l.contains("WARNING: THE KEY OF \"b\" HAS CHANGED")
     });
     assert_ok("trust b", &a.run(&["trust", "b"]));
-    let after = verification_code(&a.fp(), &b.fp());
-    assert_ne!(after, before);
-    shows(&a, "b", &after);
-    shows(&b, "a", &after);
+    let second = shows(&a, &b);
+    assert_eq!(shows(&b, &a), second, "the two sides show different codes");
+    assert_ne!(second, first, "B's new key left the code as it was");
+
+    // Then A gets a new key; B accepts it after the refusal.
+    stop(a_listen);
+    a.lose_key();
+    let (_a_listen, _) = a.listen(&[]);
+    let out = a.send(&[], "b", "new key");
+    assert_exit("a's send with its new key", &out, 4);
+    b_listen.wait_err(SECS(5), |l| {
+        l.contains("WARNING: THE KEY OF \"a\" HAS CHANGED")
+    });
+    assert_ok("trust a", &b.run(&["trust", "a"]));
+    let third = shows(&a, &b);
+    assert_eq!(shows(&b, &a), third, "the two sides show different codes");
+    assert_ne!(third, second, "A's new key left the code as it was");
+    assert_ne!(third, first);
+    eprintln!("codes: {first} / {second} / {third}");
 }
