@@ -399,7 +399,8 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
         )),
         "{err}"
     );
-    // (b) B refuses the relay: its hello says A's id, its certificate another.
+    // (b) B refuses the relay: the hello it relays says A's id, its
+    // certificate proves another.
     b_listen.wait_err(SECS(5), |l| {
         l == format!(
             "lantalk: the hello claims the id {} but the certificate proves the id {}",
@@ -466,18 +467,21 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
     assert_ok("send to B's own address", &out);
     b_listen.wait_out(SECS(5), |l| l == "a: the real b");
 
-    // The control: someone who never met B is fooled on first contact (what
-    // the verification code is for), so the relay does work as a relay.
+    // The control: someone who never met B is fooled on first contact, so
+    // the relay does work as a relay; the verification code is what shows it.
     let c = a.other("c", root.path());
     let out = c.send(&[], &relay_addr, "c has never met b");
     assert_ok("a first contact through the relay", &out);
     b_listen.wait_out(SECS(5), |l| l == "c: c has never met b");
     relay.wait_out(SECS(5), |l| l.contains("c has never met b"));
     assert_eq!(c.known().by_name("b").unwrap().map(|k| k.fp), Some(fm));
+    assert_eq!(b.known().by_name("c").unwrap().map(|k| k.fp), Some(fm));
+    // Each side pinned the relay's key: the codes they read out differ.
+    let at_c = verify_code(&c, "b", fm);
+    let at_b = verify_code(&b, "c", fm);
     assert_ne!(
-        verification_code(&c.fp(), &fm),
-        verification_code(&fb, &c.fp()),
-        "the codes c and b would compare must differ"
+        at_c, at_b,
+        "c and b would see the same code through the relay"
     );
 }
 
@@ -742,6 +746,39 @@ fn require_encryption_refuses_plaintext_and_raw_peers_with_a_clear_message() {
 // 5. The verification code
 // ---------------------------------------------------------------------------
 
+/// `lantalk verify PEER` on `host`: the code it shows, checked against the
+/// one computed from `host`'s key file and `theirs` (the key it should have
+/// pinned for PEER), with both keys listed.
+#[track_caller]
+fn verify_code(host: &Host, peer: &str, theirs: Fingerprint) -> String {
+    let out = host.run(&["verify", peer]);
+    assert_ok(&format!("{} verify {peer}", host.name), &out);
+    let ours = host.fp();
+    let code = verification_code(&ours, &theirs);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some(format!("verification code with \"{peer}\": {code}").as_str()),
+        "{text}"
+    );
+    assert!(
+        lines.contains(&format!("  your key:  {}", ours.grouped()).as_str()),
+        "{text}"
+    );
+    assert!(
+        lines.contains(&format!("  their key: {}", theirs.grouped()).as_str()),
+        "{text}"
+    );
+    code
+}
+
+/// [`verify_code`] between two installations that talked directly.
+#[track_caller]
+fn verify(host: &Host, peer: &Host) -> String {
+    verify_code(host, peer.name, peer.fp())
+}
+
 #[test]
 fn both_sides_show_the_same_verification_code_and_it_changes_with_either_key() {
     let Some(lan) = Lan::new("verification_code", 2) else {
@@ -754,32 +791,8 @@ fn both_sides_show_the_same_verification_code_and_it_changes_with_either_key() {
     let (mut b_listen, _) = b.listen(&[]);
     first_contact(&a, &mut a_listen, &b, &mut b_listen);
 
-    // `verify PEER` shows the code of this side's key and PEER's pinned
-    // key, and both keys; the expected code is computed from the key files.
-    let shows = |host: &Host, peer: &Host| {
-        let out = host.run(&["verify", peer.name]);
-        assert_ok(&format!("{} verify {}", host.name, peer.name), &out);
-        let (ours, theirs) = (host.fp(), peer.fp());
-        let code = verification_code(&ours, &theirs);
-        let text = stdout(&out);
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(
-            lines.first().copied(),
-            Some(format!("verification code with \"{}\": {code}", peer.name).as_str()),
-            "{text}"
-        );
-        assert!(
-            lines.contains(&format!("  your key:  {}", ours.grouped()).as_str()),
-            "{text}"
-        );
-        assert!(
-            lines.contains(&format!("  their key: {}", theirs.grouped()).as_str()),
-            "{text}"
-        );
-        code
-    };
-    let first = shows(&a, &b);
-    assert_eq!(shows(&b, &a), first, "the two sides show different codes");
+    let first = verify(&a, &b);
+    assert_eq!(verify(&b, &a), first, "the two sides show different codes");
     eprintln!("code for the first keys: {first}");
 
     // The people compared the codes: the session is marked verified.
@@ -801,8 +814,8 @@ fn both_sides_show_the_same_verification_code_and_it_changes_with_either_key() {
         l.contains("WARNING: THE KEY OF \"b\" HAS CHANGED")
     });
     assert_ok("trust b", &a.run(&["trust", "b"]));
-    let second = shows(&a, &b);
-    assert_eq!(shows(&b, &a), second, "the two sides show different codes");
+    let second = verify(&a, &b);
+    assert_eq!(verify(&b, &a), second, "the two sides show different codes");
     assert_ne!(second, first, "B's new key left the code as it was");
 
     // Then A gets a new key; B accepts it after the refusal.
@@ -815,8 +828,8 @@ fn both_sides_show_the_same_verification_code_and_it_changes_with_either_key() {
         l.contains("WARNING: THE KEY OF \"a\" HAS CHANGED")
     });
     assert_ok("trust a", &b.run(&["trust", "a"]));
-    let third = shows(&a, &b);
-    assert_eq!(shows(&b, &a), third, "the two sides show different codes");
+    let third = verify(&a, &b);
+    assert_eq!(verify(&b, &a), third, "the two sides show different codes");
     assert_ne!(third, second, "A's new key left the code as it was");
     assert_ne!(third, first);
     eprintln!("codes: {first} / {second} / {third}");
