@@ -5,16 +5,17 @@
 #
 #   scripts/reliability.sh
 #
-# The namespace tests (dead peers, poisoned discovery, environment faults)
-# need root; without it they are skipped with a notice. Exits non-zero if any
-# test fails. Nothing here fails on a timing: the figures are printed.
+# The namespace tests (dead peers, poisoned discovery, environment faults,
+# encrypted sessions and keys) need root; without it they are skipped with a
+# notice. Exits non-zero if any test fails. Nothing here fails on a timing:
+# the figures are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --locked --test hostile --test floods --test injection --test discovery \
-  --test faults --test tui -- --nocapture >"$log" 2>&1 || status=$?
+  --test faults --test tui --test security -- --nocapture >"$log" 2>&1 || status=$?
 echo "Figures (debug build, as 'cargo test' runs it; $(nproc) cores):"
 grep -h '^figure:' "$log" | sed 's/^figure: /  /' || true
 echo

@@ -14,7 +14,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::capture::{Capture, contains, count};
 use common::example::example;
@@ -68,7 +68,7 @@ impl<'a> Host<'a> {
 
     /// `lantalk --data-dir D ARGS...` to completion.
     fn run(&self, args: &[&str]) -> Output {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let out = self.lan.run(self.i, self.name, &self.args(args), SECS(30));
         eprintln!(
             "{}$ lantalk {}: {} in {} ms",
@@ -334,7 +334,8 @@ fn tls_sessions_show_no_text_on_the_wire() {
     let hellos = client_hellos(&pcap);
     let app_data = count(&pcap, &[0x17, 0x03, 0x03]);
     eprintln!(
-        "capture on laptop's eth0: {} bytes, {hellos} TLS ClientHello record(s), {app_data} application-data record header(s)",
+        "figure: TLS on the wire: {} bytes of pcap on laptop's eth0; the texts of 2 TLS sessions found in it: 0, \
+         the plaintext control's text: found; {hellos} TLS ClientHello and {app_data} application-data record headers",
         pcap.len()
     );
     assert!(
@@ -390,7 +391,9 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
     );
 
     // (a) By name: the advertisement says B's key, the relay presents its own.
+    let started = Instant::now();
     let out = a.send(&[], "b", "by name, for b only");
+    let by_name = started.elapsed();
     assert_exit("send b through the relay", &out, 4);
     let err = stderr(&out);
     assert!(
@@ -411,7 +414,9 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
     drop(advert);
 
     // (a) By address, the hellos relayed as they are: B's id is not proven.
+    let started = Instant::now();
     let out = a.send(&[], &relay_addr, "by address, for b only");
+    let by_address = started.elapsed();
     assert_exit("send to the relay's address", &out, 4);
     let err = stderr(&out);
     assert!(
@@ -429,7 +434,9 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
     // only the pinned keys give it away, on both sides, loudly.
     let (mut relay, relay_port, fm) = mitm(&lan, M, &b_addr, &["--rewrite-id"]);
     let relay_addr = format!("{}:{relay_port}", lan.addr(M));
+    let started = Instant::now();
     let out = a.send(&[], &relay_addr, "rewritten, for b only");
+    let rewritten = started.elapsed();
     assert_exit("send to the rewriting relay", &out, 4);
     let err = stderr(&out);
     assert!(
@@ -460,6 +467,14 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
             .any(|l| l.starts_with("server->client {\"type\":\"hello\"")),
         "the relay never relayed anything: {seen:#?}"
     );
+    eprintln!(
+        "figure: relay in the middle: a's send refused by name (advertised key) in {} ms, \
+         by address (id not proven) in {} ms, with the relay's own id (key changed, warning on both sides) \
+         in {} ms, exit 4 each; texts that reached B or the relay: 0",
+        by_name.as_millis(),
+        by_address.as_millis(),
+        rewritten.as_millis()
+    );
     // The pins are untouched and B is still reachable where it really is.
     assert_eq!(a.known().by_name("b").unwrap().map(|k| k.fp), Some(fb));
     assert_eq!(b.known().by_name("a").unwrap().map(|k| k.fp), Some(fa));
@@ -482,6 +497,9 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
     assert_ne!(
         at_c, at_b,
         "c and b would see the same code through the relay"
+    );
+    eprintln!(
+        "figure: relay in the middle, first contact: delivered through the relay; c's code {at_c}, b's code {at_b}"
     );
 }
 
@@ -629,6 +647,11 @@ fn a_changed_key_is_refused_with_both_fingerprints_until_trusted() {
         records.iter().all(|r| r["peer"] == new.peer_id().as_str()),
         "{records:#?}"
     );
+    eprintln!(
+        "figure: changed key: refused both ways with both fingerprints (listen's warning, send's warning, \
+         `untrusted` told to B); after `lantalk trust b` delivered both ways; `history b`: {} texts, one conversation",
+        records.len()
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -740,6 +763,11 @@ fn require_encryption_refuses_plaintext_and_raw_peers_with_a_clear_message() {
         [Value::from(0x16), Value::from(0)],
         "connections the old lantalk saw (first byte): {seen:#?}"
     );
+    eprintln!(
+        "figure: --require-encryption: listen told a framed plaintext client `encryption_required` and a raw \
+         client one line, TLS delivered; send to a peer without fp= refused before connecting (exit 4), \
+         by address only TLS was tried (first byte 0x16); without the flag delivered in plaintext"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -793,7 +821,6 @@ fn both_sides_show_the_same_verification_code_and_it_changes_with_either_key() {
 
     let first = verify(&a, &b);
     assert_eq!(verify(&b, &a), first, "the two sides show different codes");
-    eprintln!("code for the first keys: {first}");
 
     // The people compared the codes: the session is marked verified.
     assert_ok("verify b --yes", &a.run(&["verify", "b", "--yes"]));
@@ -832,5 +859,7 @@ fn both_sides_show_the_same_verification_code_and_it_changes_with_either_key() {
     assert_eq!(verify(&b, &a), third, "the two sides show different codes");
     assert_ne!(third, second, "A's new key left the code as it was");
     assert_ne!(third, first);
-    eprintln!("codes: {first} / {second} / {third}");
+    eprintln!(
+        "figure: verification codes (both sides alike): {first}; after B's new key {second}; after A's new key {third}"
+    );
 }
