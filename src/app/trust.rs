@@ -268,6 +268,13 @@ impl Conversation {
             .iter()
             .filter_map(|e| e.key().map(|(o, id)| (o, id.to_owned())))
             .collect();
+        // The same warning went into both conversations (they had the name).
+        let warned: std::collections::HashSet<String> = self
+            .entries
+            .iter()
+            .filter(|e| matches!(e.kind, EntryKind::Warning))
+            .map(|e| e.body.clone())
+            .collect();
         let theirs: Vec<Entry> = other
             .entries
             .into_iter()
@@ -275,6 +282,7 @@ impl Conversation {
                 e.key()
                     .is_none_or(|(o, id)| !have.contains(&(o, id.to_owned())))
             })
+            .filter(|e| !(matches!(e.kind, EntryKind::Warning) && warned.contains(&e.body)))
             .collect();
         let ours = std::mem::take(&mut self.entries);
         let mut merged = Vec::with_capacity(ours.len() + theirs.len());

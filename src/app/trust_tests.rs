@@ -542,6 +542,8 @@ fn merged_into_a_listed_peer_interleaves_the_messages_and_drops_the_old_row() {
     let unread = peer(&app, NEW).unread;
     assert!(unread > 0);
     app.cursor = app.peers.iter().position(|p| p.id == OLD).unwrap();
+    // The warning went into both conversations named bob.
+    net(&mut app, key_changed("bob"));
 
     net(
         &mut app,
@@ -551,6 +553,13 @@ fn merged_into_a_listed_peer_interleaves_the_messages_and_drops_the_old_row() {
         },
     );
     assert!(app.peers.iter().all(|p| p.id != OLD), "old row gone");
+    let warnings = peer(&app, NEW)
+        .conversation
+        .entries
+        .iter()
+        .filter(|e| matches!(e.kind, EntryKind::Warning))
+        .count();
+    assert_eq!(warnings, 1, "one copy of the warning");
     let bob = peer(&app, NEW);
     let bodies: Vec<&str> = bob
         .conversation

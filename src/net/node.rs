@@ -595,7 +595,10 @@ impl Node {
                 None => return false,
             },
         };
+        // TLS if it ever advertised a key; that key required only while
+        // the advertisement is live (see `Expect`).
         let fp = self.fps.get(peer_id).copied();
+        let advertised = self.discovered.get(peer_id).and_then(|p| p.fp);
         let reach = match self.policy.reach(&nick, peer_id, fp) {
             Ok(reach) => reach,
             Err(why) => {
@@ -617,13 +620,8 @@ impl Node {
             }
         };
         self.dialling.insert(peer_id.to_owned());
-        self.dial(
-            Some(peer_id.to_owned()),
-            target,
-            addrs,
-            Expect { fp },
-            reach,
-        );
+        let expect = Expect { fp: advertised };
+        self.dial(Some(peer_id.to_owned()), target, addrs, expect, reach);
         true
     }
 
@@ -701,10 +699,13 @@ impl Node {
                 // Waiting texts go out when the session's Opened event arrives.
             }
             Err(error) => {
-                let reason = error.to_string();
-                if error.is_untrusted() {
+                let reason = if error.is_untrusted() {
                     self.refused_dial(&dialled.target, &error).await;
-                }
+                    // The warning says it all, with both keys.
+                    "refused for its key (see the warning)".to_owned()
+                } else {
+                    error.to_string()
+                };
                 self.dial_failed(dialled.expected, dialled.target, reason)
                     .await;
             }

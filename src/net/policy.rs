@@ -31,7 +31,9 @@ pub struct Policy {
 /// What the dialling side knows of the peer before connecting.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Expect {
-    /// The fingerprint it advertised (TXT `fp=`).
+    /// The fingerprint its advertisement carries now (TXT `fp=`). Only a
+    /// live advertisement: a key remembered from an earlier one is the
+    /// pin's business (a changed key can then be trusted).
     pub fp: Option<Fingerprint>,
 }
 
@@ -147,17 +149,6 @@ impl Policy {
             self.no_key_claim(hello)?;
             return Ok(link);
         };
-        if let Some(advertised) = expect.fp
-            && advertised != fp
-        {
-            return Err(untrusted(
-                &hello.name,
-                format!(
-                    "{:?} advertises the key {advertised} but presented {fp}: someone may be in the middle",
-                    hello.name
-                ),
-            ));
-        }
         if hello.id != fp.peer_id() {
             return Err(untrusted(
                 &hello.name,
@@ -165,6 +156,20 @@ impl Policy {
                     "the hello claims the id {} but the certificate proves the id {}",
                     hello.id,
                     fp.peer_id()
+                ),
+            ));
+        }
+        if let Some(advertised) = expect.fp
+            && advertised != fp
+        {
+            // Refused outright: no pin to change, nothing to /trust.
+            return Err(untrusted(
+                &hello.name,
+                format!(
+                    "{:?} advertises the key {} but presented {}: someone may be in the middle",
+                    hello.name,
+                    advertised.grouped(),
+                    fp.grouped()
                 ),
             ));
         }
@@ -186,18 +191,22 @@ impl Policy {
                 verified,
                 first: false,
             }),
-            Ok(Pin::Changed { pinned }) => Err(ProtocolError::Refused {
-                code: ErrorCode::Untrusted,
-                why: key_changed(&hello.name, &pinned, &fp),
-                told: format!(
-                    "this peer pinned another key for {:?} ({}) and refuses yours ({}) until its user accepts it",
-                    hello.name,
-                    pinned.grouped(),
-                    fp.grouped()
-                ),
-                name: hello.name.clone(),
-            }),
+            Ok(Pin::Changed { pinned }) => Err(self.changed(&hello.name, &pinned, &fp)),
             Err(e) => Err(untrusted(&hello.name, e.to_string())),
+        }
+    }
+
+    /// The refusal of a key that is not the one pinned for `name`.
+    fn changed(&self, name: &str, pinned: &Fingerprint, fp: &Fingerprint) -> ProtocolError {
+        ProtocolError::Refused {
+            code: ErrorCode::Untrusted,
+            why: key_changed(name, pinned, fp),
+            told: format!(
+                "this peer pinned another key for {name:?} ({}) and refuses yours ({}) until its user accepts it",
+                pinned.grouped(),
+                fp.grouped()
+            ),
+            name: name.to_owned(),
         }
     }
 
