@@ -155,6 +155,23 @@ fn printed(proc: &mut Proc) -> Vec<String> {
     proc.drain_out()
 }
 
+/// Waits (up to 5 s) until `times` stderr lines of `proc` satisfy `pred`.
+#[track_caller]
+fn wait_err_times(proc: &mut Proc, times: usize, pred: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + SECS(5);
+    loop {
+        let lines = proc.drain_err();
+        if lines.iter().filter(|l| pred(l)).count() >= times {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fewer than {times} matching stderr lines in 5 s: {lines:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The Python interpreter: the system one if present, else `python3` from PATH.
 fn python() -> &'static str {
     if Path::new("/usr/bin/python3").exists() {
@@ -375,45 +392,16 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
     let (fa, fb) = (a.fp(), b.fp());
     drop(a_listen);
 
-    // B goes on listening, but no longer advertises itself: the attacker does.
+    // B goes on listening, but no longer advertises itself: the attacker
+    // answers for it.
     stop(b_listen);
     let (mut b_listen, b_port) = b.listen(&["--no-mdns", "--port", "0"]);
     let b_addr = format!("{}:{b_port}", lan.addr(1));
+
+    // (a) The relay's address dialled, the hellos relayed as they are: the
+    // id B's hello claims is not the one the relay's certificate proves.
     let (mut relay, relay_port, fm) = mitm(&lan, M, &b_addr, &[]);
     let relay_addr = format!("{}:{relay_port}", lan.addr(M));
-    let advert = advertise_peer(
-        &lan,
-        M,
-        "b",
-        relay_port,
-        &fb.peer_id(),
-        Some(&fb.to_string()),
-    );
-
-    // (a) By name: the advertisement says B's key, the relay presents its own.
-    let started = Instant::now();
-    let out = a.send(&[], "b", "by name, for b only");
-    let by_name = started.elapsed();
-    assert_exit("send b through the relay", &out, 4);
-    let err = stderr(&out);
-    assert!(
-        err.contains(&format!(
-            "\"b\" advertises the key {fb} but presented {fm}: someone may be in the middle"
-        )),
-        "{err}"
-    );
-    // (b) B refuses the relay: the hello it relays says A's id, its
-    // certificate proves another.
-    b_listen.wait_err(SECS(5), |l| {
-        l == format!(
-            "lantalk: the hello claims the id {} but the certificate proves the id {}",
-            fa.peer_id(),
-            fm.peer_id()
-        )
-    });
-    drop(advert);
-
-    // (a) By address, the hellos relayed as they are: B's id is not proven.
     let started = Instant::now();
     let out = a.send(&[], &relay_addr, "by address, for b only");
     let by_address = started.elapsed();
@@ -427,13 +415,55 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
         )),
         "{err}"
     );
+    // (b) B refuses the relay too: the hello it relays claims A's id.
+    b_listen.wait_err(SECS(5), |l| {
+        l == format!(
+            "lantalk: the hello claims the id {} but the certificate proves the id {}",
+            fa.peer_id(),
+            fm.peer_id()
+        )
+    });
     let seen = relay.drain_out();
     drop(relay);
 
-    // (a) The relay puts its own id in the hellos: the ids check out, and
-    // only the pinned keys give it away, on both sides, loudly.
+    // From here the relay puts its own id in the hellos: the ids check out.
     let (mut relay, relay_port, fm) = mitm(&lan, M, &b_addr, &["--rewrite-id"]);
     let relay_addr = format!("{}:{relay_port}", lan.addr(M));
+
+    // (a) "b" advertised with B's id and key at the relay: the key presented
+    // is not the one advertised.
+    let advert = advertise_peer(
+        &lan,
+        M,
+        "b",
+        relay_port,
+        &fb.peer_id(),
+        Some(&fb.to_string()),
+    );
+    let started = Instant::now();
+    let out = a.send(&[], "b", "by name, for b only");
+    let by_name = started.elapsed();
+    assert_exit("send b through the relay", &out, 4);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "\"b\" advertises the key {} but presented {}: someone may be in the middle",
+            fb.grouped(),
+            fm.grouped()
+        )),
+        "{err}"
+    );
+    // (b) B refuses the relay as "a": not the key pinned for that name.
+    let b_warning = format!(
+        "lantalk: WARNING: THE KEY OF \"a\" HAS CHANGED: pinned {}, presented {}",
+        fa.grouped(),
+        fm.grouped()
+    );
+    b_listen.wait_err(SECS(5), |l| l.starts_with(&b_warning));
+    drop(advert);
+
+    // (a) The relay's address dialled: only the pinned key gives it away,
+    // loudly, with both fingerprints.
     let started = Instant::now();
     let out = a.send(&[], &relay_addr, "rewritten, for b only");
     let rewritten = started.elapsed();
@@ -447,13 +477,7 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
         )),
         "{err}"
     );
-    b_listen.wait_err(SECS(5), |l| {
-        l.starts_with(&format!(
-            "lantalk: WARNING: THE KEY OF \"a\" HAS CHANGED: pinned {}, presented {}",
-            fa.grouped(),
-            fm.grouped()
-        ))
-    });
+    wait_err_times(&mut b_listen, 2, |l| l.starts_with(&b_warning));
 
     // No text got through, not even to the relay.
     assert_eq!(printed(&mut b_listen), Vec::<String>::new());
@@ -468,11 +492,11 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
         "the relay never relayed anything: {seen:#?}"
     );
     eprintln!(
-        "figure: relay in the middle: a's send refused by name (advertised key) in {} ms, \
-         by address (id not proven) in {} ms, with the relay's own id (key changed, warning on both sides) \
-         in {} ms, exit 4 each; texts that reached B or the relay: 0",
-        by_name.as_millis(),
+        "figure: relay in the middle: a's send refused by address (id not proven) in {} ms, \
+         by name (not the advertised key) in {} ms, with the relay's own id by address (key changed, \
+         warning on both sides) in {} ms, exit 4 each; texts that reached B or the relay: 0",
         by_address.as_millis(),
+        by_name.as_millis(),
         rewritten.as_millis()
     );
     // The pins are untouched and B is still reachable where it really is.
