@@ -268,8 +268,8 @@ fn mitm(lan: &Lan, i: usize, to: &str, flags: &[&str]) -> (Proc, u16, Fingerprin
     (proc, port_of(&line), fp)
 }
 
-/// Two verified-by-use installations: `b` sends to `a` and `a` to `b`, both
-/// discovered by name, so each has pinned the other's key.
+/// The first contact of two installations: `b` sends to `a` and `a` to `b`,
+/// both discovered by name, so each pins the other's key (not verified).
 fn first_contact(a: &Host, a_listen: &mut Proc, b: &Host, b_listen: &mut Proc) {
     let out = b.send(&[], a.name, "hello from b");
     assert_ok("b's first send", &out);
