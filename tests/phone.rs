@@ -1,6 +1,9 @@
 //! `assets/phone.py`, the standard-library Python client, against the real
-//! binary: one-shot send, a two-way chat with piped stdin, a fake peer that
-//! sends texts, pings and errors, and mDNS browsing inside a namespace LAN.
+//! binary: one-shot send and a two-way chat over TLS, the laptop's key
+//! checked (--fp, pinned on first contact, advertised on mDNS) and refused
+//! when wrong, the plaintext protocol for older peers and its refusal under
+//! --require-encryption, a fake peer that sends texts, pings and errors, and
+//! mDNS browsing inside a namespace LAN.
 
 mod common;
 
@@ -32,51 +35,104 @@ fn phone(args: &[&str]) -> Command {
     cmd
 }
 
-/// `lantalk --no-mdns --port 0 listen` on 127.0.0.1 (root namespace, no mDNS).
-fn listen_local(dir: &Path) -> (Proc, u16) {
+/// `lantalk --no-mdns --port 0 [GLOBAL...] listen` on 127.0.0.1 (root
+/// namespace, no mDNS).
+fn listen_local(dir: &Path, global: &[&str]) -> (Proc, u16) {
     let mut cmd = Command::new(BIN);
     cmd.env(common::NO_USER_CONFIG.0, common::NO_USER_CONFIG.1);
     cmd.args(["--no-mdns", "--port", "0", "--data-dir"])
         .arg(dir)
+        .args(global)
         .arg("listen");
     let mut proc = Proc::spawn(cmd);
     let line = proc.wait_err(SECS(10), |l| l.contains("listening on port"));
     (proc, port_of(&line))
 }
 
-#[test]
-fn send_is_acknowledged_and_printed_by_listen() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut laptop, port) = listen_local(dir.path());
-    let addr = format!("127.0.0.1:{port}");
-    let args = [
-        "--name",
-        "phone",
-        "--send",
-        &addr,
-        "Hey there, Rodrigo's laptop.",
-    ];
+/// The fingerprint of the laptop whose data directory is `dir`, grouped as
+/// both lantalk and phone.py print it.
+fn fingerprint_of(dir: &Path) -> String {
+    lantalk::identity::load_or_create_keys(dir)
+        .unwrap()
+        .fingerprint
+        .grouped()
+}
+
+/// A file for phone.py's pinned keys (never the real `~/.lantalk_phone_known`).
+fn known_in(dir: &tempfile::TempDir) -> String {
+    dir.path().join("known").to_str().unwrap().to_owned()
+}
+
+/// `phone.py --name phone --known KNOWN --send ADDR BODY [EXTRA...]`, run to
+/// its end.
+fn send(known: &str, addr: &str, body: &str, extra: &[&str]) -> (bool, Proc) {
+    let mut args = vec!["--name", "phone", "--known", known, "--send", addr, body];
+    args.extend_from_slice(extra);
     let mut p = Proc::spawn(phone(&args));
-    let status = p.wait_exit(SECS(15));
-    assert!(status.success(), "phone.py --send failed: {:?}", p.err);
+    let ok = p.wait_exit(SECS(15)).success();
+    (ok, p)
+}
+
+#[test]
+fn send_over_tls_shows_the_laptops_fingerprint_and_is_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let known = known_in(&home);
+    let (mut laptop, port) = listen_local(dir.path(), &["--name", "laptop"]);
+    let fp = fingerprint_of(dir.path());
+    assert_eq!(fp.len(), 79, "{fp}");
+    // The laptop shows its own fingerprint, for people to compare.
+    laptop.wait_err(SECS(5), |l| l == format!("lantalk: fingerprint {fp}"));
+    let addr = format!("127.0.0.1:{port}");
+
+    let (ok, p) = send(&known, &addr, "Hey there, Rodrigo's laptop.", &[]);
+    assert!(ok, "phone.py --send failed: {:?}", p.err);
     laptop.wait_out(SECS(5), |l| l == "phone: Hey there, Rodrigo's laptop.");
+    laptop.wait_err(SECS(5), |l| {
+        l.contains("phone connected from 127.0.0.1:") && l.ends_with("(encrypted, unauthenticated)")
+    });
+    let shown = format!("phone.py: fingerprint of {addr}: {fp}");
+    assert!(p.err.contains(&shown), "want {shown:?} in {:?}", p.err);
+    assert!(
+        p.err.iter().any(|l| l.contains("connected to laptop")
+            && l.contains("(encrypted, first contact, pinned in")),
+        "{:?}",
+        p.err
+    );
+    let pins: Value = serde_json::from_str(&std::fs::read_to_string(&known).unwrap()).unwrap();
+    assert_eq!(pins["laptop"], fp.replace(' ', ""), "{pins}");
+
+    // The second time, the key is the pinned one.
+    let (ok, p) = send(&known, &addr, "again", &[]);
+    assert!(ok, "{:?}", p.err);
+    assert!(
+        p.err
+            .iter()
+            .any(|l| l.ends_with("(encrypted, key as pinned)")),
+        "{:?}",
+        p.err
+    );
+    laptop.wait_out(SECS(5), |l| l == "phone: again");
 
     // Nobody listening: exit 1 with a message.
     drop(laptop);
-    let mut p = Proc::spawn(phone(&["--send", &addr, "lost"]));
-    assert_eq!(p.wait_exit(SECS(15)).code(), Some(1));
+    let (ok, p) = send(&known, &addr, "lost", &[]);
+    assert!(!ok);
     assert!(!p.err.is_empty(), "no error message on stderr");
 }
 
 #[test]
-fn chat_with_piped_stdin_delivers_every_line_and_ends_with_bye() {
+fn chat_over_tls_with_piped_stdin_delivers_every_line_and_ends_with_bye() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut laptop, port) = listen_local(dir.path());
+    let home = tempfile::tempdir().unwrap();
+    let known = known_in(&home);
+    let (mut laptop, port) = listen_local(dir.path(), &[]);
     let port = port.to_string();
-    let (mut p, mut stdin) =
-        Proc::spawn_with_stdin(phone(&["--name", "phone", "127.0.0.1", &port]));
+    let args = ["--name", "phone", "--known", &known, "127.0.0.1", &port];
+    let (mut p, mut stdin) = Proc::spawn_with_stdin(phone(&args));
     writeln!(stdin, "first line").unwrap();
     laptop.wait_out(SECS(10), |l| l == "phone: first line");
+    laptop.wait_err(SECS(5), |l| l.ends_with("(encrypted, unauthenticated)"));
     p.wait_out(SECS(5), |l| l.contains("✓ delivered"));
     writeln!(stdin, "Sure. 好的 👍").unwrap();
     drop(stdin); // Ctrl+D: phone.py says bye and waits for the peer's
@@ -88,14 +144,219 @@ fn chat_with_piped_stdin_delivers_every_line_and_ends_with_bye() {
     laptop.wait_err(SECS(5), |l| l.contains("phone left"));
 }
 
-fn write_frame(s: &mut TcpStream, v: &Value) {
+/// Lines piped as fast as phone.py reads them, over TLS and in clear: the
+/// chat's two threads share one TLS connection (one writes texts, the other
+/// reads acks and writes nothing else), and every line arrives and is
+/// acknowledged.
+#[test]
+fn a_flood_of_lines_over_tls_is_all_delivered_and_acknowledged() {
+    const LINES: usize = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let known = known_in(&home);
+    let (mut laptop, port) = listen_local(dir.path(), &[]);
+    let port = port.to_string();
+    let input: String = (1..=LINES).map(|i| format!("line {i}\n")).collect();
+    for mode in ["TLS", "plaintext"] {
+        let mut args = vec!["--name", "phone", "--known", &known, "127.0.0.1", &port];
+        if mode == "plaintext" {
+            args.insert(0, "--plaintext");
+        }
+        let started = std::time::Instant::now();
+        let (mut p, mut stdin) = Proc::spawn_with_stdin(phone(&args));
+        stdin.write_all(input.as_bytes()).unwrap();
+        drop(stdin);
+        let status = p.wait_exit(SECS(120));
+        let took = started.elapsed();
+        assert!(status.success(), "{mode}: {:?}", p.err);
+        let marks = p.out.iter().filter(|l| l.contains("✓ delivered")).count();
+        assert_eq!(marks, LINES, "{mode}: stderr {:?}", p.err);
+        laptop.wait_out(SECS(30), |l| l == format!("phone: line {LINES}"));
+        let got = laptop.drain_out();
+        let got = got.iter().filter(|l| l.starts_with("phone: line ")).count();
+        assert_eq!(got, LINES, "{mode}");
+        laptop.out.clear();
+        println!(
+            "phone.py chat, {mode}: {LINES} lines delivered and acknowledged in {took:.2?} ({:.0} lines/s)",
+            LINES as f64 / took.as_secs_f64()
+        );
+    }
+}
+
+#[test]
+fn a_wrong_fp_is_refused_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let known = known_in(&home);
+    let (mut laptop, port) = listen_local(dir.path(), &[]);
+    let (fp, wrong) = (fingerprint_of(dir.path()), fingerprint_of(other.path()));
+    let addr = format!("127.0.0.1:{port}");
+
+    let (ok, p) = send(&known, &addr, "to an impostor", &["--fp", &wrong]);
+    assert!(!ok, "sent despite a wrong --fp: {:?}", p.err);
+    let refusal = p.err.iter().find(|l| l.contains("REFUSED")).cloned();
+    let refusal = refusal.unwrap_or_else(|| panic!("no refusal: {:?}", p.err));
+    assert!(
+        refusal.contains(&fp) && refusal.contains(&wrong) && refusal.contains("Nothing was sent"),
+        "{refusal}"
+    );
+    assert!(!Path::new(&known).exists(), "a refused key was pinned");
+
+    // The right one (copied with colons, upper case) goes through; the
+    // laptop prints texts in order, so the refused one never arrived.
+    let colons = fp.replace(' ', ":").to_uppercase();
+    let (ok, p) = send(&known, &addr, "to the laptop", &["--fp", &colons]);
+    assert!(ok, "{:?}", p.err);
+    assert!(
+        p.err
+            .iter()
+            .any(|l| l.contains("(encrypted, key as given with --fp, pinned in")),
+        "{:?}",
+        p.err
+    );
+    laptop.wait_out(SECS(5), |l| l == "phone: to the laptop");
+    assert!(
+        !laptop.drain_out().iter().any(|l| l.contains("impostor")),
+        "{:?}",
+        laptop.out
+    );
+}
+
+#[test]
+fn a_changed_key_is_refused_loudly_until_accepted_with_fp() {
+    // Two laptops with the same name and different keys: the second is what
+    // the first looks like after a reinstall (or an impostor).
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let home = tempfile::tempdir().unwrap();
+    let known = known_in(&home);
+    let (mut a, port_a) = listen_local(dir_a.path(), &["--name", "laptop"]);
+    let (mut b, port_b) = listen_local(dir_b.path(), &["--name", "laptop"]);
+    let (fp_a, fp_b) = (fingerprint_of(dir_a.path()), fingerprint_of(dir_b.path()));
+    let (addr_a, addr_b) = (format!("127.0.0.1:{port_a}"), format!("127.0.0.1:{port_b}"));
+
+    let (ok, p) = send(&known, &addr_a, "first contact", &[]);
+    assert!(ok, "{:?}", p.err);
+    a.wait_out(SECS(5), |l| l == "phone: first contact");
+
+    let (ok, p) = send(&known, &addr_b, "must not arrive", &[]);
+    assert!(!ok, "a changed key was accepted: {:?}", p.err);
+    let want = format!(
+        "phone.py: WARNING: THE KEY OF \"laptop\" HAS CHANGED: pinned {fp_a}, presented {fp_b}."
+    );
+    let warning = p.err.iter().find(|l| l.starts_with(&want)).cloned();
+    let warning = warning.unwrap_or_else(|| panic!("want {want:?} in {:?}", p.err));
+    let hex_b = fp_b.replace(' ', "");
+    assert!(warning.ends_with(&format!("--fp {hex_b}")), "{warning}");
+    // The laptop is told why the phone left.
+    b.wait_err(SECS(5), |l| l.contains("HAS CHANGED"));
+
+    // Accepted with the fingerprint read off laptop B: B is pinned now, and A refused.
+    let (ok, p) = send(&known, &addr_b, "accepted", &["--fp", &hex_b]);
+    assert!(ok, "{:?}", p.err);
+    b.wait_out(SECS(5), |l| l == "phone: accepted");
+    assert!(
+        !b.drain_out().iter().any(|l| l.contains("must not arrive")),
+        "{:?}",
+        b.out
+    );
+    let (ok, p) = send(&known, &addr_b, "pinned", &[]);
+    assert!(ok, "{:?}", p.err);
+    b.wait_out(SECS(5), |l| l == "phone: pinned");
+    let (ok, p) = send(&known, &addr_a, "old key", &[]);
+    assert!(!ok, "{:?}", p.err);
+    assert!(
+        p.err
+            .iter()
+            .any(|l| l.contains(&format!("HAS CHANGED: pinned {fp_b}, presented {fp_a}"))),
+        "{:?}",
+        p.err
+    );
+}
+
+#[test]
+fn plaintext_still_works_and_require_encryption_refuses_it() {
+    let home = tempfile::tempdir().unwrap();
+    let known = known_in(&home);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut laptop, port) = listen_local(dir.path(), &[]);
+    let addr = format!("127.0.0.1:{port}");
+    let (ok, p) = send(&known, &addr, "in clear", &["--plaintext"]);
+    assert!(ok, "{:?}", p.err);
+    laptop.wait_out(SECS(5), |l| l == "phone: in clear");
+    laptop.wait_err(SECS(5), |l| l.ends_with("(plaintext)"));
+    assert!(
+        p.err
+            .iter()
+            .any(|l| l.contains("(plaintext: anyone on the network")),
+        "{:?}",
+        p.err
+    );
+    assert!(
+        !p.err.iter().any(|l| l.contains("fingerprint")),
+        "{:?}",
+        p.err
+    );
+    drop(laptop);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut strict, port) = listen_local(dir.path(), &["--require-encryption"]);
+    let addr = format!("127.0.0.1:{port}");
+    let (ok, p) = send(&known, &addr, "refused in clear", &["--plaintext"]);
+    assert!(!ok, "{:?}", p.err);
+    assert!(
+        p.err.iter().any(|l| l.contains("encryption_required")
+            && l.contains("accepts only encrypted sessions")
+            && l.contains("leave out --plaintext")),
+        "{:?}",
+        p.err
+    );
+    strict.wait_err(SECS(5), |l| l.contains("refused a plaintext session"));
+    // Encrypted without a certificate is encrypted: accepted.
+    let (ok, p) = send(&known, &addr, "encrypted", &[]);
+    assert!(ok, "{:?}", p.err);
+    strict.wait_out(SECS(5), |l| l == "phone: encrypted");
+    assert!(
+        !strict
+            .drain_out()
+            .iter()
+            .any(|l| l.contains("refused in clear")),
+        "{:?}",
+        strict.out
+    );
+}
+
+/// The first connection to `server` within 10 s, in blocking mode; panics
+/// (instead of hanging) when phone.py never connects.
+fn accept(server: &TcpListener, p: &mut Proc) -> TcpStream {
+    server.set_nonblocking(true).unwrap();
+    let deadline = std::time::Instant::now() + SECS(10);
+    loop {
+        match server.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(SECS(10))).unwrap();
+                return s;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if std::time::Instant::now() > deadline {
+                    panic!("phone.py never connected; stderr: {:?}", p.drain_err());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
+fn write_frame(s: &mut impl Write, v: &Value) {
     let data = serde_json::to_vec(v).unwrap();
     let mut buf = (data.len() as u32).to_be_bytes().to_vec();
     buf.extend_from_slice(&data);
     s.write_all(&buf).unwrap();
 }
 
-fn read_frame(s: &mut TcpStream) -> Value {
+fn read_frame(s: &mut impl Read) -> Value {
     let mut len = [0u8; 4];
     s.read_exact(&mut len).unwrap();
     let mut data = vec![0u8; u32::from_be_bytes(len) as usize];
@@ -107,9 +368,10 @@ fn read_frame(s: &mut TcpStream) -> Value {
 fn chat_shows_peer_texts_acks_them_answers_pings_and_fails_on_error() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port().to_string();
-    let (mut p, stdin) = Proc::spawn_with_stdin(phone(&["--name", "phone", "127.0.0.1", &port]));
-    let (mut s, _) = server.accept().unwrap();
-    s.set_read_timeout(Some(SECS(10))).unwrap();
+    // The framed protocol in clear (--plaintext), as older lantalks speak it.
+    let args = ["--plaintext", "--name", "phone", "127.0.0.1", &port];
+    let (mut p, stdin) = Proc::spawn_with_stdin(phone(&args));
+    let mut s = accept(&server, &mut p);
     let hello = read_frame(&mut s);
     assert_eq!(hello["type"], "hello");
     assert_eq!(hello["proto"], 1);
@@ -144,6 +406,78 @@ fn chat_shows_peer_texts_acks_them_answers_pings_and_fails_on_error() {
         p.err
     );
     drop(stdin);
+}
+
+/// A lantalk from before encryption closes a connection that starts with a
+/// TLS ClientHello without a word: phone.py says what to do.
+#[test]
+fn an_older_lantalk_without_tls_gets_a_hint_to_use_plaintext() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("127.0.0.1:{}", server.local_addr().unwrap().port());
+    let home = tempfile::tempdir().unwrap();
+    let known = known_in(&home);
+    let args = ["--known", &known, "--send", &addr, "hi"];
+    let mut p = Proc::spawn(phone(&args));
+    let mut s = accept(&server, &mut p);
+    let mut first = [0u8; 1];
+    s.read_exact(&mut first).unwrap();
+    assert_eq!(first[0], 0x16, "not a TLS handshake");
+    s.shutdown(std::net::Shutdown::Both).unwrap();
+    let status = p.wait_exit(SECS(15));
+    assert_eq!(status.code(), Some(1), "{:?}", p.err);
+    assert!(
+        p.err
+            .iter()
+            .any(|l| l.contains(&format!("no encrypted session with {addr}"))
+                && l.contains("--plaintext")),
+        "{:?}",
+        p.err
+    );
+}
+
+/// A laptop whose certificate is real but whose hello claims another id
+/// (a relay that passes on someone else's hello): refused, and told why.
+#[test]
+fn a_hello_id_that_the_certificate_does_not_prove_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = lantalk::identity::load_or_create_keys(dir.path()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![keys.cert.clone()], keys.key.clone_key())
+        .unwrap();
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("127.0.0.1:{}", server.local_addr().unwrap().port());
+    let home = tempfile::tempdir().unwrap();
+    let known = known_in(&home);
+    let args = [
+        "--name", "phone", "--known", &known, "--send", &addr, "secret",
+    ];
+    let mut p = Proc::spawn(phone(&args));
+    let tcp = accept(&server, &mut p);
+    let conn = rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let claimed = "0123456789abcdef0123456789abcdef";
+    assert_ne!(claimed, keys.fingerprint.peer_id());
+    write_frame(
+        &mut tls,
+        &json!({"type":"hello","proto":1,"id":claimed,"name":"laptop","app":"fake/1"}),
+    );
+    assert_eq!(read_frame(&mut tls)["type"], "hello");
+    let error = read_frame(&mut tls);
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["code"], "untrusted", "{error}");
+    let status = p.wait_exit(SECS(15));
+    assert_eq!(status.code(), Some(1), "{:?}", p.err);
+    let want = format!(
+        "phone.py: REFUSED: {addr} claims the id {claimed} but its certificate proves the id {}",
+        keys.fingerprint.peer_id()
+    );
+    assert!(p.err.contains(&want), "want {want:?} in {:?}", p.err);
+    assert_eq!(error["message"], want["phone.py: ".len()..]);
+    assert!(!Path::new(&known).exists(), "a refused key was pinned");
 }
 
 #[test]
@@ -187,11 +521,65 @@ fn browse_finds_laptop_over_mdns_then_send_reaches_it() {
     assert_eq!(peer["name"], "laptop");
     assert_eq!(peer["address"], lan.addr(0));
     assert_eq!(peer["port"], port);
-    assert_eq!(peer["id"].as_str().unwrap().len(), 32);
+    let fp = fingerprint_of(&dir);
+    let hex = fp.replace(' ', "");
+    assert_eq!(peer["id"], hex[..32]);
+    assert_eq!(peer["fp"], hex, "the advertised fingerprint");
 
+    // By name: found on mDNS, its key checked against the advertised one.
+    let home = tempfile::tempdir().unwrap();
+    let known = known_in(&home);
     let body = "Hey there, Rodrigo's laptop.";
-    let send = [python(), SCRIPT, "--name", "phone", "--send", &want, body];
-    let mut p = Proc::spawn(lan.command_raw(1, &send));
+    let by_name = [
+        python(),
+        SCRIPT,
+        "--name",
+        "phone",
+        "--known",
+        &known,
+        "--browse",
+        "--send",
+        "laptop",
+        body,
+    ];
+    let mut p = Proc::spawn(lan.command_raw(1, &by_name));
     assert!(p.wait_exit(SECS(20)).success(), "send failed: {:?}", p.err);
     laptop.wait_out(SECS(5), |l| l == format!("phone: {body}"));
+    assert!(
+        p.err
+            .contains(&format!("phone.py: fingerprint of {want}: {fp}")),
+        "{:?}",
+        p.err
+    );
+    assert!(
+        p.err.iter().any(|l| l.ends_with(&format!(
+            "(encrypted, key as advertised on mDNS, pinned in {known})"
+        ))),
+        "{:?}",
+        p.err
+    );
+
+    // By address: no advertisement to check against, the pinned key is.
+    let send = [
+        python(),
+        SCRIPT,
+        "--name",
+        "phone",
+        "--known",
+        &known,
+        "--send",
+        &want,
+        "2",
+    ];
+    let mut p = Proc::spawn(lan.command_raw(1, &send));
+    assert!(p.wait_exit(SECS(20)).success(), "send failed: {:?}", p.err);
+    laptop.wait_out(SECS(5), |l| l == "phone: 2");
+    assert!(
+        p.err
+            .iter()
+            .any(|l| l.ends_with("(encrypted, key as pinned)")),
+        "{:?}",
+        p.err
+    );
+    laptop.wait_err(SECS(5), |l| l.ends_with("(encrypted, unauthenticated)"));
 }

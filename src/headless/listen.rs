@@ -81,6 +81,11 @@ pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
     );
     let (events_tx, mut events) = mpsc::channel(1024);
     let policy = net::Policy::of(&me, global.require_encryption)?;
+    // For people to compare with what a client shows (phone.py prints the
+    // fingerprint of the key it was shown).
+    if let Some(tls) = &policy.tls {
+        status!("fingerprint {}", tls.fingerprint.grouped());
+    }
     tokio::spawn(net::serve(
         bound.listener,
         hello.clone(),

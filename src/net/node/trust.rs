@@ -122,8 +122,10 @@ impl Node {
             Some((Link::Authenticated { fp, .. }, name)) => Some((fp, name)),
             Some((link, _)) => {
                 let why = format!(
-                    "this session is {}: there is no key to verify",
-                    link.describe()
+                    "this session is {}: the peer has no key to verify. Your own key is {} \
+                     (a script such as phone.py prints the key it sees: compare the two)",
+                    link.describe(),
+                    ours.grouped()
                 );
                 return self.notice(&peer, why).await;
             }
