@@ -130,6 +130,33 @@ fn the_files_port_is_used_and_a_flag_overrides_it() {
     assert!(!line.contains("busy"), "--port 0 did not win: {line}");
 }
 
+/// `require-encryption = true` in the file: a raw text client is refused
+/// with the line saying why, an encrypted `send` still goes through.
+#[test]
+fn require_encryption_from_the_file() {
+    use std::io::{Read, Write};
+    let home = ConfigHome::with("require-encryption = true\n");
+    let (mut listen, line) = home.listen(data_dir().path(), &["--port", "0"]);
+    let to = addr(&line);
+    let mut raw = std::net::TcpStream::connect(&to).unwrap();
+    raw.set_read_timeout(Some(WAIT)).unwrap();
+    raw.write_all(b"hello in clear\n").unwrap();
+    let mut told = String::new();
+    raw.read_to_string(&mut told).unwrap();
+    assert!(
+        told.starts_with("lantalk: this lantalk accepts only encrypted sessions"),
+        "{told:?}"
+    );
+    ConfigHome::empty()
+        .run(data_dir().path(), &["send", &to, "encrypted"])
+        .assert_success();
+    listen.wait_out(WAIT, |l| l.ends_with(": encrypted"));
+    assert!(
+        !listen.drain_out().iter().any(|l| l.contains("in clear")),
+        "the raw text was shown"
+    );
+}
+
 #[test]
 fn a_missing_file_is_fine() {
     let home = ConfigHome::empty();
