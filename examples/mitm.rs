@@ -21,18 +21,12 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use clap::Parser;
-use lantalk::protocol::Fingerprint;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use lantalk::identity::Keys;
+use lantalk::net::Tls;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -50,24 +44,11 @@ struct Args {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let made = rcgen::generate_simple_self_signed(vec!["lantalk".to_owned()])?;
-    let cert = made.cert.der().clone();
-    let key = PrivateKeyDer::try_from(made.signing_key.serialize_der())?;
-    let fp = Fingerprint::of_cert(&cert);
-
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Arc::new(AnyCertificate::new(&provider));
-    let server = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_client_cert_verifier(verifier.clone())
-        .with_single_cert(vec![cert.clone()], key.clone_key())?;
-    let client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_client_auth_cert(vec![cert], key)?;
-    let acceptor = TlsAcceptor::from(Arc::new(server));
-    let connector = TlsConnector::from(Arc::new(client));
+    // lantalk's own TLS set-up, with keys of the relay's own: it accepts
+    // any certificate and presents its own, as a real relay would.
+    let (keys, _) = Keys::generate()?;
+    let fp = keys.fingerprint;
+    let tls = Tls::new(&keys)?;
     let rewrite = args.rewrite_id.then(|| fp.peer_id());
 
     // `[::]` takes IPv4 too (Linux): a peer may dial any address mDNS gave it.
@@ -79,9 +60,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::io::stdout().flush()?;
     loop {
         let (stream, from) = listener.accept().await?;
-        let (acceptor, connector, rewrite) = (acceptor.clone(), connector.clone(), rewrite.clone());
+        let (tls, rewrite) = (tls.clone(), rewrite.clone());
         tokio::spawn(async move {
-            if let Err(e) = relay(stream, acceptor, connector, args.to, rewrite).await {
+            if let Err(e) = relay(stream, &tls, args.to, rewrite).await {
                 println!("relay for {from} ended: {e}");
             }
         });
@@ -91,15 +72,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// Terminates the client's TLS, opens TLS to `to`, relays both ways.
 async fn relay(
     stream: TcpStream,
-    acceptor: TlsAcceptor,
-    connector: TlsConnector,
+    tls: &Tls,
     to: SocketAddr,
     rewrite: Option<String>,
 ) -> std::io::Result<()> {
-    let client = acceptor.accept(stream).await?;
+    let (client, _) = tls.accept(stream).await?;
     let upstream = TcpStream::connect(to).await?;
-    let name = ServerName::try_from("lantalk").expect("a valid name");
-    let server = connector.connect(name, upstream).await?;
+    let (server, _) = tls.connect(upstream).await?;
     let (client_read, client_write) = tokio::io::split(client);
     let (server_read, server_write) = tokio::io::split(server);
     let up = pump(client_read, server_write, "client->server", rewrite.clone());
@@ -143,98 +122,4 @@ async fn pump(
         to.flush().await?;
     }
     to.shutdown().await
-}
-
-/// Accepts any certificate whose key signs the handshake, server or client.
-#[derive(Debug)]
-struct AnyCertificate {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl AnyCertificate {
-    fn new(provider: &CryptoProvider) -> Self {
-        Self {
-            algorithms: provider.signature_verification_algorithms,
-        }
-    }
-}
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-impl ClientCertVerifier for AnyCertificate {
-    fn offer_client_auth(&self) -> bool {
-        true
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        false
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        Ok(ClientCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        ServerCertVerifier::verify_tls12_signature(self, message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        ServerCertVerifier::verify_tls13_signature(self, message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
 }
