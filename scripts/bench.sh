@@ -37,7 +37,7 @@ mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)
   echo "Latest run of \`$command\` on $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) cores ($cpu), $mem,"
   echo "Linux $(uname -r), $(rustc --version | cut -d' ' -f1-2), lantalk $(git describe --always --dirty 2>/dev/null || echo unknown)."
   echo "Each comparison runs both sides in the same run, one after the other; figures are"
-  echo "medians with the spread (min–max) over the repetitions. Targets come from issue #4."
+  echo "medians with the spread (min–max) over the repetitions. Targets come from issues #4 and #8 (TLS, #12)."
   echo
   echo "| # | benchmark | lantalk | compared with | ratio | target | met |"
   echo "|---|---|---|---|---|---|---|"
