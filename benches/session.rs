@@ -7,11 +7,16 @@
 //!   and parsed frame by frame by the reader.
 //! - #3 latency: one text, wait for its ack, the next; baseline: a 32-byte
 //!   ping-pong with TCP_NODELAY on both sides.
+//! - #12 TLS: #2 and #3 on a session inside TLS 1.3, next to the same on a
+//!   plaintext session, in the same run. Both sides hold their own key pair
+//!   (`identity::Keys::generate`) and pin the other's key in a temporary
+//!   directory, as `lantalk` does; the session is dialled with `net::dial`
+//!   and `Reach::Tls` (or `Reach::Plain`) and accepted by `net::serve`.
 //!
 //! Both sides of the session are the crate's own code: `net::bind` +
 //! `net::serve` receive, and a task acknowledges every text through the
 //! session handle from `SessionEvent::Opened`, as a receiver does; the
-//! sender dials with `TcpStream::connect` + `net::handshake` + `start`.
+//! sender dials with `net::dial` + `start`.
 //! No discovery, no mDNS, no lantalk process.
 //!
 //! Everything runs on a single-threaded runtime, as in the `lantalk` binary:
@@ -24,7 +29,9 @@
 //! wake-up latency of a VM's idle CPUs can change by 10× within seconds.
 //!
 //! `cargo bench --bench session`; `LANTALK_BENCH_QUICK=1` for a short run;
-//! `cargo bench --bench session -- latency` (or `throughput`) for one of the two.
+//! `cargo bench --bench session -- latency` (or `throughput`, or `tls`) for
+//! some of them (a filter is matched against the names `throughput`,
+//! `latency`, `tls-throughput` and `tls-latency`).
 //! Progress goes to stderr, the table rows to stdout (and `$LANTALK_BENCH_OUT`).
 
 mod support;
@@ -35,8 +42,10 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use lantalk::net::{self, SessionEvent, SessionHandle, SessionId, now_ms};
+use lantalk::identity::Keys;
+use lantalk::net::{self, Reach, SessionEvent, SessionHandle, SessionId, now_ms};
 use lantalk::protocol::{Hello, Text};
+use lantalk::trust::KnownPeers;
 use support::{Stats, num, pick};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -71,6 +80,10 @@ const LATENCY_WARMUP: usize = 200;
 /// wake-up latency, not the code, is being measured.
 const SLOW_RAW_RTT_US: f64 = 30.0;
 
+/// A plaintext session's median round trip above this (µs): as
+/// [`SLOW_RAW_RTT_US`], for #12.
+const SLOW_SESSION_RTT_US: f64 = 40.0;
+
 /// Id prefix of our texts, as `lantalk send` makes them (random hex + counter).
 const ID_PREFIX: &str = "0123456789abcdef";
 
@@ -81,12 +94,70 @@ async fn within<F: Future>(what: &str, fut: F) -> Result<F::Output> {
         .map_err(|_| anyhow!("{what}: no progress in {} s", STEP.as_secs()))
 }
 
-fn hello(name: &str, id_digit: char) -> Hello {
+fn hello(name: &str, id: String) -> Hello {
     Hello {
         proto: 1,
-        id: id_digit.to_string().repeat(32),
+        id,
         name: name.to_owned(),
         app: "lantalk/bench".to_owned(),
+    }
+}
+
+/// How a benchmark session is carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    /// Framed protocol in clear.
+    Plain,
+    /// The same inside TLS 1.3, both sides authenticated by their keys.
+    Tls,
+}
+
+/// One end of a session: its `hello` and its policy.
+struct Side {
+    hello: Hello,
+    policy: net::Policy,
+}
+
+/// Both ends of a session for each [`Wire`]: the dialler ("a") and the
+/// listener ("b"). The TLS ends each have a key pair, made once per run,
+/// and pin the other's key in their own temporary directory, which lives
+/// as long as this.
+struct Sides {
+    plain: (Side, Side),
+    tls: (Side, Side),
+    _dirs: [tempfile::TempDir; 2],
+}
+
+impl Sides {
+    fn new() -> Result<Self> {
+        let plain = |name: &str, digit: char| Side {
+            hello: hello(name, digit.to_string().repeat(32)),
+            policy: net::Policy::plaintext(),
+        };
+        let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+        let tls = |name: &str, dir: &tempfile::TempDir| -> Result<Side> {
+            let (keys, _pem) = Keys::generate()?;
+            let tls = net::Tls::new(&keys)?;
+            Ok(Side {
+                // A TLS peer's id is derived from its certificate.
+                hello: hello(name, keys.fingerprint.peer_id()),
+                policy: net::Policy::new(tls, KnownPeers::new(dir.path()), false),
+            })
+        };
+        Ok(Sides {
+            plain: (plain("a", 'a'), plain("b", 'b')),
+            tls: (tls("a", &dirs[0])?, tls("b", &dirs[1])?),
+            _dirs: dirs,
+        })
+    }
+
+    /// (dialler, listener) for `wire`.
+    fn of(&self, wire: Wire) -> (&Side, &Side) {
+        let (a, b) = match wire {
+            Wire::Plain => &self.plain,
+            Wire::Tls => &self.tls,
+        };
+        (a, b)
     }
 }
 
@@ -132,31 +203,37 @@ struct Pair {
 }
 
 impl Pair {
-    async fn open() -> Result<Pair> {
+    async fn open(sides: &Sides, wire: Wire) -> Result<Pair> {
+        let (a, b) = sides.of(wire);
         let bound = net::bind(Some(0)).await.context("bind")?;
         let (server_tx, server_rx) = mpsc::channel(EVENTS_CAPACITY);
         let server = tokio::spawn(net::serve(
             bound.listener,
-            hello("b", 'b'),
-            net::Policy::plaintext(),
+            b.hello.clone(),
+            b.policy.clone(),
             server_tx,
         ));
         let receiver = tokio::spawn(acknowledge_everything(server_rx));
-        let stream = within(
-            "connect",
-            TcpStream::connect((Ipv4Addr::LOCALHOST, bound.port)),
-        )
-        .await?
-        .context("connect")?;
-        let conn = net::Conn::plain(stream).context("socket")?;
-        let policy = net::Policy::plaintext();
-        let expect = net::Expect::default();
+        let reach = match wire {
+            Wire::Plain => Reach::Plain,
+            Wire::Tls => Reach::Tls,
+        };
         let session = within(
-            "handshake",
-            net::handshake(conn, &hello("a", 'a'), &policy, &expect),
+            "dial",
+            net::dial(
+                &[(Ipv4Addr::LOCALHOST, bound.port).into()],
+                &a.hello,
+                &a.policy,
+                &net::Expect::default(),
+                reach,
+            ),
         )
         .await?
-        .context("handshake")?;
+        .with_context(|| format!("dial ({wire:?})"))?;
+        let want_encrypted = wire == Wire::Tls;
+        if session.link.encrypted() != want_encrypted {
+            bail!("{wire:?} session opened as {:?}", session.link);
+        }
         let (events_tx, mut events) = mpsc::channel(EVENTS_CAPACITY);
         let handle = session.start(net::next_session_id(), events_tx);
         match within("opened", events.recv()).await? {
@@ -207,9 +284,14 @@ fn text(seq: usize, body: &str) -> Text {
     }
 }
 
-/// #2, lantalk: time from the first send to the `n`th ack.
-async fn lantalk_throughput(n: usize, window: usize) -> Result<Duration> {
-    let mut pair = Pair::open().await?;
+/// #2 (and #12), lantalk: time from the first send to the `n`th ack.
+async fn lantalk_throughput(
+    sides: &Sides,
+    wire: Wire,
+    n: usize,
+    window: usize,
+) -> Result<Duration> {
+    let mut pair = Pair::open(sides, wire).await?;
     let body = body();
     let (mut sent, mut acked) = (0usize, 0usize);
     let mut last_id = String::new();
@@ -322,9 +404,9 @@ struct LantalkPinger {
 }
 
 impl LantalkPinger {
-    async fn open() -> Result<Self> {
+    async fn open(sides: &Sides, wire: Wire) -> Result<Self> {
         Ok(LantalkPinger {
-            pair: Pair::open().await?,
+            pair: Pair::open(sides, wire).await?,
             body: body(),
             seq: 0,
         })
@@ -411,8 +493,8 @@ impl RawPinger {
 /// alternating blocks of `count / 10` so that a change in the machine's
 /// wake-up latency during the repetition hits both alike. Returns
 /// ((median, p99) lantalk, (median, p99) raw) in µs.
-async fn latency_rep(count: usize) -> Result<((f64, f64), (f64, f64))> {
-    let mut ours = LantalkPinger::open().await?;
+async fn latency_rep(sides: &Sides, count: usize) -> Result<((f64, f64), (f64, f64))> {
+    let mut ours = LantalkPinger::open(sides, Wire::Plain).await?;
     let mut raw = RawPinger::open().await?;
     for _ in 0..LATENCY_WARMUP {
         ours.round_trip().await?;
@@ -448,25 +530,36 @@ struct Plan {
     rows: bool,
 }
 
-async fn throughput(plan: &Plan) -> Result<()> {
-    let (n, reps) = (plan.texts, plan.reps);
-    eprintln!("#2 throughput: N = {n} texts of {BODY_LEN} B, {reps} repetitions");
-
-    // Pick the window: one run with each, the fastest wins.
+/// The window (texts in flight) of `plan.windows` that gives `wire` the
+/// highest throughput: one run with each, the fastest wins.
+async fn best_window(sides: &Sides, wire: Wire, plan: &Plan) -> Result<usize> {
+    let n = plan.texts;
     let mut best = (0usize, 0.0f64);
     for &window in plan.windows {
-        let rate = n as f64 / lantalk_throughput(n, window).await?.as_secs_f64();
-        eprintln!("  window {window:>6}: {} texts/s", num(rate));
+        let rate = n as f64
+            / lantalk_throughput(sides, wire, n, window)
+                .await?
+                .as_secs_f64();
+        eprintln!("  {wire:?} window {window:>6}: {} texts/s", num(rate));
         if rate > best.1 {
             best = (window, rate);
         }
     }
-    let window = best.0;
-    eprintln!("  best window: {window}");
+    eprintln!("  {wire:?} best window: {}", best.0);
+    Ok(best.0)
+}
+
+async fn throughput(sides: &Sides, plan: &Plan) -> Result<()> {
+    let (n, reps) = (plan.texts, plan.reps);
+    eprintln!("#2 throughput: N = {n} texts of {BODY_LEN} B, {reps} repetitions");
+    let window = best_window(sides, Wire::Plain, plan).await?;
 
     let (mut ours, mut raw, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for rep in 1..=reps {
-        let lantalk = n as f64 / lantalk_throughput(n, window).await?.as_secs_f64();
+        let lantalk = n as f64
+            / lantalk_throughput(sides, Wire::Plain, n, window)
+                .await?
+                .as_secs_f64();
         let plain = n as f64 / raw_throughput(n).await?.as_secs_f64();
         eprintln!(
             "  rep {rep}/{reps}: lantalk {} texts/s, raw {} frames/s, ratio {:.3}",
@@ -499,13 +592,13 @@ async fn throughput(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-async fn latency(plan: &Plan) -> Result<()> {
+async fn latency(sides: &Sides, plan: &Plan) -> Result<()> {
     let (count, reps) = (plan.round_trips, plan.reps);
     eprintln!("#3 latency: {count} sequential round trips, {reps} repetitions");
     let (mut ours, mut ours_p99, mut raw, mut raw_p99, mut ratios) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for rep in 1..=reps {
-        let ((median, p99), (raw_median, raw_p)) = latency_rep(count).await?;
+        let ((median, p99), (raw_median, raw_p)) = latency_rep(sides, count).await?;
         eprintln!(
             "  rep {rep}/{reps}: lantalk median {median:.1} µs p99 {p99:.1} µs, raw median {raw_median:.1} µs p99 {raw_p:.1} µs, ratio {:.2}",
             median / raw_median
@@ -555,6 +648,138 @@ async fn latency(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
+/// One repetition of #12's latency: `count` round trips on a plaintext
+/// session and on a TLS session, after a warm-up, alternating blocks of
+/// `count / 10` as in [`latency_rep`]. Returns ((median, p99) TLS,
+/// (median, p99) plaintext) in µs.
+async fn tls_latency_rep(sides: &Sides, count: usize) -> Result<((f64, f64), (f64, f64))> {
+    let mut tls = LantalkPinger::open(sides, Wire::Tls).await?;
+    let mut plain = LantalkPinger::open(sides, Wire::Plain).await?;
+    for _ in 0..LATENCY_WARMUP {
+        tls.round_trip().await?;
+        plain.round_trip().await?;
+    }
+    let block = (count / 10).max(1);
+    let (mut tls_rtts, mut plain_rtts) = (Vec::with_capacity(count), Vec::with_capacity(count));
+    while tls_rtts.len() < count {
+        let k = block.min(count - tls_rtts.len());
+        for _ in 0..k {
+            plain_rtts.push(plain.round_trip().await?);
+        }
+        for _ in 0..k {
+            tls_rtts.push(tls.round_trip().await?);
+        }
+    }
+    tls.close().await;
+    plain.close().await;
+    Ok((median_p99(&mut tls_rtts), median_p99(&mut plain_rtts)))
+}
+
+/// #12, throughput: #2 on a TLS session next to a plaintext session, each
+/// with its own best window, back to back in every repetition.
+async fn tls_throughput(sides: &Sides, plan: &Plan) -> Result<()> {
+    let (n, reps) = (plan.texts, plan.reps);
+    eprintln!(
+        "#12 TLS throughput: N = {n} texts of {BODY_LEN} B, TLS vs plaintext, {reps} repetitions"
+    );
+    let plain_window = best_window(sides, Wire::Plain, plan).await?;
+    let tls_window = best_window(sides, Wire::Tls, plan).await?;
+    let (mut tls, mut plain, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for rep in 1..=reps {
+        let p = n as f64
+            / lantalk_throughput(sides, Wire::Plain, n, plain_window)
+                .await?
+                .as_secs_f64();
+        let t = n as f64
+            / lantalk_throughput(sides, Wire::Tls, n, tls_window)
+                .await?
+                .as_secs_f64();
+        eprintln!(
+            "  rep {rep}/{reps}: TLS {} texts/s, plaintext {} texts/s, ratio {:.3}",
+            num(t),
+            num(p),
+            t / p
+        );
+        tls.push(t);
+        plain.push(p);
+        ratios.push(t / p);
+    }
+    if !plan.rows {
+        return Ok(());
+    }
+    let (tls, plain, ratio) = (Stats::of(&tls), Stats::of(&plain), Stats::of(&ratios));
+    support::row(
+        "12a",
+        "TLS 1.3 session throughput: #2 inside TLS (both sides authenticated by their keys)",
+        &format!("{} (N = {n}, window {tls_window})", tls.show("texts/s")),
+        &format!(
+            "same session in plaintext: {} (window {plain_window})",
+            plain.show("texts/s")
+        ),
+        &format!("{:.2} ({:.2}–{:.2})", ratio.median, ratio.min, ratio.max),
+        "≥ 0.5",
+        Some(ratio.median >= 0.5),
+    );
+    Ok(())
+}
+
+/// #12, latency: #3 on a TLS session next to a plaintext session.
+async fn tls_latency(sides: &Sides, plan: &Plan) -> Result<()> {
+    let (count, reps) = (plan.round_trips, plan.reps);
+    eprintln!(
+        "#12 TLS latency: {count} sequential round trips, TLS vs plaintext, {reps} repetitions"
+    );
+    let (mut tls, mut tls_p99, mut plain, mut plain_p99, mut ratios) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for rep in 1..=reps {
+        let ((median, p99), (plain_median, plain_p)) = tls_latency_rep(sides, count).await?;
+        eprintln!(
+            "  rep {rep}/{reps}: TLS median {median:.1} µs p99 {p99:.1} µs, plaintext median {plain_median:.1} µs p99 {plain_p:.1} µs, ratio {:.2}",
+            median / plain_median
+        );
+        tls.push(median);
+        tls_p99.push(p99);
+        plain.push(plain_median);
+        plain_p99.push(plain_p);
+        ratios.push(median / plain_median);
+    }
+    if !plan.rows {
+        return Ok(());
+    }
+    let (tls, tls_p99) = (Stats::of(&tls), Stats::of(&tls_p99));
+    let (plain, plain_p99, ratio) = (Stats::of(&plain), Stats::of(&plain_p99), Stats::of(&ratios));
+    let slow = plain.median > SLOW_SESSION_RTT_US;
+    if slow {
+        eprintln!(
+            "  warning: plaintext session round trip {} µs > {SLOW_SESSION_RTT_US} µs: slow thread wake-ups on this machine dominate; the ratio says little",
+            num(plain.median)
+        );
+    }
+    support::row(
+        "12b",
+        "TLS 1.3 latency: #3 inside TLS (one text, wait for its ack, next)",
+        &format!(
+            "median {}, p99 {} (n = {count})",
+            tls.show("µs"),
+            tls_p99.show("µs")
+        ),
+        &format!(
+            "same session in plaintext: median {}, p99 {}{}",
+            plain.show("µs"),
+            plain_p99.show("µs"),
+            if slow {
+                " (slow wake-ups on this machine: ratio not meaningful)"
+            } else {
+                ""
+            }
+        ),
+        &format!("{:.2} ({:.2}–{:.2})", ratio.median, ratio.min, ratio.max),
+        "≤ 1.2",
+        Some(ratio.median <= 1.2),
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     // `cargo bench` passes `--bench`; without it (`cargo test --benches`,
     // `cargo test --all-targets`) this is a smoke test, as criterion does:
@@ -598,12 +823,19 @@ fn main() -> Result<()> {
             "full run"
         }
     );
+    let sides = Sides::new()?;
     runtime.block_on(async {
         if wanted("throughput") {
-            throughput(&plan).await?;
+            throughput(&sides, &plan).await?;
         }
         if wanted("latency") {
-            latency(&plan).await?;
+            latency(&sides, &plan).await?;
+        }
+        if wanted("tls-throughput") {
+            tls_throughput(&sides, &plan).await?;
+        }
+        if wanted("tls-latency") {
+            tls_latency(&sides, &plan).await?;
         }
         Ok(())
     })

@@ -31,13 +31,15 @@ command="scripts/bench.sh"
 [ "$quick" = 1 ] && command="scripts/bench.sh --quick"
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)
+# Before the table is written: writing it makes the tree differ from the commit.
+rev=$(git describe --always --dirty 2>/dev/null || echo unknown)
 {
   echo "# Benchmarks"
   echo
   echo "Latest run of \`$command\` on $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) cores ($cpu), $mem,"
-  echo "Linux $(uname -r), $(rustc --version | cut -d' ' -f1-2), lantalk $(git describe --always --dirty 2>/dev/null || echo unknown)."
+  echo "Linux $(uname -r), $(rustc --version | cut -d' ' -f1-2), lantalk $rev."
   echo "Each comparison runs both sides in the same run, one after the other; figures are"
-  echo "medians with the spread (min–max) over the repetitions. Targets come from issue #4."
+  echo "medians with the spread (min–max) over the repetitions. Targets come from issues #4 and #8 (TLS, #12)."
   echo
   echo "| # | benchmark | lantalk | compared with | ratio | target | met |"
   echo "|---|---|---|---|---|---|---|"

@@ -278,9 +278,84 @@ fn write_now(sock: &mut WriteHalf, buf: &mut BytesMut) -> std::io::Result<bool> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Text;
+    use crate::identity::Keys;
+    use crate::net::stream::Conn;
+    use crate::net::tls::Tls;
+    use crate::protocol::{Hello, Text};
+    use futures_util::StreamExt;
+    use std::time::Duration;
     use tokio::net::{TcpListener, TcpStream};
     use tokio::time::Instant;
+    use tokio_util::codec::FramedRead;
+
+    fn text_of(seq: usize, len: usize) -> Message {
+        Message::Text(Text {
+            id: seq.to_string(),
+            ts: 0,
+            body: "y".repeat(len),
+        })
+    }
+
+    /// Over TLS, a direct write by a caller into a full socket leaves
+    /// encrypted bytes in rustls with nothing left in the outbox's buffer:
+    /// the writer task must still push them out once the peer reads, or the
+    /// last messages never arrive. (The direct write polls with a waker
+    /// that wakes nothing; the writer task waits with its own.)
+    #[tokio::test]
+    async fn over_tls_bytes_left_in_rustls_by_a_direct_write_arrive_once_the_peer_reads() {
+        let (ours, theirs) = (Keys::generate().unwrap().0, Keys::generate().unwrap().0);
+        let (ours, theirs) = (Tls::new(&ours).unwrap(), Tls::new(&theirs).unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dialled = TcpStream::connect(listener.local_addr().unwrap());
+        let (dialled, accepted) = tokio::join!(dialled, listener.accept());
+        let (client, server) = tokio::join!(
+            ours.connect(dialled.unwrap()),
+            theirs.accept(accepted.unwrap().0)
+        );
+        let (client, fp) = client.unwrap();
+        let conn = Conn::tls(client, Some(fp)).unwrap();
+        let outbox = Outbox::new(conn.write, false);
+        let writer = tokio::spawn(Arc::clone(&outbox).run());
+        let hello = Message::Hello(Hello {
+            proto: 1,
+            id: fp.peer_id(),
+            name: "a".into(),
+            app: "test".into(),
+        });
+        assert!(outbox.push(Some(&hello), false));
+        // Callers write directly (as after every inbound frame), without the
+        // writer task running, until the socket is full: the last text is
+        // then all in rustls's buffer, none of it in the outbox's.
+        let mut sent = 0;
+        loop {
+            assert!(sent < 100_000, "loopback took {sent} kB unread");
+            outbox.rearm();
+            assert!(outbox.push(Some(&text_of(sent, 1000)), false));
+            sent += 1;
+            assert_eq!(outbox.backlog(), 0, "rustls took less than a text");
+            let mut inner = outbox.lock();
+            let sock = inner.sock.as_mut().expect("the writer task has not run");
+            if !sock.try_flush().unwrap() {
+                break;
+            }
+        }
+        let mut frames = FramedRead::new(server.unwrap().0, crate::protocol::FrameCodec::new());
+        let first = frames.next().await.unwrap().unwrap();
+        assert!(matches!(first, Message::Hello(_)), "{first:?}");
+        for seq in 0..sent {
+            let got = tokio::time::timeout(Duration::from_secs(10), frames.next())
+                .await
+                .unwrap_or_else(|_| panic!("text {seq} of {sent} never came"))
+                .unwrap()
+                .unwrap();
+            match got {
+                Message::Text(text) => assert_eq!(text.id, seq.to_string()),
+                other => panic!("expected text {seq}, got {other:?}"),
+            }
+        }
+        outbox.push(None, true);
+        writer.await.unwrap();
+    }
 
     /// A peer that reads nothing while bytes wait for it is given up on after
     /// the peer timeout: the buffer is freed and the socket let go (virtual
@@ -296,11 +371,7 @@ mod tests {
         let outbox = Outbox::new(WriteHalf::Plain(write), false);
         let writer = tokio::spawn(Arc::clone(&outbox).run());
         // More than loopback's socket buffers hold, none of it read.
-        let text = Message::Text(Text {
-            id: "x".into(),
-            ts: 0,
-            body: "y".repeat(60_000),
-        });
+        let text = text_of(0, 60_000);
         for _ in 0..500 {
             assert!(outbox.push(Some(&text), false));
         }

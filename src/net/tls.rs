@@ -16,6 +16,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 
+use super::stream::Tcp;
 use crate::identity::Keys;
 use crate::protocol::Fingerprint;
 
@@ -77,8 +78,8 @@ impl Tls {
     pub async fn accept(
         &self,
         stream: TcpStream,
-    ) -> std::io::Result<(TlsStream<TcpStream>, Option<Fingerprint>)> {
-        let tls = within(self.acceptor.accept(stream)).await?;
+    ) -> std::io::Result<(TlsStream<Tcp>, Option<Fingerprint>)> {
+        let tls = within(self.acceptor.accept(Tcp(stream))).await?;
         let fp = tls
             .get_ref()
             .1
@@ -92,9 +93,9 @@ impl Tls {
     pub async fn connect(
         &self,
         stream: TcpStream,
-    ) -> std::io::Result<(TlsStream<TcpStream>, Fingerprint)> {
+    ) -> std::io::Result<(TlsStream<Tcp>, Fingerprint)> {
         let name = ServerName::try_from(SERVER_NAME).expect("a valid DNS name");
-        let tls = within(self.connector.connect(name, stream)).await?;
+        let tls = within(self.connector.connect(name, Tcp(stream))).await?;
         let fp = tls
             .get_ref()
             .1
