@@ -124,6 +124,15 @@ impl KnownPeers {
         Ok(self.read()?.peers.into_iter().find(|k| k.id() == id))
     }
 
+    /// The pin a peer without its key would be claiming: the latest for
+    /// `name`, else one whose key proves `id`. One read for both.
+    pub fn claimed(&self, name: &str, id: &str) -> Result<Option<Known>, TrustError> {
+        let peers = self.read()?.peers;
+        let by_name = peers.iter().rposition(|k| k.name == name);
+        let at = by_name.or_else(|| peers.iter().position(|k| k.id() == id));
+        Ok(at.map(|i| peers[i].clone()))
+    }
+
     /// Trust on first use: pins `fp` for `name` if the name is new; a key
     /// that is not one of those trusted for the name is noted as offered
     /// (for [`KnownPeers::trust`]) and reported with the latest pinned one.

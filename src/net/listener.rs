@@ -321,8 +321,7 @@ async fn accept_one(
             return Err(close_politely(stream, None, seen[0]).await);
         }
         _ if policy.require_encryption => {
-            let addr = stream.peer_addr().map_err(|e| e.to_string())?;
-            let addr = std::net::SocketAddr::new(addr.ip().to_canonical(), addr.port());
+            let addr = super::stream::canonical(stream.peer_addr().map_err(|e| e.to_string())?);
             let told = format!("lantalk: {ENCRYPTION_REQUIRED}\n");
             close_politely(stream, Some(&told), seen[0]).await;
             let why = format!("refused raw text from {addr} (encryption is required)");

@@ -216,11 +216,9 @@ impl Policy {
         let Some(known) = &self.known else {
             return Ok(());
         };
-        let by_name = known.by_name(&hello.name);
-        let by_id = known.by_id(&hello.id);
-        match (by_name, by_id) {
-            (Err(e), _) | (_, Err(e)) => Err(untrusted(&hello.name, e.to_string())),
-            (Ok(Some(k)), _) | (_, Ok(Some(k))) => Err(untrusted(
+        match known.claimed(&hello.name, &hello.id) {
+            Err(e) => Err(untrusted(&hello.name, e.to_string())),
+            Ok(Some(k)) => Err(untrusted(
                 &hello.name,
                 format!(
                     "{:?} is known by its key ({}); a session without that key cannot be {:?}",
@@ -229,7 +227,7 @@ impl Policy {
                     k.name
                 ),
             )),
-            (Ok(None), Ok(None)) => Ok(()),
+            Ok(None) => Ok(()),
         }
     }
 }
@@ -305,9 +303,8 @@ impl Policy {
             return Ok(Reach::Tls);
         }
         if let Some(known) = &self.known {
-            let pinned = matches!(known.by_name(name), Ok(Some(_)) | Err(_))
-                || matches!(known.by_id(id), Ok(Some(_)) | Err(_));
-            if pinned {
+            // An unreadable file counts as pinned: never fall back to clear.
+            if !matches!(known.claimed(name, id), Ok(None)) {
                 // Known by its key: never in clear, whatever the advertisement says.
                 return Ok(Reach::Tls);
             }

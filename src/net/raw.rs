@@ -28,7 +28,7 @@ pub(super) async fn run(stream: TcpStream, sid: SessionId, events: mpsc::Sender<
     let _ = stream.set_nodelay(true);
     watch_link(&stream);
     let Ok(addr) = stream.peer_addr() else { return };
-    let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+    let addr = super::stream::canonical(addr);
     let (mut read, write) = stream.into_split();
     let outbox = Outbox::new(super::stream::WriteHalf::Plain(write), true);
     tokio::spawn(Arc::clone(&outbox).run());

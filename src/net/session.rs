@@ -354,11 +354,6 @@ async fn read_loop(
         };
         let msg = match next {
             None => break CloseReason::Eof,
-            // A TLS peer that vanished (killed, its link cut) ends without
-            // close_notify: the same as a plain socket closing.
-            Some(Err(ProtocolError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                break CloseReason::Eof;
-            }
             Some(Err(ProtocolError::Io(e))) => break CloseReason::Io(e.to_string()),
             Some(Err(e)) => {
                 out.push(e.to_message().as_ref(), true);

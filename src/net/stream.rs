@@ -68,7 +68,8 @@ impl Conn {
     }
 }
 
-fn canonical(addr: SocketAddr) -> SocketAddr {
+/// The address as people read it: IPv4-mapped IPv6 shown as IPv4.
+pub(super) fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
@@ -138,7 +139,15 @@ impl AsyncRead for ReadHalf {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Plain(r) => Pin::new(r).poll_read(cx, buf),
-            Self::Tls(r) => Pin::new(r).poll_read(cx, buf),
+            // A TLS peer that vanished (killed, its link cut) closes without
+            // close_notify, which rustls reports as an error: it is the end
+            // of the stream, as when a plain socket closes.
+            Self::Tls(r) => match Pin::new(r).poll_read(cx, buf) {
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    Poll::Ready(Ok(()))
+                }
+                other => other,
+            },
         }
     }
 }

@@ -2,7 +2,7 @@
 //! certificate of their identity; there is no certificate authority.
 //! Who a certificate belongs to is decided after the handshake by its
 //! fingerprint (advertised in TXT `fp=`, pinned on first contact, and bound
-//! to the peer id in `hello`; see `session::Policy`). The verifiers here
+//! to the peer id in `hello`; see `policy::Policy`). The verifiers here
 //! only check that the peer holds the key of the certificate it presents.
 
 use std::sync::Arc;
