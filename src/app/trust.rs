@@ -4,7 +4,7 @@
 //! network task's answers to them, and a conversation that continues under
 //! a peer's new id. Pure, like the rest of `app`.
 
-use super::update::{find, open, quoted, ring, sort_peers, system, upsert};
+use super::update::{find, open, quoted, ring, system, upsert};
 use super::{
     App, Conversation, Effect, Entry, EntryKind, MAX_BODY_BYTES, MAX_ENTRIES, PeerEntry,
     trimmed_note,
@@ -211,6 +211,12 @@ pub(super) fn merged(app: &mut App, from: &str, into: &str) {
     if from == into {
         return;
     }
+    // Pages asked for under an id merged earlier go to the newest one.
+    for target in app.merged.values_mut() {
+        if target == from {
+            *target = into.to_owned();
+        }
+    }
     app.merged.insert(from.to_owned(), into.to_owned());
     if let Some(search) = &mut app.search {
         for hit in &mut search.hits {
@@ -223,7 +229,15 @@ pub(super) fn merged(app: &mut App, from: &str, into: &str) {
         return;
     };
     let was_open = app.open.as_deref() == Some(from);
-    let cursor_on = app.cursor == at;
+    // The peer under the cursor, by id (the old row counts as the new one):
+    // removing a row above it must not move the cursor to another peer.
+    let under_cursor = app.peers.get(app.cursor).map(|p| {
+        if p.id == from {
+            into.to_owned()
+        } else {
+            p.id.clone()
+        }
+    });
     let exists = app.peers.iter().any(|p| p.id == into);
     let old = &mut app.peers[at];
     if !exists && !old.online() {
@@ -248,10 +262,9 @@ pub(super) fn merged(app: &mut App, from: &str, into: &str) {
     }
     if was_open {
         open(app, into);
-    } else {
-        sort_peers(app);
     }
-    if cursor_on && let Some(i) = app.peers.iter().position(|p| p.id == into) {
+    // `on_net` sorts the peers next, keeping the one under the cursor.
+    if let Some(i) = under_cursor.and_then(|id| app.peers.iter().position(|p| p.id == id)) {
         app.cursor = i;
     }
 }

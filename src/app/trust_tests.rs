@@ -586,7 +586,6 @@ fn merged_into_a_listed_peer_interleaves_the_messages_and_drops_the_old_row() {
 fn merged_from_an_online_peer_leaves_its_row_empty() {
     let mut app = app();
     opened(&mut app, 1, OLD, "bob", Link::Plain);
-    text(&mut app, 1, "o1", 1_000, "old one");
     opened(
         &mut app,
         2,
@@ -595,7 +594,10 @@ fn merged_from_an_online_peer_leaves_its_row_empty() {
         authenticated('c', false, false),
     );
     app.open = Some(OTHER.into());
+    // Arrives while carol is on screen: an unread count to carry over.
+    text(&mut app, 1, "o1", 1_000, "old one");
     let unread = peer(&app, OLD).unread;
+    assert_eq!(unread, 1);
     net(
         &mut app,
         NetEvent::Merged {
@@ -657,6 +659,54 @@ fn a_page_asked_for_under_the_old_id_goes_to_the_new_one() {
     let bob = peer(&app, NEW);
     assert!(!bob.conversation.backlog.loading);
     assert_eq!(bob.conversation.entries[0].body, "from history");
+}
+
+#[test]
+fn a_row_merged_away_above_the_cursor_leaves_the_cursor_on_its_peer() {
+    let mut app = app();
+    net(
+        &mut app,
+        NetEvent::Conversations(
+            [(OLD, "bob", 3_000), (OTHER, "carol", 2_000)]
+                .map(|(peer, name, last_ts)| crate::store::Conversation {
+                    peer: peer.into(),
+                    name: name.into(),
+                    raw: false,
+                    last_ts,
+                    undelivered: 0,
+                })
+                .to_vec(),
+        ),
+    );
+    opened(&mut app, 1, NEW, "bob", authenticated('b', false, false));
+    app.cursor = app.peers.iter().position(|p| p.id == OTHER).unwrap();
+    let old_at = app.peers.iter().position(|p| p.id == OLD).unwrap();
+    assert!(old_at < app.cursor, "{:?}", app.peers);
+    net(
+        &mut app,
+        NetEvent::Merged {
+            from: OLD.into(),
+            into: NEW.into(),
+        },
+    );
+    assert!(app.peers.iter().all(|p| p.id != OLD));
+    assert_eq!(app.peers[app.cursor].id, OTHER, "the cursor stays on carol");
+}
+
+#[test]
+fn merged_twice_pages_of_the_first_id_go_to_the_last() {
+    let mut app = app();
+    for (from, into) in [(OLD, NEW), (NEW, OTHER)] {
+        net(
+            &mut app,
+            NetEvent::Merged {
+                from: from.into(),
+                into: into.into(),
+            },
+        );
+    }
+    assert_eq!(app.merged.get(OLD).map(String::as_str), Some(OTHER));
+    assert_eq!(app.merged.get(NEW).map(String::as_str), Some(OTHER));
 }
 
 #[test]

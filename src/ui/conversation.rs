@@ -74,13 +74,11 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) -> View {
     };
 
     let name = text::name(&peer.name);
-    let block = pane_block(
-        title(peer, &name, area.width, &app.theme),
-        focused,
-        &app.theme,
-    );
     // How the session is protected, at the right end of the top border.
-    let block = match mark(peer, &name, area.width, &app.theme) {
+    let mark = mark(peer, &name, area.width, &app.theme);
+    let mark_w = mark.as_ref().map_or(0, |m| m.width() + 1);
+    let block = pane_block(title(peer, &name, area.width, mark_w), focused, &app.theme);
+    let block = match mark {
         Some(mark) => block.title(mark.right_aligned()),
         None => block,
     };
@@ -157,9 +155,9 @@ fn mark(peer: &PeerEntry, name: &str, width: u16, theme: &Theme) -> Option<Line<
 }
 
 /// ` name · host ` (the host dim, and only when there is room), cut to
-/// leave the protection mark its room in a pane `width` cells wide.
-fn title(peer: &PeerEntry, name: &str, width: u16, theme: &Theme) -> Line<'static> {
-    let mark_w = mark(peer, name, width, theme).map_or(0, |m| m.width() + 1);
+/// leave the protection mark (`mark_w` cells with its gap) its room in a
+/// pane `width` cells wide.
+fn title(peer: &PeerEntry, name: &str, width: u16, mark_w: usize) -> Line<'static> {
     let room = usize::from(width).saturating_sub(2 + mark_w);
     let name = truncate(name, room.saturating_sub(2).max(1));
     let used = text::width(&name) + 2;
