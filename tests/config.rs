@@ -125,7 +125,8 @@ fn the_files_port_is_used_and_a_flag_overrides_it() {
     let held = TcpListener::bind("0.0.0.0:0").unwrap();
     let busy = held.local_addr().unwrap().port();
     let home = ConfigHome::with(&format!("port = {busy}\n"));
-    let (_listen, line) = home.listen(data_dir().path(), &["--port", "0"]);
+    let data = data_dir();
+    let (_listen, line) = home.listen(data.path(), &["--port", "0"]);
     assert_ne!(port_of(&line), busy, "{line}");
     assert!(!line.contains("busy"), "--port 0 did not win: {line}");
 }
@@ -136,7 +137,8 @@ fn the_files_port_is_used_and_a_flag_overrides_it() {
 fn require_encryption_from_the_file() {
     use std::io::{Read, Write};
     let home = ConfigHome::with("require-encryption = true\n");
-    let (mut listen, line) = home.listen(data_dir().path(), &["--port", "0"]);
+    let data = data_dir();
+    let (mut listen, line) = home.listen(data.path(), &["--port", "0"]);
     let to = addr(&line);
     let mut raw = std::net::TcpStream::connect(&to).unwrap();
     raw.set_read_timeout(Some(WAIT)).unwrap();
@@ -161,7 +163,8 @@ fn require_encryption_from_the_file() {
 fn a_missing_file_is_fine() {
     let home = ConfigHome::empty();
     assert!(!home.file().exists());
-    let (mut listen, line) = home.listen(data_dir().path(), &["--port", "0", "--name", "desk"]);
+    let data = data_dir();
+    let (mut listen, line) = home.listen(data.path(), &["--port", "0", "--name", "desk"]);
     home.run(
         data_dir().path(),
         &["--name", "phone", "send", &addr(&line), "hi"],
@@ -235,7 +238,8 @@ fn config_names_another_file_which_must_exist() {
     let other = file_with(&elsewhere, "name = \"other\"\n");
     let other = other.to_str().unwrap();
 
-    let (mut listen, line) = home.listen(data_dir().path(), &["--config", other, "--port", "0"]);
+    let data = data_dir();
+    let (mut listen, line) = home.listen(data.path(), &["--config", other, "--port", "0"]);
     assert!(line.ends_with(" as \"other\""), "{line}");
     home.run(
         data_dir().path(),

@@ -126,6 +126,7 @@ fn history_survives_restarts_of_both_sides_and_a_rename_keeps_the_conversation()
     );
     let out = history(&laptop, &["Rodrigo's phone"]);
     out.assert_success();
+    assert_eq!(out.stdout.lines().count(), 3, "{}", out.stdout);
     for (line, body) in out.stdout.lines().zip(["first", "second", "third"]) {
         let (time, rest) = line.split_at(16);
         assert!(

@@ -52,6 +52,8 @@ fn listen_local(dir: &Path, global: &[&str]) -> (Proc, u16) {
 /// The fingerprint of the laptop whose data directory is `dir`, grouped as
 /// both lantalk and phone.py print it.
 fn fingerprint_of(dir: &Path) -> String {
+    let file = dir.join(lantalk::identity::KEY_FILE);
+    assert!(file.exists(), "{} has no keys yet", dir.display());
     lantalk::identity::load_or_create_keys(dir)
         .unwrap()
         .fingerprint
@@ -116,8 +118,11 @@ fn send_over_tls_shows_the_laptops_fingerprint_and_is_acknowledged() {
 
     // Nobody listening: exit 1 with a message.
     drop(laptop);
-    let (ok, p) = send(&known, &addr, "lost", &[]);
-    assert!(!ok);
+    let args = [
+        "--name", "phone", "--known", &known, "--send", &addr, "lost",
+    ];
+    let mut p = Proc::spawn(phone(&args));
+    assert_eq!(p.wait_exit(SECS(15)).code(), Some(1), "{:?}", p.err);
     assert!(!p.err.is_empty(), "no error message on stderr");
 }
 
@@ -190,7 +195,12 @@ fn a_wrong_fp_is_refused_before_anything_is_sent() {
     let home = tempfile::tempdir().unwrap();
     let known = known_in(&home);
     let (mut laptop, port) = listen_local(dir.path(), &[]);
-    let (fp, wrong) = (fingerprint_of(dir.path()), fingerprint_of(other.path()));
+    // `other` never ran: a key made here is one no laptop presents.
+    let wrong = lantalk::identity::load_or_create_keys(other.path())
+        .unwrap()
+        .fingerprint
+        .grouped();
+    let fp = fingerprint_of(dir.path());
     let addr = format!("127.0.0.1:{port}");
 
     let (ok, p) = send(&known, &addr, "to an impostor", &["--fp", &wrong]);

@@ -92,6 +92,8 @@ impl<'a> Host<'a> {
 
     /// The fingerprint of this installation's key (as its key file says).
     fn fp(&self) -> Fingerprint {
+        let file = self.dir.join(lantalk::identity::KEY_FILE);
+        assert!(file.exists(), "{} has no keys yet", self.dir.display());
         lantalk::identity::load_or_create_keys(&self.dir)
             .expect("the keys of a host that has run")
             .fingerprint

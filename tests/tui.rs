@@ -899,10 +899,19 @@ fn a_changed_key_is_refused_loudly_until_trusted() {
         "no warning above the input:\n{}",
         framed(&screen)
     );
-    // The warning stays while typing.
-    tmux.type_text("laptop", "x");
-    tmux.keys("laptop", &["BSpace"]);
-    let screen = tmux.capture("laptop");
+    // The warning stays while typing: checked on the screens that show
+    // the typed text, then its deletion.
+    tmux.type_text("laptop", "zqx");
+    let screen = tmux.wait_for("laptop", "zqx", WAIT);
+    assert!(
+        screen.contains("WARNING: the key of \"phone\" has changed"),
+        "{}",
+        framed(&screen)
+    );
+    tmux.keys("laptop", &["BSpace", "BSpace", "BSpace"]);
+    let screen = tmux.wait_screen("laptop", "the typed text deleted", WAIT, |s| {
+        !s.contains("zqx")
+    });
     assert!(
         screen.contains("WARNING: the key of \"phone\" has changed"),
         "{}",

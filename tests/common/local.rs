@@ -25,10 +25,26 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// Accepts the next connection that speaks in clear, as a plaintext-only
 /// server would: `lantalk send HOST:PORT` tries TLS first (first byte
 /// 0x16) and comes back in clear when the server drops that attempt.
+/// Panics, instead of hanging the test, when no such connection comes
+/// within [`WAIT`].
 #[track_caller]
 pub fn accept_plaintext(listener: &TcpListener) -> TcpStream {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + WAIT;
     loop {
-        let (stream, _) = listener.accept().expect("accept");
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    Instant::now() < deadline,
+                    "no connection in clear within {WAIT:?}"
+                );
+                thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            Err(e) => panic!("accept: {e}"),
+        };
+        stream.set_nonblocking(false).unwrap();
         stream.set_read_timeout(Some(WAIT)).unwrap();
         let mut first = [0u8; 1];
         match stream.peek(&mut first) {
