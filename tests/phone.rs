@@ -14,20 +14,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::lan::Lan;
-use common::proc::{BIN, Proc, port_of};
+use common::proc::{Proc, port_of, python};
 use serde_json::{Value, json};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/phone.py");
 const SECS: fn(u64) -> Duration = Duration::from_secs;
-
-/// The Python interpreter: the system one if present, else `python3` from PATH.
-fn python() -> &'static str {
-    if Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    }
-}
 
 fn phone(args: &[&str]) -> Command {
     let mut cmd = Command::new(python());
@@ -35,18 +26,10 @@ fn phone(args: &[&str]) -> Command {
     cmd
 }
 
-/// `lantalk --no-mdns --port 0 [GLOBAL...] listen` on 127.0.0.1 (root
-/// namespace, no mDNS).
+/// `lantalk --no-mdns --data-dir DIR --port 0 [GLOBAL...] listen` on
+/// 127.0.0.1 (root namespace, no mDNS).
 fn listen_local(dir: &Path, global: &[&str]) -> (Proc, u16) {
-    let mut cmd = Command::new(BIN);
-    cmd.env(common::NO_USER_CONFIG.0, common::NO_USER_CONFIG.1);
-    cmd.args(["--no-mdns", "--port", "0", "--data-dir"])
-        .arg(dir)
-        .args(global)
-        .arg("listen");
-    let mut proc = Proc::spawn(cmd);
-    let line = proc.wait_err(SECS(10), |l| l.contains("listening on port"));
-    (proc, port_of(&line))
+    common::local::listen_in(dir, &[&["--port", "0"][..], global, &["listen"]].concat())
 }
 
 /// The fingerprint of the laptop whose data directory is `dir`, grouped as

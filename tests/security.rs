@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::capture::{Capture, contains, count};
 use common::example::example;
 use common::lan::Lan;
-use common::proc::{Proc, port_of};
+use common::proc::{Proc, port_of, python};
 use lantalk::protocol::{Fingerprint, verification_code};
 use lantalk::trust::KnownPeers;
 use serde_json::Value;
@@ -171,15 +171,6 @@ fn wait_err_times(proc: &mut Proc, times: usize, pred: impl Fn(&str) -> bool) {
             "fewer than {times} matching stderr lines in 5 s: {lines:#?}"
         );
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The Python interpreter: the system one if present, else `python3` from PATH.
-fn python() -> &'static str {
-    if Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
     }
 }
 
