@@ -189,11 +189,36 @@ impl Conversation {
     pub fn push(&mut self, entry: Entry) {
         self.body_bytes += entry.body.len();
         self.entries.push(entry);
+        self.keep_within_caps();
+    }
+
+    /// Trims (see [`Conversation::push`]) once a cap is exceeded.
+    pub(super) fn keep_within_caps(&mut self) {
         if self.entries.len() > MAX_ENTRIES || self.body_bytes > MAX_BODY_BYTES {
             self.trim(
                 MAX_ENTRIES - MAX_ENTRIES / 16,
                 MAX_BODY_BYTES - MAX_BODY_BYTES / 16,
             );
+        }
+    }
+
+    /// Writes the system line at the top saying how many entries went
+    /// (`dropped`): in place of the old one, or inserted once.
+    pub(super) fn put_note(&mut self) {
+        let note = Entry {
+            // Dated like the oldest kept entry, so date separators stay in order.
+            ts: self.entries.get(usize::from(self.note)).map_or(0, |e| e.ts),
+            kind: EntryKind::System,
+            body: trimmed_note(self.dropped),
+            seq: None,
+        };
+        self.body_bytes += note.body.len();
+        if self.note {
+            self.body_bytes -= self.entries[0].body.len();
+            self.entries[0] = note;
+        } else {
+            self.entries.insert(0, note);
+            self.note = true;
         }
     }
 
@@ -234,22 +259,14 @@ impl Conversation {
             self.body_bytes = body_bytes;
             return;
         }
-        let note = Entry {
-            // Dated like the oldest kept entry, so date separators stay in order.
-            ts: self.entries.get(first).map_or(0, |e| e.ts),
-            kind: EntryKind::System,
-            body: trimmed_note(self.dropped),
-            seq: None,
-        };
-        body_bytes += note.body.len();
-        if self.note {
-            self.entries[0] = note;
-        } else {
-            // Once per conversation: every later trim rewrites the note in place.
-            self.entries.insert(0, note);
-            self.note = true;
-        }
-        self.body_bytes = body_bytes;
+        // Counted with the old note's body, which `put_note` replaces.
+        self.body_bytes = body_bytes
+            + if self.note {
+                self.entries[0].body.len()
+            } else {
+                0
+            };
+        self.put_note();
     }
 }
 

@@ -5,10 +5,7 @@
 //! a peer's new id. Pure, like the rest of `app`.
 
 use super::update::{find, open, quoted, ring, system, upsert};
-use super::{
-    App, Conversation, Effect, Entry, EntryKind, MAX_BODY_BYTES, MAX_ENTRIES, PeerEntry,
-    trimmed_note,
-};
+use super::{App, Conversation, Effect, Entry, EntryKind, PeerEntry};
 use crate::net::Link;
 use crate::net::node::NetCommand;
 use crate::protocol::Fingerprint;
@@ -326,22 +323,9 @@ impl Conversation {
         self.jump = self.jump.take().or(other.jump);
         self.highlight = self.highlight.take().or(other.highlight);
         if self.dropped > 0 && !self.backlog.on {
-            let note = Entry {
-                ts: self.entries.first().map_or(0, |e| e.ts),
-                kind: EntryKind::System,
-                body: trimmed_note(self.dropped),
-                seq: None,
-            };
-            self.body_bytes += note.body.len();
-            self.entries.insert(0, note);
-            self.note = true;
+            self.put_note();
         }
-        if self.entries.len() > MAX_ENTRIES || self.body_bytes > MAX_BODY_BYTES {
-            self.trim(
-                MAX_ENTRIES - MAX_ENTRIES / 16,
-                MAX_BODY_BYTES - MAX_BODY_BYTES / 16,
-            );
-        }
+        self.keep_within_caps();
     }
 
     /// Removes the note saying how many entries were dropped (the count stays).
