@@ -2,44 +2,18 @@
 //! database, pages merged in front, loading older pages by scrolling,
 //! the memory cap with history, `/search` and its overlay, history off.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyCode;
 
+use super::test_support::peer as peer_up;
+use super::test_support::*;
 use super::*;
-use crate::net::Peer;
 use crate::net::node::{NetCommand, NetEvent};
-use crate::protocol::{Hello, Text};
+use crate::protocol::Text;
 use crate::store::{self, Record, State};
 
 const PHONE: &str = "11111111111111111111111111111111";
 const TABLET: &str = "22222222222222222222222222222222";
 const RAW: &str = "raw-10.0.0.7";
-
-fn app() -> App {
-    App::new("laptop".into(), "f".repeat(32), "abc".into(), 0)
-}
-
-fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
-    update(
-        app,
-        Action::Key(KeyEvent::new(code, KeyModifiers::NONE)),
-        1_000,
-    )
-}
-
-fn type_str(app: &mut App, s: &str) {
-    for c in s.chars() {
-        key(app, KeyCode::Char(c));
-    }
-}
-
-fn command(app: &mut App, line: &str) -> Vec<Effect> {
-    type_str(app, line);
-    key(app, KeyCode::Enter)
-}
-
-fn net(app: &mut App, event: NetEvent) -> Vec<Effect> {
-    update(app, Action::Net(event), 2_000)
-}
 
 fn conv(peer: &str, name: &str, last_ts: u64, undelivered: u64) -> store::Conversation {
     store::Conversation {
@@ -101,39 +75,6 @@ fn seqs(app: &App, id: &str) -> Vec<Option<i64>> {
         .iter()
         .map(|e| e.seq)
         .collect()
-}
-
-fn connect(app: &mut App, sid: u64, id: &str, name: &str) {
-    let hello = Hello {
-        proto: 1,
-        id: id.into(),
-        name: name.into(),
-        app: "t".into(),
-    };
-    net(
-        app,
-        NetEvent::SessionOpened {
-            sid,
-            peer: hello,
-            addr: "10.0.0.2:5000".parse().unwrap(),
-            raw: false,
-            link: crate::net::Link::Plain,
-        },
-    );
-}
-
-fn peer_up(id: &str, name: &str) -> Peer {
-    Peer {
-        name: name.into(),
-        nick: name.into(),
-        host: format!("{name}.local."),
-        addrs: vec!["10.0.0.2:7342".parse().unwrap()],
-        port: 7342,
-        id: id.into(),
-        fullname: format!("{name}._lantalk._tcp.local."),
-        fp: None,
-        problem: None,
-    }
 }
 
 fn load(before: Option<i64>, peer: &str) -> Effect {

@@ -486,6 +486,8 @@ pub enum Effect {
 #[cfg(test)]
 mod history_tests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod trust_tests;

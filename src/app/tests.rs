@@ -1,75 +1,18 @@
 //! `update` as plain tests: keys and network events in, state and effects out.
 
-use std::net::SocketAddr;
-
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use super::test_support::*;
 use super::*;
+use crate::net::CloseReason;
 use crate::net::node::{NetCommand, NetEvent};
-use crate::net::{CloseReason, Peer};
-use crate::protocol::{Hello, Text};
+use crate::protocol::Text;
 
 const PHONE: &str = "11111111111111111111111111111111";
 const TABLET: &str = "22222222222222222222222222222222";
 
-fn app() -> App {
-    App::new("laptop".into(), "f".repeat(32), "abc".into(), 0)
-}
-
-fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
-    update(
-        app,
-        Action::Key(KeyEvent::new(code, KeyModifiers::NONE)),
-        1_000,
-    )
-}
-
 fn mod_key(app: &mut App, code: KeyCode, mods: KeyModifiers) -> Vec<Effect> {
     update(app, Action::Key(KeyEvent::new(code, mods)), 1_000)
-}
-
-fn type_str(app: &mut App, s: &str) {
-    for c in s.chars() {
-        key(app, KeyCode::Char(c));
-    }
-}
-
-fn net(app: &mut App, event: NetEvent) -> Vec<Effect> {
-    update(app, Action::Net(event), 2_000)
-}
-
-fn peer(id: &str, name: &str) -> Peer {
-    Peer {
-        name: name.into(),
-        nick: name.into(),
-        host: format!("{name}.local."),
-        addrs: vec!["10.0.0.2:7342".parse().unwrap()],
-        port: 7342,
-        id: id.into(),
-        fullname: format!("{name}._lantalk._tcp.local."),
-        fp: None,
-        problem: None,
-    }
-}
-
-fn connect(app: &mut App, sid: u64, id: &str, name: &str) {
-    let hello = Hello {
-        proto: 1,
-        id: id.into(),
-        name: name.into(),
-        app: "t".into(),
-    };
-    let addr: SocketAddr = "10.0.0.2:5000".parse().unwrap();
-    net(
-        app,
-        NetEvent::SessionOpened {
-            sid,
-            peer: hello,
-            addr,
-            raw: false,
-            link: crate::net::Link::Plain,
-        },
-    );
 }
 
 fn text(id: &str, body: &str) -> Text {

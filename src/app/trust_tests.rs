@@ -2,24 +2,19 @@
 //! marks, `/verify` and `/trust`, and the network task's `Refused`,
 //! `Verification`, `Notice` and `Merged`.
 
-use std::net::SocketAddr;
+use crossterm::event::KeyCode;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-
+use super::test_support::*;
 use super::*;
 use crate::net::Link;
 use crate::net::node::{NetCommand, NetEvent};
 use crate::net::{CloseReason, Peer};
-use crate::protocol::{Fingerprint, Hello, Text, verification_code};
+use crate::protocol::{Fingerprint, Text, verification_code};
 use crate::store::{Record, State};
 
 const OLD: &str = "11111111111111111111111111111111";
 const NEW: &str = "22222222222222222222222222222222";
 const OTHER: &str = "33333333333333333333333333333333";
-
-fn app() -> App {
-    App::new("laptop".into(), "f".repeat(32), "abc".into(), 0)
-}
 
 fn fp(byte: char) -> Fingerprint {
     byte.to_string().repeat(64).parse().unwrap()
@@ -31,47 +26,6 @@ fn authenticated(byte: char, verified: bool, first: bool) -> Link {
         verified,
         first,
     }
-}
-
-fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
-    update(
-        app,
-        Action::Key(KeyEvent::new(code, KeyModifiers::NONE)),
-        1_000,
-    )
-}
-
-/// Types `line` in the input and presses Enter.
-fn command(app: &mut App, line: &str) -> Vec<Effect> {
-    app.focus = Focus::Input;
-    for c in line.chars() {
-        key(app, KeyCode::Char(c));
-    }
-    key(app, KeyCode::Enter)
-}
-
-fn net(app: &mut App, event: NetEvent) -> Vec<Effect> {
-    update(app, Action::Net(event), 2_000)
-}
-
-fn opened(app: &mut App, sid: u64, id: &str, name: &str, link: Link) {
-    let hello = Hello {
-        proto: 1,
-        id: id.into(),
-        name: name.into(),
-        app: "t".into(),
-    };
-    let addr: SocketAddr = "10.0.0.2:5000".parse().unwrap();
-    net(
-        app,
-        NetEvent::SessionOpened {
-            sid,
-            peer: hello,
-            addr,
-            raw: link == Link::Raw,
-            link,
-        },
-    );
 }
 
 fn peer<'a>(app: &'a App, id: &str) -> &'a PeerEntry {
