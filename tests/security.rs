@@ -140,6 +140,13 @@ fn assert_exit(what: &str, out: &Output, code: i32) {
     );
 }
 
+/// A refusal: exit code 4, and `want` in what it said on stderr.
+#[track_caller]
+fn refused(what: &str, out: &Output, want: &str) {
+    assert_exit(what, out, 4);
+    assert!(stderr(out).contains(want), "{}", stderr(out));
+}
+
 /// Stops a `listen` the way Ctrl+C would and waits for it.
 fn stop(mut proc: Proc) {
     proc.terminate();
@@ -155,6 +162,13 @@ fn stop(mut proc: Proc) {
 fn printed(proc: &mut Proc) -> Vec<String> {
     std::thread::sleep(Duration::from_millis(300));
     proc.drain_out()
+}
+
+/// Waits (up to 5 s) until `proc` says `who` connected, the session being
+/// `how` (as in `(encrypted, verified)`); returns that line.
+fn wait_connected(proc: &mut Proc, who: &str, how: &str) -> String {
+    let (from, end) = (format!("{who} connected from"), format!("({how})"));
+    proc.wait_err(SECS(5), |l| l.contains(&from) && l.ends_with(&end))
 }
 
 /// Waits (up to 5 s) until `times` stderr lines of `proc` satisfy `pred`.
@@ -267,16 +281,24 @@ fn first_contact(a: &Host, a_listen: &mut Proc, b: &Host, b_listen: &mut Proc) {
     let out = b.send(&[], a.name, "hello from b");
     assert_ok("b's first send", &out);
     a_listen.wait_out(SECS(5), |l| l == format!("{}: hello from b", b.name));
-    a_listen.wait_err(SECS(5), |l| {
-        l.contains(&format!("{} connected from", b.name))
-            && l.ends_with("(encrypted, key pinned now)")
-    });
+    wait_connected(a_listen, b.name, "encrypted, key pinned now");
     let out = a.send(&[], b.name, "hello from a");
     assert_ok("a's first send", &out);
     b_listen.wait_out(SECS(5), |l| l == format!("{}: hello from a", a.name));
     let (fa, fb) = (a.fp(), b.fp());
     assert_eq!(a.known().by_name(b.name).unwrap().map(|k| k.fp), Some(fb));
     assert_eq!(b.known().by_name(a.name).unwrap().map(|k| k.fp), Some(fa));
+}
+
+/// "a" on host 0 and "b" on host 1 (data under `root`), both listening, past
+/// [`first_contact`].
+fn met_pair<'a>(lan: &'a Lan, root: &Path) -> (Host<'a>, Proc, Host<'a>, Proc) {
+    let a = Host::new(lan, 0, "a", root);
+    let b = Host::new(lan, 1, "b", root);
+    let (mut a_listen, _) = a.listen(&[]);
+    let (mut b_listen, _) = b.listen(&[]);
+    first_contact(&a, &mut a_listen, &b, &mut b_listen);
+    (a, a_listen, b, b_listen)
 }
 
 // ---------------------------------------------------------------------------
@@ -309,9 +331,7 @@ fn tls_sessions_show_no_text_on_the_wire() {
     let out = b.send(&[], "laptop", TO_A);
     assert_ok("send laptop", &out);
     a_listen.wait_out(SECS(5), |l| l == format!("b: {TO_A}"));
-    a_listen.wait_err(SECS(5), |l| {
-        l.contains("b connected from") && l.ends_with("(encrypted, key pinned now)")
-    });
+    wait_connected(&mut a_listen, "b", "encrypted, key pinned now");
     let out = a.send(&[], "b", TO_B);
     assert_ok("send b", &out);
     b_listen.wait_out(SECS(5), |l| l == format!("laptop: {TO_B}"));
@@ -325,9 +345,7 @@ fn tls_sessions_show_no_text_on_the_wire() {
     );
     assert_ok("the plaintext client", &out);
     a_listen.wait_out(SECS(5), |l| l == format!("plainpeer: {IN_CLEAR}"));
-    a_listen.wait_err(SECS(5), |l| {
-        l.contains("plainpeer connected from") && l.ends_with("(plaintext)")
-    });
+    wait_connected(&mut a_listen, "plainpeer", "plaintext");
 
     let seen = capture.wait_for(IN_CLEAR.as_bytes(), SECS(5));
     let pcap = capture.stop();
@@ -376,12 +394,8 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
         return;
     };
     let root = tempfile::tempdir().unwrap();
-    let a = Host::new(&lan, 0, "a", root.path());
-    let b = Host::new(&lan, 1, "b", root.path());
     const M: usize = 2;
-    let (mut a_listen, _) = a.listen(&[]);
-    let (mut b_listen, _) = b.listen(&[]);
-    first_contact(&a, &mut a_listen, &b, &mut b_listen);
+    let (a, a_listen, b, b_listen) = met_pair(&lan, root.path());
     let (fa, fb) = (a.fp(), b.fp());
     drop(a_listen);
 
@@ -398,15 +412,14 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
     let started = Instant::now();
     let out = a.send(&[], &relay_addr, "by address, for b only");
     let by_address = started.elapsed();
-    assert_exit("send to the relay's address", &out, 4);
-    let err = stderr(&out);
-    assert!(
-        err.contains(&format!(
+    refused(
+        "send to the relay's address",
+        &out,
+        &format!(
             "the hello claims the id {} but the certificate proves the id {}",
             fb.peer_id(),
             fm.peer_id()
-        )),
-        "{err}"
+        ),
     );
     // (b) B refuses the relay too: the hello it relays claims A's id.
     b_listen.wait_err(SECS(5), |l| {
@@ -436,15 +449,14 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
     let started = Instant::now();
     let out = a.send(&[], "b", "by name, for b only");
     let by_name = started.elapsed();
-    assert_exit("send b through the relay", &out, 4);
-    let err = stderr(&out);
-    assert!(
-        err.contains(&format!(
+    refused(
+        "send b through the relay",
+        &out,
+        &format!(
             "\"b\" advertises the key {} but presented {}: someone may be in the middle",
             fb.grouped(),
             fm.grouped()
-        )),
-        "{err}"
+        ),
     );
     // (b) B refuses the relay as "a": not the key pinned for that name.
     let b_warning = format!(
@@ -460,15 +472,14 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
     let started = Instant::now();
     let out = a.send(&[], &relay_addr, "rewritten, for b only");
     let rewritten = started.elapsed();
-    assert_exit("send to the rewriting relay", &out, 4);
-    let err = stderr(&out);
-    assert!(
-        err.contains(&format!(
+    refused(
+        "send to the rewriting relay",
+        &out,
+        &format!(
             "WARNING: THE KEY OF \"b\" HAS CHANGED: pinned {}, presented {}",
             fb.grouped(),
             fm.grouped()
-        )),
-        "{err}"
+        ),
     );
     wait_err_times(&mut b_listen, 2, |l| l.starts_with(&b_warning));
 
@@ -526,12 +537,8 @@ fn a_pinned_peer_is_not_reached_in_plaintext_when_its_advertisement_drops_the_ke
         return;
     };
     let root = tempfile::tempdir().unwrap();
-    let a = Host::new(&lan, 0, "a", root.path());
-    let b = Host::new(&lan, 1, "b", root.path());
     const M: usize = 2;
-    let (mut a_listen, _) = a.listen(&[]);
-    let (mut b_listen, _) = b.listen(&[]);
-    first_contact(&a, &mut a_listen, &b, &mut b_listen);
+    let (a, _a_listen, b, b_listen) = met_pair(&lan, root.path());
     let fb = b.fp();
     stop(b_listen);
 
@@ -540,9 +547,7 @@ fn a_pinned_peer_is_not_reached_in_plaintext_when_its_advertisement_drops_the_ke
     let (mut server, port) = plaintext_server(&lan, M, "b");
     let _advert = advertise_peer(&lan, M, "b", port, &fb.peer_id(), None);
     let out = a.send(&[], "b", "downgraded secret");
-    assert_exit("send b without fp=", &out, 4);
-    let err = stderr(&out);
-    assert!(err.contains("TLS handshake failed"), "{err}");
+    refused("send b without fp=", &out, "TLS handshake failed");
     let seen = server.wait_out(SECS(5), |l| l.contains("\"connection\""));
     assert_eq!(json_lines(&seen)[0]["first"], 0x16, "not TLS: {seen}");
 
@@ -568,11 +573,7 @@ fn a_changed_key_is_refused_with_both_fingerprints_until_trusted() {
         return;
     };
     let root = tempfile::tempdir().unwrap();
-    let a = Host::new(&lan, 0, "a", root.path());
-    let b = Host::new(&lan, 1, "b", root.path());
-    let (mut a_listen, _) = a.listen(&[]);
-    let (mut b_listen, _) = b.listen(&[]);
-    first_contact(&a, &mut a_listen, &b, &mut b_listen);
+    let (a, mut a_listen, b, b_listen) = met_pair(&lan, root.path());
     let old = b.fp();
 
     stop(b_listen);
@@ -603,8 +604,7 @@ fn a_changed_key_is_refused_with_both_fingerprints_until_trusted() {
 
     // A calls B: A's send refuses, loudly; B hears that it was refused.
     let out = a.send(&[], "b", "to the new key");
-    assert_exit("a's send to the new key", &out, 4);
-    assert!(stderr(&out).contains(&warning), "{}", stderr(&out));
+    refused("a's send to the new key", &out, &warning);
     b_listen.wait_err(SECS(5), |l| {
         l.contains("a disconnected: the peer reported untrusted: ")
     });
@@ -743,22 +743,18 @@ fn require_encryption_refuses_plaintext_and_raw_peers_with_a_clear_message() {
     let (mut old, old_port) = plaintext_server(&lan, OLD, "old");
     let _advert = advertise_peer(&lan, OLD, "old", old_port, &"0".repeat(32), None);
     let out = b.send(&["--require-encryption"], "old", "must stay home");
-    assert_exit("send --require-encryption old", &out, 4);
-    assert!(
-        stderr(&out).contains(
-            "\"old\" does not offer encryption (no fp= in its advertisement: an older lantalk?); refused because encryption is required"
-        ),
-        "{}",
-        stderr(&out)
+    refused(
+        "send --require-encryption old",
+        &out,
+        "\"old\" does not offer encryption (no fp= in its advertisement: an older lantalk?); refused because encryption is required",
     );
     // Dialled by address, it is not spoken to in clear either.
     let addr = format!("{}:{old_port}", lan.addr(OLD));
     let out = b.send(&["--require-encryption"], &addr, "must stay home too");
-    assert_exit("send --require-encryption to its address", &out, 4);
-    assert!(
-        stderr(&out).contains("TLS handshake failed"),
-        "{}",
-        stderr(&out)
+    refused(
+        "send --require-encryption to its address",
+        &out,
+        "TLS handshake failed",
     );
     // Without the flag, it goes through in plaintext.
     let out = b.send(&[], "old", "to an old lantalk");
@@ -830,11 +826,7 @@ fn both_sides_show_the_same_verification_code_and_it_changes_with_either_key() {
         return;
     };
     let root = tempfile::tempdir().unwrap();
-    let a = Host::new(&lan, 0, "a", root.path());
-    let b = Host::new(&lan, 1, "b", root.path());
-    let (mut a_listen, _) = a.listen(&[]);
-    let (mut b_listen, _) = b.listen(&[]);
-    first_contact(&a, &mut a_listen, &b, &mut b_listen);
+    let (a, mut a_listen, b, b_listen) = met_pair(&lan, root.path());
 
     let first = verify(&a, &b);
     assert_eq!(verify(&b, &a), first, "the two sides show different codes");
@@ -844,9 +836,7 @@ fn both_sides_show_the_same_verification_code_and_it_changes_with_either_key() {
     let out = b.send(&[], "a", "verified now");
     assert_ok("b's send after verify --yes", &out);
     a_listen.wait_out(SECS(5), |l| l == "b: verified now");
-    a_listen.wait_err(SECS(5), |l| {
-        l.contains("b connected from") && l.ends_with("(encrypted, verified)")
-    });
+    wait_connected(&mut a_listen, "b", "encrypted, verified");
 
     // B gets a new key; A accepts it after the refusal.
     stop(b_listen);

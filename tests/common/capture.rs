@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 
 use super::lan::Lan;
 
+/// How long [`Capture::stop`] waits for tcpdump to end, then for its output
+/// to close.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
 /// A running capture; [`Capture::stop`] ends it and returns the pcap.
 pub struct Capture {
     child: Child,
@@ -103,15 +107,36 @@ impl Capture {
     }
 
     /// Stops tcpdump (SIGTERM: it writes out what it holds) and returns the
-    /// pcap file's bytes.
+    /// pcap file's bytes. Bounded: tcpdump still running 5 s after SIGTERM is
+    /// killed, and a pipe still open 5 s after it ended fails the test.
     pub fn stop(mut self) -> Vec<u8> {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .expect("run kill");
         assert!(status.success(), "cannot stop tcpdump");
-        let exited = self.child.wait().expect("wait for tcpdump");
-        self.reader.take().expect("stopped once").join().unwrap();
+        let deadline = Instant::now() + STOP_WAIT;
+        let exited = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for tcpdump") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                eprintln!("tcpdump still running {STOP_WAIT:?} after SIGTERM: killing it");
+                let _ = self.child.kill();
+                break self.child.wait().expect("wait for the killed tcpdump");
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        let reader = self.reader.take().expect("stopped once");
+        let deadline = Instant::now() + STOP_WAIT;
+        while !reader.is_finished() {
+            assert!(
+                Instant::now() < deadline,
+                "tcpdump's output still open {STOP_WAIT:?} after it ended ({exited})"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        reader.join().unwrap();
         let pcap = std::mem::take(&mut *self.pcap.lock().unwrap());
         let said: Vec<String> = self.stderr.try_iter().collect();
         eprintln!("tcpdump ({exited}): {said:?}; {} bytes of pcap", pcap.len());
