@@ -159,7 +159,7 @@ fn listen_killed_mid_burst_keeps_every_acknowledged_text_and_an_intact_database(
     let tmp = tempfile::tempdir().unwrap();
     let (laptop, phone) = (tmp.path().join("laptop"), tmp.path().join("phone"));
     // A fixed port, so that `send` finds the restarted listen where it was.
-    let port = dead_port().to_string();
+    let port = fixed_port().to_string();
     let (mut first, p) = listen_in(&laptop, &listen_args(&port));
     assert_eq!(p.to_string(), port);
 

@@ -700,7 +700,7 @@ fn title_row(screen: &str) -> String {
 /// speaking the framed protocol in clear is marked plaintext.
 #[test]
 fn verify_shows_the_code_of_both_keys_and_plaintext_is_marked() {
-    use common::local::{Listen, Raw, dead_port};
+    use common::local::{Listen, Raw, fixed_port};
     use lantalk::identity::load_or_create_keys;
     use lantalk::protocol::verification_code;
 
@@ -713,7 +713,7 @@ fn verify_shows_the_code_of_both_keys_and_plaintext_is_marked() {
     let _logs = LogsOnFailure(vec![laptop_dir.clone()]);
     let phone = Listen::start_in(&phone_dir, &["--port", "0", "--name", "phone", "listen"]);
 
-    let port = dead_port();
+    let port = fixed_port();
     let mut tmux = Tmux::new();
     start_local_tui(&mut tmux, "laptop", &laptop_dir, port);
 
@@ -844,7 +844,7 @@ fn start_local_tui(tmux: &mut Tmux, name: &str, dir: &Path, port: u16) {
 /// carries on, one row, under the id the new key proves.
 #[test]
 fn a_changed_key_is_refused_loudly_until_trusted() {
-    use common::local::{Listen, dead_port};
+    use common::local::{Listen, fixed_port};
     use lantalk::identity::load_or_create_keys;
 
     if !Tmux::installed("a_changed_key_is_refused_loudly") {
@@ -855,7 +855,7 @@ fn a_changed_key_is_refused_loudly_until_trusted() {
     let (before_dir, after_dir) = (dirs.path().join("phone"), dirs.path().join("reinstalled"));
     let _logs = LogsOnFailure(vec![laptop_dir.clone()]);
     let mut tmux = Tmux::new();
-    start_local_tui(&mut tmux, "laptop", &laptop_dir, dead_port());
+    start_local_tui(&mut tmux, "laptop", &laptop_dir, fixed_port());
 
     let phone = Listen::start_in(&before_dir, &["--port", "0", "--name", "phone", "listen"]);
     tmux.type_text("laptop", &format!("/connect 127.0.0.1:{}", phone.port));

@@ -342,6 +342,26 @@ pub fn listen_in(dir: &Path, args: &[&str]) -> (super::proc::Proc, u16) {
     (proc, port_in(&line).expect("a port number"))
 }
 
+/// A free port for a listener that must get exactly it (to be restarted
+/// on it, say): below the kernel's ephemeral range (32768 and up), so that
+/// neither `--port 0` nor the local end of some other test's connection
+/// can take it between now and the listener's bind.
+pub fn fixed_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let start = std::process::id().wrapping_mul(7919) % SPAN;
+    for _ in 0..SPAN {
+        let step = u32::from(NEXT.fetch_add(1, Ordering::Relaxed));
+        let port = (LOW + (start + step * 131) % SPAN) as u16;
+        if TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {LOW} and {}", LOW + SPAN);
+}
+
 /// A loopback port on which nothing listens (bound, then released).
 pub fn dead_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
