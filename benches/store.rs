@@ -87,11 +87,11 @@ fn texts(bodies: &[String], from: &PeerRef) -> Vec<(PeerRef, Text)> {
 /// Texts per second for `n` texts in batches of `batch` into `sink`.
 async fn run(sink: Sink, batch: usize, callers: usize, bodies: &[String]) -> Result<f64> {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
-    let from = PeerRef {
-        key: "0123456789abcdef0123456789abcdef".into(),
-        name: "phone".into(),
-        raw: false,
-    };
+    let from = PeerRef::new(
+        "0123456789abcdef0123456789abcdef".into(),
+        "phone",
+        lantalk::peer::PeerKind::Lantalk,
+    );
     let all = texts(bodies, &from);
     if sink == Sink::Append {
         return append(dir.path(), batch, &all);

@@ -6,31 +6,59 @@
 //! # Layout
 //!
 //! ```text
-//! main.rs      thin: parse arguments, set up logging, run, map errors to exit codes
+//! main.rs      thin: parse arguments, set up logging, build the options, run one
+//!              command or the chat screen, map errors to exit codes
+//! cli.rs       clap argument types only
+//! config.rs    the config file: finding, parsing, filling in what the flags left out
+//! options.rs   what every command runs with: identity, history and the node's
+//!              configuration for the chat screen, `listen` and `send`
 //! tui.rs       the only owner of the terminal and of the interactive event loop
 //! app/         TUI state and update(): pure, no tokio, no clocks
 //! ui/          drawing from &App only, one file per pane
-//! cli.rs       clap argument types only
-//! config.rs    the config file: finding, parsing, filling in what the flags left out
-//! protocol/    wire format: messages, codec, handshake rules, fingerprints and the
-//!              verification code (no sockets)
+//! headless/    the `send`, `peers`, `listen`, `history` commands and `trust`/`verify`
+//!              (one file each); `send` and `listen` only drive the node
+//! net/         api.rs: the engine's surface (NetCommand, NetEvent), plain data
+//!              node/: the one engine (sessions, delivery and retries, acks, history,
+//!              dialling, trust), shared by the chat screen, `listen` and `send`
+//!              listener (connection caps), TLS (the only module configuring rustls),
+//!              sessions (heartbeat, deadlines), raw text sessions, dialling, the
+//!              policy (who is trusted), discovery (the only module naming mdns_sd),
+//!              duplicate detection
+//! peer.rs      who a peer is: PeerId, PeerKind and what each kind can do (plain data)
+//! protocol/    wire format: messages, codec, handshake rules, refusals, fingerprints and
+//!              the verification code (no sockets)
 //! identity.rs  who we are: display name, key pair and certificate in the data directory
-//! trust.rs     whom we know: fingerprints pinned per peer name, verified or not
-//! net/         listener (connection caps), TLS (the only module configuring rustls), sessions
-//!              (heartbeat, deadlines, who is trusted), connecting, discovery (the only
-//!              module naming mdns_sd), retries, duplicate detection
-//! headless/    the `send`, `peers`, `listen`, `history` commands and `trust`/`verify` (one
-//!              file each), built on net
+//! trust.rs     whom we know: fingerprints pinned per peer name, owned by one thread
 //! store/       history and outbox in SQLite (the only module naming rusqlite); plain data types
 //! sanitize.rs  making peers' text safe to print on a terminal
 //! ```
 //!
-//! Dependency rule (an arrow means "may import"): `main → cli, config, tui, headless, sanitize, store, net (its Policy)` ·
-//! `config → cli, app (its Theme)` ·
-//! `tui → app, ui, net` · `ui → app` (read-only) · `app → plain data of net, protocol, store` ·
-//! `headless → net, protocol, identity, store, trust` · `tui → store` · `app, ui, headless → sanitize` ·
-//! `net → protocol, store, trust, identity (its keys)` · `store → protocol` ·
-//! `trust → protocol` · `identity → protocol` · `protocol, sanitize → nothing`.
+//! # Dependency rule
+//!
+//! A module may use only the modules its row names (and the items at the
+//! crate's root: `status!`, [`error_chain`]); `tests/layering.rs` checks
+//! every `crate::` path outside test code against this table.
+//!
+//! | module | may use |
+//! |---|---|
+//! | `main` | `cli`, `config`, `options`, `tui`, `headless`, `net`, `sanitize` |
+//! | `cli` | |
+//! | `config` | `cli`, `app` |
+//! | `options` | `identity`, `net`, `store` |
+//! | `tui` | `app`, `ui`, `net` |
+//! | `ui` | `app`, `sanitize` |
+//! | `app` | `net`, `peer`, `protocol`, `store`, `sanitize` |
+//! | `headless` | `options`, `net`, `peer`, `protocol`, `identity`, `store`, `trust`, `sanitize` |
+//! | `net` | `protocol`, `peer`, `store`, `trust`, `identity` |
+//! | `store` | `protocol`, `peer` |
+//! | `trust` | `protocol` |
+//! | `identity` | `protocol` |
+//! | `peer` | |
+//! | `protocol` | |
+//! | `sanitize` | |
+//!
+//! `app` takes from `net` only plain data (the types of `net::api`, `Link`,
+//! `CloseReason`); `config` takes from `app` only its `Theme`.
 #![forbid(unsafe_code)]
 
 /// Prints a status line on stderr, prefixed with `lantalk: `. A closed or full
@@ -44,12 +72,31 @@ macro_rules! status {
     }};
 }
 
+/// An error and its causes on one line, `what: why: deeper why`, for
+/// people (what `{:#}` prints for an `anyhow::Error`).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        // A wrapper that already quotes its cause is not repeated.
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod headless;
 pub mod identity;
 pub mod net;
+pub mod options;
+pub mod peer;
 pub mod protocol;
 pub mod sanitize;
 pub mod store;

@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use lantalk::cli::{Cli, Global};
+use lantalk::cli::{Cli, Command, Global};
 use lantalk::config::{self, Config};
 use lantalk::headless::{self, Exit, Failure};
-use lantalk::identity::{Identity, hostname_label};
-use lantalk::net::node::NodeConfig;
+use lantalk::net::HistoryOff;
+use lantalk::options::{Options, Role};
 use lantalk::status;
 use lantalk::tui::{self, TuiConfig};
 
@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         }
     };
     config.fill(&mut cli.global);
+    let options = options(&cli.global);
     // One thread runs every task: a chat moves little data, and hand-offs
     // between worker threads cost more wake-ups and latency than they save.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -46,9 +47,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(command) => {
             init_logging(cli.global.verbose, None);
-            runtime.block_on(headless::run(cli.global, command))
+            runtime.block_on(run(&options, command))
         }
-        None => runtime.block_on(chat_screen(&cli.global, !cli.no_bell, &config)),
+        None => runtime.block_on(chat_screen(
+            &options,
+            cli.global.verbose,
+            !cli.no_bell,
+            &config,
+        )),
     };
     // A blocked read of stdin must not keep the process alive.
     runtime.shutdown_timeout(Duration::from_millis(100));
@@ -63,32 +69,72 @@ fn main() -> ExitCode {
     }
 }
 
+/// The options every command takes, from the command line (already filled
+/// in from the config file).
+fn options(global: &Global) -> Options {
+    Options {
+        name: global.name.clone(),
+        port: global.port,
+        interfaces: global.interfaces.clone(),
+        mdns: !global.no_mdns,
+        data_dir: global.data_dir.clone(),
+        history: !global.no_history,
+        require_encryption: global.require_encryption,
+    }
+}
+
+/// Runs a headless command.
+async fn run(options: &Options, command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Send {
+            peer,
+            text,
+            timeout,
+        } => headless::send(options, &peer, text, Duration::from_secs_f64(timeout)).await,
+        Command::Peers { json, timeout } => {
+            headless::peers(options, json, Duration::from_secs_f64(timeout)).await
+        }
+        Command::Listen { json } => headless::listen(options, json).await,
+        Command::History {
+            peer,
+            json,
+            limit,
+            search,
+        } => headless::history(options, &peer, json, limit as usize, search).await,
+        Command::Trust {
+            peer,
+            fingerprint,
+            also,
+        } => headless::trust(options, &peer, fingerprint.as_deref(), also).await,
+        Command::Verify { peer, yes } => headless::verify(options, &peer, yes).await,
+    }
+}
+
 /// The TUI: listens under our identity, logs to a file (never the screen);
 /// bell and colours as the config file says unless `--no-bell` (`bell` false).
-async fn chat_screen(global: &Global, bell: bool, file: &Config) -> Result<(), Failure> {
-    let me = Identity::load(global.name.as_deref(), global.data_dir.as_deref(), true)?;
+async fn chat_screen(
+    options: &Options,
+    verbose: u8,
+    bell: bool,
+    file: &Config,
+) -> Result<(), Failure> {
+    let me = options.identity(true)?;
     let log_path = me.dir.join("lantalk.log");
-    init_logging(global.verbose, Some(&log_path));
+    init_logging(verbose, Some(&log_path));
     // Said before the screen opens and again once it closes, so it is the
     // last thing on the terminal (the chat screen has no place for it).
     if let Some(warning) = &me.warning {
         status!("{warning}");
         tracing::warn!("{warning}");
     }
+    let history = match options.open_history(&me.dir) {
+        Ok(Some(store)) => Ok(store),
+        Ok(None) => Err(HistoryOff::Disabled),
+        Err(e) => Err(HistoryOff::Unavailable(lantalk::error_chain(&e))),
+    };
     let config = TuiConfig {
-        net: NodeConfig {
-            hello: me.hello.clone(),
-            port: global.port,
-            interfaces: global.interfaces.clone(),
-            mdns: !global.no_mdns,
-            host: hostname_label().unwrap_or_else(|| me.hello.name.clone()),
-            history: if global.no_history {
-                Err("history off (--no-history)".into())
-            } else {
-                lantalk::store::Store::open(&me.dir).map_err(|e| e.to_string())
-            },
-            policy: lantalk::net::Policy::of(&me, global.require_encryption)?,
-        },
+        net: options.node(&me, Role::Chat, history)?,
+        msg_prefix: lantalk::options::message_prefix()?,
         bell: bell && file.bell(),
         theme: file.theme(),
         log_path,

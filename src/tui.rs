@@ -22,8 +22,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::app::{self, Action, App, Effect};
-use crate::net::node::{self, NetCommand, NetEvent, NodeConfig};
 use crate::net::now_ms;
+use crate::net::{NetCommand, NetEvent, NodeConfig, node};
 use crate::ui;
 
 /// How many queued network events are applied before one redraw.
@@ -39,6 +39,8 @@ const QUIT_WAIT: Duration = Duration::from_secs(3);
 pub struct TuiConfig {
     /// The network node's settings (our hello, port, interfaces, mDNS).
     pub net: NodeConfig,
+    /// A random prefix that makes our message ids unique across runs.
+    pub msg_prefix: String,
     /// Ring the bell for messages in conversations not on screen.
     pub bell: bool,
     /// The colours.
@@ -57,7 +59,7 @@ pub async fn run(config: TuiConfig) -> anyhow::Result<()> {
     let mut app = App::new(
         config.net.hello.name.clone(),
         config.net.hello.id.clone(),
-        crate::identity::random_hex::<8>()?,
+        config.msg_prefix.clone(),
         chrono::Local::now().offset().local_minus_utc(),
     );
     app.bell = config.bell;

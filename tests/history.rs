@@ -512,11 +512,8 @@ fn a_conversation_from_before_keys_continues_under_the_peers_key() {
     let phone = phone.path();
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let store = lantalk::store::Store::open(laptop).unwrap();
-        let peer = lantalk::store::PeerRef {
-            key: OLD_ID.into(),
-            name: "phone".into(),
-            raw: false,
-        };
+        let peer =
+            lantalk::store::PeerRef::new(OLD_ID.into(), "phone", lantalk::peer::PeerKind::Lantalk);
         let text = lantalk::protocol::Text {
             id: "before-1".into(),
             ts: now_ms(),

@@ -21,7 +21,6 @@ use common::example::example;
 use common::lan::Lan;
 use common::proc::{Proc, port_of, python};
 use lantalk::protocol::{Fingerprint, verification_code};
-use lantalk::trust::KnownPeers;
 use serde_json::Value;
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
@@ -99,8 +98,9 @@ impl<'a> Host<'a> {
             .fingerprint
     }
 
-    fn known(&self) -> KnownPeers {
-        KnownPeers::new(&self.dir)
+    /// The key this host pinned for `name`, if any.
+    fn pinned(&self, name: &str) -> Option<lantalk::trust::Known> {
+        common::pinned(&self.dir, name)
     }
 
     /// A new key, as a reinstall would make: the key file moved away.
@@ -286,8 +286,8 @@ fn first_contact(a: &Host, a_listen: &mut Proc, b: &Host, b_listen: &mut Proc) {
     assert_ok("a's first send", &out);
     b_listen.wait_out(SECS(5), |l| l == format!("{}: hello from a", a.name));
     let (fa, fb) = (a.fp(), b.fp());
-    assert_eq!(a.known().by_name(b.name).unwrap().map(|k| k.fp), Some(fb));
-    assert_eq!(b.known().by_name(a.name).unwrap().map(|k| k.fp), Some(fa));
+    assert_eq!(a.pinned(b.name).map(|k| k.fp), Some(fb));
+    assert_eq!(b.pinned(a.name).map(|k| k.fp), Some(fa));
 }
 
 /// "a" on host 0 and "b" on host 1 (data under `root`), both listening, past
@@ -504,8 +504,8 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
         rewritten.as_millis()
     );
     // The pins are untouched and B is still reachable where it really is.
-    assert_eq!(a.known().by_name("b").unwrap().map(|k| k.fp), Some(fb));
-    assert_eq!(b.known().by_name("a").unwrap().map(|k| k.fp), Some(fa));
+    assert_eq!(a.pinned("b").map(|k| k.fp), Some(fb));
+    assert_eq!(b.pinned("a").map(|k| k.fp), Some(fa));
     let out = a.send(&[], &b_addr, "the real b");
     assert_ok("send to B's own address", &out);
     b_listen.wait_out(SECS(5), |l| l == "a: the real b");
@@ -517,8 +517,8 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
     assert_ok("a first contact through the relay", &out);
     b_listen.wait_out(SECS(5), |l| l == "c: c has never met b");
     relay.wait_out(SECS(5), |l| l.contains("c has never met b"));
-    assert_eq!(c.known().by_name("b").unwrap().map(|k| k.fp), Some(fm));
-    assert_eq!(b.known().by_name("c").unwrap().map(|k| k.fp), Some(fm));
+    assert_eq!(c.pinned("b").map(|k| k.fp), Some(fm));
+    assert_eq!(b.pinned("c").map(|k| k.fp), Some(fm));
     // Each side pinned the relay's key: the codes they read out differ.
     let at_c = verify_code(&c, "b", fm);
     let at_b = verify_code(&b, "c", fm);
@@ -616,7 +616,7 @@ fn a_changed_key_is_refused_with_both_fingerprints_until_trusted() {
     );
     assert_eq!(printed(&mut b_listen), Vec::<String>::new());
     assert_eq!(
-        a.known().by_name("b").unwrap().map(|k| (k.fp, k.offered)),
+        a.pinned("b").map(|k| (k.fp, k.offered)),
         Some((old, Some(new)))
     );
 
@@ -634,7 +634,7 @@ fn a_changed_key_is_refused_with_both_fingerprints_until_trusted() {
             .as_str()
         )
     );
-    assert_eq!(a.known().by_name("b").unwrap().map(|k| k.fp), Some(new));
+    assert_eq!(a.pinned("b").map(|k| k.fp), Some(new));
     let out = b.send(&[], "a", "after trust");
     assert_ok("b's send after trust", &out);
     a_listen.wait_out(SECS(5), |l| l == "b: after trust");

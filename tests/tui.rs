@@ -771,10 +771,7 @@ fn verify_shows_the_code_of_both_keys_and_plaintext_is_marked() {
                 && peer_row_text(s, "phone").is_some_and(|r| r.ends_with(" enc✓"))
         },
     );
-    let known = lantalk::trust::KnownPeers::new(&laptop_dir)
-        .by_name("phone")
-        .unwrap()
-        .expect("phone is pinned");
+    let known = common::pinned(&laptop_dir, "phone").expect("phone is pinned");
     assert_eq!((known.fp, known.verified), (theirs, true));
 
     // A client speaking the framed protocol in clear.
@@ -953,9 +950,6 @@ fn a_changed_key_is_refused_loudly_until_trusted() {
         })
         .count();
     assert_eq!(rows, 1, "one row for phone:\n{}", framed(&screen));
-    let known = lantalk::trust::KnownPeers::new(&laptop_dir)
-        .by_name("phone")
-        .unwrap()
-        .expect("phone is pinned");
+    let known = common::pinned(&laptop_dir, "phone").expect("phone is pinned");
     assert_eq!((known.fp, known.verified), (presented, false));
 }

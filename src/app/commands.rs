@@ -3,7 +3,7 @@
 //! Unknown commands get a hint and are never sent as messages.
 
 use super::{App, Effect};
-use crate::net::node::NetCommand;
+use crate::net::{NetCommand, Target};
 
 /// Runs `line` (which starts with `/`).
 pub(super) fn run(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
@@ -21,7 +21,9 @@ pub(super) fn run(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
                 );
             }
             app.notice = Some(format!("connecting to {arg}…"));
-            fx.push(Effect::Net(NetCommand::Connect(arg.to_owned())));
+            fx.push(Effect::Net(NetCommand::Connect(Target::Address(
+                arg.to_owned(),
+            ))));
         }
         "/name" | "/nick" => {
             if arg.is_empty() {

@@ -17,7 +17,8 @@ use super::{
     App, Conversation, Delivery, Effect, Entry, EntryKind, Focus, MAX_BODY_BYTES, MAX_ENTRIES,
     PeerEntry,
 };
-use crate::net::node::NetCommand;
+use crate::net::{HistoryOff, NetCommand};
+use crate::peer::{PeerId, PeerKind};
 use crate::store::{self, Record, State};
 
 /// Whether history is kept, as the network task said.
@@ -126,7 +127,7 @@ impl Conversation {
     /// Puts a page of history (oldest first) in front of the entries in
     /// memory, skipping messages already there and keeping within the caps
     /// (the newest of the page go in first). Returns how many went in.
-    fn merge(&mut self, records: &[Record], name: &str, raw: bool) -> usize {
+    fn merge(&mut self, records: &[Record], name: &str, kind: PeerKind) -> usize {
         let undelivered = records.iter().filter(|r| pending(r)).count();
         self.backlog.undelivered_elsewhere = self
             .backlog
@@ -163,7 +164,7 @@ impl Conversation {
         }
         let new: Vec<Entry> = fresh[fresh.len() - take..]
             .iter()
-            .map(|r| entry_from(r, name, raw))
+            .map(|r| entry_from(r, name, kind))
             .collect();
         let Some(first_seq) = new.first().and_then(|e| e.seq) else {
             return 0;
@@ -203,12 +204,12 @@ fn pending(r: &Record) -> bool {
 /// A stored message as a conversation entry, with `name` for the peer's and
 /// the delivery states mapped to the marks: pending ◷, sent …,
 /// delivered ✓, failed ✗.
-pub fn entry_from(r: &Record, name: &str, raw: bool) -> Entry {
+pub fn entry_from(r: &Record, name: &str, peer: PeerKind) -> Entry {
     let kind = if r.outgoing {
         let state = match r.state {
             State::Pending => Delivery::Waiting(format!("waiting for {name}")),
-            // A raw peer never acknowledges: written is all there is.
-            State::Sent if raw => Delivery::Sent,
+            // A peer that never acknowledges: written is all there is.
+            State::Sent if !peer.capabilities().acks => Delivery::Sent,
             State::Sent => Delivery::Sending,
             State::Delivered => Delivery::Delivered,
             State::Failed => Delivery::Failed("not delivered".into()),
@@ -243,12 +244,12 @@ pub(super) fn conversations(app: &mut App, list: Vec<store::Conversation>) {
         let entry = upsert(app, &c.peer, &c.name);
         if !entry.online() {
             entry.name = c.name.clone();
-            entry.raw = c.raw;
+            entry.kind = c.kind;
         }
         if entry.host.is_empty()
-            && let Some(ip) = c.peer.strip_prefix("raw-")
+            && let Some(ip) = c.kind.address()
         {
-            entry.host = ip.to_owned();
+            entry.host = ip.to_string();
         }
         entry.last_activity = entry.last_activity.max(c.last_ts);
         let b = &mut entry.conversation.backlog;
@@ -270,19 +271,19 @@ pub(super) fn conversations(app: &mut App, list: Vec<store::Conversation>) {
 /// asks for the next page.
 pub(super) fn page(
     app: &mut App,
-    peer: String,
+    peer: PeerId,
     records: Vec<Record>,
     more: bool,
     fx: &mut Vec<Effect>,
 ) {
     let on_screen = app.open.as_deref() == Some(peer.as_str());
-    let raw_name = peer.strip_prefix("raw-").map(|ip| format!("raw {ip}"));
     let on = app.history_mode == HistoryMode::On;
-    let entry = upsert(app, &peer, raw_name.as_deref().unwrap_or(&peer));
+    // Pages come after the conversation was listed (with its name and kind).
+    let entry = upsert(app, &peer, &peer);
     if !records.is_empty() {
         entry.conversation.backlog.stored = true;
     }
-    let (name, raw) = (entry.name.clone(), entry.raw || peer.starts_with("raw-"));
+    let (name, raw) = (entry.name.clone(), entry.kind);
     let conv = &mut entry.conversation;
     conv.backlog.on |= on;
     conv.backlog.loading = false;
@@ -339,11 +340,14 @@ impl MessageKey {
 
 /// `NetEvent::HistoryOff`: nothing more is loaded; the status bar says why
 /// (discreetly for `--no-history`).
-pub(super) fn off(app: &mut App, why: String) {
-    app.history_mode = if plain_off(&why) {
-        HistoryMode::Disabled
-    } else {
-        HistoryMode::Off(why)
+pub(super) fn off(app: &mut App, off: HistoryOff) {
+    app.history_mode = match off {
+        HistoryOff::Disabled => HistoryMode::Disabled,
+        HistoryOff::NothingToSearch => {
+            app.notice = Some(off.to_string());
+            return;
+        }
+        other => HistoryMode::Off(other.to_string()),
     };
     for peer in &mut app.peers {
         let b = &mut peer.conversation.backlog;
@@ -352,12 +356,6 @@ pub(super) fn off(app: &mut App, why: String) {
         b.locate = None;
         peer.conversation.jump = None;
     }
-}
-
-/// `--no-history`, as opposed to a failure worth explaining.
-fn plain_off(why: &str) -> bool {
-    let why = why.trim().to_lowercase();
-    why.contains("--no-history") || why == "history off" || why == "no history"
 }
 
 /// Asks for the page before the oldest message in memory of the open
@@ -461,7 +459,7 @@ pub(super) fn found(app: &mut App, words: String, records: Vec<Record>) {
                 .peers
                 .iter()
                 .find(|p| p.id == record.peer)
-                .map_or_else(|| record.peer.clone(), |p| p.name.clone());
+                .map_or_else(|| record.peer.to_string(), |p| p.name.clone());
             SearchHit { record, name }
         })
         .collect();

@@ -7,7 +7,8 @@ use crossterm::event::KeyCode;
 use super::test_support::peer as peer_up;
 use super::test_support::*;
 use super::*;
-use crate::net::node::{NetCommand, NetEvent};
+use crate::net::{HistoryOff, NetCommand, NetEvent};
+use crate::peer::PeerKind;
 use crate::protocol::Text;
 use crate::store::{self, Record, State};
 
@@ -19,7 +20,10 @@ fn conv(peer: &str, name: &str, last_ts: u64, undelivered: u64) -> store::Conver
     store::Conversation {
         peer: peer.into(),
         name: name.into(),
-        raw: peer.starts_with("raw-"),
+        kind: match peer.strip_prefix("raw-") {
+            Some(ip) => PeerKind::Raw(ip.parse().unwrap()),
+            None => PeerKind::Lantalk,
+        },
         last_ts,
         undelivered,
     }
@@ -117,7 +121,7 @@ fn conversations_with_history_are_listed_offline_with_undelivered_counts() {
     assert_eq!(phone.undelivered(), 2, "our texts still waiting for it");
     assert_eq!(phone.last_activity, 9_000);
     let raw = find(&app, RAW);
-    assert!(raw.raw && !raw.online());
+    assert!(matches!(raw.kind, PeerKind::Raw(_)) && !raw.online());
     assert_eq!(
         (raw.name.as_str(), raw.host.as_str()),
         ("raw 10.0.0.7:51234", "10.0.0.7")
@@ -138,7 +142,7 @@ fn conversations_with_history_are_listed_offline_with_undelivered_counts() {
     // A conversation with history stays listed when its peer comes and goes,
     // even with nothing of it in memory yet.
     net(&mut app, NetEvent::PeerUp(peer_up(PHONE, "phone")));
-    net(&mut app, NetEvent::PeerDown(peer_up(PHONE, "phone")));
+    net(&mut app, NetEvent::PeerDown(PHONE.into()));
     let entries = &find(&app, PHONE).conversation.entries;
     assert!(entries.iter().all(|e| e.key().is_none()), "{entries:?}");
     assert!(!find(&app, PHONE).online());
@@ -255,14 +259,14 @@ fn live_messages_go_after_the_history_and_a_page_never_repeats_one() {
     connect(&mut app, 1, PHONE, "phone");
     net(
         &mut app,
-        NetEvent::Text {
-            sid: 1,
-            text: Text {
+        text_on(
+            1,
+            Text {
                 id: "i3".into(),
                 ts: 5,
                 body: "m3".into(),
             },
-        },
+        ),
     );
     history(&mut app, PHONE, theirs(PHONE, 1..4), true);
     assert_eq!(bodies(&app, PHONE), ["m1", "m2", "m3"]);
@@ -270,14 +274,14 @@ fn live_messages_go_after_the_history_and_a_page_never_repeats_one() {
     // Later live messages are appended after it.
     net(
         &mut app,
-        NetEvent::Text {
-            sid: 1,
-            text: Text {
+        text_on(
+            1,
+            Text {
                 id: "i4".into(),
                 ts: 6,
                 body: "m4".into(),
             },
-        },
+        ),
     );
     // The same page again (a retried request) adds nothing.
     history(&mut app, PHONE, theirs(PHONE, 1..4), true);
@@ -391,14 +395,14 @@ fn with_history_trimmed_messages_stay_loadable_instead_of_a_note() {
     for i in 0..10 {
         net(
             &mut app,
-            NetEvent::Text {
-                sid: 1,
-                text: Text {
+            text_on(
+                1,
+                Text {
                     id: i.to_string(),
                     ts: 1,
                     body: "x".into(),
                 },
-            },
+            ),
         );
     }
     let c = &mut app.peers[0].conversation;
@@ -415,14 +419,14 @@ fn when_only_live_messages_are_left_pages_are_read_back_until_the_oldest_is_foun
     for i in 1..=10 {
         net(
             &mut app,
-            NetEvent::Text {
-                sid: 1,
-                text: Text {
+            text_on(
+                1,
+                Text {
                     id: format!("i{i}"),
                     ts: 1,
                     body: format!("m{i}"),
                 },
-            },
+            ),
         );
     }
     app.peers[0].conversation.trim(6, usize::MAX);
@@ -482,40 +486,19 @@ fn acks_for_texts_only_in_history_lower_the_undelivered_count() {
     );
     assert_eq!(find(&app, PHONE).undelivered(), 3);
     connect(&mut app, 1, PHONE, "phone");
-    net(
-        &mut app,
-        NetEvent::Acked {
-            sid: 1,
-            id: "o9".into(),
-        },
-    );
+    net(&mut app, acked_on(1, "o9".into()));
     assert_eq!(find(&app, PHONE).undelivered(), 2);
-    net(
-        &mut app,
-        NetEvent::Acked {
-            sid: 1,
-            id: "older".into(),
-        },
-    );
+    net(&mut app, acked_on(1, "older".into()));
     assert_eq!(find(&app, PHONE).undelivered(), 1);
     // A second ack for one in memory changes nothing.
-    net(
-        &mut app,
-        NetEvent::Acked {
-            sid: 1,
-            id: "o9".into(),
-        },
-    );
+    net(&mut app, acked_on(1, "o9".into()));
     assert_eq!(find(&app, PHONE).undelivered(), 1);
 }
 
 #[test]
 fn history_off_is_discreet_for_the_flag_and_explained_for_a_failure() {
     let mut app = app();
-    net(&mut app, NetEvent::HistoryOff("--no-history".into()));
-    assert_eq!(app.history_mode, HistoryMode::Disabled);
-    let mut app = self::app();
-    net(&mut app, NetEvent::HistoryOff("history off".into()));
+    net(&mut app, NetEvent::HistoryOff(HistoryOff::Disabled));
     assert_eq!(app.history_mode, HistoryMode::Disabled);
 
     // A failure after start: loading stops, the reason is kept for the status bar.
@@ -523,8 +506,14 @@ fn history_off_is_discreet_for_the_flag_and_explained_for_a_failure() {
     drawn(&mut app, 0);
     assert_eq!(key(&mut app, KeyCode::PageUp), vec![load(Some(5), PHONE)]);
     let why = "history database /tmp/x/history.sqlite3: disk I/O error";
-    net(&mut app, NetEvent::HistoryOff(why.into()));
-    assert_eq!(app.history_mode, HistoryMode::Off(why.into()));
+    net(
+        &mut app,
+        NetEvent::HistoryOff(HistoryOff::Failed(why.into())),
+    );
+    assert_eq!(
+        app.history_mode,
+        HistoryMode::Off(format!("history stopped: {why}"))
+    );
     let c = &find(&app, PHONE).conversation;
     assert_eq!(c.top_line(), None, "no loading line left hanging");
     assert!(key(&mut app, KeyCode::PageUp).is_empty());

@@ -7,6 +7,7 @@
 mod commands;
 mod history;
 pub mod input;
+mod keys;
 mod theme;
 mod trust;
 mod update;
@@ -19,7 +20,7 @@ pub use theme::Theme;
 pub use trust::Security;
 pub use update::update;
 
-use crate::net::SessionId;
+use crate::peer::{PeerId, PeerKind};
 
 /// Which pane receives keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -273,8 +274,8 @@ impl Conversation {
 /// A peer as the TUI knows it: discovered, connected, or both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerEntry {
-    /// Peer id (32 hex), the key.
-    pub id: String,
+    /// The peer's key.
+    pub id: PeerId,
     /// Display name.
     pub name: String,
     /// mDNS host (e.g. `laptop.local.`), or the address it connected from.
@@ -286,10 +287,11 @@ pub struct PeerEntry {
     /// Why we cannot talk to this discovered peer (e.g. it speaks another
     /// protocol version); messages to it are refused with this reason.
     pub problem: Option<String>,
-    /// A raw text connection (`nc`, a plain socket): no acks, named after its address.
-    pub raw: bool,
-    /// The open session, if any.
-    pub session: Option<SessionId>,
+    /// How it reaches us (what it can do comes from this: a raw text
+    /// connection never acknowledges and cannot be dialled back).
+    pub kind: PeerKind,
+    /// A session with it is open.
+    pub connected: bool,
     /// How the latest session is protected (encrypted, verified, plaintext).
     pub link: Option<crate::net::Link>,
     /// Messages received while this conversation was not on screen.
@@ -303,7 +305,7 @@ pub struct PeerEntry {
 impl PeerEntry {
     /// Online: discovered on the network or connected.
     pub fn online(&self) -> bool {
-        self.discovered || self.session.is_some()
+        self.discovered || self.connected
     }
 
     /// Our texts to this peer not yet delivered, in memory or only in history.
@@ -328,6 +330,9 @@ pub struct Me {
     pub port: u16,
     /// Our best address for others to reach us (`None`: not known, or no network).
     pub addr: Option<std::net::IpAddr>,
+    /// Why nobody can connect to us, when we could not listen (we still
+    /// connect to others).
+    pub not_listening: Option<String>,
 }
 
 /// The whole TUI state.
@@ -340,7 +345,7 @@ pub struct App {
     /// Index into `peers` of the highlighted peer in the peers pane.
     pub cursor: usize,
     /// Id of the peer whose conversation is on screen.
-    pub open: Option<String>,
+    pub open: Option<PeerId>,
     /// Which pane has the keys.
     pub focus: Focus,
     /// The input line.
@@ -355,9 +360,9 @@ pub struct App {
     /// newer warning or `/trust`: a session refused for its key.
     pub alert: Option<String>,
     /// Peer ids whose conversation continues under another id
-    /// ([`NetEvent::Merged`](crate::net::node::NetEvent::Merged)): a page of
+    /// ([`NetEvent::Merged`](crate::net::NetEvent::Merged)): a page of
     /// history asked for under the old id goes to the new one.
-    pub merged: std::collections::HashMap<String, String>,
+    pub merged: std::collections::HashMap<PeerId, PeerId>,
     /// The help overlay is shown.
     pub help: bool,
     /// mDNS state for the status bar.
@@ -378,8 +383,6 @@ pub struct App {
     pub msg_prefix: String,
     /// Local time zone's offset from UTC in seconds, for showing times.
     pub utc_offset: i32,
-    /// Which peer each open session belongs to.
-    pub sessions: std::collections::HashMap<SessionId, String>,
     /// What the last draw found out about the conversation pane (page height,
     /// how far it can scroll); fed back by the terminal loop after drawing.
     pub view: View,
@@ -470,14 +473,14 @@ pub enum Action {
     /// The terminal was resized.
     Resize(u16, u16),
     /// Something happened on the network.
-    Net(crate::net::node::NetEvent),
+    Net(crate::net::NetEvent),
 }
 
 /// What [`update`] asks the outside world to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// Something for the network: send, connect, rename, load history, search.
-    Net(crate::net::node::NetCommand),
+    Net(crate::net::NetCommand),
     /// Ring the terminal bell.
     Bell,
     /// Leave: bye to every session, goodbye on mDNS, restore the terminal.

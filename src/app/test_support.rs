@@ -3,10 +3,76 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use super::{Action, App, Effect, Focus, update};
-use crate::net::node::NetEvent;
-use crate::net::{Link, Peer};
-use crate::protocol::Hello;
+use crate::net::{CloseReason, Link, NetEvent, Presence, SessionId};
+use crate::peer::{PeerId, PeerInfo, PeerKind};
+use crate::protocol::Text;
+
+thread_local! {
+    /// The peer of each session a test opened (each test runs on a thread
+    /// of its own), for the events that name the peer.
+    static SESSIONS: RefCell<HashMap<SessionId, PeerId>> = RefCell::new(HashMap::new());
+}
+
+/// The peer a test opened session `sid` with.
+pub(super) fn peer_of(sid: SessionId) -> PeerId {
+    SESSIONS.with(|s| {
+        s.borrow()
+            .get(&sid)
+            .cloned()
+            .expect("a session the test opened")
+    })
+}
+
+/// A text from the peer of session `sid`.
+pub(super) fn text_on(sid: SessionId, text: Text) -> NetEvent {
+    NetEvent::Text {
+        from: peer_of(sid),
+        session: sid,
+        text,
+    }
+}
+
+/// The peer of session `sid` acknowledged our text `id`.
+pub(super) fn acked_on(sid: SessionId, id: String) -> NetEvent {
+    NetEvent::Acked {
+        peer: peer_of(sid),
+        ids: vec![id],
+    }
+}
+
+/// Session `sid` ended.
+pub(super) fn closed(sid: SessionId, reason: CloseReason) -> NetEvent {
+    let peer = peer_of(sid);
+    let connected = SESSIONS.with(|s| {
+        let mut s = s.borrow_mut();
+        s.remove(&sid);
+        s.values().any(|p| *p == peer)
+    });
+    NetEvent::SessionClosed {
+        peer,
+        session: sid,
+        reason,
+        connected,
+    }
+}
+
+/// Session `sid` with `peer` opens over `link`.
+pub(super) fn opened_with(app: &mut App, sid: SessionId, peer: PeerInfo, link: Link) {
+    SESSIONS.with(|s| s.borrow_mut().insert(sid, peer.id.clone()));
+    net(
+        app,
+        NetEvent::SessionOpened {
+            peer,
+            session: sid,
+            addr: "10.0.0.2:5000".parse().unwrap(),
+            link,
+        },
+    );
+}
 
 pub(super) fn app() -> App {
     App::new("laptop".into(), "f".repeat(32), "abc".into(), 0)
@@ -39,22 +105,12 @@ pub(super) fn net(app: &mut App, event: NetEvent) -> Vec<Effect> {
 
 /// A session `sid` with `id` called `name` opens over `link`.
 pub(super) fn opened(app: &mut App, sid: u64, id: &str, name: &str, link: Link) {
-    let hello = Hello {
-        proto: 1,
-        id: id.into(),
+    let peer = PeerInfo {
+        id: PeerId::new(id),
         name: name.into(),
-        app: "t".into(),
+        kind: PeerKind::Lantalk,
     };
-    net(
-        app,
-        NetEvent::SessionOpened {
-            sid,
-            peer: hello,
-            addr: "10.0.0.2:5000".parse().unwrap(),
-            raw: link == Link::Raw,
-            link,
-        },
-    );
+    opened_with(app, sid, peer, link);
 }
 
 /// A plain session `sid` with `id` called `name` opens.
@@ -63,16 +119,12 @@ pub(super) fn connect(app: &mut App, sid: u64, id: &str, name: &str) {
 }
 
 /// A peer as discovery reports it.
-pub(super) fn peer(id: &str, name: &str) -> Peer {
-    Peer {
+pub(super) fn peer(id: &str, name: &str) -> Presence {
+    Presence {
+        id: PeerId::new(id),
         name: name.into(),
-        nick: name.into(),
         host: format!("{name}.local."),
         addrs: vec!["10.0.0.2:7342".parse().unwrap()],
-        port: 7342,
-        id: id.into(),
-        fullname: format!("{name}._lantalk._tcp.local."),
-        fp: None,
         problem: None,
     }
 }

@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::test_support::*;
 use super::*;
 use crate::net::CloseReason;
-use crate::net::node::{NetCommand, NetEvent};
+use crate::net::{NetCommand, NetEvent};
 use crate::protocol::Text;
 
 const PHONE: &str = "11111111111111111111111111111111";
@@ -42,8 +42,11 @@ fn enter_sends_to_the_open_conversation_and_ack_marks_it_delivered() {
     assert_eq!(app.focus, Focus::Input);
     type_str(&mut app, "hello");
     let fx = key(&mut app, KeyCode::Enter);
-    let [Effect::Net(NetCommand::Send { to, text })] = fx.as_slice() else {
+    let [Effect::Net(NetCommand::Send { to, texts })] = fx.as_slice() else {
         panic!("{fx:?}")
+    };
+    let [text] = texts.as_slice() else {
+        panic!("{texts:?}")
     };
     assert_eq!(
         (to.as_str(), text.body.as_str(), text.ts),
@@ -59,7 +62,7 @@ fn enter_sends_to_the_open_conversation_and_ack_marks_it_delivered() {
         }
     ));
     connect(&mut app, 7, PHONE, "phone");
-    net(&mut app, NetEvent::Acked { sid: 7, id });
+    net(&mut app, acked_on(7, id));
     assert!(matches!(
         &entries(&app, PHONE)[0].kind,
         EntryKind::Own {
@@ -77,10 +80,10 @@ fn message_ids_are_unique() {
     let mut ids = Vec::new();
     for _ in 0..3 {
         type_str(&mut app, "x");
-        if let [Effect::Net(NetCommand::Send { text, .. })] =
+        if let [Effect::Net(NetCommand::Send { texts, .. })] =
             key(&mut app, KeyCode::Enter).as_slice()
         {
-            ids.push(text.id.clone());
+            ids.push(texts[0].id.clone());
         }
     }
     ids.dedup();
@@ -107,7 +110,9 @@ fn commands_connect_name_quit_and_unknown() {
     type_str(&mut app, "/connect 10.0.0.9:7342");
     assert_eq!(
         key(&mut app, KeyCode::Enter),
-        vec![Effect::Net(NetCommand::Connect("10.0.0.9:7342".into()))]
+        vec![Effect::Net(NetCommand::Connect(
+            crate::net::Target::Address("10.0.0.9:7342".into())
+        ))]
     );
     type_str(&mut app, "/name desk");
     assert_eq!(
@@ -154,7 +159,7 @@ fn double_slash_sends_a_leading_slash() {
     type_str(&mut app, "//shrug");
     let fx = key(&mut app, KeyCode::Enter);
     assert!(
-        matches!(fx.as_slice(), [Effect::Net(NetCommand::Send { text, .. })] if text.body == "/shrug"),
+        matches!(fx.as_slice(), [Effect::Net(NetCommand::Send { texts, .. })] if texts[0].body == "/shrug"),
         "{fx:?}"
     );
 }
@@ -177,34 +182,16 @@ fn text_elsewhere_counts_unread_and_rings_and_nothing_is_acked_from_here() {
     connect(&mut app, 1, PHONE, "phone");
     connect(&mut app, 2, TABLET, "tablet");
     app.open = Some(PHONE.into());
-    let fx = net(
-        &mut app,
-        NetEvent::Text {
-            sid: 2,
-            text: text("t1", "psst"),
-        },
-    );
+    let fx = net(&mut app, text_on(2, text("t1", "psst")));
     assert_eq!(fx, vec![Effect::Bell]);
     assert_eq!(app.peers[0].id, TABLET, "unread peers sort first");
     assert_eq!(app.unread_total(), 1);
     // On screen: no bell, no unread, nothing for the network.
-    let fx = net(
-        &mut app,
-        NetEvent::Text {
-            sid: 1,
-            text: text("p1", "hi"),
-        },
-    );
+    let fx = net(&mut app, text_on(1, text("p1", "hi")));
     assert_eq!(fx, vec![]);
     // --no-bell
     app.bell = false;
-    let fx = net(
-        &mut app,
-        NetEvent::Text {
-            sid: 2,
-            text: text("t2", "again"),
-        },
-    );
+    let fx = net(&mut app, text_on(2, text("t2", "again")));
     assert_eq!(fx, vec![]);
     // Ctrl+N cycles to the other conversation and marks it read.
     mod_key(&mut app, KeyCode::Char('n'), KeyModifiers::CONTROL);
@@ -218,13 +205,7 @@ fn text_elsewhere_counts_unread_and_rings_and_nothing_is_acked_from_here() {
 fn first_message_opens_its_conversation_when_none_is_open() {
     let mut app = app();
     connect(&mut app, 1, PHONE, "phone");
-    net(
-        &mut app,
-        NetEvent::Text {
-            sid: 1,
-            text: text("p1", "hi"),
-        },
-    );
+    net(&mut app, text_on(1, text("p1", "hi")));
     assert_eq!(app.open.as_deref(), Some(PHONE));
     assert_eq!(app.unread_total(), 0);
 }
@@ -235,23 +216,11 @@ fn a_peer_that_leaves_stays_listed_offline_while_it_has_a_conversation() {
     net(&mut app, NetEvent::PeerUp(peer(PHONE, "phone")));
     net(&mut app, NetEvent::PeerUp(peer(TABLET, "tablet")));
     connect(&mut app, 1, PHONE, "phone");
-    net(
-        &mut app,
-        NetEvent::Text {
-            sid: 1,
-            text: text("p1", "hi"),
-        },
-    );
+    net(&mut app, text_on(1, text("p1", "hi")));
     app.open = None;
-    net(
-        &mut app,
-        NetEvent::SessionClosed {
-            sid: 1,
-            reason: CloseReason::Bye,
-        },
-    );
-    net(&mut app, NetEvent::PeerDown(peer(PHONE, "phone")));
-    net(&mut app, NetEvent::PeerDown(peer(TABLET, "tablet")));
+    net(&mut app, closed(1, CloseReason::Bye));
+    net(&mut app, NetEvent::PeerDown(PHONE.into()));
+    net(&mut app, NetEvent::PeerDown(TABLET.into()));
     assert_eq!(app.peers.len(), 1, "tablet had no conversation and is gone");
     let phone = &app.peers[0];
     assert!(!phone.online());
@@ -275,9 +244,10 @@ fn failed_sends_are_marked_with_the_reason() {
     app.open = Some(PHONE.into());
     type_str(&mut app, "anyone?");
     let fx = key(&mut app, KeyCode::Enter);
-    let [Effect::Net(NetCommand::Send { text, .. })] = fx.as_slice() else {
+    let [Effect::Net(NetCommand::Send { texts, .. })] = fx.as_slice() else {
         panic!()
     };
+    let text = &texts[0];
     net(
         &mut app,
         NetEvent::SendFailed {
@@ -305,7 +275,7 @@ fn a_pasted_block_is_one_message() {
     update(&mut app, Action::Paste(block.clone()), 1_000);
     let fx = key(&mut app, KeyCode::Enter);
     assert!(
-        matches!(fx.as_slice(), [Effect::Net(NetCommand::Send { text, .. })] if text.body == block)
+        matches!(fx.as_slice(), [Effect::Net(NetCommand::Send { texts, .. })] if texts[0].body == block)
     );
 }
 
@@ -412,13 +382,7 @@ fn scrolling_and_the_new_messages_mark() {
     key(&mut app, KeyCode::PageUp);
     let conv = |app: &App| app.peers[0].conversation.clone();
     assert_eq!(conv(&app).scroll, 25, "clamped to what drawing reported");
-    net(
-        &mut app,
-        NetEvent::Text {
-            sid: 1,
-            text: text("p1", "new"),
-        },
-    );
+    net(&mut app, text_on(1, text("p1", "new")));
     assert!(conv(&app).unseen_below);
     update(&mut app, Action::Scroll(-100), 3_000);
     assert_eq!(conv(&app).scroll, 0);
@@ -449,16 +413,15 @@ fn the_first_peer_to_appear_is_opened_when_nothing_is() {
 #[test]
 fn raw_peers_get_lines_marked_sent_never_waiting_for_an_ack() {
     let mut app = app();
-    let hello = crate::net::raw::raw_hello("10.0.0.7:51234".parse().unwrap());
-    let id = hello.id.clone();
+    let peer = crate::net::raw::raw_peer("10.0.0.7:51234".parse().unwrap());
+    let id = peer.id.clone();
     let addr = "10.0.0.7:51234".parse().unwrap();
     net(
         &mut app,
         NetEvent::SessionOpened {
-            sid: 9,
-            peer: hello,
+            session: 9,
+            peer,
             addr,
-            raw: true,
             link: crate::net::Link::Plain,
         },
     );
@@ -490,10 +453,7 @@ fn a_flood_of_messages_rings_the_bell_once_a_second() {
         // 1000 messages within 0.5 s, all for the conversation not on screen.
         let fx = update(
             &mut app,
-            Action::Net(NetEvent::Text {
-                sid: 2,
-                text: text(&format!("t{i}"), "\x07 ring"),
-            }),
+            Action::Net(text_on(2, text(&format!("t{i}"), "\x07 ring"))),
             10_000 + i / 2,
         );
         bells += fx.iter().filter(|e| **e == Effect::Bell).count();
@@ -506,10 +466,7 @@ fn a_flood_of_messages_rings_the_bell_once_a_second() {
     // A second later, the next message rings again.
     let fx = update(
         &mut app,
-        Action::Net(NetEvent::Text {
-            sid: 2,
-            text: text("late", "hi"),
-        }),
+        Action::Net(text_on(2, text("late", "hi"))),
         10_000 + update::BELL_GAP_MS,
     );
     assert!(fx.contains(&Effect::Bell), "{fx:?}");
@@ -520,23 +477,17 @@ fn system_lines_quote_peer_strings_on_one_line() {
     let mut app = app();
     let evil = "ev\x1bil\nfake line\u{202e}";
     connect(&mut app, 1, PHONE, evil);
-    net(
-        &mut app,
-        NetEvent::Text {
-            sid: 1,
-            text: text("p1", "hi"),
-        },
-    );
+    net(&mut app, text_on(1, text("p1", "hi")));
     let reason = format!("boom\n09:15 alice: {}", "x".repeat(10_000));
     net(
         &mut app,
-        NetEvent::SessionClosed {
-            sid: 1,
-            reason: CloseReason::PeerError {
+        closed(
+            1,
+            CloseReason::PeerError {
                 code: "c\x1b[2J".into(),
                 message: reason,
             },
-        },
+        ),
     );
     let line = &entries(&app, PHONE).last().unwrap().body;
     assert!(
@@ -569,10 +520,7 @@ fn a_flooded_conversation_keeps_the_newest_messages_and_says_how_many_it_dropped
             sent += 1;
             net(
                 app,
-                NetEvent::Text {
-                    sid: 1,
-                    text: text(&sent.to_string(), &format!("m{sent}")),
-                },
+                text_on(1, text(&sent.to_string(), &format!("m{sent}"))),
             );
         }
         sent
@@ -638,13 +586,7 @@ fn large_bodies_are_capped_in_bytes_before_the_entry_count() {
     let big = 512 * 1024;
     for i in 0..200 {
         let body = format!("{i:04}{}", "x".repeat(big - 4));
-        net(
-            &mut app,
-            NetEvent::Text {
-                sid: 1,
-                text: text(&i.to_string(), &body),
-            },
-        );
+        net(&mut app, text_on(1, text(&i.to_string(), &body)));
     }
     let conv = &app.peers[0].conversation;
     let bytes: usize = conv.entries.iter().map(|e| e.body.len()).sum();
@@ -662,13 +604,7 @@ fn large_bodies_are_capped_in_bytes_before_the_entry_count() {
     assert_eq!(conv.entries[0].body, trimmed_note(conv.dropped));
     // Other conversations are untouched by this one's cap.
     connect(&mut app, 2, TABLET, "tablet");
-    net(
-        &mut app,
-        NetEvent::Text {
-            sid: 2,
-            text: text("t1", "hello"),
-        },
-    );
+    net(&mut app, text_on(2, text("t1", "hello")));
     assert_eq!(peer_bodies(entries(&app, TABLET)), ["hello"]);
     assert_eq!(entries(&app, TABLET).len(), 1);
 }
@@ -687,22 +623,16 @@ fn the_benchmarks_hundred_thousand_messages_stay_whole() {
     for i in 0..100_000 {
         net(
             &mut app,
-            NetEvent::Text {
-                sid: 1,
-                text: text(
+            text_on(
+                1,
+                text(
                     &i.to_string(),
                     "a message of about sixty-four bytes, as the benchmarks send",
                 ),
-            },
+            ),
         );
     }
-    net(
-        &mut app,
-        NetEvent::SessionClosed {
-            sid: 1,
-            reason: CloseReason::Bye,
-        },
-    );
+    net(&mut app, closed(1, CloseReason::Bye));
     let conv = &app.peers[0].conversation;
     assert_eq!(conv.dropped, 0);
     assert_eq!(peer_bodies(&conv.entries).len(), 100_000);

@@ -6,9 +6,9 @@
 
 use super::update::{find, open, quoted, ring, system, upsert};
 use super::{App, Conversation, Effect, Entry, EntryKind, PeerEntry};
-use crate::net::Link;
-use crate::net::node::NetCommand;
-use crate::protocol::Fingerprint;
+use crate::net::{Link, NetCommand, TrustTarget};
+use crate::peer::PeerId;
+use crate::protocol::{Fingerprint, Refusal};
 use crate::sanitize;
 
 /// Longest warning or answer from the network task kept, in cells: a key
@@ -41,7 +41,7 @@ impl Security {
             Link::Authenticated { verified: true, .. } => Security::Verified,
             Link::Authenticated { .. } => Security::Encrypted,
             Link::Unauthenticated => Security::Unauthenticated,
-            Link::Plain | Link::Raw => Security::Plaintext,
+            Link::Plain => Security::Plaintext,
         }
     }
 }
@@ -52,7 +52,9 @@ impl PeerEntry {
     /// session on screen, and the next one is judged anew (a changed key is
     /// refused), so the last session's mark would promise too much.
     pub fn security(&self) -> Option<Security> {
-        self.session?;
+        if !self.connected {
+            return None;
+        }
         self.link.as_ref().map(Security::of)
     }
 
@@ -91,15 +93,10 @@ pub(super) fn opened(entry: &mut PeerEntry, link: &Link, now: u64) {
 /// new key proves), and a warning above the input that stays until Esc,
 /// whatever is on screen. A peer refused again and again (it retries) adds
 /// no second identical line.
-pub(super) fn refused(
-    app: &mut App,
-    name: Option<String>,
-    why: &str,
-    key_changed: bool,
-    now: u64,
-    fx: &mut Vec<Effect>,
-) {
-    let why = sanitize::one_line(why, MAX_WARNING);
+pub(super) fn refused(app: &mut App, refusal: &Refusal, now: u64, fx: &mut Vec<Effect>) {
+    let name = refusal.name().map(str::to_owned);
+    let key_changed = refusal.is_key_changed();
+    let why = sanitize::one_line(&refusal.to_string(), MAX_WARNING);
     let mut shown = 0;
     if let Some(name) = &name {
         for peer in app.peers.iter_mut().filter(|p| p.name == *name) {
@@ -204,42 +201,42 @@ pub(super) fn notice(app: &mut App, peer: &str, text: &str, now: u64) {
 /// with `into`. Its entries, unread count and history state move over (into
 /// a new row if `into` is not listed yet); `from`'s row goes, unless it is
 /// online (then it stays, empty); if it was open, `into` opens.
-pub(super) fn merged(app: &mut App, from: &str, into: &str) {
+pub(super) fn merged(app: &mut App, from: &PeerId, into: &PeerId) {
     if from == into {
         return;
     }
     // Pages asked for under an id merged earlier go to the newest one.
     for target in app.merged.values_mut() {
         if target == from {
-            *target = into.to_owned();
+            *target = into.clone();
         }
     }
-    app.merged.insert(from.to_owned(), into.to_owned());
+    app.merged.insert(from.clone(), into.clone());
     if let Some(search) = &mut app.search {
         for hit in &mut search.hits {
-            if hit.record.peer == from {
-                hit.record.peer = into.to_owned();
+            if hit.record.peer == *from {
+                hit.record.peer = into.clone();
             }
         }
     }
-    let Some(at) = app.peers.iter().position(|p| p.id == from) else {
+    let Some(at) = app.peers.iter().position(|p| p.id == *from) else {
         return;
     };
     let was_open = app.open.as_deref() == Some(from);
     // The peer under the cursor, by id (the old row counts as the new one):
     // removing a row above it must not move the cursor to another peer.
     let under_cursor = app.peers.get(app.cursor).map(|p| {
-        if p.id == from {
-            into.to_owned()
+        if p.id == *from {
+            into.clone()
         } else {
             p.id.clone()
         }
     });
-    let exists = app.peers.iter().any(|p| p.id == into);
+    let exists = app.peers.iter().any(|p| p.id == *into);
     let old = &mut app.peers[at];
     if !exists && !old.online() {
         // The row itself carries on under the new id.
-        old.id = into.to_owned();
+        old.id = into.clone();
     } else {
         let on = old.conversation.backlog.on;
         let conversation = std::mem::take(&mut old.conversation);
@@ -354,8 +351,8 @@ pub(super) fn verify_command(app: &mut App, arg: &str, fx: &mut Vec<Effect>) -> 
         );
     };
     if confirmed {
-        let current = match (peer.session, &peer.link) {
-            (Some(_), Some(Link::Authenticated { fp, .. })) => Some(*fp),
+        let current = match (peer.connected, &peer.link) {
+            (true, Some(Link::Authenticated { fp, .. })) => Some(*fp),
             _ => None,
         };
         match (peer.code_shown_for(), current) {
@@ -389,19 +386,15 @@ pub(super) fn trust_command(app: &mut App, arg: &str, fx: &mut Vec<Effect>) -> R
         _ => (false, arg),
     };
     let peer = if arg.is_empty() {
-        app.open.clone().ok_or_else(|| {
+        TrustTarget::Peer(app.open.clone().ok_or_else(|| {
             "no conversation open: open the conversation of the peer whose new key you accept, \
              then /trust (or type /trust NAME)"
                 .to_owned()
-        })?
+        })?)
     } else {
-        arg.to_owned()
+        TrustTarget::Name(arg.to_owned())
     };
     app.alert = None;
-    fx.push(Effect::Net(if also {
-        NetCommand::TrustAlso(peer)
-    } else {
-        NetCommand::Trust(peer)
-    }));
+    fx.push(Effect::Net(NetCommand::Trust { peer, also }));
     Ok(())
 }

@@ -7,9 +7,9 @@ use crossterm::event::KeyCode;
 use super::test_support::*;
 use super::*;
 use crate::net::Link;
-use crate::net::node::{NetCommand, NetEvent};
-use crate::net::{CloseReason, Peer};
-use crate::protocol::{Fingerprint, Text, verification_code};
+use crate::net::{CloseReason, Presence, TrustTarget};
+use crate::net::{NetCommand, NetEvent};
+use crate::protocol::{Fingerprint, Refusal, Text, verification_code};
 use crate::store::{Record, State};
 
 const OLD: &str = "11111111111111111111111111111111";
@@ -46,15 +46,26 @@ fn text(app: &mut App, sid: u64, id: &str, ts: u64, body: &str) {
         ts,
         body: body.into(),
     };
-    net(app, NetEvent::Text { sid, text });
+    net(app, text_on(sid, text));
+}
+
+/// What `/trust` (for `arg` "") or `/trust ARG` means.
+fn target(arg: &str) -> TrustTarget {
+    if arg.len() == 32 {
+        TrustTarget::Peer(arg.into())
+    } else {
+        TrustTarget::Name(arg.into())
+    }
 }
 
 fn key_changed(name: &str) -> NetEvent {
     NetEvent::Refused {
-        name: Some(name.into()),
         addr: None,
-        why: crate::net::policy::key_changed(name, &fp('a'), &fp('b')),
-        key_changed: true,
+        refusal: Refusal::KeyChanged {
+            name: name.into(),
+            pinned: fp('a'),
+            presented: fp('b'),
+        },
     }
 }
 
@@ -67,18 +78,11 @@ fn each_link_gets_its_mark_while_the_session_is_open() {
         (authenticated('a', false, true), Security::Encrypted),
         (Link::Unauthenticated, Security::Unauthenticated),
         (Link::Plain, Security::Plaintext),
-        (Link::Raw, Security::Plaintext),
     ];
     for (sid, (link, mark)) in (1..).zip(cases) {
         opened(&mut app, sid, OLD, "bob", link);
         assert_eq!(peer(&app, OLD).security(), Some(mark), "{link:?}");
-        net(
-            &mut app,
-            NetEvent::SessionClosed {
-                sid,
-                reason: CloseReason::Bye,
-            },
-        );
+        net(&mut app, closed(sid, CloseReason::Bye));
         // Offline: no mark (the next session is judged anew).
         assert_eq!(peer(&app, OLD).security(), None, "{link:?} after close");
     }
@@ -87,15 +91,11 @@ fn each_link_gets_its_mark_while_the_session_is_open() {
 #[test]
 fn a_discovered_peer_without_a_session_has_no_mark() {
     let mut app = app();
-    let bob = Peer {
+    let bob = Presence {
         name: "bob".into(),
-        nick: "bob".into(),
         host: "bob.local.".into(),
         addrs: vec!["10.0.0.2:7342".parse().unwrap()],
-        port: 7342,
         id: OLD.into(),
-        fullname: "bob._lantalk._tcp.local.".into(),
-        fp: Some(fp('a')),
         problem: None,
     };
     net(&mut app, NetEvent::PeerUp(bob));
@@ -202,7 +202,10 @@ fn trust_accepts_the_key_of_the_open_conversation_or_a_name() {
     app.input.take();
     assert_eq!(
         command(&mut app, "/trust big laptop"),
-        vec![Effect::Net(NetCommand::Trust("big laptop".into()))]
+        vec![Effect::Net(NetCommand::Trust {
+            peer: target("big laptop"),
+            also: false
+        })]
     );
 
     opened(&mut app, 1, OLD, "bob", authenticated('a', false, false));
@@ -210,21 +213,33 @@ fn trust_accepts_the_key_of_the_open_conversation_or_a_name() {
     assert!(app.alert.is_some());
     assert_eq!(
         command(&mut app, "/trust"),
-        vec![Effect::Net(NetCommand::Trust(OLD.into()))]
+        vec![Effect::Net(NetCommand::Trust {
+            peer: target(OLD),
+            also: false
+        })]
     );
     assert_eq!(app.alert, None, "the warning was acted on");
     // Another device with that name: trusted beside the pinned key.
     assert_eq!(
         command(&mut app, "/trust also"),
-        vec![Effect::Net(NetCommand::TrustAlso(OLD.into()))]
+        vec![Effect::Net(NetCommand::Trust {
+            peer: target(OLD),
+            also: true
+        })]
     );
     assert_eq!(
         command(&mut app, "/trust also big laptop"),
-        vec![Effect::Net(NetCommand::TrustAlso("big laptop".into()))]
+        vec![Effect::Net(NetCommand::Trust {
+            peer: target("big laptop"),
+            also: true
+        })]
     );
     assert_eq!(
         command(&mut app, "/trust alsop"),
-        vec![Effect::Net(NetCommand::Trust("alsop".into()))],
+        vec![Effect::Net(NetCommand::Trust {
+            peer: target("alsop"),
+            also: false
+        })],
         "only the word also"
     );
 }
@@ -292,10 +307,8 @@ fn a_refusal_without_a_conversation_says_it_all_above_the_input() {
     net(
         &mut app,
         NetEvent::Refused {
-            name: None,
             addr: Some("10.0.0.9:4000".parse().unwrap()),
-            why: "refused a plaintext session from \"eve\" (--require-encryption)".into(),
-            key_changed: false,
+            refusal: Refusal::EncryptionRequired { name: "eve".into() },
         },
     );
     assert_eq!(
@@ -311,10 +324,11 @@ fn a_hostile_refusal_is_one_escaped_line() {
     net(
         &mut app,
         NetEvent::Refused {
-            name: Some("bob\x1b[2J".into()),
             addr: None,
-            why: format!("evil\n\x1b]52;c;aGk=\x07{}", "x".repeat(5_000)),
-            key_changed: false,
+            refusal: Refusal::KnownPeersUnusable {
+                name: "bob\x1b[2J".into(),
+                why: format!("evil\n\x1b]52;c;aGk=\x07{}", "x".repeat(5_000)),
+            },
         },
     );
     let line = last(&app, OLD);
@@ -440,13 +454,7 @@ fn merged_into_an_unlisted_id_keeps_the_row_under_the_new_id() {
     let mut app = app();
     opened(&mut app, 1, OLD, "bob", authenticated('a', false, false));
     text(&mut app, 1, "m1", 1_500, "before the new key");
-    net(
-        &mut app,
-        NetEvent::SessionClosed {
-            sid: 1,
-            reason: CloseReason::Bye,
-        },
-    );
+    net(&mut app, closed(1, CloseReason::Bye));
     assert_eq!(app.open.as_deref(), Some(OLD));
     let before = peer(&app, OLD).clone();
     net(
@@ -473,13 +481,7 @@ fn merged_into_a_listed_peer_interleaves_the_messages_and_drops_the_old_row() {
     opened(&mut app, 1, OLD, "bob", authenticated('a', false, false));
     text(&mut app, 1, "o1", 1_000, "old one");
     text(&mut app, 1, "o2", 3_000, "old two");
-    net(
-        &mut app,
-        NetEvent::SessionClosed {
-            sid: 1,
-            reason: CloseReason::Bye,
-        },
-    );
+    net(&mut app, closed(1, CloseReason::Bye));
     opened(&mut app, 2, NEW, "bob", authenticated('b', false, false));
     text(&mut app, 2, "n1", 2_000, "new one");
     opened(
@@ -531,7 +533,7 @@ fn merged_into_a_listed_peer_interleaves_the_messages_and_drops_the_old_row() {
         "the open conversation follows"
     );
     assert_eq!(bob.unread, 0, "and is read");
-    assert_eq!(bob.session, Some(2), "the new id's session stays");
+    assert!(bob.connected, "the new id's session stays");
     assert_eq!(app.peers[app.cursor].id, NEW, "the cursor follows");
     assert_eq!(peer(&app, OTHER).conversation.entries.len(), 1);
 }
@@ -560,14 +562,14 @@ fn merged_from_an_online_peer_leaves_its_row_empty() {
         },
     );
     let old = peer(&app, OLD);
-    assert_eq!(old.session, Some(1));
+    assert!(old.connected);
     assert!(old.conversation.entries.is_empty());
     assert_eq!(old.unread, 0);
     let new = peer(&app, NEW);
     assert_eq!(new.name, "bob");
     assert_eq!(new.unread, unread);
     assert_eq!(new.conversation.entries.len(), 1);
-    assert_eq!(new.session, None);
+    assert!(!new.connected);
     assert_eq!(app.open.as_deref(), Some(OTHER), "nothing else moved");
 }
 
@@ -579,7 +581,7 @@ fn a_page_asked_for_under_the_old_id_goes_to_the_new_one() {
         NetEvent::Conversations(vec![crate::store::Conversation {
             peer: OLD.into(),
             name: "bob".into(),
-            raw: false,
+            kind: crate::peer::PeerKind::Lantalk,
             last_ts: 1_000,
             undelivered: 0,
         }]),
@@ -625,7 +627,7 @@ fn a_row_merged_away_above_the_cursor_leaves_the_cursor_on_its_peer() {
                 .map(|(peer, name, last_ts)| crate::store::Conversation {
                     peer: peer.into(),
                     name: name.into(),
-                    raw: false,
+                    kind: crate::peer::PeerKind::Lantalk,
                     last_ts,
                     undelivered: 0,
                 })
@@ -659,8 +661,8 @@ fn merged_twice_pages_of_the_first_id_go_to_the_last() {
             },
         );
     }
-    assert_eq!(app.merged.get(OLD).map(String::as_str), Some(OTHER));
-    assert_eq!(app.merged.get(NEW).map(String::as_str), Some(OTHER));
+    assert_eq!(app.merged.get(OLD).map(|p| p.as_str()), Some(OTHER));
+    assert_eq!(app.merged.get(NEW).map(|p| p.as_str()), Some(OTHER));
 }
 
 #[test]

@@ -15,29 +15,30 @@ use anyhow::anyhow;
 use chrono::TimeZone as _;
 
 use super::{Exit, Failure};
-use crate::cli::Global;
 use crate::identity;
+use crate::options::Options;
+use crate::peer::PeerKind;
 use crate::sanitize;
-use crate::store::{Conversation, Record, State, Store, raw_key};
+use crate::store::{Conversation, Record, State, Store};
 
 /// How many known conversations an "unknown peer" error names.
 const NAMES_SHOWN: usize = 20;
 
 /// `lantalk history`
-pub(super) async fn history(
-    global: &Global,
+pub async fn history(
+    options: &Options,
     peer: &str,
     json: bool,
     limit: usize,
     search: Option<String>,
 ) -> Result<(), Failure> {
-    if global.no_history {
+    if !options.history {
         return Err(Failure::new(
             Exit::Usage,
             anyhow!("--no-history: there is no history to show"),
         ));
     }
-    let dir = identity::data_dir(global.data_dir.as_deref())?;
+    let dir = options.data_dir()?;
     let file = Store::file_in(&dir);
     if !file.exists() {
         return Err(Failure::new(
@@ -73,7 +74,7 @@ pub(super) async fn history(
         }
     };
 
-    let me = identity::display_name(global.name.as_deref());
+    let me = identity::display_name(options.name.as_deref());
     let mut out = String::new();
     for record in &records {
         if json {
@@ -96,14 +97,17 @@ pub(super) async fn history(
     }
 }
 
-/// The conversation `peer` names: by key (peer id or `raw-IP`), by `raw IP`
-/// or `raw IP:PORT`, or by latest name, case-insensitive.
+/// The conversation `peer` names: by key (as `--json` prints it), by
+/// `raw IP` or `raw IP:PORT` (a raw peer's address), or by latest name,
+/// case-insensitive.
 fn find<'a>(conversations: &'a [Conversation], peer: &str) -> Result<&'a Conversation, Failure> {
     if let Some(c) = conversations.iter().find(|c| c.peer == peer) {
         return Ok(c);
     }
-    if let Some(key) = raw_peer_key(peer)
-        && let Some(c) = conversations.iter().find(|c| c.peer == key)
+    if let Some(ip) = raw_address(peer)
+        && let Some(c) = conversations
+            .iter()
+            .find(|c| c.kind == PeerKind::Raw(ip.to_canonical()))
     {
         return Ok(c);
     }
@@ -150,15 +154,14 @@ fn find<'a>(conversations: &'a [Conversation], peer: &str) -> Result<&'a Convers
     }
 }
 
-/// `raw 192.168.1.23` or `raw 192.168.1.23:51234` (as raw peers are
-/// named): the key of that address's conversation.
-fn raw_peer_key(peer: &str) -> Option<String> {
+/// The address in what the user typed: `raw 192.168.1.23` or `raw
+/// 192.168.1.23:51234` (as raw peers are named).
+fn raw_address(peer: &str) -> Option<IpAddr> {
     let addr = peer.strip_prefix("raw ")?.trim();
-    let ip = match addr.parse::<IpAddr>() {
-        Ok(ip) => ip,
-        Err(_) => addr.parse::<std::net::SocketAddr>().ok()?.ip(),
-    };
-    Some(raw_key(ip))
+    match addr.parse::<IpAddr>() {
+        Ok(ip) => Some(ip),
+        Err(_) => Some(addr.parse::<std::net::SocketAddr>().ok()?.ip()),
+    }
 }
 
 /// `YYYY-MM-DD HH:MM NAME: TEXT`, escaped for the terminal; our texts that
@@ -230,7 +233,10 @@ mod tests {
         Conversation {
             peer: peer.into(),
             name: name.into(),
-            raw: peer.starts_with("raw-"),
+            kind: match peer.strip_prefix("raw-") {
+                Some(ip) => PeerKind::Raw(ip.parse().unwrap()),
+                None => PeerKind::Lantalk,
+            },
             last_ts: 0,
             undelivered: 0,
         }

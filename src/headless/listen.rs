@@ -1,14 +1,14 @@
-//! `lantalk listen`: advertise, accept sessions, store, print and
-//! acknowledge every text, and say goodbye on Ctrl+C, SIGTERM or SIGHUP.
+//! `lantalk listen`: run the node (listening, advertising), print every text
+//! it hands over, tell on stderr who comes and goes, and say goodbye on
+//! Ctrl+C, SIGTERM or SIGHUP.
 //!
-//! Texts are handled in batches (whatever has arrived, up to
-//! [`MAX_BATCH`]): committed to the history database in one transaction,
-//! then the new ones printed, then all acknowledged. A text is thus
-//! acknowledged only once it is stored and printed, and one the sender
-//! retried after a lost ack (or sent again after a restart of `listen`) is
-//! recognised by its id in the database, acknowledged and not printed again.
-//! With `--no-history` nothing is stored and copies are recognised in memory
-//! (recent ids per peer) for as long as `listen` runs.
+//! The node stores each batch of texts in one transaction, acknowledges
+//! them once stored, and hands over only new ones (a copy a sender retried
+//! after a lost ack, or sent again after a restart, is recognised by its id
+//! and acknowledged without being shown); `listen` prints a whole batch and
+//! flushes it. With `--no-history` nothing is stored, printing is all that
+//! keeps a text: `listen` asks the node to acknowledge a batch only once it
+//! is printed (`AckPolicy::Consumer`), and copies are recognised in memory.
 //!
 //! What peers send reaches stdout and stderr only through
 //! [`crate::sanitize`]: names and bodies with visible escapes (`^[`,
@@ -25,27 +25,26 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::anyhow;
 use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::sync::mpsc;
 
 use super::{Exit, Failure, identity_of};
-use crate::cli::Global;
-use crate::identity;
-use crate::net::dedupe::Seen;
-use crate::net::{self, Advert, CloseReason, Discovery, SessionEvent, SessionHandle, SessionId};
-use crate::protocol::{Hello, Text};
+use crate::net::{self, CloseReason, HistoryOff, Link, NetCommand, NetEvent, SessionId};
+use crate::options::{Options, Role};
+use crate::peer::{PeerId, PeerKind};
+use crate::protocol::Text;
 use crate::sanitize::{self, escape_for_terminal};
-use crate::store::{PeerRef, Store, StoreError};
+use crate::store::StoreError;
 
 /// Longest reason for a disconnection printed, in cells.
 const MAX_REASON: usize = 200;
 
-/// How long `listen` gives its sessions to close after saying bye.
-const BYE_WAIT: Duration = Duration::from_secs(1);
-
-/// At most this many texts are stored, printed and acknowledged together.
+/// At most this many events are handled (their texts printed and
+/// acknowledged) together.
 const MAX_BATCH: usize = 4096;
+
+/// How long `listen` waits for the node's goodbyes when it stops.
+const STOP_WAIT: Duration = Duration::from_secs(3);
 
 /// One session as `listen` knows it.
 struct Conn {
@@ -53,174 +52,55 @@ struct Conn {
     name: String,
     /// The name as printed: escaped and cut to one line.
     shown: String,
-    /// The peer id; `None` for a raw text peer, which has none.
-    id: Option<String>,
-    /// Who the texts are stored under: the peer id, or `raw-IP`.
-    peer: PeerRef,
+    /// The peer.
+    id: PeerId,
+    kind: PeerKind,
     addr: SocketAddr,
-    handle: SessionHandle,
 }
 
 /// `lantalk listen` (also the default command).
-pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
-    let me = identity_of(global, true)?;
-    let store = open_history(global, &me.dir)?;
-    let hello = me.hello.clone();
-    let bound = net::bind(global.port).await.context("cannot listen")?;
+pub async fn listen(options: &Options, json: bool) -> Result<(), Failure> {
+    let me = identity_of(options, true)?;
+    let history = open_history(options, &me.dir)?;
     let mut shutdown = std::pin::pin!(shutdown_signal());
-    if let Some(busy) = bound.fell_back_from {
-        status!(
-            "port {busy} is busy; listening on port {} instead",
-            bound.port
-        );
-    }
-    status!(
-        "listening on port {} as {:?}",
-        bound.port,
-        escape_for_terminal(&hello.name, false)
-    );
-    let (events_tx, mut events) = mpsc::channel(1024);
-    let policy = net::Policy::of(&me, global.require_encryption)?;
-    // For people to compare with what a client shows (phone.py prints the
-    // fingerprint of the key it was shown).
-    if let Some(tls) = &policy.tls {
-        status!("fingerprint {}", tls.fingerprint.grouped());
-    }
-    tokio::spawn(net::serve(
-        bound.listener,
-        hello.clone(),
-        policy.clone(),
-        events_tx,
-    ));
-
-    let discovery = if global.no_mdns {
-        None
-    } else {
-        advertise(global, &hello, &policy, bound.port)
+    let config = options.node(&me, Role::Listen, history)?;
+    let fingerprint = config.policy.tls.as_ref().map(|tls| tls.fingerprint);
+    let consumer_acks = config.acks == crate::net::AckPolicy::Consumer;
+    let (commands, mut events, task) = net::node::spawn(config);
+    let mut out = Printer {
+        conns: HashMap::new(),
+        out: BufWriter::with_capacity(64 * 1024, tokio::io::stdout()),
+        json,
+        name: me.hello.name.clone(),
+        fingerprint,
+        port: 0,
+        limited: false,
     };
-
-    let mut conns: HashMap<SessionId, Conn> = HashMap::new();
-    let mut out = BufWriter::with_capacity(64 * 1024, tokio::io::stdout());
-    let mut texts: Vec<(SessionId, Text)> = Vec::new();
-    let mut closed: Vec<SessionId> = Vec::new();
-    let mut first: Vec<Hello> = Vec::new();
-    let mut seen = Seen::default();
-    let result: Result<(), Failure> = loop {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let result = loop {
         tokio::select! {
             biased;
             () = &mut shutdown => break Ok(()),
-            event = events.recv() => {
-                let Some(mut event) = event else { break Ok(()) };
-                // Take everything already queued: store it in one
-                // transaction, print it in one go, then ack.
-                loop {
-                    on_event(event, &mut conns, &mut texts, &mut closed, &mut first);
-                    if texts.len() >= MAX_BATCH {
-                        break;
-                    }
-                    match events.try_recv() {
-                        Ok(next) => event = next,
-                        Err(_) => break,
-                    }
+            n = events.recv_many(&mut batch, MAX_BATCH) => {
+                if n == 0 {
+                    break Ok(());
                 }
-                for peer in first.drain(..) {
-                    if let (Some(store), Some(known)) = (&store, &policy.known) {
-                        for (from, _) in net::policy::carry_over_history(store, known, &peer.name, &peer.id).await {
-                            status!(
-                                "the conversation with {} (id {from}) continues under its key",
-                                sanitize::short_name(&peer.name)
-                            );
+                match out.batch(batch.drain(..)).await {
+                    Ok(acks) if consumer_acks => {
+                        for (session, ids) in acks {
+                            let _ = commands.send(NetCommand::Ack { session, ids });
                         }
                     }
-                }
-                let new = match is_new(&texts, &conns, store.as_ref(), &mut seen).await {
-                    Ok(new) => new,
-                    Err(e) => break Err(Failure::new(Exit::Other, anyhow!(
-                        "{e}; {} text(s) were not acknowledged (run with --no-history to go on without the history)",
-                        texts.len()
-                    ))),
-                };
-                let mut printed = Ok(());
-                for ((sid, text), new) in texts.iter().zip(new) {
-                    if let (true, Some(conn)) = (new, conns.get(sid)) {
-                        printed = print(&mut out, conn, text, json).await;
-                        if printed.is_err() {
-                            break;
-                        }
-                    }
-                }
-                if let Err(e) = printed.and(out.flush().await) {
-                    break Err(Failure::new(Exit::Other, anyhow!("cannot write to standard output: {e}")));
-                }
-                for (sid, text) in texts.drain(..) {
-                    if let Some(conn) = conns.get(&sid) {
-                        conn.handle.ack(text.id);
-                    }
-                }
-                // Sessions that ended in this batch are forgotten only now:
-                // texts that came just before a bye are acknowledged too.
-                for sid in closed.drain(..) {
-                    conns.remove(&sid);
+                    Ok(_) => {}
+                    Err(failure) => break Err(failure),
                 }
             }
         }
     };
-
     // Goodbye to every session and to the network.
-    for conn in conns.values() {
-        conn.handle.bye();
-    }
-    let _ = tokio::time::timeout(BYE_WAIT, async {
-        while !conns.is_empty() {
-            match events.recv().await {
-                Some(SessionEvent::Closed { sid, .. }) => {
-                    conns.remove(&sid);
-                }
-                Some(_) => {}
-                None => break,
-            }
-        }
-    })
-    .await;
-    if let Some(discovery) = discovery {
-        discovery.shutdown().await;
-    }
+    let _ = commands.send(NetCommand::Shutdown);
+    let _ = tokio::time::timeout(STOP_WAIT, task).await;
     result
-}
-
-fn advertise(global: &Global, hello: &Hello, policy: &net::Policy, port: u16) -> Option<Discovery> {
-    let mut discovery = match Discovery::start(&global.interfaces) {
-        Ok(d) => d,
-        Err(e) => {
-            status!("{e}; discovery is off, peers can still connect to port {port} directly");
-            return None;
-        }
-    };
-    let advert = Advert {
-        name: hello.name.clone(),
-        host: identity::hostname_label().unwrap_or_else(|| hello.name.clone()),
-        port,
-        id: hello.id.clone(),
-        fp: policy.tls.as_ref().map(|tls| tls.fingerprint),
-    };
-    match discovery.advertise(&advert) {
-        Ok(mut renames) => {
-            super::report_discovery(&discovery, port);
-            tokio::spawn(async move {
-                while let Some(name) = renames.recv().await {
-                    status!(
-                        "the name is taken on this network; advertising as {:?}",
-                        escape_for_terminal(&name, false)
-                    );
-                }
-            });
-            Some(discovery)
-        }
-        Err(e) => {
-            status!("{e}; discovery is off, peers can still connect to port {port} directly");
-            None
-        }
-    }
 }
 
 /// Opens the history database for `listen`, unless `--no-history`. A data
@@ -228,126 +108,193 @@ fn advertise(global: &Global, hello: &Hello, policy: &net::Policy, port: u16) ->
 /// fatal, as for the peer id: `listen` runs without history and says so. A
 /// file that is there but broken is: `listen` would acknowledge texts it
 /// cannot keep.
-fn open_history(global: &Global, dir: &std::path::Path) -> Result<Option<Store>, Failure> {
-    if global.no_history {
-        return Ok(None);
-    }
-    match Store::open(dir) {
-        Ok(store) => Ok(Some(store)),
+fn open_history(
+    options: &Options,
+    dir: &std::path::Path,
+) -> Result<Result<crate::store::Store, HistoryOff>, Failure> {
+    match options.open_history(dir) {
+        Ok(Some(store)) => Ok(Ok(store)),
+        Ok(None) => Ok(Err(HistoryOff::Disabled)),
         Err(e @ StoreError::Unwritable { .. }) => {
-            status!("{e}; running without history");
-            Ok(None)
+            let why = crate::error_chain(&e);
+            status!("{why}; running without history");
+            Ok(Err(HistoryOff::Unavailable(why)))
         }
         Err(e) => Err(Failure::new(
             Exit::Other,
-            anyhow!("{e} (move the file away to start a new history, or run with --no-history)"),
+            anyhow!(
+                "{} (move the file away to start a new history, or run with --no-history)",
+                crate::error_chain(&e)
+            ),
         )),
     }
 }
 
-/// For each text of the batch, whether it is new (to be printed) rather
-/// than a copy of one already received. With a history, the texts are
-/// committed first (copies are recognised by the database); without, by
-/// the ids seen recently. A raw peer's lines are always new.
-async fn is_new(
-    texts: &[(SessionId, Text)],
-    conns: &HashMap<SessionId, Conn>,
-    store: Option<&Store>,
-    seen: &mut Seen,
-) -> Result<Vec<bool>, StoreError> {
-    let Some(store) = store else {
-        return Ok(texts
-            .iter()
-            .map(
-                |(sid, text)| match conns.get(sid).and_then(|c| c.id.as_ref()) {
-                    Some(from) => seen.first_time(from, &text.id),
-                    None => true,
-                },
-            )
-            .collect());
-    };
-    let mut batch = Vec::with_capacity(texts.len());
-    let mut index = Vec::with_capacity(texts.len());
-    for (sid, text) in texts {
-        if let Some(conn) = conns.get(sid) {
-            batch.push((conn.peer.clone(), text.clone()));
-            index.push(true);
-        } else {
-            index.push(false);
-        }
-    }
-    let mut stored = store.received(batch).await?.into_iter();
-    Ok(index
-        .into_iter()
-        .map(|known| known && stored.next().unwrap_or(false))
-        .collect())
+/// What `listen` prints, and what it knows to print it.
+struct Printer {
+    conns: HashMap<SessionId, Conn>,
+    out: BufWriter<tokio::io::Stdout>,
+    json: bool,
+    /// Our name, for the first status line.
+    name: String,
+    fingerprint: Option<crate::protocol::Fingerprint>,
+    /// The port we listen on, for the discovery status lines.
+    port: u16,
+    /// Discovery was limited when last heard of.
+    limited: bool,
 }
 
-/// Handles one event: sessions opening and closing are told on stderr,
-/// texts are collected for the batch.
-fn on_event(
-    event: SessionEvent,
-    conns: &mut HashMap<SessionId, Conn>,
-    texts: &mut Vec<(SessionId, Text)>,
-    closed: &mut Vec<SessionId>,
-    first: &mut Vec<Hello>,
-) {
-    match event {
-        SessionEvent::Opened {
-            sid,
-            peer,
-            addr,
-            handle,
-            raw,
-            link,
-        } => {
-            let shown = sanitize::short_name(&peer.name);
-            let how = match link {
-                net::Link::Authenticated { first: true, .. } => "encrypted, key pinned now",
-                other => other.describe(),
-            };
-            status!("{shown} connected from {addr} ({how})");
-            if let net::Link::Authenticated { first: true, .. } = link {
-                first.push(peer.clone());
-            }
-            conns.insert(
-                sid,
-                Conn {
-                    shown,
-                    id: (!raw).then(|| peer.id.clone()),
-                    peer: PeerRef {
-                        key: peer.id,
-                        name: peer.name.clone(),
-                        raw,
-                    },
-                    name: peer.name,
-                    addr,
-                    handle,
-                },
-            );
-        }
-        SessionEvent::Text { sid, text } => {
-            if conns.contains_key(&sid) {
-                texts.push((sid, text));
+impl Printer {
+    /// Prints a batch of events; returns the texts to acknowledge now,
+    /// per session (all of them printed and flushed).
+    async fn batch(
+        &mut self,
+        events: impl Iterator<Item = NetEvent>,
+    ) -> Result<Vec<(SessionId, Vec<String>)>, Failure> {
+        let mut acks: Vec<(SessionId, Vec<String>)> = Vec::new();
+        let mut closed = Vec::new();
+        let mut printed = Ok(());
+        for event in events {
+            match event {
+                NetEvent::Text { session, text, .. } => {
+                    let Some(conn) = self.conns.get(&session) else {
+                        continue;
+                    };
+                    printed = printed.and(print(&mut self.out, conn, &text, self.json).await);
+                    if conn.kind.capabilities().acks {
+                        match acks.last_mut() {
+                            Some((s, ids)) if *s == session => ids.push(text.id),
+                            _ => acks.push((session, vec![text.id])),
+                        }
+                    }
+                }
+                NetEvent::SessionClosed {
+                    session, reason, ..
+                } => {
+                    self.closed(session, &reason);
+                    // Forgotten only after the batch: texts that came just
+                    // before a bye are acknowledged too.
+                    closed.push(session);
+                }
+                other => self.status(other)?,
             }
         }
-        SessionEvent::Acked { .. } => {}
-        SessionEvent::Refused { why, .. } => {
-            status!("{}", sanitize::one_line(&why, 2 * MAX_REASON));
+        if let Err(e) = printed.and(self.out.flush().await) {
+            return Err(Failure::new(
+                Exit::Other,
+                anyhow!("cannot write to standard output: {e}"),
+            ));
         }
-        SessionEvent::Closed { sid, reason } => {
-            closed.push(sid);
-            if let Some(conn) = conns.get(&sid) {
-                let name = &conn.shown;
-                match reason {
-                    CloseReason::Bye | CloseReason::Local => status!("{name} left"),
-                    // The reason may quote the peer's own `error` message.
-                    other => status!(
-                        "{name} disconnected: {}",
-                        sanitize::one_line(&other.to_string(), MAX_REASON)
-                    ),
+        for session in closed {
+            self.conns.remove(&session);
+        }
+        Ok(acks)
+    }
+
+    /// An event that is not a text: a status line on stderr, if anything.
+    fn status(&mut self, event: NetEvent) -> Result<(), Failure> {
+        match event {
+            NetEvent::Listening {
+                port,
+                fell_back_from,
+                ..
+            } => {
+                self.port = port;
+                if let Some(busy) = fell_back_from {
+                    status!("port {busy} is busy; listening on port {port} instead");
+                }
+                status!(
+                    "listening on port {port} as {:?}",
+                    escape_for_terminal(&self.name, false)
+                );
+                // For people to compare with what a client shows (phone.py
+                // prints the fingerprint of the key it was shown).
+                if let Some(fp) = self.fingerprint {
+                    status!("fingerprint {}", fp.grouped());
                 }
             }
+            NetEvent::NotListening(why) => {
+                return Err(Failure::from_other(anyhow!("cannot listen: {why}")));
+            }
+            NetEvent::DiscoveryOff(why) => status!(
+                "{why}; discovery is off, peers can still connect to port {} directly",
+                self.port
+            ),
+            NetEvent::DiscoveryLimited(why) => {
+                self.limited = true;
+                status!(
+                    "{why}; peers can still connect to port {} directly",
+                    self.port
+                );
+            }
+            NetEvent::DiscoveryActive if self.limited => {
+                self.limited = false;
+                status!("mDNS: the network is up; discovery is on");
+            }
+            NetEvent::Renamed(name) => status!(
+                "the name is taken on this network; advertising as {:?}",
+                escape_for_terminal(&name, false)
+            ),
+            NetEvent::SessionOpened {
+                peer,
+                session,
+                addr,
+                link,
+            } => {
+                let shown = sanitize::short_name(&peer.name);
+                let how = match link {
+                    Link::Authenticated { first: true, .. } => "encrypted, key pinned now",
+                    other => other.describe(),
+                };
+                status!("{shown} connected from {addr} ({how})");
+                let conn = Conn {
+                    shown,
+                    name: peer.name,
+                    id: peer.id,
+                    kind: peer.kind,
+                    addr,
+                };
+                self.conns.insert(session, conn);
+            }
+            NetEvent::Merged { from, into } => {
+                if let Some(conn) = self.conns.values().find(|c| c.id == into) {
+                    status!(
+                        "the conversation with {} (id {from}) continues under its key",
+                        conn.shown
+                    );
+                }
+            }
+            NetEvent::Refused { refusal, .. } => {
+                status!(
+                    "{}",
+                    sanitize::one_line(&refusal.to_string(), 2 * MAX_REASON)
+                );
+            }
+            NetEvent::HistoryOff(HistoryOff::Failed(why)) => {
+                return Err(Failure::new(
+                    Exit::Other,
+                    anyhow!(
+                        "{why}; texts from then on were not acknowledged (run with --no-history to go on without the history)"
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn closed(&self, session: SessionId, reason: &CloseReason) {
+        let Some(conn) = self.conns.get(&session) else {
+            return;
+        };
+        let name = &conn.shown;
+        match reason {
+            CloseReason::Bye | CloseReason::Local => status!("{name} left"),
+            // The reason may quote the peer's own `error` message.
+            other => status!(
+                "{name} disconnected: {}",
+                sanitize::one_line(&other.to_string(), MAX_REASON)
+            ),
         }
     }
 }
@@ -360,8 +307,9 @@ async fn print(
     json: bool,
 ) -> std::io::Result<()> {
     let line = if json {
+        let raw = matches!(conn.kind, PeerKind::Raw(_));
         let json = serde_json::json!({
-            "from": conn.name, "from_id": conn.id, "raw": conn.id.is_none(),
+            "from": conn.name, "from_id": (!raw).then_some(&conn.id), "raw": raw,
             "addr": conn.addr.to_string(),
             "id": text.id, "ts": text.ts, "body": text.body,
         })
@@ -382,7 +330,7 @@ async fn print(
 
 /// Registers for Ctrl+C, SIGTERM and SIGHUP at once (so a signal arriving
 /// before the first poll is not lost); the future resolves on the first one.
-fn shutdown_signal() -> impl Future<Output = ()> {
+pub(crate) fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let int = signal(SignalKind::interrupt());
     let term = signal(SignalKind::terminate());

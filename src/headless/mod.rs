@@ -1,6 +1,8 @@
-//! The commands for scripts: `send`, `peers`, `listen` and `history`. Built
-//! on [`crate::net`] and [`crate::store`]; prints to stdout/stderr and never
-//! touches a TUI.
+//! The commands for scripts: `send`, `peers`, `listen`, `history`, `trust`
+//! and `verify`. `send` and `listen` run the one engine (`net::node`) and
+//! only print what it tells them; the others read the data directory or
+//! browse. Each takes the [`Options`] `main` built; prints to
+//! stdout/stderr and never touches a TUI.
 //!
 //! stdout carries only results (received messages, peer lists); status lines
 //! ("listening on port …", "phone connected") go to stderr.
@@ -16,9 +18,15 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 
-use crate::cli::{Command, Global};
+pub use history::history;
+pub use listen::listen;
+pub use peers::peers;
+pub use send::send;
+pub use trust::{trust, verify};
+
 use crate::identity::Identity;
 use crate::net::Discovery;
+use crate::options::Options;
 
 /// The exit status a failure maps to (documented in `--help` and the README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,42 +75,10 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-/// Runs a headless command.
-pub async fn run(global: Global, command: Command) -> Result<(), Failure> {
-    match command {
-        Command::Send {
-            peer,
-            text,
-            timeout,
-        } => send::send(&global, &peer, text, Duration::from_secs_f64(timeout)).await,
-        Command::Peers { json, timeout } => {
-            peers::peers(&global, json, Duration::from_secs_f64(timeout)).await
-        }
-        Command::Listen { json } => listen::listen(&global, json).await,
-        Command::History {
-            peer,
-            json,
-            limit,
-            search,
-        } => history::history(&global, &peer, json, limit as usize, search).await,
-        Command::Trust {
-            peer,
-            fingerprint,
-            also,
-        } => trust::trust(&global, &peer, fingerprint.as_deref(), also).await,
-        Command::Verify { peer, yes } => trust::verify(&global, &peer, yes),
-    }
-}
-
-/// Our identity for a command: `--name`, and the id from `--data-dir`.
-/// `listening` also locks the data directory for as long as it is held. A
-/// data directory that cannot be written is told on stderr, not fatal.
-pub(crate) fn identity_of(global: &Global, listening: bool) -> anyhow::Result<Identity> {
-    let me = Identity::load(
-        global.name.as_deref(),
-        global.data_dir.as_deref(),
-        listening,
-    )?;
+/// Our identity for a command (see [`Options::identity`]). A data
+/// directory that cannot be written is told on stderr, not fatal.
+pub(crate) fn identity_of(options: &Options, listening: bool) -> anyhow::Result<Identity> {
+    let me = options.identity(listening)?;
     if let Some(warning) = &me.warning {
         status!("{warning}");
     }
@@ -112,42 +88,28 @@ pub(crate) fn identity_of(global: &Global, listening: bool) -> anyhow::Result<Id
 /// Starts mDNS to look for peers. Fails when it cannot work at all (say why,
 /// and that `HOST:PORT` still works); a limitation (no network, one IP family
 /// only) is told on stderr and the search goes on.
-pub(crate) fn start_discovery(global: &Global) -> Result<Discovery, Failure> {
-    if global.no_mdns {
+pub(crate) async fn start_discovery(options: &Options) -> Result<Discovery, Failure> {
+    if !options.mdns {
         return Err(Failure::new(
             Exit::Usage,
             anyhow!("discovery is off (--no-mdns): give the peer as HOST:PORT"),
         ));
     }
-    let discovery = Discovery::start(&global.interfaces).map_err(|e| {
+    let interfaces = options.interfaces.clone();
+    // SHIM until discovery starts off the runtime by itself.
+    let started = tokio::task::spawn_blocking(move || Discovery::start(&interfaces))
+        .await
+        .map_err(Failure::from_other)?;
+    let discovery = started.map_err(|e| {
         Failure::from_other(anyhow!(
-            "{e}; cannot look for peers (give the peer as HOST:PORT)"
+            "{}; cannot look for peers (give the peer as HOST:PORT)",
+            crate::error_chain(&e)
         ))
     })?;
     if let Some(why) = discovery.health().limitation() {
         status!("{why}");
     }
     Ok(discovery)
-}
-
-/// For `listen`: tells on stderr what limits discovery now (no network, one
-/// IP family only), and then each time that changes, while the runtime runs.
-pub(crate) fn report_discovery(discovery: &Discovery, port: u16) {
-    let direct = format!("peers can still connect to port {port} directly");
-    if let Some(why) = discovery.health().limitation() {
-        status!("{why}; {direct}");
-    }
-    let Ok(mut changes) = discovery.health_changes() else {
-        return;
-    };
-    tokio::spawn(async move {
-        while let Some(health) = changes.recv().await {
-            match health.limitation() {
-                Some(why) => status!("{why}; {direct}"),
-                None => status!("mDNS: the network is up; discovery is on"),
-            }
-        }
-    });
 }
 
 pub(crate) fn secs(d: Duration) -> String {

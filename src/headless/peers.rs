@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use unicode_width::UnicodeWidthStr;
 
 use super::{Failure, secs, start_discovery};
-use crate::cli::Global;
 use crate::net::{self, Peer};
+use crate::options::Options;
 use crate::sanitize;
 use crate::trust::{Known, KnownPeers};
 
@@ -23,8 +23,8 @@ use crate::trust::{Known, KnownPeers};
 const IGNORED_SHOWN: usize = 10;
 
 /// `lantalk peers`
-pub(super) async fn peers(global: &Global, json: bool, timeout: Duration) -> Result<(), Failure> {
-    let discovery = start_discovery(global)?;
+pub async fn peers(options: &Options, json: bool, timeout: Duration) -> Result<(), Failure> {
+    let discovery = start_discovery(options).await?;
     let mut events = discovery.browse(None).map_err(Failure::from_other)?;
     let mut found: HashMap<String, Peer> = HashMap::new();
     // Advertisements that are not usable peers, by name and host: said on stderr.
@@ -59,10 +59,10 @@ pub(super) async fn peers(global: &Global, json: bool, timeout: Duration) -> Res
             .then(a.id.cmp(&b.id))
     });
     // What this data directory knows of their keys (nothing if there is none).
-    let known = crate::identity::data_dir(global.data_dir.as_deref())
-        .ok()
-        .and_then(|dir| KnownPeers::new(&dir).list().ok())
-        .unwrap_or_default();
+    let known = match options.data_dir() {
+        Ok(dir) => KnownPeers::new(&dir).list().await.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
     let mut out = String::new();
     if json {
         for p in &list {

@@ -1,15 +1,18 @@
 //! `lantalk send PEER [TEXT]...`: find the peer, connect, send every message
 //! pipelined, and succeed only once all are acknowledged.
 //!
-//! Unless `--no-history`, every text is recorded in the history database of
-//! the data directory: delivered once acknowledged, failed when `send`
-//! gives up on it, and as sent meanwhile if its ack takes longer than
-//! [`ACK_GRACE`]. A task of its own writes these in batches, so the
-//! database does not hold the texts back; `send` exits once they are
-//! committed. (A `send` killed with texts in flight may not have recorded
-//! those: its exit status did not promise them either.)
+//! `send` runs the one engine (`net::node`) without listening: the node
+//! stores every text before it leaves (as pending or sent, in the history
+//! of the data directory unless `--no-history`), delivers it, and stores it
+//! as delivered once acknowledged; when the connection drops it connects
+//! again and resends what was not acknowledged. `send` feeds it the lines,
+//! waits for the acks, and gives up (the texts are then stored as failed)
+//! after [`ACK_TIMEOUT`] without progress. A `send` killed meanwhile loses
+//! nothing it had read: those texts are in the history as pending or sent,
+//! and go out with the next lantalk on that data directory that meets the
+//! peer.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -19,34 +22,33 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{Exit, Failure, identity_of, secs, start_discovery};
-use crate::cli::Global;
 use crate::identity;
 use crate::net::discovery::Lookup;
-use crate::net::{self, CloseReason, Expect, Link, Reach, SessionEvent, SessionHandle, now_ms};
-use crate::protocol::{Hello, MAX_FRAME_LEN, Text, text_fits_in_frame};
+use crate::net::{self, CloseReason, HistoryOff, NetCommand, NetEvent, Target, now_ms};
+use crate::options::{Options, Role};
+use crate::peer::PeerId;
+use crate::protocol::{MAX_FRAME_LEN, Text, text_fits_in_frame};
 use crate::sanitize::escape_for_terminal;
-use crate::store::{PeerRef, State, Store, StoreError};
+use crate::store::StoreError;
 
 /// How long `send` waits for outstanding acks without any progress.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How many texts `send` keeps in flight before waiting for acks.
-const SEND_WINDOW: usize = 4096;
+/// How many texts `send` keeps in flight (being stored, on the wire, being
+/// stored by the peer) before waiting for acks: enough to keep both
+/// histories busy.
+const SEND_WINDOW: usize = 16384;
 
-/// How long to wait for the peer to close after our bye.
-const BYE_WAIT: Duration = Duration::from_secs(2);
+/// ... and how many bytes of them, whichever limit comes first: long lines
+/// must not pile up in memory.
+const SEND_WINDOW_BYTES: usize = 16 << 20;
 
-/// How many notes for the history may wait before `send` waits for the
-/// database (it only does when the database falls this far behind).
-const HISTORY_QUEUE: usize = 16_384;
+/// At most this many lines go to the node in one command (stored together).
+const LINES_AT_ONCE: usize = 1024;
 
-/// A text not acknowledged within this time is recorded as sent (and
-/// updated when its ack comes); one acknowledged sooner is recorded once,
-/// as delivered.
-const ACK_GRACE: Duration = Duration::from_millis(500);
-
-/// How long `send` waits, at the end, for the history to be written.
-const HISTORY_WAIT: Duration = Duration::from_secs(10);
+/// How long `send` waits, at the end, for the node to store the last states
+/// and say goodbye.
+const STOP_WAIT: Duration = Duration::from_secs(10);
 
 /// `HOST:PORT` / `IP:PORT` / `[IPv6]:PORT`, resolved; `None` if `peer` is a name to discover.
 async fn direct_addrs(peer: &str) -> Result<Option<Vec<SocketAddr>>, Failure> {
@@ -88,8 +90,8 @@ fn scoped_by_interface_name(peer: &str) -> Option<SocketAddr> {
 }
 
 /// `lantalk send PEER [TEXT]...`
-pub(super) async fn send(
-    global: &Global,
+pub async fn send(
+    options: &Options,
     peer: &str,
     text: Vec<String>,
     timeout: Duration,
@@ -114,325 +116,136 @@ pub(super) async fn send(
             ));
         }
     }
-    let me = identity_of(global, false)?;
-    let policy = net::Policy::of(&me, global.require_encryption)?;
-    let hello = me.hello;
-
-    let (addrs, found) = match direct_addrs(peer).await? {
-        Some(addrs) => (addrs, None),
-        None => {
-            let discovery = start_discovery(global)?;
-            match discovery
-                .find(peer, timeout)
-                .await
-                .map_err(Failure::from_other)?
-            {
-                Lookup::Found(found) => {
-                    if let Some(problem) = &found.problem {
-                        return Err(Failure::new(Exit::Delivery, anyhow!("{peer}: {problem}")));
-                    }
-                    (found.addrs.clone(), Some((discovery, found)))
-                }
-                Lookup::Unusable(ignored) => {
-                    return Err(Failure::new(
-                        Exit::Delivery,
-                        anyhow!(
-                            "{peer:?} is advertised on {} but cannot be used: {}",
-                            escape_for_terminal(&ignored.host, false),
-                            ignored.why
-                        ),
-                    ));
-                }
-                Lookup::NotFound => {
-                    return Err(Failure::new(
-                        Exit::NotFound,
-                        anyhow!(
-                            "peer {peer:?} not found on the network after {} s (is it running? is multicast blocked?)",
-                            secs(timeout)
-                        ),
-                    ));
-                }
-            }
-        }
-    };
-    let (reach, expect) = match &found {
-        None => (policy.reach_address(), Expect::default()),
-        Some((_, found)) => {
-            let reach = policy
-                .reach(&found.nick, &found.id, found.fp)
-                .map_err(|why| Failure::new(Exit::Delivery, anyhow!("{why}")))?;
-            (reach, Expect { fp: found.fp })
-        }
-    };
-    let mut dial = Dial {
-        addrs,
-        hello,
-        policy,
-        expect,
-        reach,
-    };
-    let (session, events) = match dial.open().await {
-        Ok(opened) => opened,
-        Err(e) => {
-            if let Some((discovery, found)) = &found {
-                discovery.verify(found);
-            }
-            return Err(Failure::new(Exit::Delivery, anyhow!("{peer}: {e}")));
-        }
-    };
-    drop(found);
-    if let Link::Authenticated { fp, .. } = session.link {
-        // Reconnecting after a drop must reach the same key, never less.
-        dial.reach = Reach::Tls;
-        dial.expect.fp = Some(fp);
-    }
-    let peer_name = escape_for_terminal(&session.name, false).into_owned();
-
-    let (lines_tx, lines) = mpsc::channel(1024);
-    match one {
-        Some(body) => {
-            // Capacity 1024: this cannot fail on a fresh channel.
-            let _ = lines_tx.try_send(body);
-            drop(lines_tx);
-        }
-        None => {
-            tokio::spawn(read_stdin_lines(lines_tx));
-        }
-    }
-    let store = open_history(global, &me.dir);
-    if let (Some(store), Link::Authenticated { first: true, .. }, Some(known)) =
-        (&store, session.link, &dial.policy.known)
-    {
-        net::policy::carry_over_history(store, known, &session.name, &session.id).await;
-    }
-    let history = store.map(|store| {
-        History::start(
-            store,
-            PeerRef {
-                key: session.id.clone(),
-                name: session.name.clone(),
-                raw: false,
+    let me = identity_of(options, false)?;
+    let (target, discovery) = match direct_addrs(peer).await? {
+        Some(addrs) => (
+            Target::Addrs {
+                label: peer.to_owned(),
+                addrs,
             },
-        )
-    });
-    let result = pump(&dial, session, events, lines, &peer_name, history.as_ref()).await;
-    if let Some(history) = history
-        && let Err(e) = history.finish().await
-    {
-        status!("{e}; this send is not completely recorded in the history");
-    }
+            None,
+        ),
+        None => {
+            let (found, discovery) = find(options, peer, timeout).await?;
+            (Target::Discovered(Box::new(found)), Some(discovery))
+        }
+    };
+    let history = open_history(options, &me.dir);
+    let config = options.node(&me, Role::Send, history)?;
+    let (commands, mut events, task) = net::node::spawn(config);
+    let _ = commands.send(NetCommand::Connect(target));
+    let opened = opened(peer, &mut events).await;
+    // Only the lookup needed it.
+    drop(discovery);
+    let result = match opened {
+        Ok((to, name)) => {
+            let lines = match one {
+                Some(body) => {
+                    let (tx, rx) = mpsc::channel(1);
+                    // Capacity 1: this cannot fail on a fresh channel.
+                    let _ = tx.try_send(body);
+                    rx
+                }
+                None => {
+                    let (tx, rx) = mpsc::channel(LINES_AT_ONCE);
+                    tokio::spawn(read_stdin_lines(tx));
+                    rx
+                }
+            };
+            let peer_name = escape_for_terminal(&name, false).into_owned();
+            let pump = Pump {
+                to,
+                peer_name,
+                commands: &commands,
+                events: &mut events,
+            };
+            pump.run(lines).await
+        }
+        Err(failure) => Err(failure),
+    };
+    let _ = commands.send(NetCommand::Shutdown);
+    // Drain what the node still says while it stores the last states and
+    // says goodbye, so that it never waits on a full channel.
+    let drain = async { while events.recv().await.is_some() {} };
+    let _ = tokio::time::timeout(STOP_WAIT, async { tokio::join!(task, drain) }).await;
     result
+}
+
+/// Finds `peer` by mDNS within `timeout`.
+async fn find(
+    options: &Options,
+    peer: &str,
+    timeout: Duration,
+) -> Result<(net::Peer, net::Discovery), Failure> {
+    let discovery = start_discovery(options).await?;
+    match discovery
+        .find(peer, timeout)
+        .await
+        .map_err(Failure::from_other)?
+    {
+        Lookup::Found(found) => {
+            if let Some(problem) = &found.problem {
+                return Err(Failure::new(Exit::Delivery, anyhow!("{peer}: {problem}")));
+            }
+            Ok((found, discovery))
+        }
+        Lookup::Unusable(ignored) => Err(Failure::new(
+            Exit::Delivery,
+            anyhow!(
+                "{peer:?} is advertised on {} but cannot be used: {}",
+                escape_for_terminal(&ignored.host, false),
+                ignored.why
+            ),
+        )),
+        Lookup::NotFound => Err(Failure::new(
+            Exit::NotFound,
+            anyhow!(
+                "peer {peer:?} not found on the network after {} s (is it running? is multicast blocked?)",
+                secs(timeout)
+            ),
+        )),
+    }
+}
+
+/// Waits for the session the node was asked to open: the peer's id and name.
+async fn opened(
+    peer: &str,
+    events: &mut mpsc::Receiver<NetEvent>,
+) -> Result<(PeerId, String), Failure> {
+    while let Some(event) = events.recv().await {
+        match event {
+            NetEvent::SessionOpened { peer, .. } => return Ok((peer.id, peer.name)),
+            NetEvent::ConnectFailed {
+                reason, refusal, ..
+            } => {
+                let why = refusal.map_or(reason, |r| r.to_string());
+                return Err(Failure::new(Exit::Delivery, anyhow!("{peer}: {why}")));
+            }
+            _ => {}
+        }
+    }
+    Err(Failure::from_other(anyhow!("the network task stopped")))
 }
 
 /// The history database for `send`, unless `--no-history`. `send` works
 /// without it: a data directory where it cannot be created goes without
 /// saying (as for the peer id); a broken file is told on stderr.
-fn open_history(global: &Global, dir: &std::path::Path) -> Option<Store> {
-    if global.no_history {
-        return None;
-    }
-    match Store::open(dir) {
-        Ok(store) => Some(store),
+fn open_history(
+    options: &Options,
+    dir: &std::path::Path,
+) -> Result<crate::store::Store, HistoryOff> {
+    match options.open_history(dir) {
+        Ok(Some(store)) => Ok(store),
+        Ok(None) => Err(HistoryOff::Disabled),
         Err(e @ StoreError::Unwritable { .. }) => {
-            tracing::info!("{e}; sending without history");
-            None
+            let why = crate::error_chain(&e);
+            tracing::info!("{why}; sending without history");
+            Err(HistoryOff::Unavailable(why))
         }
         Err(e) => {
-            status!("{e}; sending without recording the texts in the history");
-            None
-        }
-    }
-}
-
-/// What happened to a text, for the history.
-enum Note {
-    /// Written to the session.
-    Wrote(Text),
-    /// Acknowledged.
-    Acked(String),
-    /// Given up on.
-    Failed(Vec<String>),
-}
-
-/// Records `send`'s texts in the history from a task of its own, in
-/// batches: everything noted while the previous batch was being committed.
-struct History {
-    notes: mpsc::Sender<Note>,
-    task: tokio::task::JoinHandle<Result<(), StoreError>>,
-}
-
-impl History {
-    fn start(store: Store, peer: PeerRef) -> History {
-        let (notes, queue) = mpsc::channel(HISTORY_QUEUE);
-        History {
-            notes,
-            task: tokio::spawn(record(store, peer, queue)),
-        }
-    }
-
-    async fn note(&self, note: Note) {
-        // If the task has failed, `finish` says why.
-        let _ = self.notes.send(note).await;
-    }
-
-    /// Waits for everything noted to be committed.
-    async fn finish(self) -> Result<(), StoreError> {
-        drop(self.notes);
-        match tokio::time::timeout(HISTORY_WAIT, self.task).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) | Err(_) => Err(StoreError::Closed),
-        }
-    }
-}
-
-/// The recording task. A text is stored once its fate is known: delivered
-/// (acked) or failed, or as sent when [`ACK_GRACE`] passes without either;
-/// in the order written. Storing each text once, in its final state, is
-/// half the work of storing it as sent and then updating it, and most
-/// texts are acknowledged within milliseconds.
-async fn record(
-    store: Store,
-    peer: PeerRef,
-    mut queue: mpsc::Receiver<Note>,
-) -> Result<(), StoreError> {
-    // Written, not stored yet, oldest first; and the fates known for them.
-    let mut waiting: VecDeque<(Text, Instant)> = VecDeque::new();
-    let mut fates: HashMap<String, State> = HashMap::new();
-    // Stored as sent, with no fate yet.
-    let mut unsettled: HashSet<String> = HashSet::new();
-    let mut notes = Vec::new();
-    let mut open = true;
-    while open || !waiting.is_empty() {
-        if open {
-            let received = match waiting.front() {
-                None => queue.recv_many(&mut notes, HISTORY_QUEUE).await,
-                Some((_, at)) => tokio::time::timeout_at(
-                    *at + ACK_GRACE,
-                    queue.recv_many(&mut notes, HISTORY_QUEUE),
-                )
-                .await
-                .unwrap_or(usize::MAX),
-            };
-            open = received > 0;
-        }
-        // Fates of texts already stored: updates.
-        let (mut delivered, mut failed) = (Vec::new(), Vec::new());
-        for note in notes.drain(..) {
-            let (ids, state) = match note {
-                Note::Wrote(text) => {
-                    waiting.push_back((text, Instant::now()));
-                    continue;
-                }
-                Note::Acked(id) => (vec![id], State::Delivered),
-                Note::Failed(ids) => (ids, State::Failed),
-            };
-            for id in ids {
-                if !unsettled.remove(&id) {
-                    fates.insert(id, state);
-                } else if state == State::Delivered {
-                    delivered.push(id);
-                } else {
-                    failed.push(id);
-                }
-            }
-        }
-        // Texts whose fate is known, or that waited long enough, in order
-        // and in runs of one state.
-        let now = Instant::now();
-        let mut runs: Vec<(State, Vec<Text>)> = Vec::new();
-        while let Some((text, at)) = waiting.front() {
-            let state = match fates.remove(&text.id) {
-                Some(state) => state,
-                None if !open || now >= *at + ACK_GRACE => {
-                    unsettled.insert(text.id.clone());
-                    State::Sent
-                }
-                None => break,
-            };
-            let Some((text, _)) = waiting.pop_front() else {
-                break;
-            };
-            match runs.last_mut() {
-                Some((last, run)) if *last == state => run.push(text),
-                _ => runs.push((state, vec![text])),
-            }
-        }
-        for (state, run) in runs {
-            store.sent_batch(peer.clone(), run, state).await?;
-        }
-        store
-            .set_state(peer.key.clone(), delivered, State::Delivered)
-            .await?;
-        store
-            .set_state(peer.key.clone(), failed, State::Failed)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Where the peer is and who we are: enough to connect again after a drop.
-struct Dial {
-    addrs: Vec<SocketAddr>,
-    hello: Hello,
-    policy: net::Policy,
-    expect: Expect,
-    reach: Reach,
-}
-
-/// An open session: its handle and the peer's name.
-struct Open {
-    handle: SessionHandle,
-    name: String,
-    id: String,
-    link: Link,
-}
-
-impl Dial {
-    async fn open(&self) -> Result<(Open, mpsc::Receiver<SessionEvent>), String> {
-        let session = net::dial(
-            &self.addrs,
-            &self.hello,
-            &self.policy,
-            &self.expect,
-            self.reach,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let name = session.peer.name.clone();
-        let id = session.peer.id.clone();
-        let link = session.link;
-        let (events_tx, events) = mpsc::channel(1024);
-        let handle = session.start(net::next_session_id(), events_tx);
-        Ok((
-            Open {
-                handle,
-                name,
-                id,
-                link,
-            },
-            events,
-        ))
-    }
-
-    /// Connects again after a drop, trying until `deadline`; the same peer
-    /// (by id) must answer.
-    async fn reopen(
-        &self,
-        peer_id: &str,
-        deadline: Instant,
-    ) -> Result<(Open, mpsc::Receiver<SessionEvent>), String> {
-        let mut wait = Duration::from_millis(250);
-        loop {
-            let why = match self.open().await {
-                Ok((open, _)) if open.id != peer_id => "another peer answers there now".into(),
-                Ok(opened) => return Ok(opened),
-                Err(e) => e,
-            };
-            if Instant::now() + wait >= deadline {
-                return Err(why);
-            }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(2));
+            let why = crate::error_chain(&e);
+            status!("{why}; sending without recording the texts in the history");
+            Err(HistoryOff::Unavailable(why))
         }
     }
 }
@@ -471,127 +284,143 @@ async fn read_stdin_lines(tx: mpsc::Sender<String>) {
     }
 }
 
-/// Sends every line as a text, pipelined, and returns once all are acked.
-/// When the connection drops, it connects again and sends what is not yet
-/// acknowledged once more, in order (the receiver drops copies by id).
-async fn pump(
-    dial: &Dial,
-    mut session: Open,
-    mut events: mpsc::Receiver<SessionEvent>,
-    mut lines: mpsc::Receiver<String>,
-    peer_name: &str,
-    history: Option<&History>,
-) -> Result<(), Failure> {
-    let prefix = identity::random_hex::<8>()?;
-    let mut in_flight: VecDeque<Text> = VecDeque::new();
-    let mut sent = 0u64;
-    let mut too_long = 0u64;
-    let mut input_done = false;
-    let mut deadline = Instant::now() + ACK_TIMEOUT;
-    let closed = loop {
-        if input_done && in_flight.is_empty() {
-            session.handle.bye();
-            // Wait (briefly) for the peer to close in turn.
-            let _ = tokio::time::timeout(BYE_WAIT, async {
-                while let Some(ev) = events.recv().await {
-                    if matches!(ev, SessionEvent::Closed { .. }) {
-                        break;
-                    }
+/// Feeds the node the lines as texts, pipelined, and waits for their acks.
+struct Pump<'a> {
+    to: PeerId,
+    /// The peer's name, escaped, for messages.
+    peer_name: String,
+    commands: &'a mpsc::UnboundedSender<NetCommand>,
+    events: &'a mut mpsc::Receiver<NetEvent>,
+}
+
+impl Pump<'_> {
+    /// Sends every line and returns once all are acknowledged. When the
+    /// connection drops, the node connects again and resends what is not
+    /// yet acknowledged, in order (the receiver drops copies by id).
+    async fn run(self, mut lines: mpsc::Receiver<String>) -> Result<(), Failure> {
+        let Pump {
+            to,
+            peer_name,
+            commands,
+            events,
+        } = self;
+        let prefix = identity::random_hex::<8>()?;
+        // Ids in flight, with their sizes.
+        let mut in_flight: HashMap<String, usize> = HashMap::new();
+        let mut bytes = 0usize;
+        let mut sent = 0u64;
+        let mut too_long = 0u64;
+        let mut input_done = false;
+        let mut deadline = Instant::now() + ACK_TIMEOUT;
+        // Why the last session closed, and why reaching the peer again
+        // failed, while no session is open.
+        let mut dropped: Option<String> = None;
+        let mut retry_failed: Option<String> = None;
+        let mut batch = Vec::with_capacity(LINES_AT_ONCE);
+        let closed = loop {
+            if input_done && in_flight.is_empty() {
+                if too_long > 0 {
+                    return Err(Failure::new(
+                        Exit::Delivery,
+                        anyhow!(
+                            "{too_long} message(s) too long to send; the other {sent} were acknowledged"
+                        ),
+                    ));
                 }
-            })
-            .await;
-            if too_long > 0 {
-                return Err(Failure::new(
-                    Exit::Delivery,
-                    anyhow!(
-                        "{too_long} message(s) too long to send; the other {sent} were acknowledged"
-                    ),
-                ));
+                return Ok(());
             }
-            return Ok(());
-        }
-        tokio::select! {
-            biased;
-            event = events.recv() => match event {
-                Some(SessionEvent::Acked { id, .. }) => {
-                    let at = if in_flight.front().is_some_and(|t| t.id == id) {
-                        Some(0)
-                    } else {
-                        in_flight.iter().position(|t| t.id == id)
-                    };
-                    if let Some(at) = at {
-                        in_flight.remove(at);
-                        deadline = Instant::now() + ACK_TIMEOUT;
-                        if let Some(history) = history {
-                            history.note(Note::Acked(id)).await;
+            tokio::select! {
+                biased;
+                event = events.recv() => match event {
+                    Some(NetEvent::Acked { peer, ids }) if peer == to => {
+                        let before = in_flight.len();
+                        for id in &ids {
+                            bytes -= in_flight.remove(id).unwrap_or(0);
                         }
-                    }
-                }
-                Some(SessionEvent::Closed { reason, .. }) => {
-                    if matches!(reason, CloseReason::Protocol(_) | CloseReason::PeerError { .. }) {
-                        // The peer refused what we sent: sending it again would not help.
-                        break reason.to_string();
-                    }
-                    status!("{peer_name}: {reason}; connecting again");
-                    match dial.reopen(&session.id, Instant::now() + ACK_TIMEOUT).await {
-                        Ok((open, new_events)) => {
+                        if in_flight.len() < before {
                             deadline = Instant::now() + ACK_TIMEOUT;
-                            for text in &in_flight {
-                                open.handle.send_text(text.clone());
-                            }
-                            session = open;
-                            events = new_events;
                         }
-                        Err(why) => break format!("{reason}; connecting again failed: {why}"),
                     }
-                }
-                None => break CloseReason::Eof.to_string(),
-                // Texts sent to us are not shown by `send`, so they are not acknowledged.
-                Some(_) => {}
-            },
-            line = lines.recv(), if !input_done && in_flight.len() < SEND_WINDOW => match line {
-                Some(body) => {
-                    let text = Text { id: format!("{prefix}-{}", sent + 1), ts: now_ms(), body };
-                    if !text_fits_in_frame(&text) {
-                        too_long += 1;
-                        status!("{}", too_long_message(&text.body));
+                    Some(NetEvent::SessionClosed { peer, reason, connected: false, .. }) if peer == to => {
+                        if matches!(reason, CloseReason::Protocol(_) | CloseReason::PeerError { .. }) {
+                            // The peer refused what we sent: sending it again would not help.
+                            break reason.to_string();
+                        }
+                        if !in_flight.is_empty() || !input_done {
+                            status!("{peer_name}: {reason}; connecting again");
+                        }
+                        dropped = Some(reason.to_string());
+                    }
+                    Some(NetEvent::SessionOpened { peer, .. }) if peer.id == to => {
+                        dropped = None;
+                        retry_failed = None;
+                        deadline = Instant::now() + ACK_TIMEOUT;
+                    }
+                    Some(NetEvent::Waiting { to: peer, reason, retry_in, .. }) if peer == to && dropped.is_some() => {
+                        // The next try would come after the deadline: give up now.
+                        let next = retry_in.map(|d| Instant::now() + d);
+                        if next.is_none_or(|next| next >= deadline) && dropped.is_some() && !in_flight.is_empty() {
+                            let closed = dropped.take().unwrap_or_default();
+                            break format!("{closed}; connecting again failed ({reason})");
+                        }
+                        retry_failed = Some(reason);
+                    }
+                    Some(_) => {}
+                    None => break CloseReason::Eof.to_string(),
+                },
+                n = lines.recv_many(&mut batch, LINES_AT_ONCE), if !input_done && in_flight.len() < SEND_WINDOW && bytes < SEND_WINDOW_BYTES => {
+                    if n == 0 {
+                        input_done = true;
                         continue;
                     }
-                    sent += 1;
+                    let ts = now_ms();
+                    let mut texts = Vec::with_capacity(n);
+                    for body in batch.drain(..) {
+                        let text = Text { id: format!("{prefix}-{}", sent + 1), ts, body };
+                        if !text_fits_in_frame(&text) {
+                            too_long += 1;
+                            status!("{}", too_long_message(&text.body));
+                            continue;
+                        }
+                        sent += 1;
+                        texts.push(text);
+                    }
                     if in_flight.is_empty() {
                         deadline = Instant::now() + ACK_TIMEOUT;
                     }
-                    session.handle.send_text(text.clone());
-                    if let Some(history) = history {
-                        history.note(Note::Wrote(text.clone())).await;
+                    for text in &texts {
+                        bytes += text.body.len();
+                        in_flight.insert(text.id.clone(), text.body.len());
                     }
-                    in_flight.push_back(text);
+                    let _ = commands.send(NetCommand::Send { to: to.clone(), texts });
                 }
-                None => input_done = true,
-            },
-            () = tokio::time::sleep_until(deadline), if !in_flight.is_empty() => {
-                break format!("no acknowledgement for {} s", ACK_TIMEOUT.as_secs());
+                () = tokio::time::sleep_until(deadline), if !in_flight.is_empty() => {
+                    break match (dropped.take(), retry_failed.take()) {
+                        (Some(closed), Some(why)) => format!("{closed}; connecting again failed ({why})"),
+                        (Some(closed), None) => format!("{closed}; connecting again failed"),
+                        _ => format!("no acknowledgement for {} s", ACK_TIMEOUT.as_secs()),
+                    };
+                }
             }
-        }
-    };
-    if let Some(history) = history {
-        history
-            .note(Note::Failed(
-                in_flight.iter().map(|t| t.id.clone()).collect(),
-            ))
-            .await;
+        };
+        // The texts not acknowledged are given up on (and stored as failed)
+        // before the node stops.
+        let _ = commands.send(NetCommand::GiveUp {
+            peer: to.clone(),
+            reason: closed.clone(),
+        });
+        let unacked = in_flight.len() as u64;
+        let what = if input_done {
+            format!("{unacked} of {sent} message(s) were not acknowledged")
+        } else {
+            format!(
+                "{} of {sent} message(s) acknowledged, then the session ended before the rest of the input was sent",
+                sent - unacked
+            )
+        };
+        Err(Failure::new(
+            Exit::Delivery,
+            anyhow!("{peer_name}: {what} ({closed})"),
+        ))
     }
-    let unacked = in_flight.len() as u64;
-    let what = if input_done {
-        format!("{unacked} of {sent} message(s) were not acknowledged")
-    } else {
-        format!(
-            "{} of {sent} message(s) acknowledged, then the session ended before the rest of the input was sent",
-            sent - unacked
-        )
-    };
-    Err(Failure::new(
-        Exit::Delivery,
-        anyhow!("{peer_name}: {what} ({closed})"),
-    ))
 }

@@ -4,8 +4,8 @@
 use anyhow::anyhow;
 
 use super::{Exit, Failure, identity_of};
-use crate::cli::Global;
-use crate::identity;
+use crate::options::Options;
+use crate::peer::PeerId;
 use crate::protocol::{Fingerprint, verification_code};
 use crate::sanitize::escape_for_terminal;
 use crate::store::Store;
@@ -13,8 +13,8 @@ use crate::trust::{Known, KnownPeers, TrustError};
 
 /// The pin PEER names: its name exactly, else its name in any case (if
 /// only one matches), else its peer id. `None` when nothing matches.
-fn find(known: &KnownPeers, peer: &str) -> Result<Option<Known>, Failure> {
-    let all = known.list().map_err(Failure::from_other)?;
+async fn find(known: &KnownPeers, peer: &str) -> Result<Option<Known>, Failure> {
+    let all = known.list().await.map_err(Failure::from_other)?;
     if let Some(k) = all.iter().find(|k| k.name == peer) {
         return Ok(Some(k.clone()));
     }
@@ -40,9 +40,10 @@ fn shown(name: &str) -> String {
 }
 
 /// Every known peer, for a "not found" message.
-fn known_names(known: &KnownPeers) -> String {
+async fn known_names(known: &KnownPeers) -> String {
     let names: Vec<String> = known
         .list()
+        .await
         .unwrap_or_default()
         .iter()
         .map(|k| format!("{:?}", shown(&k.name)))
@@ -55,13 +56,13 @@ fn known_names(known: &KnownPeers) -> String {
 }
 
 /// `lantalk trust PEER [--fingerprint FP]`
-pub(super) async fn trust(
-    global: &Global,
+pub async fn trust(
+    options: &Options,
     peer: &str,
     fp: Option<&str>,
     also: bool,
 ) -> Result<(), Failure> {
-    let dir = identity::data_dir(global.data_dir.as_deref())?;
+    let dir = options.data_dir()?;
     let known = KnownPeers::new(&dir);
     let fp = fp
         .map(|text| {
@@ -69,13 +70,15 @@ pub(super) async fn trust(
                 .map_err(|e| Failure::new(Exit::Usage, anyhow!("--fingerprint {text:?}: {e}")))
         })
         .transpose()?;
-    let name = find(&known, peer)?.map_or_else(|| peer.to_owned(), |k| k.name);
-    let (old, new) = match known.trust(&name, fp, also) {
+    let name = find(&known, peer)
+        .await?
+        .map_or_else(|| peer.to_owned(), |k| k.name);
+    let (old, new) = match known.trust(&name, fp, also).await {
         Ok(changed) => changed,
         Err(e @ TrustError::Nothing(_)) => {
             return Err(Failure::new(
                 Exit::NotFound,
-                anyhow!("{e} ({})", known_names(&known)),
+                anyhow!("{e} ({})", known_names(&known).await),
             ));
         }
         Err(e) => return Err(Failure::from_other(e)),
@@ -96,10 +99,10 @@ pub(super) async fn trust(
                 shown(&name),
                 old.grouped()
             );
-            if !global.no_history && Store::file_in(&dir).exists() {
+            if options.history && Store::file_in(&dir).exists() {
                 let store = Store::open_existing(&dir).map_err(Failure::from_other)?;
                 store
-                    .merge_peer(old.peer_id(), new.peer_id())
+                    .merge_peer(PeerId::new(old.peer_id()), PeerId::new(new.peer_id()))
                     .await
                     .map_err(Failure::from_other)?;
             }
@@ -118,16 +121,16 @@ pub(super) async fn trust(
 }
 
 /// `lantalk verify PEER [--yes]`
-pub(super) fn verify(global: &Global, peer: &str, yes: bool) -> Result<(), Failure> {
-    let me = identity_of(global, false)?;
+pub async fn verify(options: &Options, peer: &str, yes: bool) -> Result<(), Failure> {
+    let me = identity_of(options, false)?;
     let known = KnownPeers::new(&me.dir);
-    let Some(theirs) = find(&known, peer)? else {
+    let Some(theirs) = find(&known, peer).await? else {
         return Err(Failure::new(
             Exit::NotFound,
             anyhow!(
                 "no key is known for {:?} yet: exchange a message with it first ({})",
                 shown(peer),
-                known_names(&known)
+                known_names(&known).await
             ),
         ));
     };
@@ -142,6 +145,7 @@ pub(super) fn verify(global: &Global, peer: &str, yes: bool) -> Result<(), Failu
     if yes {
         known
             .set_verified(&theirs.name, theirs.fp)
+            .await
             .map_err(Failure::from_other)?;
         println!("{name:?} is now marked verified");
     } else if theirs.verified {

@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use super::policy::{Expect, Policy, Reach};
 use super::session::{Handshaken, handshake};
 use super::stream::Conn;
-use crate::protocol::{Hello, ProtocolError};
+use crate::protocol::{Hello, ProtocolError, Refusal};
 
 /// How long one address gets before the next is tried.
 pub const PER_ADDRESS_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -64,23 +64,26 @@ pub enum DialError {
     /// The `hello`s failed, or the peer was refused (see `Policy::judge`).
     #[error("handshake failed: {0}")]
     Handshake(#[from] ProtocolError),
-    /// Not dialled at all: the name did not resolve, or the policy forbids
-    /// reaching the peer this way (plaintext when encryption is required).
+    /// Not dialled at all: the name did not resolve.
     #[error("{0}")]
     NotDialled(String),
+    /// Not dialled at all: the policy forbids reaching the peer this way
+    /// (plaintext when encryption is required).
+    #[error("{0}")]
+    Forbidden(Refusal),
 }
 
 impl DialError {
-    /// The peer's key is not the one pinned for its name (or advertised):
-    /// the user must be warned, loudly.
-    pub fn is_untrusted(&self) -> bool {
-        matches!(
-            self,
-            Self::Handshake(ProtocolError::Refused {
-                code: crate::protocol::ErrorCode::Untrusted,
-                ..
-            })
-        )
+    /// Why the peer was refused for who it is, if it was (a key that is not
+    /// the one pinned for its name or advertised: the user must be warned,
+    /// loudly).
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Self::Handshake(ProtocolError::Refused(refusal)) | Self::Forbidden(refusal) => {
+                Some(refusal)
+            }
+            _ => None,
+        }
     }
 }
 

@@ -13,11 +13,11 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Notify, mpsc};
 
 use super::next_session_id;
-use super::policy::{ENCRYPTION_REQUIRED, Expect, Policy};
+use super::policy::{Expect, Policy};
 use super::raw;
 use super::session::{SessionEvent, drain, handshake};
 use super::stream::Conn;
-use crate::protocol::{Hello, ProtocolError};
+use crate::protocol::{ENCRYPTION_REQUIRED, Hello, ProtocolError, Refusal};
 
 /// How long a connection may stay silent before its first byte. Generous:
 /// someone typing into `nc` takes their time; a framed client sends its hello
@@ -324,15 +324,9 @@ async fn accept_one(
             let addr = super::stream::canonical(stream.peer_addr().map_err(|e| e.to_string())?);
             let told = format!("lantalk: {ENCRYPTION_REQUIRED}\n");
             close_politely(stream, Some(&told), seen[0]).await;
-            let why = format!("refused raw text from {addr} (encryption is required)");
-            let _ = events
-                .send(SessionEvent::Refused {
-                    addr,
-                    name: None,
-                    why: why.clone(),
-                    key_changed: false,
-                })
-                .await;
+            let refusal = Refusal::RawTextRefused { addr };
+            let why = refusal.to_string();
+            let _ = events.send(SessionEvent::Refused { addr, refusal }).await;
             return Err(why);
         }
         _ => {
@@ -347,16 +341,9 @@ async fn accept_one(
             session.start_holding(next_session_id(), events, slot);
             Ok(())
         }
-        Err(ProtocolError::Refused { why, name, .. }) => {
-            let key_changed = why.starts_with(super::policy::KEY_CHANGED);
-            let _ = events
-                .send(SessionEvent::Refused {
-                    addr,
-                    name: Some(name),
-                    why: why.clone(),
-                    key_changed,
-                })
-                .await;
+        Err(ProtocolError::Refused(refusal)) => {
+            let why = refusal.to_string();
+            let _ = events.send(SessionEvent::Refused { addr, refusal }).await;
             Err(why)
         }
         Err(e) => Err(e.to_string()),
@@ -398,7 +385,12 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let mut client = TcpStream::connect(addr).await.unwrap();
         let (server, _) = listener.accept().await.unwrap();
-        let hello = crate::net::raw::raw_hello(addr);
+        let hello = Hello {
+            proto: crate::protocol::PROTO_VERSION,
+            id: "0".repeat(32),
+            name: "test".into(),
+            app: "test".into(),
+        };
         let (events, _rx) = mpsc::channel(4);
         let limits = Arc::new(Limits::default());
         let slot = limits.admit(addr.ip()).unwrap();

@@ -1,7 +1,9 @@
 //! Networking: the listener, one reader and one writer task per session,
-//! dialling, and mDNS discovery. Depends on [`crate::protocol`] for bytes;
+//! dialling, mDNS discovery, and the node that runs them all ([`node`],
+//! driven through [`api`]). Depends on [`crate::protocol`] for bytes;
 //! knows nothing about how messages are shown.
 
+pub mod api;
 pub mod connect;
 pub mod dedupe;
 pub mod discovery;
@@ -16,9 +18,11 @@ pub mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use api::{AckPolicy, HistoryOff, NetCommand, NetEvent, Presence, Target, TrustTarget};
 pub use connect::{ConnectError, DialError, PER_ADDRESS_TIMEOUT, connect_any, dial};
 pub use discovery::{Advert, Discovery, DiscoveryError, MatchRank, Peer, PeerEvent, SERVICE_TYPE};
 pub use listener::{Bound, DEFAULT_PORT, bind, serve};
+pub use node::{Listen, NodeConfig};
 pub use policy::{Expect, Link, Policy, Reach};
 pub use session::{CloseReason, Handshaken, SessionEvent, SessionHandle, SessionId, handshake};
 pub use stream::{Conn, Transport};

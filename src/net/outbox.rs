@@ -16,6 +16,15 @@ use tokio_util::codec::Encoder;
 
 use crate::protocol::{FrameCodec, Message, PEER_TIMEOUT};
 
+/// How messages are encoded for the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wire {
+    /// Length-prefixed JSON frames (the lantalk protocol).
+    Frames,
+    /// A raw text peer: a text is its body and a newline; nothing else is sent.
+    Lines,
+}
+
 /// Shared by the session's handles, its reader and its writer task.
 pub(super) struct Outbox {
     inner: Mutex<Inner>,
@@ -51,8 +60,8 @@ struct Inner {
     closed: bool,
     /// Shut the write side down once `buf` is written.
     shutdown: bool,
-    /// A raw text session: texts go out as lines, other messages are dropped.
-    raw: bool,
+    /// What the peer reads.
+    wire: Wire,
     /// A caller may write directly (see `rearm`). Cleared by such a write and
     /// set again when the writer has emptied the buffer, so a burst of
     /// messages costs one write per batch, not one per message.
@@ -60,8 +69,8 @@ struct Inner {
 }
 
 impl Outbox {
-    /// An outbox writing frames (or, for a `raw` session, lines) to `sock`.
-    pub(super) fn new(sock: WriteHalf, raw: bool) -> Arc<Self> {
+    /// An outbox writing `wire`'s encoding to `sock`.
+    pub(super) fn new(sock: WriteHalf, wire: Wire) -> Arc<Self> {
         Arc::new(Self {
             inner: Mutex::new(Inner {
                 buf: BytesMut::with_capacity(8 * 1024),
@@ -69,7 +78,7 @@ impl Outbox {
                 sock: Some(sock),
                 closed: false,
                 shutdown: false,
-                raw,
+                wire,
                 direct_ok: true,
             }),
             wake: Notify::new(),
@@ -100,11 +109,11 @@ impl Outbox {
         match msg {
             // A raw peer reads lines: a text is its body and a newline; acks,
             // pings and the like mean nothing to it.
-            Some(Message::Text(text)) if inner.raw => {
+            Some(Message::Text(text)) if inner.wire == Wire::Lines => {
                 inner.buf.extend_from_slice(text.body.as_bytes());
                 inner.buf.extend_from_slice(b"\n");
             }
-            Some(_) if inner.raw => {}
+            Some(_) if inner.wire == Wire::Lines => {}
             Some(msg) => {
                 if let Err(e) = inner.codec.encode(msg, &mut inner.buf) {
                     // Only a message too large for a frame fails to encode; it is dropped.
@@ -314,7 +323,7 @@ mod tests {
         );
         let (client, fp) = client.unwrap();
         let conn = Conn::tls(client, Some(fp)).unwrap();
-        let outbox = Outbox::new(conn.write, false);
+        let outbox = Outbox::new(conn.write, Wire::Frames);
         let writer = tokio::spawn(Arc::clone(&outbox).run());
         let hello = Message::Hello(Hello {
             proto: 1,
@@ -368,7 +377,7 @@ mod tests {
             .unwrap();
         let (server, _) = listener.accept().await.unwrap();
         let (_read, write) = server.into_split();
-        let outbox = Outbox::new(WriteHalf::Plain(write), false);
+        let outbox = Outbox::new(WriteHalf::Plain(write), Wire::Frames);
         let writer = tokio::spawn(Arc::clone(&outbox).run());
         // More than loopback's socket buffers hold, none of it read.
         let text = text_of(0, 60_000);

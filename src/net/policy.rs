@@ -9,8 +9,11 @@
 //! - A name or id known by its key is never accepted without that key
 //!   (plaintext, or TLS without a certificate): no downgrade.
 //! - With `require_encryption`, plaintext sessions are refused.
+//!
+//! Refusals are [`Refusal`] values; the known peers are asked through their
+//! owning thread, so judging never blocks the runtime.
 
-use crate::protocol::{ErrorCode, Fingerprint, Hello, ProtocolError};
+use crate::protocol::{Fingerprint, Hello, Refusal};
 use crate::trust::{KnownPeers, Pin};
 
 use super::stream::Transport;
@@ -31,9 +34,8 @@ pub struct Policy {
 /// What the dialling side knows of the peer before connecting.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Expect {
-    /// The fingerprint its advertisement carries now (TXT `fp=`). Only a
-    /// live advertisement: a key remembered from an earlier one is the
-    /// pin's business (a changed key can then be trusted).
+    /// The key the peer must present: the one its live advertisement
+    /// carries (TXT `fp=`), or the one that proves the id we dial.
     pub fp: Option<Fingerprint>,
 }
 
@@ -53,10 +55,8 @@ pub enum Link {
     /// TLS, but the client presented no certificate (a phone script):
     /// private on the wire, the name unproven.
     Unauthenticated,
-    /// Framed protocol in clear.
+    /// In clear: the framed protocol, or raw lines of text (`nc`).
     Plain,
-    /// Lines of text in clear (`nc`).
-    Raw,
 }
 
 impl Link {
@@ -72,24 +72,19 @@ impl Link {
             Self::Authenticated { verified: true, .. } => "encrypted, verified",
             Self::Authenticated { .. } => "encrypted",
             Self::Unauthenticated => "encrypted, unauthenticated",
-            Self::Plain | Self::Raw => "plaintext",
+            Self::Plain => "plaintext",
         }
     }
 }
 
-/// A refusal whose reason both sides may read.
-fn untrusted(name: &str, why: String) -> ProtocolError {
-    ProtocolError::Refused {
-        code: ErrorCode::Untrusted,
-        told: why.clone(),
-        why,
+/// The refusal when the known peers cannot be read: nobody is let in on a
+/// key that cannot be checked.
+fn unusable(name: &str, e: &crate::trust::TrustError) -> Refusal {
+    Refusal::KnownPeersUnusable {
         name: name.to_owned(),
+        why: crate::error_chain(e),
     }
 }
-
-/// What a plaintext peer is told when encryption is required.
-pub const ENCRYPTION_REQUIRED: &str =
-    "this lantalk accepts only encrypted sessions (TLS); plaintext and raw text are refused";
 
 impl Policy {
     /// A policy that speaks TLS with `tls` and pins in `known`.
@@ -124,54 +119,41 @@ impl Policy {
     }
 
     /// Judges the peer's `hello` on a connection carried by `transport`.
-    pub fn judge(
+    pub async fn judge(
         &self,
         transport: Transport,
         hello: &Hello,
         expect: &Expect,
-    ) -> Result<Link, ProtocolError> {
+    ) -> Result<Link, Refusal> {
         let Transport::Tls(Some(fp)) = transport else {
             let link = match transport {
                 Transport::Plain => Link::Plain,
                 Transport::Tls(_) => Link::Unauthenticated,
             };
             if self.require_encryption && !link.encrypted() {
-                return Err(ProtocolError::Refused {
-                    code: ErrorCode::EncryptionRequired,
-                    why: format!(
-                        "refused a plaintext session from {:?} (--require-encryption)",
-                        hello.name
-                    ),
-                    told: ENCRYPTION_REQUIRED.into(),
+                return Err(Refusal::EncryptionRequired {
                     name: hello.name.clone(),
                 });
             }
-            self.no_key_claim(hello)?;
+            self.no_key_claim(hello).await?;
             return Ok(link);
         };
         if hello.id != fp.peer_id() {
-            return Err(untrusted(
-                &hello.name,
-                format!(
-                    "the hello claims the id {} but the certificate proves the id {}",
-                    hello.id,
-                    fp.peer_id()
-                ),
-            ));
+            return Err(Refusal::IdNotProven {
+                name: hello.name.clone(),
+                claimed: hello.id.clone(),
+                proven: fp.peer_id(),
+            });
         }
         if let Some(advertised) = expect.fp
             && advertised != fp
         {
             // Refused outright: no pin to change, nothing to /trust.
-            return Err(untrusted(
-                &hello.name,
-                format!(
-                    "{:?} advertises the key {} but presented {}: someone may be in the middle",
-                    hello.name,
-                    advertised.grouped(),
-                    fp.grouped()
-                ),
-            ));
+            return Err(Refusal::AdvertMismatch {
+                name: hello.name.clone(),
+                advertised,
+                presented: fp,
+            });
         }
         let Some(known) = &self.known else {
             return Ok(Link::Authenticated {
@@ -180,7 +162,7 @@ impl Policy {
                 first: false,
             });
         };
-        match known.pin(&hello.name, fp) {
+        match known.pin(&hello.name, fp).await {
             Ok(Pin::First) => Ok(Link::Authenticated {
                 fp,
                 verified: false,
@@ -191,91 +173,31 @@ impl Policy {
                 verified,
                 first: false,
             }),
-            Ok(Pin::Changed { pinned }) => Err(self.changed(&hello.name, &pinned, &fp)),
-            Err(e) => Err(untrusted(&hello.name, e.to_string())),
-        }
-    }
-
-    /// The refusal of a key that is not the one pinned for `name`.
-    fn changed(&self, name: &str, pinned: &Fingerprint, fp: &Fingerprint) -> ProtocolError {
-        ProtocolError::Refused {
-            code: ErrorCode::Untrusted,
-            why: key_changed(name, pinned, fp),
-            told: format!(
-                "this peer pinned another key for {name:?} ({}) and refuses yours ({}) until its user accepts it",
-                pinned.grouped(),
-                fp.grouped()
-            ),
-            name: name.to_owned(),
+            Ok(Pin::Changed { pinned }) => Err(Refusal::KeyChanged {
+                name: hello.name.clone(),
+                pinned,
+                presented: fp,
+            }),
+            Err(e) => Err(unusable(&hello.name, &e)),
         }
     }
 
     /// A peer without a certificate may not use a name or an id that is
     /// known by its key.
-    fn no_key_claim(&self, hello: &Hello) -> Result<(), ProtocolError> {
+    async fn no_key_claim(&self, hello: &Hello) -> Result<(), Refusal> {
         let Some(known) = &self.known else {
             return Ok(());
         };
-        match known.claimed(&hello.name, &hello.id) {
-            Err(e) => Err(untrusted(&hello.name, e.to_string())),
-            Ok(Some(k)) => Err(untrusted(
-                &hello.name,
-                format!(
-                    "{:?} is known by its key ({}); a session without that key cannot be {:?}",
-                    hello.name,
-                    k.fp.grouped(),
-                    k.name
-                ),
-            )),
+        match known.claimed(&hello.name, &hello.id).await {
+            Err(e) => Err(unusable(&hello.name, &e)),
+            Ok(Some(k)) => Err(Refusal::KeyClaimed {
+                name: hello.name.clone(),
+                pinned_name: k.name,
+                pinned: k.fp,
+            }),
             Ok(None) => Ok(()),
         }
     }
-}
-
-/// The start of the message for a key that is not the pinned one; the
-/// rest names both keys.
-pub const KEY_CHANGED: &str = "WARNING: THE KEY OF";
-
-/// The loud warning for a key that is not the one pinned for `name`.
-pub fn key_changed(name: &str, pinned: &Fingerprint, presented: &Fingerprint) -> String {
-    format!(
-        "{KEY_CHANGED} {name:?} HAS CHANGED: pinned {}, presented {}. \
-         Someone may be impersonating it, or it was reinstalled, or another device uses that name. \
-         Session refused; if you know why, accept the new key with /trust or `lantalk trust {name}` \
-         (or, for another device, /trust also or `lantalk trust {name} --also`)",
-        pinned.grouped(),
-        presented.grouped()
-    )
-}
-
-/// On the first session with a key under `name`: conversations kept
-/// under that name with ids no pinned key proves (the random ids of
-/// versions before keys) continue under `id`, the id the key proves.
-/// Returns the (old, new) ids merged.
-pub async fn carry_over_history(
-    store: &crate::store::Store,
-    known: &KnownPeers,
-    name: &str,
-    id: &str,
-) -> Vec<(String, String)> {
-    let Ok(conversations) = store.conversations().await else {
-        return Vec::new();
-    };
-    let mut merged = Vec::new();
-    for c in conversations {
-        if c.raw || c.peer == id || c.name != name {
-            continue;
-        }
-        if !matches!(known.by_id(&c.peer), Ok(None)) {
-            // A key proves that id: another peer, not an old id.
-            continue;
-        }
-        match store.merge_peer(c.peer.clone(), id.to_owned()).await {
-            Ok(_) => merged.push((c.peer, id.to_owned())),
-            Err(e) => tracing::warn!("cannot carry the history of {} over to {id}: {e}", c.peer),
-        }
-    }
-    merged
 }
 
 /// How to open a session with a peer.
@@ -291,11 +213,17 @@ pub enum Reach {
 }
 
 impl Policy {
-    /// How to reach a discovered peer named `name` with id `id`, advertising
-    /// `fp` (or nothing): TLS when it offers it or is known by its key,
-    /// plaintext only for a peer that never offered a key (an older
-    /// lantalk), and not at all then if encryption is required.
-    pub fn reach(&self, name: &str, id: &str, fp: Option<Fingerprint>) -> Result<Reach, String> {
+    /// How to reach a peer named `name` with id `id`, whose key is `fp` as
+    /// far as we know (advertised, or proven in an earlier session): TLS
+    /// when it has one or is known by its key, plaintext only for a peer
+    /// that never offered a key (an older lantalk), and not at all then if
+    /// encryption is required.
+    pub async fn reach(
+        &self,
+        name: &str,
+        id: &str,
+        fp: Option<Fingerprint>,
+    ) -> Result<Reach, Refusal> {
         if self.tls.is_none() {
             return Ok(Reach::Plain);
         }
@@ -304,15 +232,15 @@ impl Policy {
         }
         if let Some(known) = &self.known {
             // An unreadable file counts as pinned: never fall back to clear.
-            if !matches!(known.claimed(name, id), Ok(None)) {
+            if !matches!(known.claimed(name, id).await, Ok(None)) {
                 // Known by its key: never in clear, whatever the advertisement says.
                 return Ok(Reach::Tls);
             }
         }
         if self.require_encryption {
-            return Err(format!(
-                "{name:?} does not offer encryption (no fp= in its advertisement: an older lantalk?); refused because encryption is required"
-            ));
+            return Err(Refusal::NoKeyOffered {
+                name: name.to_owned(),
+            });
         }
         Ok(Reach::Plain)
     }
@@ -330,7 +258,7 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::PROTO_VERSION;
+    use crate::protocol::{ErrorCode, PROTO_VERSION};
 
     fn fp(seed: &[u8]) -> Fingerprint {
         Fingerprint::of_cert(seed)
@@ -354,12 +282,12 @@ mod tests {
         )
     }
 
-    fn code(e: ProtocolError) -> ErrorCode {
-        e.code().unwrap()
+    fn code(e: Refusal) -> ErrorCode {
+        e.code()
     }
 
-    #[test]
-    fn a_certificate_must_prove_the_id_and_match_the_advertisement() {
+    #[tokio::test]
+    async fn a_certificate_must_prove_the_id_and_match_the_advertisement() {
         let dir = tempfile::tempdir().unwrap();
         let p = policy(dir.path(), false);
         let key = fp(b"b");
@@ -368,17 +296,19 @@ mod tests {
         let none = Expect::default();
         let liar = hello("b", fp(b"other").peer_id());
         assert_eq!(
-            code(p.judge(tls, &liar, &none).unwrap_err()),
+            code(p.judge(tls, &liar, &none).await.unwrap_err()),
             ErrorCode::Untrusted
         );
         let advertised = Expect { fp: Some(fp(b"x")) };
-        let e = p.judge(tls, &honest, &advertised).unwrap_err();
+        let e = p.judge(tls, &honest, &advertised).await.unwrap_err();
         assert!(
             e.to_string().contains("someone may be in the middle"),
             "{e}"
         );
         assert_eq!(
-            p.judge(tls, &honest, &Expect { fp: Some(key) }).unwrap(),
+            p.judge(tls, &honest, &Expect { fp: Some(key) })
+                .await
+                .unwrap(),
             Link::Authenticated {
                 fp: key,
                 verified: false,
@@ -386,7 +316,7 @@ mod tests {
             }
         );
         assert_eq!(
-            p.judge(tls, &honest, &none).unwrap(),
+            p.judge(tls, &honest, &none).await.unwrap(),
             Link::Authenticated {
                 fp: key,
                 verified: false,
@@ -395,8 +325,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn another_key_under_a_pinned_name_is_refused_loudly_naming_both() {
+    #[tokio::test]
+    async fn another_key_under_a_pinned_name_is_refused_loudly_naming_both() {
         let dir = tempfile::tempdir().unwrap();
         let p = policy(dir.path(), false);
         let (old, new) = (fp(b"old"), fp(b"new"));
@@ -405,6 +335,7 @@ mod tests {
             &hello("b", old.peer_id()),
             &Expect::default(),
         )
+        .await
         .unwrap();
         let e = p
             .judge(
@@ -412,34 +343,36 @@ mod tests {
                 &hello("b", new.peer_id()),
                 &Expect::default(),
             )
+            .await
             .unwrap_err();
-        let ProtocolError::Refused {
-            why, told, name, ..
-        } = &e
-        else {
-            panic!("{e:?}")
-        };
-        assert!(why.starts_with(KEY_CHANGED), "{why}");
-        assert!(
-            why.contains(&old.grouped()) && why.contains(&new.grouped()),
-            "{why}"
+        assert_eq!(
+            e,
+            Refusal::KeyChanged {
+                name: "b".into(),
+                pinned: old,
+                presented: new
+            }
         );
-        assert!(told.contains("until its user accepts it"), "{told}");
-        assert_eq!(name, "b");
         // Trusted: accepted from then on.
-        p.known.as_ref().unwrap().trust("b", None, false).unwrap();
+        p.known
+            .as_ref()
+            .unwrap()
+            .trust("b", None, false)
+            .await
+            .unwrap();
         assert!(
             p.judge(
                 Transport::Tls(Some(new)),
                 &hello("b", new.peer_id()),
                 &Expect::default()
             )
+            .await
             .is_ok()
         );
     }
 
-    #[test]
-    fn a_name_or_id_known_by_its_key_is_never_accepted_without_it() {
+    #[tokio::test]
+    async fn a_name_or_id_known_by_its_key_is_never_accepted_without_it() {
         let dir = tempfile::tempdir().unwrap();
         let p = policy(dir.path(), false);
         let key = fp(b"b");
@@ -448,44 +381,53 @@ mod tests {
             &hello("b", key.peer_id()),
             &Expect::default(),
         )
+        .await
         .unwrap();
         let none = Expect::default();
         for transport in [Transport::Plain, Transport::Tls(None)] {
-            let by_name = p.judge(transport, &hello("b", fp(b"z").peer_id()), &none);
+            let by_name = hello("b", fp(b"z").peer_id());
+            let by_name = p.judge(transport, &by_name, &none).await;
             assert_eq!(code(by_name.unwrap_err()), ErrorCode::Untrusted);
-            let by_id = p.judge(transport, &hello("c", key.peer_id()), &none);
+            let by_id = hello("c", key.peer_id());
+            let by_id = p.judge(transport, &by_id, &none).await;
             assert_eq!(code(by_id.unwrap_err()), ErrorCode::Untrusted);
         }
         let phone = hello("phone", fp(b"p").peer_id());
         assert_eq!(
-            p.judge(Transport::Tls(None), &phone, &none).unwrap(),
+            p.judge(Transport::Tls(None), &phone, &none).await.unwrap(),
             Link::Unauthenticated
         );
         assert_eq!(
-            p.judge(Transport::Plain, &phone, &none).unwrap(),
+            p.judge(Transport::Plain, &phone, &none).await.unwrap(),
             Link::Plain
         );
         // Dialling: a pinned peer is reached over TLS even if it stops advertising a key.
-        assert_eq!(p.reach("b", "whatever", None), Ok(Reach::Tls));
-        assert_eq!(p.reach("x", &key.peer_id(), None), Ok(Reach::Tls));
-        assert_eq!(p.reach("old", &fp(b"o").peer_id(), None), Ok(Reach::Plain));
+        assert_eq!(p.reach("b", "whatever", None).await, Ok(Reach::Tls));
+        assert_eq!(p.reach("x", &key.peer_id(), None).await, Ok(Reach::Tls));
         assert_eq!(
-            p.reach("new", &fp(b"n").peer_id(), Some(fp(b"n"))),
+            p.reach("old", &fp(b"o").peer_id(), None).await,
+            Ok(Reach::Plain)
+        );
+        assert_eq!(
+            p.reach("new", &fp(b"n").peer_id(), Some(fp(b"n"))).await,
             Ok(Reach::Tls)
         );
         assert_eq!(p.reach_address(), Reach::TlsThenPlain);
     }
 
-    #[test]
-    fn require_encryption_refuses_plaintext_but_not_tls_without_a_certificate() {
+    #[tokio::test]
+    async fn require_encryption_refuses_plaintext_but_not_tls_without_a_certificate() {
         let dir = tempfile::tempdir().unwrap();
         let p = policy(dir.path(), true);
         let phone = hello("phone", fp(b"p").peer_id());
         let none = Expect::default();
-        let e = p.judge(Transport::Plain, &phone, &none).unwrap_err();
+        let e = p.judge(Transport::Plain, &phone, &none).await.unwrap_err();
         assert_eq!(code(e), ErrorCode::EncryptionRequired);
-        assert!(p.judge(Transport::Tls(None), &phone, &none).is_ok());
-        assert!(p.reach("old", &fp(b"o").peer_id(), None).is_err());
+        assert!(p.judge(Transport::Tls(None), &phone, &none).await.is_ok());
+        assert_eq!(
+            p.reach("old", &fp(b"o").peer_id(), None).await,
+            Err(Refusal::NoKeyOffered { name: "old".into() })
+        );
         assert_eq!(p.reach_address(), Reach::Tls);
     }
 }

@@ -13,9 +13,10 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::outbox::Outbox;
+use super::outbox::{Outbox, Wire};
 use super::session::{CloseReason, SessionEvent, SessionHandle, SessionId};
-use crate::protocol::{Hello, PROTO_VERSION, Text};
+use crate::peer::{PeerId, PeerInfo, PeerKind};
+use crate::protocol::Text;
 
 /// A partial line (no newline yet) is delivered after this long without more bytes.
 pub const PARTIAL_LINE_DELAY: Duration = Duration::from_millis(500);
@@ -30,15 +31,14 @@ pub(super) async fn run(stream: TcpStream, sid: SessionId, events: mpsc::Sender<
     let Ok(addr) = stream.peer_addr() else { return };
     let addr = super::stream::canonical(addr);
     let (mut read, write) = stream.into_split();
-    let outbox = Outbox::new(super::stream::WriteHalf::Plain(write), true);
+    let outbox = Outbox::new(super::stream::WriteHalf::Plain(write), Wire::Lines);
     tokio::spawn(Arc::clone(&outbox).run());
     let opened = SessionEvent::Opened {
         sid,
-        peer: raw_hello(addr),
+        peer: raw_peer(addr),
         addr,
         handle: SessionHandle::new(Arc::clone(&outbox)),
-        raw: true,
-        link: super::Link::Raw,
+        link: super::Link::Plain,
     };
     if events.send(opened).await.is_err() {
         return;
@@ -96,15 +96,15 @@ fn watch_link(stream: &TcpStream) {
     }
 }
 
-/// The hello a raw peer would have sent: named after its address and keyed
-/// by its IP (see [`crate::store::raw_key`]), so that every connection from
-/// one address continues the same conversation.
-pub fn raw_hello(addr: SocketAddr) -> Hello {
-    Hello {
-        proto: PROTO_VERSION,
-        id: crate::store::raw_key(addr.ip()),
+/// Who a raw peer is: named after its address and keyed by its IP (see
+/// [`PeerId::raw`]), so that every connection from one address continues
+/// the same conversation.
+pub fn raw_peer(addr: SocketAddr) -> PeerInfo {
+    let ip = addr.ip().to_canonical();
+    PeerInfo {
+        id: PeerId::raw(ip),
         name: format!("raw {addr}"),
-        app: "raw".into(),
+        kind: PeerKind::Raw(ip),
     }
 }
 

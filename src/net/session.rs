@@ -17,14 +17,15 @@ use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::outbox::{BACKLOG_HIGH, Outbox};
+use super::outbox::{BACKLOG_HIGH, Outbox, Wire};
 use super::policy::{Expect, Link, Policy};
 use super::stream::{Conn, ReadHalf, WriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use crate::peer::{PeerId, PeerInfo, PeerKind};
 use crate::protocol::{
     FRAME_TIMEOUT, FrameCodec, HANDSHAKE_TIMEOUT, Hello, Message, PEER_TIMEOUT, PING_AFTER,
-    ProtocolError, Text,
+    ProtocolError, Refusal, Text,
 };
 
 /// Identifies a session among all those of one process.
@@ -47,14 +48,12 @@ pub enum SessionEvent {
     Opened {
         /// Which session.
         sid: SessionId,
-        /// The peer's `hello`.
-        peer: Hello,
+        /// Who the peer is: id, name and kind.
+        peer: PeerInfo,
         /// The peer's address.
         addr: SocketAddr,
         /// For sending on this session.
         handle: SessionHandle,
-        /// A raw text peer (no protocol, no acks; see `net::raw`).
-        raw: bool,
         /// How the session is protected and the peer known.
         link: Link,
     },
@@ -64,12 +63,8 @@ pub enum SessionEvent {
     Refused {
         /// The peer's address.
         addr: SocketAddr,
-        /// The name it gave, if it got that far.
-        name: Option<String>,
-        /// Why, for people (names both fingerprints when a key changed).
-        why: String,
-        /// The key it presented differs from the one pinned for its name.
-        key_changed: bool,
+        /// Why.
+        refusal: Refusal,
     },
     /// The peer sent a text. Acknowledge it with [`SessionHandle::ack`] once it
     /// has been shown, printed or stored.
@@ -261,7 +256,7 @@ pub async fn handshake(
         Ok(Some(result)) => result,
     };
     match first {
-        Ok(Message::Hello(peer)) => match policy.judge(transport, &peer, expect) {
+        Ok(Message::Hello(peer)) => match policy.judge(transport, &peer, expect).await {
             Ok(link) => Ok(Handshaken {
                 peer,
                 addr,
@@ -269,7 +264,8 @@ pub async fn handshake(
                 reader,
                 writer,
             }),
-            Err(e) => {
+            Err(refusal) => {
+                let e = ProtocolError::Refused(refusal);
                 abort(reader, writer, e.to_message()).await;
                 Err(e)
             }
@@ -301,14 +297,17 @@ impl Handshaken {
         events: mpsc::Sender<SessionEvent>,
         slot: T,
     ) -> SessionHandle {
-        let outbox = Outbox::new(self.writer.into_inner(), false);
+        let outbox = Outbox::new(self.writer.into_inner(), Wire::Frames);
         let handle = SessionHandle::new(Arc::clone(&outbox));
         let opened = SessionEvent::Opened {
             sid,
-            peer: self.peer,
+            peer: PeerInfo {
+                id: PeerId::new(self.peer.id),
+                name: self.peer.name,
+                kind: PeerKind::Lantalk,
+            },
             addr: self.addr,
             handle: handle.clone(),
-            raw: false,
             link: self.link,
         };
         tokio::spawn(Arc::clone(&outbox).run());

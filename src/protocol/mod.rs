@@ -19,12 +19,14 @@ mod fingerprint;
 mod message;
 #[cfg(test)]
 mod proptests;
+mod refusal;
 #[cfg(test)]
 mod tests;
 
 pub use codec::FrameCodec;
 pub use fingerprint::{BadFingerprint, Fingerprint, verification_code};
 pub use message::{ErrorCode, Hello, Message, Text, is_valid_peer_id};
+pub use refusal::{ENCRYPTION_REQUIRED, KEY_CHANGED, Refusal};
 
 use std::time::Duration;
 
@@ -99,17 +101,8 @@ pub enum ProtocolError {
     /// The peer is refused for who it is or how it connects (plaintext when
     /// encryption is required, a key that does not match its pin). Raised
     /// by the session layer, which knows the certificates. Close.
-    #[error("{why}")]
-    Refused {
-        /// `encryption_required` or `untrusted`.
-        code: ErrorCode,
-        /// Why, for the user of this side.
-        why: String,
-        /// Why, for the peer (its `error` message).
-        told: String,
-        /// The name the peer gave in its `hello`.
-        name: String,
-    },
+    #[error("{0}")]
+    Refused(Refusal),
     /// The socket failed. Nothing can be sent; just drop the connection.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -125,7 +118,7 @@ impl ProtocolError {
             Self::UnsupportedProto(_) => ErrorCode::UnsupportedProto,
             Self::HandshakeTimeout => ErrorCode::HandshakeTimeout,
             Self::Timeout(_) => ErrorCode::Timeout,
-            Self::Refused { code, .. } => *code,
+            Self::Refused(refusal) => refusal.code(),
             Self::Io(_) => return None,
         })
     }
@@ -135,7 +128,7 @@ impl ProtocolError {
         self.code().map(|code| Message::Error {
             code: code.as_str().to_owned(),
             message: match self {
-                Self::Refused { told, .. } => told.clone(),
+                Self::Refused(refusal) => refusal.told(),
                 other => other.to_string(),
             },
         })

@@ -13,21 +13,16 @@
 //! file. Other processes (`lantalk send`, `lantalk history`) may use the
 //! same file at the same time; a writer waits up to 5 s for another's lock.
 //!
-//! Conversations are keyed by the peer's id (its `hello` id), never by its
-//! name or address, so a rename or a new IP keeps the conversation. Raw text
-//! peers have no id and are keyed by their IP address ([`raw_key`]).
+//! Conversations are keyed by the peer's id ([`PeerId`]), never by its
+//! name or address, so a rename or a new IP keeps the conversation; each
+//! peer's [`PeerKind`] is stored beside it.
 //!
 //! The types here are plain data, also used by the TUI's model (`app`).
 
-use std::net::IpAddr;
+use std::sync::Arc;
 
+use crate::peer::{PeerId, PeerKind};
 use crate::protocol::Text;
-
-/// The key under which a raw text peer's messages are stored: `raw-IP`
-/// (the port changes with every connection, the address does not).
-pub fn raw_key(ip: IpAddr) -> String {
-    format!("raw-{}", ip.to_canonical())
-}
 
 /// Where one of our texts is on its way to the peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,12 +40,24 @@ pub enum State {
 /// Who a stored message is with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerRef {
-    /// Peer id, or [`raw_key`] for a raw text peer.
-    pub key: String,
-    /// Its display name when the message was stored (the latest one is kept).
-    pub name: String,
-    /// A raw text peer.
-    pub raw: bool,
+    /// The peer's key.
+    pub key: PeerId,
+    /// Its display name when the message was stored (the latest one is
+    /// kept); `None` keeps the stored one (a new peer is named after its key).
+    pub name: Option<String>,
+    /// Its kind; `None` keeps the stored one (a new peer is a lantalk peer).
+    pub kind: Option<PeerKind>,
+}
+
+impl PeerRef {
+    /// A peer whose name and kind are known.
+    pub fn new(key: PeerId, name: impl Into<String>, kind: PeerKind) -> Self {
+        Self {
+            key,
+            name: Some(name.into()),
+            kind: Some(kind),
+        }
+    }
 }
 
 /// One stored message.
@@ -60,7 +67,7 @@ pub struct Record {
     /// are asked for "before this seq".
     pub seq: i64,
     /// The peer's key.
-    pub peer: String,
+    pub peer: PeerId,
     /// Ours (true) or the peer's (false).
     pub outgoing: bool,
     /// The protocol id of the text; empty for a raw peer's line (raw lines
@@ -74,45 +81,78 @@ pub struct Record {
     pub state: State,
 }
 
+/// One of our texts not delivered yet, as the outbox holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsent {
+    /// The peer it is for.
+    pub peer: PeerId,
+    /// That peer's kind.
+    pub kind: PeerKind,
+    /// Where it is in the history.
+    pub seq: i64,
+    /// The text.
+    pub text: Text,
+}
+
 /// A peer we have history with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conversation {
     /// The peer's key.
-    pub peer: String,
+    pub peer: PeerId,
     /// Its latest known display name.
     pub name: String,
-    /// A raw text peer.
-    pub raw: bool,
+    /// Its kind.
+    pub kind: PeerKind,
     /// Timestamp of the newest message (Unix ms).
     pub last_ts: u64,
     /// Our texts to it not yet delivered (pending or sent).
     pub undelivered: u64,
 }
 
-/// What can go wrong with the history database.
-#[derive(Debug, thiserror::Error)]
+/// What can go wrong with the history database. The cause is the
+/// error's `source()`: print it with [`crate::error_chain`] (or `{:#}`).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite refused (corrupt file, disk full, locked for too long ...).
-    #[error("history database {path}: {why}")]
+    /// SQLite refused (corrupt file, disk full, locked for too long ...):
+    /// texts cannot be kept; say so, and go on without history or stop.
+    #[error("history database {path}")]
     Db {
         /// The database file.
         path: String,
-        /// SQLite's explanation.
-        why: String,
+        /// Why.
+        source: DbError,
     },
     /// The database cannot be opened or created where it should be: the
     /// data directory is missing, read-only or not ours. Not a fault of the
     /// file: commands then run without history (as for the peer id).
-    #[error("history database {path}: {why}")]
+    #[error("history database {path}")]
     Unwritable {
         /// The database file.
         path: String,
-        /// SQLite's explanation.
-        why: String,
+        /// Why.
+        source: DbError,
     },
     /// The store's thread is gone (it panicked or the process is ending).
     #[error("the history database is closed")]
     Closed,
+}
+
+/// Why the database failed: SQLite's error, or a file that is not usable
+/// as ours (a newer schema, no WAL mode, read-only).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DbError {
+    /// SQLite's own error.
+    #[error(transparent)]
+    Sqlite(Arc<rusqlite::Error>),
+    /// The file cannot be used as it is, and why.
+    #[error("{0}")]
+    Unusable(String),
+}
+
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> Self {
+        DbError::Sqlite(Arc::new(e))
+    }
 }
 
 /// A handle on the history database; cheap to clone. Every method is one
@@ -131,6 +171,8 @@ impl std::fmt::Debug for Store {
 }
 
 mod db;
+mod queries;
+mod schema;
 #[cfg(test)]
 mod tests;
 
@@ -168,15 +210,19 @@ impl Store {
     /// peer key and id), which must be acknowledged but not shown again.
     /// Returns once everything is committed: only then may the texts be
     /// acknowledged. The peer's name is updated to the one given.
-    pub async fn received(&self, texts: Vec<(PeerRef, Text)>) -> Result<Vec<bool>, StoreError> {
-        self.inner.received(texts).await
+    pub async fn received(
+        &self,
+        texts: impl Into<Arc<[(PeerRef, Text)]>>,
+    ) -> Result<Vec<bool>, StoreError> {
+        self.inner.received(texts.into()).await
     }
 
     /// Stores one of our texts to `peer` in `state` (pending or sent);
     /// returns its seq. Storing the same id for the same peer again is a
     /// no-op returning the existing seq.
     pub async fn sent(&self, peer: PeerRef, text: Text, state: State) -> Result<i64, StoreError> {
-        let seqs = self.inner.sent(peer, vec![text], state).await?;
+        let seqs = self.inner.sent(peer, Arc::from([text]), state).await?;
+        // One text in, one seq out (see `Db::sent`).
         Ok(seqs[0])
     }
 
@@ -185,26 +231,33 @@ impl Store {
     pub async fn sent_batch(
         &self,
         peer: PeerRef,
-        texts: Vec<Text>,
+        texts: impl Into<Arc<[Text]>>,
         state: State,
     ) -> Result<Vec<i64>, StoreError> {
-        self.inner.sent(peer, texts, state).await
+        self.inner.sent(peer, texts.into(), state).await
     }
 
     /// Moves our texts with these ids to `peer` to `state` (a text already
     /// delivered stays delivered).
     pub async fn set_state(
         &self,
-        peer: String,
+        peer: PeerId,
         ids: Vec<String>,
         state: State,
     ) -> Result<(), StoreError> {
         self.inner.set_state(peer, ids, state).await
     }
 
+    /// [`Store::set_state`] for our texts with these seqs (as
+    /// [`Store::sent_batch`] returned them): cheaper, for acks by the
+    /// thousand.
+    pub async fn set_state_by_seq(&self, seqs: Vec<i64>, state: State) -> Result<(), StoreError> {
+        self.inner.set_state_by_seq(seqs, state).await
+    }
+
     /// Our texts not yet delivered (pending or sent), oldest first, with the
-    /// key of the peer each is for: the outbox to send after a restart.
-    pub async fn outbox(&self) -> Result<Vec<(String, Text)>, StoreError> {
+    /// peer each is for: the outbox to send after a restart.
+    pub async fn outbox(&self) -> Result<Vec<Unsent>, StoreError> {
         self.inner.outbox().await
     }
 
@@ -212,7 +265,7 @@ impl Store {
     /// when `None`), oldest first, and whether there are older ones still.
     pub async fn page(
         &self,
-        peer: String,
+        peer: PeerId,
         before: Option<i64>,
         limit: usize,
     ) -> Result<(Vec<Record>, bool), StoreError> {
@@ -225,7 +278,7 @@ impl Store {
     /// as FTS5 query syntax.
     pub async fn search(
         &self,
-        peer: Option<String>,
+        peer: Option<PeerId>,
         words: String,
         limit: usize,
     ) -> Result<Vec<Record>, StoreError> {
@@ -236,12 +289,18 @@ impl Store {
     /// `into` (a peer's id changed: a new key it was trusted with, or the
     /// first key of a peer from before ids were derived from keys).
     /// Returns how many messages moved.
-    pub async fn merge_peer(&self, from: String, into: String) -> Result<u64, StoreError> {
+    pub async fn merge_peer(&self, from: PeerId, into: PeerId) -> Result<u64, StoreError> {
         self.inner.merge_peer(from, into).await
     }
 
     /// Every peer with history, most recent first.
     pub async fn conversations(&self) -> Result<Vec<Conversation>, StoreError> {
         self.inner.conversations().await
+    }
+
+    /// What is stored of the peer with this key (its latest name and its
+    /// kind), if it has history.
+    pub async fn peer(&self, key: PeerId) -> Result<Option<PeerRef>, StoreError> {
+        self.inner.peer(key).await
     }
 }

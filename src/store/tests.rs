@@ -3,15 +3,11 @@
 
 use std::net::IpAddr;
 
-use super::db::fts_query;
+use super::queries::fts_query;
 use super::*;
 
 fn peer(key: &str, name: &str) -> PeerRef {
-    PeerRef {
-        key: key.into(),
-        name: name.into(),
-        raw: false,
-    }
+    PeerRef::new(key.into(), name, PeerKind::Lantalk)
 }
 
 fn text(id: &str, ts: u64, body: &str) -> Text {
@@ -52,7 +48,7 @@ async fn an_empty_directory_gets_a_migrated_wal_database_and_opens_again() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 3);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -68,7 +64,7 @@ async fn an_empty_directory_gets_a_migrated_wal_database_and_opens_again() {
         "messages",
         "messages_by_peer",
         "messages_fts",
-        "messages_outbox",
+        "undelivered",
         "peers",
     ] {
         assert!(tables.iter().any(|t| t == expected), "{tables:?}");
@@ -92,7 +88,7 @@ async fn a_file_that_is_not_a_database_is_an_error_naming_it() {
     std::fs::write(&file, "this is not SQLite, just text long enough to be a header ...........................................").unwrap();
     let err = Store::open(d.path()).unwrap_err();
     assert!(matches!(err, StoreError::Db { .. }), "{err:?}");
-    let msg = err.to_string();
+    let msg = crate::error_chain(&err);
     assert!(
         msg.contains(&file.display().to_string()) && msg.contains("not a database"),
         "{msg}"
@@ -106,11 +102,53 @@ async fn a_database_from_a_newer_lantalk_is_refused() {
     sqlite(&d)
         .execute_batch("PRAGMA user_version = 99")
         .unwrap();
-    let msg = Store::open(d.path()).unwrap_err().to_string();
+    let msg = crate::error_chain(&Store::open(d.path()).unwrap_err());
     assert!(
         msg.contains("history.sqlite3") && msg.contains("newer lantalk"),
         "{msg}"
     );
+}
+
+/// A file written by the version before peer kinds (schema 1, a `raw`
+/// flag and `raw-ADDRESS` keys) opens with each peer's kind.
+#[tokio::test]
+async fn a_file_from_before_peer_kinds_gets_their_kinds() {
+    let d = dir();
+    {
+        let conn = rusqlite::Connection::open(d.path().join("history.sqlite3")).unwrap();
+        conn.execute_batch(super::schema::MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO peers (key, name, raw) VALUES
+                 ('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 'phone', 0),
+                 ('raw-192.168.1.23', 'raw 192.168.1.23:5000', 1);
+             INSERT INTO messages (peer, outgoing, id, ts, stored, body, state) VALUES
+                 (1, 0, 'x1', 1, 1, 'from the phone', 2),
+                 (2, 0, NULL, 2, 2, 'from nc', 2),
+                 (1, 1, 'o1', 3, 3, 'still waiting', 0);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(d.path()).unwrap();
+    let list = store.conversations().await.unwrap();
+    let kinds: Vec<(&str, PeerKind)> = list.iter().map(|c| (c.peer.as_str(), c.kind)).collect();
+    let raw = PeerKind::Raw("192.168.1.23".parse().unwrap());
+    assert_eq!(kinds, [(A, PeerKind::Lantalk), ("raw-192.168.1.23", raw)]);
+    let outbox = store.outbox().await.unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].kind, PeerKind::Lantalk);
+    // Known peers keep their rows: a text from the raw address goes on.
+    let nc = PeerRef::new(
+        PeerId::raw("192.168.1.23".parse().unwrap()),
+        "raw 192.168.1.23:5001",
+        raw,
+    );
+    store
+        .received(vec![(nc, text("9", 4, "again"))])
+        .await
+        .unwrap();
+    assert_eq!(store.conversations().await.unwrap().len(), 2);
+    assert_eq!(integrity(&d), "ok");
 }
 
 #[tokio::test]
@@ -174,13 +212,9 @@ async fn raw_lines_are_never_duplicates_and_raw_peers_are_keyed_by_ip() {
     let d = dir();
     let store = Store::open(d.path()).unwrap();
     let ip: IpAddr = "::ffff:192.168.1.23".parse().unwrap();
-    let key = raw_key(ip);
-    assert_eq!(key, "raw-192.168.1.23");
-    let raw = |port: u16| PeerRef {
-        key: key.clone(),
-        name: format!("raw 192.168.1.23:{port}"),
-        raw: true,
-    };
+    let key = PeerId::raw(ip);
+    let kind = PeerKind::Raw(ip.to_canonical());
+    let raw = |port: u16| PeerRef::new(key.clone(), format!("raw 192.168.1.23:{port}"), kind);
     // Two connections: both count their lines from 1.
     let first = vec![
         (raw(5000), text("1", 1, "a")),
@@ -196,7 +230,7 @@ async fn raw_lines_are_never_duplicates_and_raw_peers_are_keyed_by_ip() {
     let conversations = store.conversations().await.unwrap();
     assert_eq!(conversations.len(), 1);
     assert_eq!(conversations[0].peer, key);
-    assert!(conversations[0].raw);
+    assert_eq!(conversations[0].kind, kind);
     assert_eq!(conversations[0].name, "raw 192.168.1.23:5001");
 }
 
@@ -231,10 +265,11 @@ async fn our_texts_go_through_states_and_the_outbox_keeps_their_order() {
     let outbox = store.outbox().await.unwrap();
     let ids: Vec<(&str, &str)> = outbox
         .iter()
-        .map(|(k, t)| (k.as_str(), t.id.as_str()))
+        .map(|u| (u.peer.as_str(), u.text.id.as_str()))
         .collect();
     assert_eq!(ids, [(A, "m1"), (B, "m2"), (A, "m3"), (A, "m4")]);
-    assert_eq!(outbox[0].1, text("m1", 1, "first"));
+    assert_eq!(outbox[0].text, text("m1", 1, "first"));
+    assert_eq!(outbox[0].seq, s1);
 
     store
         .set_state(A.into(), vec!["m1".into(), "m3".into()], State::Delivered)
@@ -254,7 +289,7 @@ async fn our_texts_go_through_states_and_the_outbox_keeps_their_order() {
         .await
         .unwrap();
     let outbox = store.outbox().await.unwrap();
-    let ids: Vec<&str> = outbox.iter().map(|(_, t)| t.id.as_str()).collect();
+    let ids: Vec<&str> = outbox.iter().map(|u| u.text.id.as_str()).collect();
     assert_eq!(ids, ["m4"]);
     let (records, _) = store.page(A.into(), None, 10).await.unwrap();
     let states: Vec<State> = records.iter().map(|r| r.state).collect();
@@ -381,7 +416,7 @@ async fn search_finds_words_and_never_parses_the_query() {
 
     let found = |peer: Option<&str>, words: &str| {
         let store = store.clone();
-        let (peer, words) = (peer.map(str::to_owned), words.to_owned());
+        let (peer, words) = (peer.map(PeerId::new), words.to_owned());
         async move {
             store
                 .search(peer, words, 100)
@@ -480,7 +515,7 @@ async fn conversations_are_newest_first_and_a_rename_keeps_one() {
     assert_eq!(list[0].name, "tablet");
     assert_eq!(list[0].undelivered, 1);
     assert_eq!(list[0].last_ts, 200);
-    assert!(!list[0].raw);
+    assert_eq!(list[0].kind, PeerKind::Lantalk);
 
     // The phone renamed itself: same key, one conversation, the new name, first.
     store
@@ -618,7 +653,7 @@ async fn a_failing_job_does_not_take_its_neighbours_down() {
             "CREATE TRIGGER no_b BEFORE INSERT ON messages
              WHEN new.peer = (SELECT pid FROM peers WHERE key = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb')
              BEGIN SELECT raise(ABORT, 'refused'); END;
-             INSERT INTO peers (key, name, raw) VALUES ('bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', 'b', 0);",
+             INSERT INTO peers (key, name) VALUES ('bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', 'b');",
         )
         .unwrap();
     // Many jobs at once, so that they share transactions: every other one fails.
@@ -644,7 +679,7 @@ async fn a_failing_job_does_not_take_its_neighbours_down() {
         if i % 2 == 0 {
             assert_eq!(result.unwrap(), [true], "job {i}");
         } else {
-            let msg = result.unwrap_err().to_string();
+            let msg = crate::error_chain(&result.unwrap_err());
             assert!(
                 msg.contains("history.sqlite3") && msg.contains("refused"),
                 "{msg}"
@@ -681,7 +716,7 @@ async fn a_conversation_carries_over_to_a_new_id_keeping_each_text_once() {
     let outbox = store.outbox().await.unwrap();
     assert_eq!(outbox.len(), 1);
     assert_eq!(
-        outbox[0].0, B,
+        outbox[0].peer, B,
         "the undelivered text now waits for the new id"
     );
 
@@ -699,14 +734,14 @@ async fn a_conversation_carries_over_to_a_new_id_keeping_each_text_once() {
     let (records, _) = store.page(B.into(), None, 10).await.unwrap();
     let bodies: Vec<&str> = records.iter().map(|r| r.body.as_str()).collect();
     assert_eq!(bodies, ["old one", "old two", "waiting", "new three"]);
-    let keys: Vec<String> = store
+    let keys: Vec<PeerId> = store
         .conversations()
         .await
         .unwrap()
         .into_iter()
         .map(|c| c.peer)
         .collect();
-    assert_eq!(keys, [B]);
+    assert_eq!(keys, [PeerId::new(B)]);
     // Texts still arrive under the new id afterwards.
     store
         .received(vec![(peer(B, "bob"), text("4", 5, "after"))])
@@ -722,4 +757,91 @@ async fn a_conversation_carries_over_to_a_new_id_keeping_each_text_once() {
         "nothing to carry over"
     );
     assert_eq!(integrity(&dir), "ok");
+}
+
+/// Marking by seq: runs and gaps, a delivered text stays delivered, other
+/// peers' texts and received ones are not touched.
+#[tokio::test]
+async fn states_by_seq_touch_only_the_texts_named() {
+    let d = dir();
+    let store = Store::open(d.path()).unwrap();
+    let texts: Vec<Text> = (1..=6).map(|i| text(&format!("s{i}"), i, "x")).collect();
+    let seqs = store
+        .sent_batch(peer(A, "a"), texts, State::Sent)
+        .await
+        .unwrap();
+    let theirs = store
+        .received(vec![(peer(A, "a"), text("r1", 7, "theirs"))])
+        .await
+        .unwrap();
+    assert_eq!(theirs, [true]);
+    let other = store
+        .sent(peer(B, "b"), text("o1", 8, "other"), State::Sent)
+        .await
+        .unwrap();
+    // s1, s2, s3 and s5 delivered (a gap at s4); then s2 and s4 failed.
+    let delivered = vec![seqs[2], seqs[0], seqs[1], seqs[4]];
+    store
+        .set_state_by_seq(delivered, State::Delivered)
+        .await
+        .unwrap();
+    store
+        .set_state_by_seq(vec![seqs[1], seqs[3]], State::Failed)
+        .await
+        .unwrap();
+    let (records, _) = store.page(A.into(), None, 10).await.unwrap();
+    let states: Vec<(&str, State)> = records.iter().map(|r| (r.id.as_str(), r.state)).collect();
+    assert_eq!(
+        states,
+        [
+            ("s1", State::Delivered),
+            ("s2", State::Delivered),
+            ("s3", State::Delivered),
+            ("s4", State::Failed),
+            ("s5", State::Delivered),
+            ("s6", State::Sent),
+            ("r1", State::Delivered),
+        ]
+    );
+    let (records, _) = store.page(B.into(), None, 10).await.unwrap();
+    assert_eq!((records[0].seq, records[0].state), (other, State::Sent));
+}
+
+/// A text given up on that the peer acknowledges after all (its ack was
+/// on its way) is delivered; one delivered is never failed afterwards.
+#[tokio::test]
+async fn a_late_ack_delivers_a_failed_text_but_nothing_undelivers_one() {
+    let d = dir();
+    let store = Store::open(d.path()).unwrap();
+    store
+        .sent_batch(
+            peer(A, "a"),
+            vec![text("f1", 1, "given up"), text("d1", 2, "delivered")],
+            State::Sent,
+        )
+        .await
+        .unwrap();
+    store
+        .set_state(A.into(), vec!["f1".into()], State::Failed)
+        .await
+        .unwrap();
+    store
+        .set_state(A.into(), vec!["d1".into()], State::Delivered)
+        .await
+        .unwrap();
+    assert!(store.outbox().await.unwrap().is_empty());
+    store
+        .set_state(A.into(), vec!["f1".into()], State::Delivered)
+        .await
+        .unwrap();
+    for state in [State::Failed, State::Pending, State::Sent] {
+        store
+            .set_state(A.into(), vec!["d1".into()], state)
+            .await
+            .unwrap();
+    }
+    let (records, _) = store.page(A.into(), None, 10).await.unwrap();
+    let states: Vec<State> = records.iter().map(|r| r.state).collect();
+    assert_eq!(states, [State::Delivered, State::Delivered]);
+    assert_eq!(store.conversations().await.unwrap()[0].undelivered, 0);
 }

@@ -9,7 +9,7 @@ use ratatui::style::{Color, Modifier};
 
 use super::draw;
 use crate::app::{Action, App, DiscoveryState, Focus, Me, View, update};
-use crate::net::node::NetEvent;
+use crate::net::{HistoryOff, NetEvent};
 use crate::store::{Conversation, Record, State};
 
 const PHONE: &str = "11111111111111111111111111111111";
@@ -28,6 +28,7 @@ fn app() -> App {
             id: "f".repeat(32),
             port: 7654,
             addr: Some("192.168.1.20".parse().unwrap()),
+            not_listening: None,
         },
         discovery: DiscoveryState::Active,
         ..App::default()
@@ -54,7 +55,7 @@ fn conv(peer: &str, name: &str, last_ts: u64, undelivered: u64) -> Conversation 
     Conversation {
         peer: peer.into(),
         name: name.into(),
-        raw: peer.starts_with("raw-"),
+        kind: crate::peer::PeerKind::Lantalk,
         last_ts,
         undelivered,
     }
@@ -428,7 +429,7 @@ fn history_in_the_status_bar() {
         find(&t, "history").is_none(),
         "nothing while it is not known"
     );
-    net(&mut app, NetEvent::HistoryOff("--no-history".into()));
+    net(&mut app, NetEvent::HistoryOff(HistoryOff::Disabled));
     let (t, _) = render(&app, 140, 12);
     let (x, y) = on_screen(&t, "mDNS on · history off");
     assert!(
@@ -439,13 +440,18 @@ fn history_in_the_status_bar() {
     let mut app = self::app();
     net(
         &mut app,
-        NetEvent::HistoryOff("history database /d/history.sqlite3: disk I/O error".into()),
+        NetEvent::HistoryOff(HistoryOff::Unavailable(
+            "history database /d/history.sqlite3: disk I/O error".into(),
+        )),
     );
     let (t, _) = render(&app, 140, 12);
     let (x, y) = on_screen(&t, "history database /d/history.sqlite3: disk I/O error");
     assert_eq!(t.backend().buffer()[(x, y)].fg, Color::Yellow);
     let mut app = self::app();
-    net(&mut app, NetEvent::HistoryOff("locked\x1b[2J".into()));
+    net(
+        &mut app,
+        NetEvent::HistoryOff(HistoryOff::Unavailable("locked\x1b[2J".into())),
+    );
     let (t, _) = render(&app, 140, 12);
     on_screen(&t, "history off: locked^[[2J");
 }

@@ -72,7 +72,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
 /// One peer's row, exactly `width` cells wide so a highlight fills it.
 fn row(peer: &PeerEntry, width: usize, open: bool, theme: &Theme) -> Line<'static> {
     let online = peer.online();
-    let (mark, mark_style) = if peer.session.is_some() {
+    let (mark, mark_style) = if peer.connected {
         ("●", fg(theme.online))
     } else if online && peer.problem.is_some() {
         // Listed, but we cannot talk to it (its conversation says why).

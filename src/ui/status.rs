@@ -20,10 +20,14 @@ const HELP: &str = "? help ";
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let sep = || Span::styled(" · ", Style::new().dim());
     // Where others can reach us: what they would type after /connect.
-    let port = match (app.me.addr, app.me.port) {
-        (_, 0) => ":…".to_owned(),
-        (Some(ip), port) => std::net::SocketAddr::new(ip, port).to_string(),
-        (None, port) => format!("no network :{port}"),
+    let port = match (&app.me.not_listening, app.me.addr, app.me.port) {
+        (Some(why), ..) => Span::styled(
+            format!("not listening ({}): outgoing only", text::line(why)),
+            fg(app.theme.notice),
+        ),
+        (None, _, 0) => Span::raw(":…"),
+        (None, Some(ip), port) => Span::raw(std::net::SocketAddr::new(ip, port).to_string()),
+        (None, None, port) => Span::raw(format!("no network :{port}")),
     };
     let online = app.peers.iter().filter(|p| p.online()).count();
     let discovery = match &app.discovery {
@@ -40,7 +44,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Span::raw(" "),
         Span::styled(name, Style::new().bold()),
         sep(),
-        Span::raw(port),
+        port,
         sep(),
         Span::raw(format!("{online} online")),
         sep(),

@@ -29,19 +29,20 @@ fn me() -> Me {
         id: "f".repeat(32),
         port: 7654,
         addr: Some("192.168.1.20".parse().unwrap()),
+        not_listening: None,
     }
 }
 
 fn peer(n: u8, name: &str, host: &str) -> PeerEntry {
     PeerEntry {
-        id: format!("{n:032x}"),
+        id: format!("{n:032x}").into(),
         name: name.into(),
         host: host.into(),
         addrs: Vec::new(),
         discovered: true,
         problem: None,
-        raw: false,
-        session: None,
+        kind: crate::peer::PeerKind::Lantalk,
+        connected: false,
         link: None,
         unread: 0,
         last_activity: 0,
@@ -93,7 +94,7 @@ fn app() -> App {
 /// An app with `alice` open (connected) holding `entries`.
 fn chatting(entries: Vec<Entry>) -> App {
     let mut alice = peer(1, "alice", "laptop.local.");
-    alice.session = Some(1);
+    alice.connected = true;
     alice.conversation.entries = entries;
     let mut app = app();
     app.open = Some(alice.id.clone());
@@ -191,13 +192,13 @@ fn limited_discovery_and_a_peer_we_cannot_talk_to() {
 fn many_peers() -> App {
     let mut app = app();
     let mut alice = peer(1, "alice", "laptop.local.");
-    alice.session = Some(1);
+    alice.connected = true;
     alice.unread = 3;
     let mut bob = peer(2, "bob", "bob-pc.local.");
     bob.unread = 12;
     let carol = peer(3, "carol", "carol.local.");
     let mut dave = peer(4, "dave", "192.168.1.40:7654");
-    dave.session = Some(2);
+    dave.connected = true;
     let mut erin = peer(5, "erin", "erin.local.");
     erin.discovered = false;
     let mut frank = peer(6, "a very long name for a peer", "far.local.");
@@ -473,8 +474,7 @@ fn input_grows_and_places_the_cursor() {
 #[test]
 fn hostile_peer_names_are_shown_harmless() {
     use crate::app::{Action, update};
-    use crate::net::Peer;
-    use crate::net::node::NetEvent;
+    use crate::net::NetEvent;
 
     let zalgo: String = std::iter::once('Z')
         .chain(std::iter::repeat_n('\u{301}', 50))
@@ -490,15 +490,11 @@ fn hostile_peer_names_are_shown_harmless() {
     let mut app = app();
     app.peers.clear();
     for (i, name) in names.iter().enumerate() {
-        let peer = Peer {
+        let peer = crate::net::Presence {
             name: name.clone(),
-            nick: name.clone(),
             host: format!("h{i}\x1b]52;c;aGk=\x07.local."),
             addrs: vec!["10.0.0.2:7342".parse().unwrap()],
-            port: 7342,
-            id: format!("{:032x}", i + 1),
-            fullname: format!("{name}._lantalk._tcp.local."),
-            fp: None,
+            id: format!("{:032x}", i + 1).into(),
             problem: None,
         };
         update(&mut app, Action::Net(NetEvent::PeerUp(peer)), WED_2240);
@@ -514,4 +510,22 @@ fn hostile_peer_names_are_shown_harmless() {
     find(&t, "bob^J09:15");
     find(&t, "xxxxxxxxxx…");
     assert_eq!(title(&app), "lantalk");
+}
+
+/// The port asked for was busy: the status bar says that nobody can
+/// connect to us, where it would show our address, in the notice colour.
+#[test]
+fn the_status_bar_says_when_nobody_can_connect_to_us() {
+    let mut app = app();
+    let event = crate::net::NetEvent::NotListening(
+        "port 7654 is already in use (try --port 0 for any free port)".into(),
+    );
+    crate::app::update(&mut app, crate::app::Action::Net(event), WED_2240);
+    let t = render(&app, 120, 12);
+    let at = find(&t, "not listening (port 7654 is already in use");
+    assert_eq!(at.1, 11, "on the status bar");
+    assert_eq!(cell(&t, at.0, at.1).fg, app.theme.notice);
+    let bar: String = (0..120).map(|x| cell(&t, x, 11).symbol()).collect();
+    assert!(bar.contains("outgoing only"), "{bar}");
+    assert!(!bar.contains("192.168.1.20:7654"), "{bar}");
 }

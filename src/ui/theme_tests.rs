@@ -35,14 +35,14 @@ fn theme() -> Theme {
 
 fn peer(n: u8, name: &str) -> PeerEntry {
     PeerEntry {
-        id: format!("{n:032x}"),
+        id: format!("{n:032x}").into(),
         name: name.into(),
         host: format!("{name}.local."),
         addrs: Vec::new(),
         discovered: true,
         problem: None,
-        raw: false,
-        session: None,
+        kind: crate::peer::PeerKind::Lantalk,
+        connected: false,
         link: None,
         unread: 0,
         last_activity: 0,
@@ -66,7 +66,7 @@ fn own(ts: u64, state: Delivery, body: &str) -> Entry {
 /// with unread messages, `carol` offline.
 fn app() -> App {
     let mut alice = peer(1, "alice");
-    alice.session = Some(1);
+    alice.connected = true;
     alice.conversation.entries = vec![
         Entry {
             ts: TS,
@@ -97,6 +97,7 @@ fn app() -> App {
             id: "f".repeat(32),
             port: 7654,
             addr: None,
+            not_listening: None,
         },
         discovery: DiscoveryState::Active,
         open: Some(alice.id.clone()),

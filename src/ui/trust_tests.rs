@@ -27,6 +27,7 @@ fn app() -> App {
             id: "f".repeat(32),
             port: 7654,
             addr: Some("192.168.1.20".parse().unwrap()),
+            not_listening: None,
         },
         discovery: DiscoveryState::Active,
         ..App::default()
@@ -36,14 +37,14 @@ fn app() -> App {
 /// A peer with session `sid` (if any) protected as `link` says.
 fn peer(n: u8, name: &str, host: &str, sid: Option<u64>, link: Option<Link>) -> PeerEntry {
     PeerEntry {
-        id: format!("{n:032x}"),
+        id: format!("{n:032x}").into(),
         name: name.into(),
         host: host.into(),
         addrs: Vec::new(),
         discovered: sid.is_some(),
         problem: None,
-        raw: link == Some(Link::Raw),
-        session: sid,
+        kind: crate::peer::PeerKind::Lantalk,
+        connected: sid.is_some(),
         link,
         unread: 0,
         last_activity: 0,
@@ -154,13 +155,14 @@ fn every_mark() -> App {
         Some(3),
         Some(Link::Unauthenticated),
     );
-    let nc = peer(
+    let mut nc = peer(
         4,
         "raw 192.168.1.50",
         "192.168.1.50:51234",
         Some(4),
-        Some(Link::Raw),
+        Some(Link::Plain),
     );
+    nc.kind = crate::peer::PeerKind::Raw("192.168.1.50".parse().unwrap());
     let old = peer(5, "oldtalk", "oldtalk.local.", Some(5), Some(Link::Plain));
     let erin = peer(6, "erin", "erin.local.", None, authenticated('e', true));
     app.peers = vec![alice, bob, phone, nc, old, erin];
@@ -227,12 +229,17 @@ fn every_mark_in_the_title_wide_and_narrow() {
 #[test]
 fn a_changed_key_warns_in_the_conversation_and_above_the_input() {
     let mut app = every_mark();
-    let why = crate::net::policy::key_changed("bob", &fp('b'), &fp('c'));
+    let why = crate::protocol::Refusal::KeyChanged {
+        name: "bob".into(),
+        pinned: fp('b'),
+        presented: fp('c'),
+    }
+    .to_string();
     app.peers[1].conversation.entries = vec![
         entry(THU_0915, EntryKind::System, "bob is online"),
         entry(THU_0915 + MINUTE, EntryKind::Warning, &why),
     ];
-    app.peers[1].session = None;
+    app.peers[1].connected = false;
     app.peers[1].discovered = false;
     app.open = Some(app.peers[1].id.clone());
     app.alert = Some(

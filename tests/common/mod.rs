@@ -10,6 +10,17 @@ pub mod example;
 /// home directory of whoever runs the tests changes nothing.
 pub const NO_USER_CONFIG: (&str, &str) = ("XDG_CONFIG_HOME", "/nonexistent/lantalk-tests");
 
+/// The key pinned for `name` in the data directory `dir` (the latest one),
+/// as lantalk's own code reads it.
+pub fn pinned(dir: &std::path::Path, name: &str) -> Option<lantalk::trust::Known> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    runtime
+        .block_on(lantalk::trust::KnownPeers::new(dir).by_name(name))
+        .expect("the known peers can be read")
+}
+
 pub mod lan;
 pub mod local;
 pub mod proc;

@@ -1,0 +1,204 @@
+//! Who a peer is, as plain data: its [`PeerId`] (the key every conversation,
+//! delivery queue and pin is filed under) and its [`PeerKind`] (how it
+//! reaches us, and so what it can do: [`Capabilities`]). Used by `store`,
+//! `net` and `app` alike; depends on nothing in the crate.
+//!
+//! A peer id is opaque: nothing parses it back to learn what kind of peer it
+//! names. The kind travels beside it (in the session-opened event, in the
+//! history's `kind` column, in the chat screen's peer list).
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// The key of a peer: for a lantalk peer the 32-hex id its certificate
+/// proves (or the id it claims, without one); for a raw text peer a key
+/// made from its address ([`PeerId::raw`]), so that every connection from
+/// one address continues one conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct PeerId(String);
+
+impl PeerId {
+    /// The id a peer gave (a `hello` id, a key stored in the history).
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The key of the raw text peer at `ip` (the port changes with every
+    /// connection, the address does not).
+    pub fn raw(ip: IpAddr) -> Self {
+        Self(format!("raw-{}", ip.to_canonical()))
+    }
+
+    /// The id as text, for storing, printing and comparing with user input.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A peer id reads as the text it is (for printing, comparing with what
+/// the user typed, storing); it is made from text only on purpose
+/// ([`PeerId::new`]).
+impl std::ops::Deref for PeerId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for PeerId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for PeerId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for PeerId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl From<&str> for PeerId {
+    fn from(id: &str) -> Self {
+        Self::new(id)
+    }
+}
+
+impl From<String> for PeerId {
+    fn from(id: String) -> Self {
+        Self(id)
+    }
+}
+
+impl serde::Serialize for PeerId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// How a peer reaches us, which decides what it can do. New kinds of peers
+/// (a browser, the LocalSend app) are new variants here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PeerKind {
+    /// Another lantalk, or anything speaking its framed protocol
+    /// (`assets/phone.py`): acknowledges, can be dialled back.
+    #[default]
+    Lantalk,
+    /// A raw text connection from this address (`nc`, a plain socket): one
+    /// line is one message, nothing is acknowledged, it cannot be dialled.
+    Raw(IpAddr),
+}
+
+/// What a kind of peer can do; the node and the chat screen decide by
+/// these, never by the kind's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// It acknowledges our texts: a text is delivered only when acked,
+    /// and kept for a retry until then.
+    pub acks: bool,
+    /// We can open a session to it (it listens somewhere), so texts for it
+    /// can wait while it is away.
+    pub dialable: bool,
+    /// Its messages carry ids of their own, so a copy is recognised by id.
+    pub message_ids: bool,
+    /// It can send and receive files.
+    pub files: bool,
+}
+
+impl PeerKind {
+    /// What this kind of peer can do.
+    pub fn capabilities(&self) -> Capabilities {
+        match self {
+            PeerKind::Lantalk => Capabilities {
+                acks: true,
+                dialable: true,
+                message_ids: true,
+                files: false,
+            },
+            PeerKind::Raw(_) => Capabilities {
+                acks: false,
+                dialable: false,
+                message_ids: false,
+                files: false,
+            },
+        }
+    }
+
+    /// The kind's name in the history database and in `--json` output.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PeerKind::Lantalk => "lantalk",
+            PeerKind::Raw(_) => "raw",
+        }
+    }
+
+    /// The address a raw peer is known by.
+    pub fn address(&self) -> Option<IpAddr> {
+        match self {
+            PeerKind::Raw(ip) => Some(*ip),
+            PeerKind::Lantalk => None,
+        }
+    }
+
+    /// The kind named `name` (as [`PeerKind::name`] writes it), with the
+    /// address a raw peer needs; `None` for a name this version does not know.
+    pub fn from_parts(name: &str, address: Option<IpAddr>) -> Option<Self> {
+        match (name, address) {
+            ("lantalk", _) => Some(PeerKind::Lantalk),
+            ("raw", Some(ip)) => Some(PeerKind::Raw(ip)),
+            _ => None,
+        }
+    }
+}
+
+/// A peer as a session or a stored conversation knows it: id, the name it
+/// goes by, and its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Its key.
+    pub id: PeerId,
+    /// Its display name (from its `hello`; `raw ADDR` for a raw peer).
+    pub name: String,
+    /// How it reaches us.
+    pub kind: PeerKind,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_ids_are_keyed_by_the_canonical_address() {
+        let mapped: IpAddr = "::ffff:10.0.0.2".parse().unwrap();
+        let v4: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(PeerId::raw(mapped), PeerId::raw(v4));
+        assert_eq!(PeerId::raw(v4).as_str(), "raw-10.0.0.2");
+    }
+
+    #[test]
+    fn capabilities_come_from_the_kind() {
+        let raw = PeerKind::Raw("10.0.0.2".parse().unwrap());
+        assert!(!raw.capabilities().acks && !raw.capabilities().dialable);
+        assert!(PeerKind::Lantalk.capabilities().acks);
+        for kind in [PeerKind::Lantalk, raw] {
+            assert_eq!(
+                PeerKind::from_parts(kind.name(), kind.address()),
+                Some(kind)
+            );
+        }
+        assert_eq!(PeerKind::from_parts("raw", None), None);
+        assert_eq!(PeerKind::from_parts("carrier-pigeon", None), None);
+    }
+}
