@@ -14,7 +14,7 @@
 //! nobody shows up.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr, SocketAddrV6};
+use std::net::{SocketAddr, SocketAddrV6};
 use std::time::Duration;
 
 use mdns_sd::{
@@ -24,6 +24,13 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::protocol::{Fingerprint, PROTO_VERSION, is_valid_peer_id};
+
+mod addrs;
+mod health;
+
+use addrs::{Net, local_nets, sort_addrs};
+pub use health::Health;
+use health::health;
 
 /// The DNS-SD service type lantalk advertises and browses.
 pub const SERVICE_TYPE: &str = "_lantalk._tcp.local.";
@@ -54,9 +61,6 @@ const NAME_MAX: usize = 255;
 /// Longest TXT `nick` kept, in bytes (PROTOCOL.md: at most 200).
 const NICK_MAX: usize = 200;
 
-/// The UDP port of mDNS.
-const MDNS_PORT: u16 = 5353;
-
 /// Failure to start or drive the mDNS daemon. Callers should carry on without
 /// discovery (direct addresses still work) and tell the user. The text starts
 /// with `mDNS` and says why, e.g. `mDNS unavailable: UDP port 5353 is held by
@@ -68,27 +72,6 @@ pub struct DiscoveryError(String);
 impl From<mdns_sd::Error> for DiscoveryError {
     fn from(e: mdns_sd::Error) -> Self {
         Self(format!("mDNS: {e}"))
-    }
-}
-
-/// How well discovery can work here, right now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Health {
-    /// Advertising and browsing on at least one network interface.
-    Working,
-    /// Running, but limited, and why: no network interface is up besides
-    /// loopback (only this machine's peers can be found), or only one of
-    /// IPv4 and IPv6 works. Changes when interfaces come and go.
-    Limited(String),
-}
-
-impl Health {
-    /// The limitation, if any.
-    pub fn limitation(&self) -> Option<&str> {
-        match self {
-            Self::Working => None,
-            Self::Limited(why) => Some(why),
-        }
     }
 }
 
@@ -245,13 +228,9 @@ impl Discovery {
         if let Ok(status) = daemon.status() {
             let _ = status.recv_timeout(START_WAIT);
         }
-        let sockets = sockets::mdns();
-        if !sockets.v4 && !sockets.v6 {
+        if let Some(why) = health::port_unusable() {
             let _ = daemon.shutdown();
-            return Err(DiscoveryError(format!(
-                "mDNS unavailable: {}",
-                sockets.why_not(None)
-            )));
+            return Err(DiscoveryError(format!("mDNS unavailable: {why}")));
         }
         // mdns-sd re-reads the interface list every 5 s by default, the main
         // source of wake-ups while idle; a new address is picked up within
@@ -660,263 +639,6 @@ fn socket_addr(ip: &ScopedIp, port: u16) -> SocketAddr {
     }
 }
 
-/// One of our own networks: an address and its prefix length.
-#[derive(Debug, Clone, Copy)]
-struct Net {
-    ip: IpAddr,
-    prefix: u8,
-}
-
-impl Net {
-    fn contains(&self, ip: IpAddr) -> bool {
-        match (self.ip, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// The networks of this host's interfaces that are up.
-fn local_nets() -> Vec<Net> {
-    if_addrs::get_if_addrs()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|i| i.is_oper_up() && !i.is_loopback())
-        .map(|i| match i.addr {
-            if_addrs::IfAddr::V4(a) => Net {
-                ip: IpAddr::V4(a.ip),
-                prefix: a.prefixlen.min(32),
-            },
-            if_addrs::IfAddr::V6(a) => Net {
-                ip: IpAddr::V6(a.ip),
-                prefix: a.prefixlen.min(128),
-            },
-        })
-        .collect()
-}
-
-/// Dial order: addresses on one of our networks first (a link-local IPv6
-/// address, scoped to an interface, always is), IPv4 before IPv6, loopback
-/// last. An address on no network of ours (the peer's other interface, or a
-/// bogus one) is only tried after those.
-fn sort_addrs(addrs: &mut Vec<SocketAddr>, nets: &[Net]) {
-    let on_our_network = |a: &SocketAddr| match a {
-        SocketAddr::V6(v6) if v6.ip().is_unicast_link_local() => v6.scope_id() != 0,
-        other => nets.iter().any(|n| n.contains(other.ip())),
-    };
-    addrs.sort_by_key(|a| {
-        (
-            a.ip().is_loopback(),
-            !on_our_network(a),
-            matches!(a.ip(), IpAddr::V6(_)),
-            *a,
-        )
-    });
-    addrs.dedup();
-}
-
-/// How well mDNS can work with the sockets the daemon holds and the
-/// interfaces that are up (limited to `interfaces` when not empty).
-fn health(interfaces: &[String]) -> Health {
-    let sockets = sockets::mdns();
-    let up: Vec<if_addrs::Interface> = if_addrs::get_if_addrs()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|i| i.is_oper_up() && !i.is_p2p())
-        // Loopback counts only when asked for by name.
-        .filter(|i| {
-            if interfaces.is_empty() {
-                !i.is_loopback()
-            } else {
-                interfaces.contains(&i.name)
-            }
-        })
-        .collect();
-    let has_v4 = up.iter().any(|i| i.ip().is_ipv4());
-    let has_v6 = up.iter().any(|i| i.ip().is_ipv6());
-    if !has_v4 && !has_v6 {
-        return Health::Limited(if interfaces.is_empty() {
-            "mDNS: no network (only loopback is up)".to_owned()
-        } else {
-            format!(
-                "mDNS: {} not up",
-                interfaces.join(", ").replace(|c: char| c.is_control(), "?")
-            )
-        });
-    }
-    match (has_v4 && sockets.v4, has_v6 && sockets.v6) {
-        (true, true) => Health::Working,
-        (true, false) if !has_v6 => Health::Working,
-        (false, true) if !has_v4 => Health::Working,
-        (true, false) => Health::Limited(format!(
-            "mDNS over IPv4 only: {}",
-            sockets.why_not(Some(false))
-        )),
-        (false, true) => Health::Limited(format!(
-            "mDNS over IPv6 only: {}",
-            sockets.why_not(Some(true))
-        )),
-        (false, false) => Health::Limited(format!(
-            "mDNS: no network it can use ({})",
-            sockets.why_not(None)
-        )),
-    }
-}
-
-/// Which UDP 5353 sockets this process holds, and who else holds the port:
-/// read from `/proc` on Linux (elsewhere both are assumed held).
-mod sockets {
-    use std::collections::HashSet;
-    use std::fs;
-
-    use super::MDNS_PORT;
-
-    /// The mDNS sockets of this process.
-    pub(super) struct Sockets {
-        /// An IPv4 socket on 5353.
-        pub v4: bool,
-        /// An IPv6 socket on 5353.
-        pub v6: bool,
-        /// Sockets of other processes on 5353 (socket inodes), IPv4 then IPv6.
-        others: Vec<(bool, u64)>,
-    }
-
-    impl Sockets {
-        /// Why we hold no 5353 socket (of one family: `Some(true)` IPv4,
-        /// `Some(false)` IPv6; `None` either).
-        pub(super) fn why_not(&self, v4: Option<bool>) -> String {
-            let family = match v4 {
-                Some(true) => " (IPv4)",
-                Some(false) => " (IPv6)",
-                None => "",
-            };
-            if self.others.is_empty() {
-                return format!("cannot open UDP port {MDNS_PORT}{family}");
-            }
-            // A holder of the same family first; a dual-stack IPv6 socket
-            // blocks IPv4 too.
-            let mut others: Vec<&(bool, u64)> = self.others.iter().collect();
-            others.sort_by_key(|(is_v4, _)| v4.is_some_and(|v4| v4 != *is_v4));
-            match others.iter().find_map(|(_, inode)| owner_of(*inode)) {
-                Some(who) => format!("UDP port {MDNS_PORT}{family} is held by {who}"),
-                None => format!("UDP port {MDNS_PORT}{family} is held by another program"),
-            }
-        }
-    }
-
-    /// Looks at this process's sockets. Call once the daemon has started.
-    /// Without a readable `/proc` (not Linux, or not mounted), both are
-    /// assumed held: no check is better than a false alarm.
-    pub(super) fn mdns() -> Sockets {
-        let unknown = Sockets {
-            v4: true,
-            v6: true,
-            others: Vec::new(),
-        };
-        if !cfg!(target_os = "linux") || fs::metadata("/proc/net/udp").is_err() {
-            return unknown;
-        }
-        let Some(own) = own_sockets() else {
-            return unknown;
-        };
-        let mut sockets = Sockets {
-            v4: false,
-            v6: false,
-            others: Vec::new(),
-        };
-        for (table, v4) in [("/proc/net/udp", true), ("/proc/net/udp6", false)] {
-            for inode in bound_to(table, MDNS_PORT) {
-                if own.contains(&inode) {
-                    if v4 {
-                        sockets.v4 = true;
-                    } else {
-                        sockets.v6 = true;
-                    }
-                } else {
-                    sockets.others.push((v4, inode));
-                }
-            }
-        }
-        sockets
-    }
-
-    /// Inodes of the sockets in `/proc/net/udp{,6}` bound to local `port`.
-    fn bound_to(table: &str, port: u16) -> Vec<u64> {
-        let text = fs::read_to_string(table).unwrap_or_default();
-        text.lines()
-            .skip(1)
-            .filter_map(|line| {
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                let local_port = fields.get(1)?.rsplit_once(':')?.1;
-                (u16::from_str_radix(local_port, 16).ok()? == port)
-                    .then(|| fields.get(9)?.parse().ok())
-                    .flatten()
-            })
-            .collect()
-    }
-
-    /// The socket inode behind a `/proc/PID/fd/N` link (`socket:[1234]`).
-    fn socket_inode(link: &std::path::Path) -> Option<u64> {
-        let target = fs::read_link(link).ok()?;
-        let target = target.to_str()?;
-        target
-            .strip_prefix("socket:[")?
-            .strip_suffix(']')?
-            .parse()
-            .ok()
-    }
-
-    fn own_sockets() -> Option<HashSet<u64>> {
-        let fds = fs::read_dir("/proc/self/fd").ok()?;
-        Some(
-            fds.flatten()
-                .filter_map(|e| socket_inode(&e.path()))
-                .collect(),
-        )
-    }
-
-    /// `name (pid N)` of a process holding socket `inode`, if we may look.
-    fn owner_of(inode: u64) -> Option<String> {
-        for proc in fs::read_dir("/proc").ok()?.flatten() {
-            let Some(pid) = proc
-                .file_name()
-                .to_str()
-                .and_then(|p| p.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let Ok(fds) = fs::read_dir(proc.path().join("fd")) else {
-                continue;
-            };
-            if fds
-                .flatten()
-                .any(|fd| socket_inode(&fd.path()) == Some(inode))
-            {
-                let comm = fs::read_to_string(proc.path().join("comm")).unwrap_or_default();
-                // A process may name itself anything: no control characters.
-                let comm: String = comm
-                    .trim()
-                    .chars()
-                    .map(|c| if c.is_control() { '?' } else { c })
-                    .collect();
-                return Some(format!("{comm} (pid {pid})"));
-            }
-        }
-        None
-    }
-}
-
 /// The instance part of a DNS-SD full name, unescaped:
 /// `laptop (2)._lantalk._tcp.local.` → `laptop (2)`.
 fn instance_of(fullname: &str) -> String {
@@ -974,52 +696,6 @@ mod tests {
             ip: "10.0.0.1".parse().unwrap(),
             prefix: 24,
         }]
-    }
-
-    #[test]
-    fn addresses_sort_ours_first_ipv4_first_loopback_last() {
-        let mut list = addrs(&[
-            "127.0.0.1:1",
-            "192.0.2.7:1",
-            "[fe80::1%2]:1",
-            "10.0.0.2:1",
-            "[2001:db8::1]:1",
-            "10.0.0.2:1",
-        ]);
-        sort_addrs(&mut list, &nets());
-        let order: Vec<String> = list.iter().map(ToString::to_string).collect();
-        assert_eq!(
-            order,
-            [
-                "10.0.0.2:1",
-                "[fe80::1%2]:1",
-                "192.0.2.7:1",
-                "[2001:db8::1]:1",
-                "127.0.0.1:1"
-            ]
-        );
-    }
-
-    #[test]
-    fn networks_contain_their_addresses_only() {
-        let net = Net {
-            ip: "10.77.0.1".parse().unwrap(),
-            prefix: 24,
-        };
-        assert!(net.contains("10.77.0.200".parse().unwrap()));
-        assert!(!net.contains("10.77.1.2".parse().unwrap()));
-        assert!(!net.contains("fe80::1".parse().unwrap()));
-        let any = Net {
-            ip: "0.0.0.0".parse().unwrap(),
-            prefix: 0,
-        };
-        assert!(any.contains("203.0.113.9".parse().unwrap()));
-        let v6 = Net {
-            ip: "2001:db8::1".parse().unwrap(),
-            prefix: 64,
-        };
-        assert!(v6.contains("2001:db8::ffff".parse().unwrap()));
-        assert!(!v6.contains("2001:db9::1".parse().unwrap()));
     }
 
     fn peer(name: &str, nick: &str, host: &str) -> Peer {
