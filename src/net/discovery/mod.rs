@@ -1,36 +1,40 @@
 //! mDNS/DNS-SD: advertising ourselves as `_lantalk._tcp.local.` and browsing
-//! for peers. The only module that names `mdns_sd`; everything else sees
-//! [`Peer`], [`PeerEvent`] and [`Health`].
+//! for peers. This file wraps the daemon ([`Discovery`]) and is the only one
+//! in the crate that names `mdns_sd`: it converts mdns-sd's events into plain
+//! data before anything else sees them; everything outside sees [`Peer`],
+//! [`PeerEvent`] and [`Health`]. It must not block the async runtime: what
+//! blocks (starting the daemon, the health checks) runs on tokio's blocking
+//! pool.
 //!
-//! mdns-sd reports a peer several times (once per interface and address set)
-//! and renames on conflicts; this module merges those into one [`Peer`] per
-//! peer id and filters out our own advertisement. Whatever others advertise
-//! is untrusted: advertisements without a usable id or port are set aside
-//! with the reason ([`PeerEvent::Ignored`]), strings and address lists are
-//! bounded, and the number of peers is capped.
-//!
-//! mdns-sd reports nothing when it cannot open UDP port 5353 or finds no
-//! network: [`Health`] is our own check of both, so the user learns why
-//! nobody shows up.
+//! The rest, none of which knows mdns-sd:
+//! - `book.rs`: validates each resolved advertisement (untrusted) and merges
+//!   mdns-sd's several reports of one peer into one [`Peer`] per peer id,
+//!   leaving out our own advertisement; pure.
+//! - `peer.rs`: the types reported ([`Peer`], [`PeerEvent`], [`Ignored`]).
+//! - `health.rs`: [`Health`] and who holds UDP port 5353 (mdns-sd reports
+//!   nothing when it cannot open it or finds no network, so the user learns
+//!   why nobody shows up); blocking.
+//! - `addrs.rs`: our networks and the order to dial a peer's addresses in.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, SocketAddrV6};
 use std::time::Duration;
 
-use mdns_sd::{
-    DaemonEvent, IfKind, ResolvedService, ScopedIp, ServiceDaemon, ServiceEvent, ServiceInfo,
-};
-use serde::Serialize;
+use mdns_sd::{DaemonEvent, IfKind, ScopedIp, ServiceDaemon, ServiceEvent, ServiceInfo};
 use tokio::sync::mpsc;
 
-use crate::protocol::{Fingerprint, PROTO_VERSION, is_valid_peer_id};
+use crate::protocol::Fingerprint;
 
 mod addrs;
+mod book;
 mod health;
+mod peer;
 
-use addrs::{Net, local_nets, sort_addrs};
+use addrs::local_nets;
+pub use book::{MAX_ADDRS, MAX_PEERS};
+use book::{PeerBook, Resolved, Seen, instance_of, truncate};
 pub use health::Health;
 use health::health;
+pub use peer::{Ignored, MatchRank, Peer, PeerEvent};
 
 /// The DNS-SD service type lantalk advertises and browses.
 pub const SERVICE_TYPE: &str = "_lantalk._tcp.local.";
@@ -47,20 +51,6 @@ const VERIFY_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the daemon may take to open its sockets before we look at them.
 const START_WAIT: Duration = Duration::from_secs(1);
 
-/// At most this many peers are kept; more are ignored (a flood of bogus
-/// advertisements must not grow the list, or memory, without bound).
-pub const MAX_PEERS: usize = 256;
-
-/// At most this many addresses are kept per peer (the best ones): each is
-/// tried in turn when dialling.
-pub const MAX_ADDRS: usize = 8;
-
-/// Longest instance or host name kept, in bytes (a DNS name is at most 255).
-const NAME_MAX: usize = 255;
-
-/// Longest TXT `nick` kept, in bytes (PROTOCOL.md: at most 200).
-const NICK_MAX: usize = 200;
-
 /// Failure to start or drive the mDNS daemon. Callers should carry on without
 /// discovery (direct addresses still work) and tell the user. The text starts
 /// with `mDNS` and says why, e.g. `mDNS unavailable: UDP port 5353 is held by
@@ -73,104 +63,6 @@ impl From<mdns_sd::Error> for DiscoveryError {
     fn from(e: mdns_sd::Error) -> Self {
         Self(format!("mDNS: {e}"))
     }
-}
-
-/// A lantalk peer found on the network.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Peer {
-    /// DNS-SD instance name, e.g. `laptop` or, after a conflict, `laptop (2)`.
-    pub name: String,
-    /// The name the peer's user chose (TXT `nick`); usually equal to `name`.
-    pub nick: String,
-    /// The peer's mDNS host name, e.g. `laptop.local.`.
-    pub host: String,
-    /// Addresses to dial, best first (at most [`MAX_ADDRS`]): those on one
-    /// of our networks, IPv4 before IPv6 (link-local with scope); then the
-    /// others; loopback last.
-    pub addrs: Vec<SocketAddr>,
-    /// TCP port of the peer's listener.
-    pub port: u16,
-    /// The peer's id (TXT `id`): 32 lowercase hex characters.
-    pub id: String,
-    /// The fingerprint of its certificate (TXT `fp`); `None` for a peer
-    /// that does not speak TLS (an older lantalk).
-    pub fp: Option<Fingerprint>,
-    /// Full DNS-SD name, used to verify or identify the advertisement.
-    #[serde(skip)]
-    pub fullname: String,
-    /// Why lantalk will not talk to this peer although it is listed, e.g.
-    /// `speaks protocol 9; this lantalk speaks 1`. `None` for a usable peer.
-    pub problem: Option<String>,
-}
-
-/// An advertisement of our service type that is not a usable lantalk peer
-/// (no valid id, port 0, or too many peers), with the reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ignored {
-    /// The instance name, as advertised (may hold anything: escape it to show it).
-    pub name: String,
-    /// The host name, as advertised.
-    pub host: String,
-    /// Why it is ignored, e.g. `no peer id (TXT id)`.
-    pub why: String,
-}
-
-impl Ignored {
-    /// Whether `query` names this advertisement, like [`Peer::match_rank`].
-    pub fn matches(&self, query: &str) -> bool {
-        let q = strip_local(query.trim());
-        self.name.eq_ignore_ascii_case(q) || strip_local(&self.host).eq_ignore_ascii_case(q)
-    }
-}
-
-/// How well a peer matches a name typed by the user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum MatchRank {
-    /// The instance name or the host name matches.
-    Exact,
-    /// Only the chosen nickname matches (the peer was renamed after a conflict).
-    Nick,
-}
-
-impl Peer {
-    /// Whether `query` names this peer, case-insensitively: `laptop`,
-    /// `laptop.local`, `laptop.local.` and `Laptop` all name a peer whose
-    /// instance or host is `laptop`; `laptop (2)` and `laptop-2.local` name
-    /// the second `laptop` on a network.
-    pub fn match_rank(&self, query: &str) -> Option<MatchRank> {
-        let q = strip_local(query.trim());
-        if self.name.eq_ignore_ascii_case(q) || strip_local(&self.host).eq_ignore_ascii_case(q) {
-            Some(MatchRank::Exact)
-        } else if self.nick.eq_ignore_ascii_case(q) {
-            Some(MatchRank::Nick)
-        } else {
-            None
-        }
-    }
-}
-
-/// `laptop.local.` / `laptop.local` / `laptop.` → `laptop`.
-fn strip_local(name: &str) -> &str {
-    let name = name.strip_suffix('.').unwrap_or(name);
-    match name.len().checked_sub(".local".len()) {
-        Some(cut) if name.is_char_boundary(cut) && name[cut..].eq_ignore_ascii_case(".local") => {
-            &name[..cut]
-        }
-        _ => name,
-    }
-}
-
-/// A change in the set of peers, or in discovery itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PeerEvent {
-    /// A peer appeared, or its details (addresses, name, port) changed.
-    Up(Peer),
-    /// A peer said goodbye or its records expired.
-    Down(Peer),
-    /// An advertisement was set aside, and why (reported once per name and reason).
-    Ignored(Ignored),
-    /// Discovery's [`Health`] changed (a network came up or went away).
-    Health(Health),
 }
 
 /// What [`Discovery::find`] found for a name.
@@ -344,7 +236,13 @@ impl Discovery {
             loop {
                 let changes = tokio::select! {
                     event = events.recv_async() => match event {
-                        Ok(event) => book.apply(event, &local_nets()),
+                        // local_nets() is one getifaddrs call (a netlink dump,
+                        // no disk, no network) per resolution: cheap enough
+                        // for the runtime.
+                        Ok(event) => match seen(event) {
+                            Some(seen) => book.apply(seen, &local_nets()),
+                            None => continue,
+                        },
                         Err(_) => break,
                     },
                     Some(now) = health.recv() => vec![PeerEvent::Health(now)],
@@ -438,521 +336,89 @@ impl Drop for Discovery {
     }
 }
 
-/// Merges mdns-sd's events into one entry per peer id, and one peer per
-/// advertisement.
-struct PeerBook {
-    own_id: Option<String>,
-    by_id: HashMap<String, Peer>,
-    /// Advertisements set aside, by lowercase full name, with the reason last reported.
-    ignored: HashMap<String, String>,
-}
-
-impl PeerBook {
-    fn new(own_id: Option<String>) -> Self {
-        Self {
-            own_id,
-            by_id: HashMap::new(),
-            ignored: HashMap::new(),
-        }
+/// mdns-sd's event in our own terms, for the book; `None` for the events it
+/// does not need (search started or stopped, found but not yet resolved).
+fn seen(event: ServiceEvent) -> Option<Seen> {
+    match event {
+        ServiceEvent::ServiceResolved(r) => Some(Seen::Resolved(Resolved {
+            ips: r
+                .addresses
+                .iter()
+                .map(|ip| match ip {
+                    ScopedIp::V6(v6) => (ip.to_ip_addr(), v6.scope_id().index),
+                    other => (other.to_ip_addr(), 0),
+                })
+                .collect(),
+            txt: r
+                .txt_properties
+                .iter()
+                .map(|p| (p.key().to_owned(), p.val_str().to_owned()))
+                .collect(),
+            fullname: r.fullname,
+            host: r.host,
+            port: r.port,
+        })),
+        ServiceEvent::ServiceRemoved(_, fullname) => Some(Seen::Removed(fullname)),
+        _ => None,
     }
-
-    fn apply(&mut self, event: ServiceEvent, nets: &[Net]) -> Vec<PeerEvent> {
-        match event {
-            ServiceEvent::ServiceResolved(resolved) => match peer_from_resolved(&resolved, nets) {
-                Ok(peer) => {
-                    if self.own_id.as_deref() == Some(peer.id.as_str()) {
-                        return Vec::new();
-                    }
-                    self.up(peer, nets)
-                }
-                Err(ignored) => {
-                    let key = resolved.fullname.to_lowercase();
-                    // Once usable, now not: that peer is gone.
-                    let mut out: Vec<PeerEvent> =
-                        self.remove_fullname(&key, None).into_iter().collect();
-                    out.extend(self.set_aside(key, ignored));
-                    out
-                }
-            },
-            ServiceEvent::ServiceRemoved(_, fullname) => {
-                let key = fullname.to_lowercase();
-                self.ignored.remove(&key);
-                self.remove_fullname(&key, None).into_iter().collect()
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    /// Remembers why the advertisement `key` (lowercase full name) is not
-    /// used; the event to report it, unless that reason was reported before.
-    fn set_aside(&mut self, key: String, ignored: Ignored) -> Option<PeerEvent> {
-        if self.ignored.get(&key) == Some(&ignored.why) {
-            return None;
-        }
-        // Bounded like the peers: a flood of bad advertisements forgets old reasons.
-        if self.ignored.len() >= MAX_PEERS {
-            self.ignored.clear();
-        }
-        self.ignored.insert(key, ignored.why.clone());
-        Some(PeerEvent::Ignored(ignored))
-    }
-
-    /// Forgets the peer advertised as `fullname` (lowercase), unless its id is `keep`.
-    fn remove_fullname(&mut self, fullname: &str, keep: Option<&str>) -> Option<PeerEvent> {
-        let id = self
-            .by_id
-            .values()
-            .find(|p| p.fullname.to_lowercase() == fullname && Some(p.id.as_str()) != keep)?
-            .id
-            .clone();
-        self.by_id.remove(&id).map(PeerEvent::Down)
-    }
-
-    fn up(&mut self, peer: Peer, nets: &[Net]) -> Vec<PeerEvent> {
-        // The same advertisement under a new id: the old one is gone, so the
-        // list never shows one advertisement twice.
-        let mut out: Vec<PeerEvent> = self
-            .remove_fullname(&peer.fullname.to_lowercase(), Some(&peer.id))
-            .into_iter()
-            .collect();
-        if !self.by_id.contains_key(&peer.id) && self.by_id.len() >= MAX_PEERS {
-            let key = peer.fullname.to_lowercase();
-            let ignored = Ignored {
-                name: peer.name,
-                host: peer.host,
-                why: format!("more than {MAX_PEERS} peers on the network; the rest are ignored"),
-            };
-            out.extend(self.set_aside(key, ignored));
-            return out;
-        }
-        self.ignored.remove(&peer.fullname.to_lowercase());
-        out.extend(self.merge(peer, nets));
-        out
-    }
-
-    fn merge(&mut self, mut peer: Peer, nets: &[Net]) -> Option<PeerEvent> {
-        if let Some(known) = self.by_id.get(&peer.id) {
-            // Same advertisement seen on another interface: keep every address.
-            if known.fullname == peer.fullname && known.port == peer.port {
-                for addr in &known.addrs {
-                    if !peer.addrs.contains(addr) {
-                        peer.addrs.push(*addr);
-                    }
-                }
-                sort_addrs(&mut peer.addrs, nets);
-                peer.addrs.truncate(MAX_ADDRS);
-            }
-            if *known == peer {
-                return None;
-            }
-        }
-        self.by_id.insert(peer.id.clone(), peer.clone());
-        Some(PeerEvent::Up(peer))
-    }
-}
-
-/// Our view of one resolved advertisement, or why it is not a usable lantalk peer.
-fn peer_from_resolved(r: &ResolvedService, nets: &[Net]) -> Result<Peer, Ignored> {
-    let name = bounded(&instance_of(&r.fullname), NAME_MAX);
-    let host = bounded(&r.host, NAME_MAX);
-    let ignored = |why: String| Ignored {
-        name: name.clone(),
-        host: host.clone(),
-        why,
-    };
-    let id = match r.get_property_val_str("id") {
-        None => return Err(ignored("no peer id (TXT id); not a lantalk peer?".into())),
-        Some(id) if !is_valid_peer_id(id) => {
-            return Err(ignored(format!(
-                "its peer id {:?} is not 32 lowercase hex digits",
-                bounded(id, 40)
-            )));
-        }
-        Some(id) => id.to_owned(),
-    };
-    if r.port == 0 {
-        return Err(ignored("it advertises port 0".into()));
-    }
-    // No `proto` (or an empty one) is taken as ours: the key is advisory.
-    let problem = match r.get_property_val_str("proto").unwrap_or_default() {
-        "" => None,
-        p if p == PROTO_VERSION.to_string() => None,
-        p if p.len() <= 10 && p.bytes().all(|b| b.is_ascii_digit()) => Some(format!(
-            "speaks protocol {p}; this lantalk speaks {PROTO_VERSION}"
-        )),
-        p => Some(format!(
-            "speaks protocol {:?}; this lantalk speaks {PROTO_VERSION}",
-            bounded(p, 16)
-        )),
-    };
-    let fp = match r.get_property_val_str("fp").filter(|f| !f.is_empty()) {
-        None => None,
-        Some(text) => match text.parse::<Fingerprint>() {
-            Ok(fp) => Some(fp),
-            Err(e) => {
-                return Err(ignored(format!("its TXT fp {:?}: {e}", bounded(text, 80))));
-            }
-        },
-    };
-    let problem = match fp {
-        Some(fp) if problem.is_none() && fp.peer_id() != id => Some(format!(
-            "its key (TXT fp) does not prove its id {id}: refusing to talk to it"
-        )),
-        _ => problem,
-    };
-    let nick = r
-        .get_property_val_str("nick")
-        .filter(|n| !n.is_empty())
-        .map_or_else(|| name.clone(), |n| bounded(n, NICK_MAX));
-    let mut addrs: Vec<SocketAddr> = r
-        .addresses
-        .iter()
-        .map(|ip| socket_addr(ip, r.port))
-        .collect();
-    sort_addrs(&mut addrs, nets);
-    addrs.truncate(MAX_ADDRS);
-    Ok(Peer {
-        name,
-        nick,
-        host,
-        addrs,
-        port: r.port,
-        id,
-        fp,
-        fullname: r.fullname.clone(),
-        problem,
-    })
-}
-
-fn socket_addr(ip: &ScopedIp, port: u16) -> SocketAddr {
-    match ip {
-        ScopedIp::V6(v6) => {
-            let addr = *v6.addr();
-            let scope = if addr.is_unicast_link_local() {
-                v6.scope_id().index
-            } else {
-                0
-            };
-            SocketAddr::V6(SocketAddrV6::new(addr, port, 0, scope))
-        }
-        other => SocketAddr::new(other.to_ip_addr(), port),
-    }
-}
-
-/// The instance part of a DNS-SD full name, unescaped:
-/// `laptop (2)._lantalk._tcp.local.` → `laptop (2)`.
-fn instance_of(fullname: &str) -> String {
-    let raw = fullname
-        .strip_suffix(SERVICE_TYPE)
-        .map_or(fullname, |s| s.strip_suffix('.').unwrap_or(s));
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(next) = chars.next() {
-                out.push(next);
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// `s` cut to at most `max` bytes on a character boundary, owned.
-fn bounded(s: &str, max: usize) -> String {
-    truncate(s, max).to_owned()
-}
-
-/// `s` cut to at most `max` bytes on a character boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
+    use mdns_sd::TxtProperty;
+
     use super::*;
 
     #[test]
-    fn instance_names_are_unescaped() {
-        assert_eq!(instance_of("laptop (2)._lantalk._tcp.local."), "laptop (2)");
-        assert_eq!(instance_of("a\\.b._lantalk._tcp.local."), "a.b");
-    }
-
-    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
-        list.iter().map(|s| s.parse().unwrap()).collect()
-    }
-
-    /// Our networks in these tests: 10.0.0.0/24.
-    fn nets() -> Vec<Net> {
-        vec![Net {
-            ip: "10.0.0.1".parse().unwrap(),
-            prefix: 24,
-        }]
-    }
-
-    fn peer(name: &str, nick: &str, host: &str) -> Peer {
-        Peer {
-            name: name.into(),
-            nick: nick.into(),
-            host: host.into(),
-            addrs: vec![],
-            port: 7342,
-            id: "0".repeat(32),
-            fullname: format!("{name}.{SERVICE_TYPE}"),
-            fp: None,
-            problem: None,
-        }
-    }
-
-    #[test]
-    fn names_match_case_insensitively_with_or_without_local() {
-        let laptop = peer("laptop", "laptop", "laptop.local.");
-        for q in [
-            "laptop",
-            "Laptop",
-            "laptop.local",
-            "LAPTOP.local.",
-            " laptop ",
-        ] {
-            assert_eq!(laptop.match_rank(q), Some(MatchRank::Exact), "{q}");
-        }
-        assert_eq!(laptop.match_rank("phone"), None);
-        assert_eq!(laptop.match_rank("lap"), None);
-        let second = peer("laptop (2)", "laptop", "laptop-2.local.");
-        assert_eq!(second.match_rank("laptop (2)"), Some(MatchRank::Exact));
-        assert_eq!(second.match_rank("laptop-2.local"), Some(MatchRank::Exact));
-        assert_eq!(second.match_rank("laptop"), Some(MatchRank::Nick));
-    }
-
-    /// A resolution of `instance` with these TXT properties and addresses.
-    fn resolved_with(instance: &str, txt: &[(&str, &str)], ips: &str, port: u16) -> ServiceEvent {
-        let info =
-            ServiceInfo::new(SERVICE_TYPE, instance, "laptop.local.", ips, port, txt).unwrap();
-        ServiceEvent::ServiceResolved(Box::new(info.as_resolved_service()))
-    }
-
-    fn resolved(instance: &str, id: &str, ip: &str) -> ServiceEvent {
+    fn resolutions_become_plain_data() {
         let txt = [
-            ("txtvers", "1"),
-            ("proto", "1"),
-            ("id", id),
-            ("nick", instance),
+            TxtProperty::from(("id", "0123456789abcdef0123456789abcdef")),
+            TxtProperty::from(("nick", vec![0xff, 0xfe])),
+            TxtProperty::from("flag"),
         ];
-        resolved_with(instance, &txt, ip, 7342)
-    }
-
-    fn removed(instance: &str) -> ServiceEvent {
-        ServiceEvent::ServiceRemoved(SERVICE_TYPE.into(), format!("{instance}.{SERVICE_TYPE}"))
-    }
-
-    const ID: &str = "0123456789abcdef0123456789abcdef";
-
-    /// The one event `events` must hold.
-    fn one(mut events: Vec<PeerEvent>) -> PeerEvent {
-        assert_eq!(events.len(), 1, "{events:?}");
-        events.remove(0)
-    }
-
-    #[test]
-    fn repeated_resolutions_merge_into_one_peer() {
-        let mut book = PeerBook::new(None);
-        let PeerEvent::Up(first) = one(book.apply(resolved("laptop", ID, "10.0.0.1"), &nets()))
-        else {
-            panic!("first resolution must announce the peer")
+        let info = ServiceInfo::new(
+            SERVICE_TYPE,
+            "laptop (2)",
+            "laptop-2.local.",
+            "10.0.0.1",
+            7342,
+            txt.to_vec(),
+        )
+        .unwrap();
+        let event = ServiceEvent::ServiceResolved(Box::new(info.as_resolved_service()));
+        let Some(Seen::Resolved(r)) = seen(event) else {
+            panic!("a resolution is passed on")
         };
-        assert_eq!(first.addrs, addrs(&["10.0.0.1:7342"]));
-        // The same peer seen on another interface: one peer, both addresses.
-        let PeerEvent::Up(merged) = one(book.apply(resolved("laptop", ID, "fe80::1"), &nets()))
-        else {
-            panic!("a new address is a change")
-        };
-        assert_eq!(merged.addrs.len(), 2);
-        assert_eq!(merged.addrs[0].to_string(), "10.0.0.1:7342");
-        // Seen again with nothing new: no event.
+        assert_eq!(r.fullname, format!("laptop (2).{SERVICE_TYPE}"));
+        assert_eq!((r.host.as_str(), r.port), ("laptop-2.local.", 7342));
+        assert_eq!(r.ips, [("10.0.0.1".parse::<IpAddr>().unwrap(), 0)]);
+        // A value that is not UTF-8, or none, reads as empty (as mdns-sd reads it).
         assert_eq!(
-            book.apply(resolved("laptop", ID, "10.0.0.1"), &nets()),
-            vec![]
+            r.txt,
+            [
+                ("id".into(), "0123456789abcdef0123456789abcdef".into()),
+                ("nick".into(), String::new()),
+                ("flag".into(), String::new()),
+            ]
         );
-        assert!(
-            matches!(one(book.apply(removed("laptop"), &nets())), PeerEvent::Down(p) if p.id == ID)
-        );
-        assert!(book.by_id.is_empty());
     }
 
     #[test]
-    fn ourselves_and_malformed_ids_are_left_out() {
-        let mut book = PeerBook::new(Some(ID.to_owned()));
-        assert_eq!(book.apply(resolved("me", ID, "10.0.0.1"), &nets()), vec![]);
-        let PeerEvent::Ignored(bad) =
-            one(book.apply(resolved("bad", "NOT-AN-ID", "10.0.0.2"), &nets()))
-        else {
-            panic!("a bad id is reported")
-        };
-        assert_eq!(bad.name, "bad");
-        assert!(
-            bad.why.contains("\"NOT-AN-ID\" is not 32 lowercase hex"),
-            "{}",
-            bad.why
-        );
-        // Reported once, not at every resolution.
+    fn removals_are_passed_on_and_the_rest_dropped() {
+        let fullname = format!("laptop.{SERVICE_TYPE}");
         assert_eq!(
-            book.apply(resolved("bad", "NOT-AN-ID", "10.0.0.2"), &nets()),
-            vec![]
+            seen(ServiceEvent::ServiceRemoved(
+                SERVICE_TYPE.into(),
+                fullname.clone()
+            )),
+            Some(Seen::Removed(fullname.clone()))
         );
-        let other = "f".repeat(32);
-        assert!(
-            matches!(one(book.apply(resolved("phone", &other, "10.0.0.3"), &nets())), PeerEvent::Up(p) if p.name == "phone")
-        );
-        assert_eq!(book.by_id.len(), 1);
-    }
-
-    #[test]
-    fn missing_id_and_port_zero_say_why() {
-        let mut book = PeerBook::new(None);
-        let why = |events: Vec<PeerEvent>| match one(events) {
-            PeerEvent::Ignored(i) => i.why,
-            other => panic!("{other:?}"),
-        };
-        let no_id = why(book.apply(
-            resolved_with("x", &[("proto", "1")], "10.0.0.5", 7342),
-            &nets(),
-        ));
-        assert!(no_id.starts_with("no peer id"), "{no_id}");
-        let port0 = why(book.apply(resolved_with("y", &[("id", ID)], "10.0.0.6", 0), &nets()));
-        assert_eq!(port0, "it advertises port 0");
-        assert!(book.by_id.is_empty());
-    }
-
-    #[test]
-    fn missing_proto_and_nick_are_fine_another_proto_is_a_problem() {
-        let mut book = PeerBook::new(None);
-        let up = |events: Vec<PeerEvent>| match one(events) {
-            PeerEvent::Up(p) => p,
-            other => panic!("{other:?}"),
-        };
-        let plain = up(book.apply(
-            resolved_with("plain", &[("id", ID)], "10.0.0.5", 7342),
-            &nets(),
-        ));
-        assert_eq!((plain.nick.as_str(), plain.problem), ("plain", None));
-        let other = "e".repeat(32);
-        let future = up(book.apply(
-            resolved_with(
-                "future",
-                &[("id", &other), ("proto", "9")],
-                "10.0.0.6",
-                7342,
-            ),
-            &nets(),
-        ));
         assert_eq!(
-            future.problem.as_deref(),
-            Some("speaks protocol 9; this lantalk speaks 1")
+            seen(ServiceEvent::ServiceFound(SERVICE_TYPE.into(), fullname)),
+            None
         );
-        let third = "d".repeat(32);
-        let odd = up(book.apply(
-            resolved_with(
-                "odd",
-                &[("id", &third), ("proto", "v2\x1b")],
-                "10.0.0.7",
-                7342,
-            ),
-            &nets(),
-        ));
-        assert_eq!(
-            odd.problem.as_deref(),
-            Some("speaks protocol \"v2\\u{1b}\"; this lantalk speaks 1")
-        );
-    }
-
-    #[test]
-    fn long_strings_are_bounded() {
-        let mut book = PeerBook::new(None);
-        // 250 bytes: with `nick=`, the largest string a TXT record holds.
-        let nick = "é".repeat(125);
-        let PeerEvent::Up(p) = one(book.apply(
-            resolved_with("n", &[("id", ID), ("nick", &nick)], "10.0.0.5", 7342),
-            &nets(),
-        )) else {
-            panic!()
-        };
-        assert_eq!(p.nick.len(), 200);
-        assert!(p.nick.chars().all(|c| c == 'é'));
-    }
-
-    #[test]
-    fn a_new_id_for_the_same_advertisement_replaces_the_old() {
-        let mut book = PeerBook::new(None);
-        one(book.apply(resolved("laptop", ID, "10.0.0.1"), &nets()));
-        let other = "a".repeat(32);
-        let events = book.apply(resolved("laptop", &other, "10.0.0.1"), &nets());
-        assert!(
-            matches!(&events[..], [PeerEvent::Down(old), PeerEvent::Up(new)] if old.id == ID && new.id == other),
-            "{events:?}"
-        );
-        assert_eq!(book.by_id.len(), 1);
-        // Its goodbye removes the one left.
-        assert!(
-            matches!(one(book.apply(removed("laptop"), &nets())), PeerEvent::Down(p) if p.id == other)
-        );
-    }
-
-    #[test]
-    fn the_list_is_capped() {
-        let mut book = PeerBook::new(None);
-        let mut over = 0;
-        for round in 0..2 {
-            for i in 0..MAX_PEERS + 10 {
-                let id = format!("{i:032x}");
-                for event in book.apply(resolved(&format!("p{i}"), &id, "10.0.0.9"), &nets()) {
-                    if let PeerEvent::Ignored(ignored) = event {
-                        assert!(
-                            ignored.why.starts_with("more than 256 peers"),
-                            "{}",
-                            ignored.why
-                        );
-                        assert_eq!(round, 0, "each is reported once");
-                        over += 1;
-                    }
-                }
-            }
-        }
-        assert_eq!(book.by_id.len(), MAX_PEERS);
-        assert_eq!(over, 10);
-        // Room again once one leaves.
-        one(book.apply(removed("p0"), &nets()));
-        let id = format!("{:032x}", 9999);
-        assert!(matches!(
-            one(book.apply(resolved("late", &id, "10.0.0.9"), &nets())),
-            PeerEvent::Up(_)
-        ));
-    }
-
-    #[test]
-    fn many_addresses_keep_the_best_few() {
-        let mut book = PeerBook::new(None);
-        let ips: Vec<String> = (1..=20).map(|i| format!("192.0.2.{i}")).collect();
-        let ips = format!("{},10.0.0.77", ips.join(","));
-        let PeerEvent::Up(p) =
-            one(book.apply(resolved_with("many", &[("id", ID)], &ips, 7342), &nets()))
-        else {
-            panic!()
-        };
-        assert_eq!(p.addrs.len(), MAX_ADDRS);
-        assert_eq!(p.addrs[0].to_string(), "10.0.0.77:7342", "ours first");
-    }
-
-    #[test]
-    fn truncation_respects_char_boundaries() {
-        assert_eq!(truncate("ééé", 3), "é");
-        assert_eq!(truncate("abc", 63), "abc");
+        assert_eq!(seen(ServiceEvent::SearchStarted(SERVICE_TYPE.into())), None);
     }
 }
