@@ -18,7 +18,7 @@ use anyhow::anyhow;
 
 use crate::cli::{Command, Global};
 use crate::identity::Identity;
-use crate::net::Discovery;
+use crate::net::{Discovery, DiscoveryError};
 
 /// The exit status a failure maps to (documented in `--help` and the README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +52,12 @@ impl Failure {
 
     pub(crate) fn from_other(e: impl Into<anyhow::Error>) -> Self {
         Self::new(Exit::Other, e)
+    }
+
+    /// Discovery failed while in use. Its text alone: it already ends with
+    /// its source (mdns-sd's error), which `{:#}` would print a second time.
+    pub(crate) fn from_discovery(e: DiscoveryError) -> Self {
+        Self::new(Exit::Other, anyhow!("{e}"))
     }
 }
 

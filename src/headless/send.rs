@@ -125,7 +125,7 @@ pub(super) async fn send(
             match discovery
                 .find(peer, timeout)
                 .await
-                .map_err(Failure::from_other)?
+                .map_err(Failure::from_discovery)?
             {
                 Lookup::Found(found) => {
                     if let Some(problem) = &found.problem {

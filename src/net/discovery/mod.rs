@@ -51,18 +51,30 @@ const VERIFY_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the daemon may take to open its sockets before we look at them.
 const START_WAIT: Duration = Duration::from_secs(1);
 
-/// Failure to start or drive the mDNS daemon. Callers should carry on without
-/// discovery (direct addresses still work) and tell the user. The text starts
-/// with `mDNS` and says why, e.g. `mDNS unavailable: UDP port 5353 is held by
-/// avahi-daemon (pid 612)`.
+/// Failure to start or drive the mDNS daemon. Whatever the variant, callers
+/// carry on without discovery (peers can still be reached by address) and
+/// tell the user the text, which starts with `mDNS` and says why, e.g.
+/// `mDNS unavailable: UDP port 5353 is held by avahi-daemon (pid 612)`. The
+/// variants say what else can be done about it.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct DiscoveryError(String);
-
-impl From<mdns_sd::Error> for DiscoveryError {
-    fn from(e: mdns_sd::Error) -> Self {
-        Self(format!("mDNS: {e}"))
-    }
+pub enum DiscoveryError {
+    /// An interface we were asked to limit discovery to does not exist on
+    /// this machine. Retrying will not help: the user has to correct the
+    /// name (the text quotes it).
+    #[error("mDNS: no network interface named {0:?}")]
+    UnknownInterface(String),
+    /// UDP port 5353 could not be opened, for IPv4 nor IPv6. The reason
+    /// names the program holding it when we may see it (`UDP port 5353 is
+    /// held by avahi-daemon (pid 612)`); otherwise it just says the port
+    /// cannot be opened. Retrying helps only once that program lets go of
+    /// the port or shares it: tell the user who holds it.
+    #[error("mDNS unavailable: {0}")]
+    PortUnusable(String),
+    /// The mDNS daemon failed: it could not start (no thread or poller), or
+    /// it has stopped and takes no more commands. Nothing to fix but to
+    /// start discovery again; the error from mdns-sd is the source.
+    #[error("mDNS: {0}")]
+    Daemon(#[from] mdns_sd::Error),
 }
 
 /// What [`Discovery::find`] found for a name.
@@ -109,9 +121,7 @@ impl Discovery {
             if cfg!(target_os = "linux")
                 && !std::path::Path::new("/sys/class/net").join(name).exists()
             {
-                return Err(DiscoveryError(format!(
-                    "mDNS: no network interface named {name:?}"
-                )));
+                return Err(DiscoveryError::UnknownInterface(name.clone()));
             }
         }
         let daemon = ServiceDaemon::new()?;
@@ -122,7 +132,7 @@ impl Discovery {
         }
         if let Some(why) = health::port_unusable() {
             let _ = daemon.shutdown();
-            return Err(DiscoveryError(format!("mDNS unavailable: {why}")));
+            return Err(DiscoveryError::PortUnusable(why));
         }
         // mdns-sd re-reads the interface list every 5 s by default, the main
         // source of wake-ups while idle; a new address is picked up within
@@ -370,6 +380,24 @@ mod tests {
     use mdns_sd::TxtProperty;
 
     use super::*;
+
+    #[test]
+    fn errors_read_as_before_and_keep_their_source() {
+        use std::error::Error as _;
+        let held =
+            DiscoveryError::PortUnusable("UDP port 5353 is held by avahi-daemon (pid 612)".into());
+        assert_eq!(
+            held.to_string(),
+            "mDNS unavailable: UDP port 5353 is held by avahi-daemon (pid 612)"
+        );
+        assert_eq!(
+            DiscoveryError::UnknownInterface("eth9".into()).to_string(),
+            "mDNS: no network interface named \"eth9\""
+        );
+        let daemon = DiscoveryError::from(mdns_sd::Error::Msg("no poller".into()));
+        assert_eq!(daemon.to_string(), "mDNS: no poller");
+        assert_eq!(daemon.source().unwrap().to_string(), "no poller");
+    }
 
     #[test]
     fn resolutions_become_plain_data() {
