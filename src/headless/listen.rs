@@ -96,7 +96,7 @@ pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
     let discovery = if global.no_mdns {
         None
     } else {
-        advertise(global, &hello, &policy, bound.port)
+        advertise(global, &hello, &policy, bound.port).await
     };
 
     let mut conns: HashMap<SessionId, Conn> = HashMap::new();
@@ -188,8 +188,13 @@ pub(super) async fn listen(global: &Global, json: bool) -> Result<(), Failure> {
     result
 }
 
-fn advertise(global: &Global, hello: &Hello, policy: &net::Policy, port: u16) -> Option<Discovery> {
-    let mut discovery = match Discovery::start(&global.interfaces) {
+async fn advertise(
+    global: &Global,
+    hello: &Hello,
+    policy: &net::Policy,
+    port: u16,
+) -> Option<Discovery> {
+    let mut discovery = match Discovery::start(&global.interfaces).await {
         Ok(d) => d,
         Err(e) => {
             status!("{e}; discovery is off, peers can still connect to port {port} directly");
@@ -205,7 +210,7 @@ fn advertise(global: &Global, hello: &Hello, policy: &net::Policy, port: u16) ->
     };
     match discovery.advertise(&advert) {
         Ok(mut renames) => {
-            super::report_discovery(&discovery, port);
+            super::report_discovery(&discovery, port).await;
             tokio::spawn(async move {
                 while let Some(name) = renames.recv().await {
                     status!(

@@ -118,19 +118,19 @@ pub(crate) fn identity_of(global: &Global, listening: bool) -> anyhow::Result<Id
 /// Starts mDNS to look for peers. Fails when it cannot work at all (say why,
 /// and that `HOST:PORT` still works); a limitation (no network, one IP family
 /// only) is told on stderr and the search goes on.
-pub(crate) fn start_discovery(global: &Global) -> Result<Discovery, Failure> {
+pub(crate) async fn start_discovery(global: &Global) -> Result<Discovery, Failure> {
     if global.no_mdns {
         return Err(Failure::new(
             Exit::Usage,
             anyhow!("discovery is off (--no-mdns): give the peer as HOST:PORT"),
         ));
     }
-    let discovery = Discovery::start(&global.interfaces).map_err(|e| {
+    let discovery = Discovery::start(&global.interfaces).await.map_err(|e| {
         Failure::from_other(anyhow!(
             "{e}; cannot look for peers (give the peer as HOST:PORT)"
         ))
     })?;
-    if let Some(why) = discovery.health().limitation() {
+    if let Some(why) = discovery.health().await.limitation() {
         status!("{why}");
     }
     Ok(discovery)
@@ -138,9 +138,9 @@ pub(crate) fn start_discovery(global: &Global) -> Result<Discovery, Failure> {
 
 /// For `listen`: tells on stderr what limits discovery now (no network, one
 /// IP family only), and then each time that changes, while the runtime runs.
-pub(crate) fn report_discovery(discovery: &Discovery, port: u16) {
+pub(crate) async fn report_discovery(discovery: &Discovery, port: u16) {
     let direct = format!("peers can still connect to port {port} directly");
-    if let Some(why) = discovery.health().limitation() {
+    if let Some(why) = discovery.health().await.limitation() {
         status!("{why}; {direct}");
     }
     let Ok(mut changes) = discovery.health_changes() else {

@@ -24,7 +24,7 @@ const IGNORED_SHOWN: usize = 10;
 
 /// `lantalk peers`
 pub(super) async fn peers(global: &Global, json: bool, timeout: Duration) -> Result<(), Failure> {
-    let discovery = start_discovery(global)?;
+    let discovery = start_discovery(global).await?;
     let mut events = discovery.browse(None).map_err(Failure::from_discovery)?;
     let mut found: HashMap<String, Peer> = HashMap::new();
     // Advertisements that are not usable peers, by name and host: said on stderr.

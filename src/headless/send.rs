@@ -121,7 +121,7 @@ pub(super) async fn send(
     let (addrs, found) = match direct_addrs(peer).await? {
         Some(addrs) => (addrs, None),
         None => {
-            let discovery = start_discovery(global)?;
+            let discovery = start_discovery(global).await?;
             match discovery
                 .find(peer, timeout)
                 .await

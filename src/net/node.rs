@@ -486,14 +486,16 @@ impl Node {
             id: self.hello.id.clone(),
             fp: self.policy.tls.as_ref().map(|tls| tls.fingerprint),
         };
-        let started = Discovery::start(&config.interfaces).and_then(|mut d| {
-            let renames = d.advertise(&advert)?;
-            let peers = d.browse(Some(self.hello.id.clone()))?;
-            Ok((d, peers, renames))
-        });
+        let started = Discovery::start(&config.interfaces)
+            .await
+            .and_then(|mut d| {
+                let renames = d.advertise(&advert)?;
+                let peers = d.browse(Some(self.hello.id.clone()))?;
+                Ok((d, peers, renames))
+            });
         match started {
             Ok((discovery, peers, renames)) => {
-                let state = health_event(discovery.health());
+                let state = health_event(discovery.health().await);
                 self.discovery = Some(discovery);
                 self.advert = Some(advert);
                 let _ = self.events.send(state).await;

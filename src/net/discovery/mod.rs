@@ -75,6 +75,10 @@ pub enum DiscoveryError {
     /// start discovery again; the error from mdns-sd is the source.
     #[error("mDNS: {0}")]
     Daemon(#[from] mdns_sd::Error),
+    /// The async runtime shut down before the daemon could be started: the
+    /// program is ending, there is nothing to do.
+    #[error("mDNS: not started, shutting down")]
+    ShuttingDown,
 }
 
 /// What [`Discovery::find`] found for a name.
@@ -114,10 +118,20 @@ pub struct Discovery {
 impl Discovery {
     /// Starts the daemon, limited to `interfaces` when not empty. Fails, with
     /// the reason, when mDNS cannot work at all: an unknown interface, or UDP
-    /// port 5353 held by a program that does not share it. Blocks for as long
-    /// as the daemon takes to open its sockets (a few milliseconds).
-    pub fn start(interfaces: &[String]) -> Result<Self, DiscoveryError> {
-        for name in interfaces {
+    /// port 5353 held by a program that does not share it. Takes as long as
+    /// the daemon takes to open its sockets (a few milliseconds, at most
+    /// `START_WAIT`), waiting on tokio's blocking pool, not on the runtime.
+    pub async fn start(interfaces: &[String]) -> Result<Self, DiscoveryError> {
+        let interfaces = interfaces.to_vec();
+        blocking(move || Self::start_blocking(interfaces))
+            .await
+            .unwrap_or(Err(DiscoveryError::ShuttingDown))
+    }
+
+    /// [`Discovery::start`], blocking: it waits for the daemon and reads
+    /// `/sys` and `/proc`.
+    fn start_blocking(interfaces: Vec<String>) -> Result<Self, DiscoveryError> {
+        for name in &interfaces {
             if cfg!(target_os = "linux")
                 && !std::path::Path::new("/sys/class/net").join(name).exists()
             {
@@ -146,29 +160,38 @@ impl Discovery {
         Ok(Self {
             daemon,
             advertised: None,
-            interfaces: interfaces.to_vec(),
+            interfaces,
         })
     }
 
-    /// How well discovery can work right now (see [`Health`]).
-    pub fn health(&self) -> Health {
-        health(&self.interfaces)
+    /// How well discovery can work right now (see [`Health`]). The check
+    /// reads `/proc` and the interface list on tokio's blocking pool.
+    pub async fn health(&self) -> Health {
+        check_health(self.interfaces.clone())
+            .await
+            // Only while the runtime shuts down: nobody is left to tell.
+            .unwrap_or(Health::Working)
     }
 
     /// The [`Health`] as it changes: a new value each time it differs from
-    /// the one before (which starts as [`Discovery::health`] now). The daemon
-    /// notices new and lost addresses within `IP_CHECK_SECS`.
+    /// the one before (which starts as [`Discovery::health`] when the
+    /// monitor starts). The daemon notices new and lost addresses within
+    /// `IP_CHECK_SECS`; each check runs on tokio's blocking pool.
     pub fn health_changes(&self) -> Result<mpsc::Receiver<Health>, DiscoveryError> {
         let monitor = self.daemon.monitor()?;
         let interfaces = self.interfaces.clone();
-        let mut last = self.health();
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
+            let Some(mut last) = check_health(interfaces.clone()).await else {
+                return;
+            };
             while let Ok(event) = monitor.recv_async().await {
                 if !matches!(event, DaemonEvent::IpAdd(_) | DaemonEvent::IpDel(_)) {
                     continue;
                 }
-                let now = health(&interfaces);
+                let Some(now) = check_health(interfaces.clone()).await else {
+                    break;
+                };
                 if now != last {
                     last = now.clone();
                     if tx.send(now).await.is_err() {
@@ -346,6 +369,22 @@ impl Drop for Discovery {
     }
 }
 
+/// Runs `f` on tokio's blocking pool, so the runtime (shared with the chat
+/// screen) goes on meanwhile. A panic in `f` is raised again here. `None`
+/// only when the runtime shuts down before `f` could run.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(value) => Some(value),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => None,
+    }
+}
+
+/// [`health()`] for `interfaces`, off the runtime (see [`blocking`]).
+async fn check_health(interfaces: Vec<String>) -> Option<Health> {
+    blocking(move || health(&interfaces)).await
+}
+
 /// mdns-sd's event in our own terms, for the book; `None` for the events it
 /// does not need (search started or stopped, found but not yet resolved).
 fn seen(event: ServiceEvent) -> Option<Seen> {
@@ -397,6 +436,19 @@ mod tests {
         let daemon = DiscoveryError::from(mdns_sd::Error::Msg("no poller".into()));
         assert_eq!(daemon.to_string(), "mDNS: no poller");
         assert_eq!(daemon.source().unwrap().to_string(), "no poller");
+    }
+
+    /// Fails before any daemon starts: safe in this machine's namespace.
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_unknown_interface_is_refused_before_starting() {
+        let Err(e) = Discovery::start(&["lt-no-such-if0".to_owned()]).await else {
+            panic!("no such interface")
+        };
+        assert!(
+            matches!(&e, DiscoveryError::UnknownInterface(name) if name == "lt-no-such-if0"),
+            "{e}"
+        );
     }
 
     #[test]
