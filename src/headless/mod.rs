@@ -61,6 +61,11 @@ impl Failure {
     pub(crate) fn from_other(e: impl Into<anyhow::Error>) -> Self {
         Self::new(Exit::Other, e)
     }
+
+    /// Discovery failed while in use: said with its causes.
+    pub(crate) fn from_discovery(e: crate::net::DiscoveryError) -> Self {
+        Self::new(Exit::Other, anyhow!("{}", crate::error_chain(&e)))
+    }
 }
 
 impl fmt::Display for Failure {
@@ -95,18 +100,13 @@ pub(crate) async fn start_discovery(options: &Options) -> Result<Discovery, Fail
             anyhow!("discovery is off (--no-mdns): give the peer as HOST:PORT"),
         ));
     }
-    let interfaces = options.interfaces.clone();
-    // SHIM until discovery starts off the runtime by itself.
-    let started = tokio::task::spawn_blocking(move || Discovery::start(&interfaces))
-        .await
-        .map_err(Failure::from_other)?;
-    let discovery = started.map_err(|e| {
+    let discovery = Discovery::start(&options.interfaces).await.map_err(|e| {
         Failure::from_other(anyhow!(
             "{}; cannot look for peers (give the peer as HOST:PORT)",
             crate::error_chain(&e)
         ))
     })?;
-    if let Some(why) = discovery.health().limitation() {
+    if let Some(why) = discovery.health().await.limitation() {
         status!("{why}");
     }
     Ok(discovery)

@@ -25,7 +25,7 @@ const IGNORED_SHOWN: usize = 10;
 /// `lantalk peers`
 pub async fn peers(options: &Options, json: bool, timeout: Duration) -> Result<(), Failure> {
     let discovery = start_discovery(options).await?;
-    let mut events = discovery.browse(None).map_err(Failure::from_other)?;
+    let mut events = discovery.browse(None).map_err(Failure::from_discovery)?;
     let mut found: HashMap<String, Peer> = HashMap::new();
     // Advertisements that are not usable peers, by name and host: said on stderr.
     let mut ignored: HashMap<(String, String), String> = HashMap::new();

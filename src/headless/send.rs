@@ -181,7 +181,7 @@ async fn find(
     match discovery
         .find(peer, timeout)
         .await
-        .map_err(Failure::from_other)?
+        .map_err(Failure::from_discovery)?
     {
         Lookup::Found(found) => {
             if let Some(problem) = &found.problem {

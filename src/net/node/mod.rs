@@ -302,11 +302,7 @@ impl Node {
         let (tx, rx) = oneshot::channel();
         tokio::spawn(async move {
             let started = async {
-                // SHIM until discovery starts off the runtime by itself.
-                let mut discovery =
-                    tokio::task::spawn_blocking(move || Discovery::start(&interfaces))
-                        .await
-                        .expect("discovery start panicked")?;
+                let mut discovery = Discovery::start(&interfaces).await?;
                 let renames = match &advert {
                     Some(advert) => Some(discovery.advertise(advert)?),
                     None => None,
@@ -315,7 +311,7 @@ impl Node {
                     Some(own) => (Some(discovery.browse(Some(own))?), None),
                     None => (None, Some(discovery.health_changes()?)),
                 };
-                let health = discovery.health();
+                let health = discovery.health().await;
                 Ok::<_, DiscoveryError>(Started {
                     discovery,
                     advert,

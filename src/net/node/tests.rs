@@ -180,19 +180,20 @@ async fn a_text_is_stored_sent_then_delivered_and_arrives_once() {
         );
     }
     assert_eq!(acked, ["t1", "t2"]);
-    let delivered = ours(&store(&db), &a.id).await;
+    // The receiver stored them before it acknowledged them.
+    let (theirs, _) = store(&da).page(b.id.clone(), None, 10).await.unwrap();
+    assert_eq!(theirs.len(), 2);
+    // Stopping settles our history: delivered.
+    let a_id = a.id.clone();
+    b.stop().await;
+    a.stop().await;
     assert_eq!(
-        delivered,
+        ours(&store(&db), &a_id).await,
         [
             ("t1".into(), State::Delivered),
             ("t2".into(), State::Delivered)
         ]
     );
-    // The receiver stored them as received.
-    let (theirs, _) = store(&da).page(b.id.clone(), None, 10).await.unwrap();
-    assert_eq!(theirs.len(), 2);
-    b.stop().await;
-    a.stop().await;
 }
 
 /// Texts for a peer that cannot be reached are in the history before
@@ -246,11 +247,11 @@ async fn a_text_for_an_absent_peer_waits_in_the_history_and_goes_out_later() {
         })
         .await;
     assert_eq!(acked, ["w1"]);
+    b.stop().await;
     assert_eq!(
         ours(&store(&db), &a.id).await,
         [("w1".into(), State::Delivered)]
     );
-    b.stop().await;
     a.stop().await;
 }
 
