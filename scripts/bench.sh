@@ -24,6 +24,7 @@ cargo bench --locked --bench codec
 cargo bench --locked --bench session
 cargo bench --locked --bench processes
 cargo bench --locked --bench store
+cargo bench --locked --bench screen
 bash benches/lan.sh target/release/lantalk
 
 if [ "$quick" = 1 ]; then out=target/BENCHMARKS-quick.md; else out=BENCHMARKS.md; fi
