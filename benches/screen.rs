@@ -2,7 +2,9 @@
 //! conversation open, without a terminal: `lantalk::ui::draw` into a ratatui
 //! `TestBackend` of 120×40 cells, with 100,000 messages in the open
 //! conversation, next to the same screen with 100 messages. Only the visible
-//! messages should be laid out, so the two should cost about the same.
+//! messages should be laid out, so the two should cost about the same. A
+//! second row draws the 100,000 scrolled to the top: the layout walks from
+//! the newest message back to the window shown, so that one costs more.
 //!
 //! Uses only the crate's public API (`lantalk::app`, `lantalk::ui`); the
 //! conversation is built here, as the unit tests build theirs.
@@ -134,6 +136,17 @@ fn main() {
         ours.show("ms/frame"),
         baseline.show("ms/frame")
     );
+    // Scrolled to the oldest message in memory, as Home in the conversation
+    // pane does: rows are laid out from the newest message back to the
+    // window, so a frame there costs what the whole conversation does.
+    let mut top = chatting(100_000);
+    top.peers[0].conversation.scroll = usize::MAX / 2;
+    let top_reps = if smoke { 1 } else { pick(20, 3) };
+    let at_top = Stats::of(&draw_ms("100,000 messages, at the top", &top, top_reps));
+    eprintln!(
+        "  100,000 messages, scrolled to the top: {}",
+        at_top.show("ms/frame")
+    );
     if smoke {
         return;
     }
@@ -146,6 +159,17 @@ fn main() {
         &ours.show("ms/frame"),
         &format!("100 messages open: {}", baseline.show("ms/frame")),
         &format!("{:.2} (vs 100 messages)", ours.median / baseline.median),
+        "report ms per frame",
+        None,
+    );
+    support::row(
+        "9b",
+        &format!(
+            "chat screen drawn as above, scrolled to the oldest of the 100,000 messages (Home), {top_reps} draws"
+        ),
+        &at_top.show("ms/frame"),
+        &format!("at the newest: {}", ours.show("ms/frame")),
+        &format!("{:.0} (vs at the newest)", at_top.median / ours.median),
         "report ms per frame",
         None,
     );
