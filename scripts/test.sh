@@ -44,4 +44,4 @@ if [ "$root" = 0 ]; then
   echo "test.sh: not root: the tests that build network namespaces or bind mounts will fail." >&2
 fi
 
-exec cargo test --locked -- --include-ignored "$@"
+exec cargo test --locked --no-fail-fast -- --include-ignored "$@"
