@@ -44,7 +44,8 @@ rev=$(git describe --always --dirty 2>/dev/null || echo unknown)
   echo
   echo "| # | benchmark | lantalk | compared with | ratio | target | met |"
   echo "|---|---|---|---|---|---|---|"
-  sort -t'|' -k2,2V "$rows"
+  # By row number, "9" before "9b": the number without its padding, first.
+  awk -F'|' '{ n = $2; gsub(/ /, "", n); print n "\t" $0 }' "$rows" | sort -t$'\t' -k1,1V | cut -f2-
   echo
   if [ -f benches/NOTES.md ]; then cat benches/NOTES.md; fi
 } > "$out"
