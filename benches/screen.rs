@@ -165,7 +165,8 @@ fn main() {
     support::row(
         "9b",
         &format!(
-            "chat screen drawn as above, scrolled to the oldest of the 100,000 messages (Home), {top_reps} draws"
+            "chat screen drawn by `lantalk::ui::draw` into a ratatui TestBackend ({}×{}), 100,000 messages open, scrolled to the oldest (Home), {top_reps} draws",
+            SIZE.0, SIZE.1
         ),
         &at_top.show("ms/frame"),
         &format!("at the newest: {}", ours.show("ms/frame")),
