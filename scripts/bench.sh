@@ -24,6 +24,7 @@ cargo bench --locked --bench codec
 cargo bench --locked --bench session
 cargo bench --locked --bench processes
 cargo bench --locked --bench store
+cargo bench --locked --bench screen
 bash benches/lan.sh target/release/lantalk
 
 if [ "$quick" = 1 ]; then out=target/BENCHMARKS-quick.md; else out=BENCHMARKS.md; fi
@@ -43,7 +44,8 @@ rev=$(git describe --always --dirty 2>/dev/null || echo unknown)
   echo
   echo "| # | benchmark | lantalk | compared with | ratio | target | met |"
   echo "|---|---|---|---|---|---|---|"
-  sort -t'|' -k2,2V "$rows"
+  # By row number, "9" before "9b": the number without its padding, first.
+  awk -F'|' '{ n = $2; gsub(/ /, "", n); print n "\t" $0 }' "$rows" | sort -t$'\t' -k1,1V | cut -f2-
   echo
   if [ -f benches/NOTES.md ]; then cat benches/NOTES.md; fi
 } > "$out"

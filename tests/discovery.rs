@@ -83,10 +83,9 @@ fn assert_terminal_safe(what: &str, s: &str) {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces)"]
 fn poisoned_advertisements_leave_a_sane_peer_list() {
-    let Some(lan) = Lan::new("poisoned_peer_list", 2) else {
-        return;
-    };
+    let lan = Lan::new("poisoned_peer_list", 2);
     let dir = tempfile::tempdir().unwrap();
     let long_nick = "é".repeat(125); // 250 bytes: with `nick=`, a full 255-byte TXT string
     let junk = "x".repeat(249); // with `junkN=`, 255 bytes
@@ -301,10 +300,9 @@ fn poisoned_advertisements_leave_a_sane_peer_list() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces)"]
 fn unusable_peers_are_not_dialled_and_say_why() {
-    let Some(lan) = Lan::new("unusable_peers", 2) else {
-        return;
-    };
+    let lan = Lan::new("unusable_peers", 2);
     let dir = tempfile::tempdir().unwrap();
     let txt_id = |c: char| format!("id={}", id(c));
     // Nothing listens on host 1: each of these refuses connections.
@@ -397,10 +395,9 @@ fn unusable_peers_are_not_dialled_and_say_why() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces)"]
 fn addresses_off_our_network_are_dialled_last() {
-    let Some(lan) = Lan::new("off_network_addresses", 2) else {
-        return;
-    };
+    let lan = Lan::new("off_network_addresses", 2);
     let dirs = tempfile::tempdir().unwrap();
     // The laptop has a second address, on a network we are not on; it sorts
     // before ours by number.
@@ -447,10 +444,9 @@ fn addresses_off_our_network_are_dialled_last() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces)"]
 fn a_flood_of_advertisements_is_capped() {
-    let Some(lan) = Lan::new("advertisement_flood", 2) else {
-        return;
-    };
+    let lan = Lan::new("advertisement_flood", 2);
     let dir = tempfile::tempdir().unwrap();
     let _flood = advertise(
         &lan,
@@ -513,10 +509,9 @@ fn joined(screen: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces) and tmux"]
 fn chat_screen_lists_poisoned_peers_sanely_and_says_why_they_fail() {
-    let Some(lan) = Lan::new("poisoned_chat_screen", 2) else {
-        return;
-    };
+    let lan = Lan::new("poisoned_chat_screen", 2);
     let dir = tempfile::tempdir().unwrap();
     let txt_id = |c: char| format!("id={}", id(c));
     let _advertisers = [

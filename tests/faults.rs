@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::lan::Lan;
+use common::lan::{Lan, require_root};
 use common::proc::{BIN, Proc, port_of};
 use common::tmux::{Tmux, framed};
 use serde_json::{Value, json};
@@ -137,10 +137,9 @@ time.sleep(3600)
 // ---------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs root (network namespaces)"]
 fn without_a_network_listen_says_so_and_takes_direct_connections() {
-    let Some(lan) = Lan::new("no_network_listen", 1) else {
-        return;
-    };
+    let lan = Lan::new("no_network_listen", 1);
     unplug(&lan, LAPTOP);
     let dirs = tempfile::tempdir().unwrap();
     let (mut laptop, port) = listen_on(&lan, LAPTOP, "laptop", &dirs.path().join("l"), &[]);
@@ -178,10 +177,9 @@ fn without_a_network_listen_says_so_and_takes_direct_connections() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces) and tmux"]
 fn without_a_network_the_chat_screen_says_so_and_takes_direct_connections() {
-    let Some(lan) = Lan::new("no_network_tui", 1) else {
-        return;
-    };
+    let lan = Lan::new("no_network_tui", 1);
     unplug(&lan, LAPTOP);
     let dirs = tempfile::tempdir().unwrap();
     let mut tmux = Tmux::new();
@@ -216,10 +214,9 @@ fn without_a_network_the_chat_screen_says_so_and_takes_direct_connections() {
 /// A laptop started before its network: discovery starts by itself once an
 /// interface comes up (the daemon looks every 30 s).
 #[test]
+#[ignore = "needs root (network namespaces)"]
 fn discovery_starts_when_the_network_comes_up() {
-    let Some(lan) = Lan::new("network_comes_up", 2) else {
-        return;
-    };
+    let lan = Lan::new("network_comes_up", 2);
     unplug(&lan, LAPTOP);
     let dirs = tempfile::tempdir().unwrap();
     let (mut laptop, _) = listen_on(&lan, LAPTOP, "laptop", &dirs.path().join("l"), &[]);
@@ -253,10 +250,9 @@ fn discovery_starts_when_the_network_comes_up() {
 // ---------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs root (network namespaces) and tmux"]
 fn mdns_port_held_exclusively_is_named_and_direct_connections_work() {
-    let Some(lan) = Lan::new("mdns_port_held", 2) else {
-        return;
-    };
+    let lan = Lan::new("mdns_port_held", 2);
     let holder = python(&lan, LAPTOP, HOLD_5353_EXCLUSIVELY);
     let held_by = format!("UDP port 5353 is held by python3 (pid {})", holder.pid());
     let dirs = tempfile::tempdir().unwrap();
@@ -333,10 +329,9 @@ fn mdns_port_held_exclusively_is_named_and_direct_connections_work() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces)"]
 fn mdns_port_shared_like_avahi_does_leaves_discovery_working() {
-    let Some(lan) = Lan::new("mdns_port_shared", 2) else {
-        return;
-    };
+    let lan = Lan::new("mdns_port_shared", 2);
     let _holder = python(&lan, LAPTOP, HOLD_5353_SHARED);
     let dirs = tempfile::tempdir().unwrap();
     let (mut laptop, _) = listen_on(&lan, LAPTOP, "laptop", &dirs.path().join("l"), &[]);
@@ -442,32 +437,10 @@ fn read_only(dir: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| text(&o.stdout).trim() == "0")
-}
-
-/// `true` to go on; otherwise prints why the test is skipped (or fails when
-/// CI requires root tests, as for the namespace tests).
-fn root_or_skip(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    let why = format!("{test}: read-only bind mounts need root");
-    if std::env::var("LANTALK_REQUIRE_NETNS").as_deref() == Ok("1") {
-        panic!("{why}, and LANTALK_REQUIRE_NETNS=1 requires them");
-    }
-    eprintln!("SKIPPED {why}; run as root (CI sets LANTALK_REQUIRE_NETNS=1 to fail instead)");
-    false
-}
-
 #[test]
+#[ignore = "needs root (read-only bind mounts)"]
 fn read_only_data_dir_keeps_its_id_and_its_lock() {
-    if !root_or_skip("read_only_data_dir") {
-        return;
-    }
+    require_root("read_only_data_dir", "read-only bind mounts");
     let tmp = tempfile::tempdir().unwrap();
     let (mut laptop, port) = local_listen(local(
         &tmp.path().join("laptop"),
@@ -534,6 +507,7 @@ fn read_only_data_dir_keeps_its_id_and_its_lock() {
 }
 
 #[test]
+#[ignore = "needs tmux"]
 fn unwritable_data_dir_chat_screen_works_and_says_so_on_leaving() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = under_a_file(tmp.path());
@@ -588,10 +562,9 @@ fn unwritable_data_dir_chat_screen_works_and_says_so_on_leaving() {
 /// `busy_default_port_falls_back` (tests/loopback.rs) covers `listen`; this
 /// is the chat screen, found by name on its fallback port.
 #[test]
+#[ignore = "needs root (network namespaces) and tmux"]
 fn chat_screen_on_a_busy_7342_falls_back_and_is_found_there() {
-    let Some(lan) = Lan::new("tui_port_busy", 2) else {
-        return;
-    };
+    let lan = Lan::new("tui_port_busy", 2);
     let _holder = python(&lan, LAPTOP, HOLD_7342);
     let dirs = tempfile::tempdir().unwrap();
     let mut tmux = Tmux::new();
@@ -627,10 +600,9 @@ fn chat_screen_on_a_busy_7342_falls_back_and_is_found_there() {
 /// goodbye on mDNS, so the peer sees it offline at once rather than after
 /// the records expire (120 s).
 #[test]
+#[ignore = "needs root (network namespaces) and tmux"]
 fn closing_the_terminal_ends_the_chat_screen_with_goodbyes() {
-    let Some(lan) = Lan::new("terminal_closed", 2) else {
-        return;
-    };
+    let lan = Lan::new("terminal_closed", 2);
     let dirs = tempfile::tempdir().unwrap();
     let mut tmux = Tmux::new();
     for (i, name) in [(LAPTOP, "laptop"), (PHONE, "phone")] {

@@ -924,6 +924,7 @@ fn silent_connections_from_many_hosts_make_room_for_a_peer() {
 }
 
 #[test]
+#[ignore = "needs tmux"]
 fn connection_flood_into_the_chat_screen() {
     let _serial = serial();
     let tui = Tui::start();
@@ -1054,6 +1055,7 @@ fn message_flood_into_listen() {
 }
 
 #[test]
+#[ignore = "needs tmux"]
 fn message_flood_into_the_chat_screen() {
     let _serial = serial();
     let tui = Tui::start();

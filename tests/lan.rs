@@ -57,10 +57,9 @@ fn peers_json(lan: &Lan, i: usize, timeout: &str) -> Vec<Value> {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces)"]
 fn phone_sends_to_laptop_by_name_and_it_is_acknowledged() {
-    let Some(lan) = Lan::new("phone_sends_to_laptop", 2) else {
-        return;
-    };
+    let lan = Lan::new("phone_sends_to_laptop", 2);
     let dirs = tempfile::tempdir().unwrap();
     let (mut laptop, _) = listen(&lan, LAPTOP, "laptop", &dirs.path().join("laptop"), &[]);
     let phone_dir = dirs.path().join("phone");
@@ -107,10 +106,9 @@ fn phone_sends_to_laptop_by_name_and_it_is_acknowledged() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces)"]
 fn peers_lists_laptop_with_its_id_and_port_until_it_quits() {
-    let Some(lan) = Lan::new("peers_lists_laptop", 2) else {
-        return;
-    };
+    let lan = Lan::new("peers_lists_laptop", 2);
     let dirs = tempfile::tempdir().unwrap();
     let laptop_dir = dirs.path().join("laptop");
     let (mut laptop, port) = listen(&lan, LAPTOP, "laptop", &laptop_dir, &["--port", "0"]);
@@ -173,10 +171,9 @@ fn peers_lists_laptop_with_its_id_and_port_until_it_quits() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces)"]
 fn send_to_a_missing_peer_exits_3_with_a_clear_message() {
-    let Some(lan) = Lan::new("send_to_missing_peer", 2) else {
-        return;
-    };
+    let lan = Lan::new("send_to_missing_peer", 2);
     let dirs = tempfile::tempdir().unwrap();
     let out = lan.run(
         PHONE,
@@ -206,10 +203,9 @@ fn send_to_a_missing_peer_exits_3_with_a_clear_message() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces)"]
 fn two_hosts_with_the_same_hostname_both_stay_reachable() {
-    let Some(lan) = Lan::new("same_hostname", 3) else {
-        return;
-    };
+    let lan = Lan::new("same_hostname", 3);
     let dirs = tempfile::tempdir().unwrap();
     let (first_dir, second_dir, phone_dir) = (
         dirs.path().join("a"),
@@ -295,10 +291,9 @@ fn two_hosts_with_the_same_hostname_both_stay_reachable() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces)"]
 fn interface_flag_limits_where_we_advertise() {
-    let Some(lan) = Lan::new("interface_flag", 3) else {
-        return;
-    };
+    let lan = Lan::new("interface_flag", 3);
     let dirs = tempfile::tempdir().unwrap();
     let (_on_lan, _) = listen(
         &lan,
@@ -346,10 +341,9 @@ fn interface_flag_limits_where_we_advertise() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces)"]
 fn ipv6_link_local_addresses_are_advertised_and_dialable() {
-    let Some(lan) = Lan::new("ipv6_link_local", 2) else {
-        return;
-    };
+    let lan = Lan::new("ipv6_link_local", 2);
     let dirs = tempfile::tempdir().unwrap();
     let (mut laptop, port) = listen(&lan, LAPTOP, "laptop", &dirs.path().join("laptop"), &[]);
     let peers = peers_json(&lan, PHONE, "3");

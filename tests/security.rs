@@ -6,8 +6,8 @@
 //! peer without its key (`examples/advertise.rs`), or speak plaintext
 //! (`tests/common/framed_peer.py`).
 //!
-//! Needs root (network namespaces), `tcpdump` and `python3`; see
-//! `common/lan.rs` for the set-up and the skip rule.
+//! Needs root (network namespaces), `tcpdump` and `python3`, so the tests
+//! are `#[ignore]`d; `scripts/test.sh` runs them (see `common/lan.rs`).
 
 mod common;
 
@@ -314,10 +314,9 @@ fn client_hellos(pcap: &[u8]) -> usize {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces) and tcpdump"]
 fn tls_sessions_show_no_text_on_the_wire() {
-    let Some(lan) = Lan::new("tls_on_the_wire", 2) else {
-        return;
-    };
+    let lan = Lan::new("tls_on_the_wire", 2);
     let root = tempfile::tempdir().unwrap();
     let a = Host::new(&lan, 0, "laptop", root.path());
     let b = Host::new(&lan, 1, "b", root.path());
@@ -389,10 +388,9 @@ fn tls_sessions_show_no_text_on_the_wire() {
 // ---------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs root (network namespaces)"]
 fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
-    let Some(lan) = Lan::new("mitm", 3) else {
-        return;
-    };
+    let lan = Lan::new("mitm", 3);
     let root = tempfile::tempdir().unwrap();
     const M: usize = 2;
     let (a, a_listen, b, b_listen) = met_pair(&lan, root.path());
@@ -532,10 +530,9 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces)"]
 fn a_pinned_peer_is_not_reached_in_plaintext_when_its_advertisement_drops_the_key() {
-    let Some(lan) = Lan::new("no_downgrade", 3) else {
-        return;
-    };
+    let lan = Lan::new("no_downgrade", 3);
     let root = tempfile::tempdir().unwrap();
     const M: usize = 2;
     let (a, _a_listen, b, b_listen) = met_pair(&lan, root.path());
@@ -568,10 +565,9 @@ fn a_pinned_peer_is_not_reached_in_plaintext_when_its_advertisement_drops_the_ke
 // ---------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs root (network namespaces)"]
 fn a_changed_key_is_refused_with_both_fingerprints_until_trusted() {
-    let Some(lan) = Lan::new("changed_key", 2) else {
-        return;
-    };
+    let lan = Lan::new("changed_key", 2);
     let root = tempfile::tempdir().unwrap();
     let (a, mut a_listen, b, b_listen) = met_pair(&lan, root.path());
     let old = b.fp();
@@ -676,10 +672,9 @@ fn a_changed_key_is_refused_with_both_fingerprints_until_trusted() {
 // ---------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs root (network namespaces)"]
 fn require_encryption_refuses_plaintext_and_raw_peers_with_a_clear_message() {
-    let Some(lan) = Lan::new("require_encryption", 3) else {
-        return;
-    };
+    let lan = Lan::new("require_encryption", 3);
     let root = tempfile::tempdir().unwrap();
     let a = Host::new(&lan, 0, "a", root.path());
     let b = Host::new(&lan, 1, "b", root.path());
@@ -821,10 +816,9 @@ fn verify(host: &Host, peer: &Host) -> String {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces)"]
 fn both_sides_show_the_same_verification_code_and_it_changes_with_either_key() {
-    let Some(lan) = Lan::new("verification_code", 2) else {
-        return;
-    };
+    let lan = Lan::new("verification_code", 2);
     let root = tempfile::tempdir().unwrap();
     let (a, mut a_listen, b, b_listen) = met_pair(&lan, root.path());
 

@@ -96,10 +96,9 @@ fn open_conversation(tmux: &Tmux, name: &str, peer: &str) {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces) and tmux"]
 fn two_tuis_chat() {
-    let Some(lan) = Lan::new("two_tuis_chat", 2) else {
-        return;
-    };
+    let lan = Lan::new("two_tuis_chat", 2);
     let dirs = tempfile::tempdir().unwrap();
     let (laptop_dir, phone_dir) = (dirs.path().join("laptop"), dirs.path().join("phone"));
     let _logs = LogsOnFailure(vec![laptop_dir.clone(), phone_dir.clone()]);
@@ -188,10 +187,9 @@ fn two_tuis_chat() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces) and tmux"]
 fn paste_of_10_kib_is_one_message() {
-    let Some(lan) = Lan::new("paste_of_10_kib", 2) else {
-        return;
-    };
+    let lan = Lan::new("paste_of_10_kib", 2);
     let dirs = tempfile::tempdir().unwrap();
     let (laptop_dir, phone_dir) = (dirs.path().join("laptop"), dirs.path().join("phone"));
     let _logs = LogsOnFailure(vec![phone_dir.clone()]);
@@ -282,10 +280,9 @@ fn kill_term(pid: &str) {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces) and tmux"]
 fn sigterm_restores_the_terminal() {
-    let Some(lan) = Lan::new("sigterm_restores", 2) else {
-        return;
-    };
+    let lan = Lan::new("sigterm_restores", 2);
     let dirs = tempfile::tempdir().unwrap();
     let (laptop_dir, phone_dir) = (dirs.path().join("laptop"), dirs.path().join("phone"));
     let _logs = LogsOnFailure(vec![laptop_dir.clone(), phone_dir.clone()]);
@@ -371,10 +368,9 @@ fn sigterm_restores_the_terminal() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces) and tmux"]
 fn tiny_terminal_shows_enlarge_message() {
-    let Some(lan) = Lan::new("tiny_terminal", 1) else {
-        return;
-    };
+    let lan = Lan::new("tiny_terminal", 1);
     let dir = tempfile::tempdir().unwrap();
     let _logs = LogsOnFailure(vec![dir.path().to_owned()]);
     let mut tmux = Tmux::new();
@@ -399,10 +395,9 @@ fn tiny_terminal_shows_enlarge_message() {
 /// another host talks to the TUI, which lists it as a raw peer and writes
 /// replies back as lines.
 #[test]
+#[ignore = "needs root (network namespaces) and tmux"]
 fn a_plain_socket_chats_with_the_tui() {
-    let Some(lan) = Lan::new("plain_socket_tui", 2) else {
-        return;
-    };
+    let lan = Lan::new("plain_socket_tui", 2);
     let dirs = tempfile::tempdir().unwrap();
     let mut tmux = Tmux::new();
     let laptop_dir = dirs.path().join("laptop");
@@ -458,10 +453,9 @@ fn shown_offline(screen: &str, peer: &str) -> bool {
 /// waits, and when the link is back it is delivered exactly once and the
 /// laptop reappears.
 #[test]
+#[ignore = "needs root (network namespaces) and tmux"]
 fn a_cut_link_is_noticed_and_waiting_texts_follow_the_peer_back() {
-    let Some(lan) = Lan::new("cut_link", 2) else {
-        return;
-    };
+    let lan = Lan::new("cut_link", 2);
     let dirs = tempfile::tempdir().unwrap();
     let (laptop_dir, phone_dir) = (dirs.path().join("laptop"), dirs.path().join("phone"));
     let _logs = LogsOnFailure(vec![phone_dir.clone()]);
@@ -527,10 +521,9 @@ fn a_cut_link_is_noticed_and_waiting_texts_follow_the_peer_back() {
 /// A peer killed with SIGKILL is offline at once; a text typed meanwhile
 /// reaches it, once, when it is started again.
 #[test]
+#[ignore = "needs root (network namespaces) and tmux"]
 fn a_killed_peer_goes_offline_and_gets_the_waiting_text_when_back() {
-    let Some(lan) = Lan::new("killed_peer", 2) else {
-        return;
-    };
+    let lan = Lan::new("killed_peer", 2);
     let dirs = tempfile::tempdir().unwrap();
     let (laptop_dir, phone_dir) = (dirs.path().join("laptop"), dirs.path().join("phone"));
     let _logs = LogsOnFailure(vec![phone_dir.clone()]);
@@ -585,10 +578,9 @@ fn a_killed_peer_goes_offline_and_gets_the_waiting_text_when_back() {
 /// back after the restart, keyed by the peer's id even though it now has
 /// another name.
 #[test]
+#[ignore = "needs root (network namespaces) and tmux"]
 fn waiting_texts_survive_a_restart_and_reach_the_peer_once_in_order() {
-    let Some(lan) = Lan::new("outbox_restart", 2) else {
-        return;
-    };
+    let lan = Lan::new("outbox_restart", 2);
     let dirs = tempfile::tempdir().unwrap();
     let (laptop_dir, phone_dir) = (dirs.path().join("laptop"), dirs.path().join("phone"));
     let _logs = LogsOnFailure(vec![phone_dir.clone()]);
@@ -699,14 +691,11 @@ fn title_row(screen: &str) -> String {
 /// marks it verified, on screen and in the known peers; and a client
 /// speaking the framed protocol in clear is marked plaintext.
 #[test]
+#[ignore = "needs tmux"]
 fn verify_shows_the_code_of_both_keys_and_plaintext_is_marked() {
     use common::local::{Listen, Raw, fixed_port};
     use lantalk::identity::load_or_create_keys;
     use lantalk::protocol::verification_code;
-
-    if !Tmux::installed("verify_shows_the_code_of_both_keys") {
-        return;
-    }
     let dirs = tempfile::tempdir().unwrap();
     let (laptop_dir, phone_dir) = (dirs.path().join("laptop"), dirs.path().join("phone"));
     std::fs::create_dir_all(&phone_dir).unwrap();
@@ -840,13 +829,10 @@ fn start_local_tui(tmux: &mut Tmux, name: &str, dir: &Path, port: u16) {
 /// above the input); `/trust` accepts the new key and the conversation
 /// carries on, one row, under the id the new key proves.
 #[test]
+#[ignore = "needs tmux"]
 fn a_changed_key_is_refused_loudly_until_trusted() {
     use common::local::{Listen, fixed_port};
     use lantalk::identity::load_or_create_keys;
-
-    if !Tmux::installed("a_changed_key_is_refused_loudly") {
-        return;
-    }
     let dirs = tempfile::tempdir().unwrap();
     let laptop_dir = dirs.path().join("laptop");
     let (before_dir, after_dir) = (dirs.path().join("phone"), dirs.path().join("reinstalled"));

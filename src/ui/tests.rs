@@ -1,9 +1,8 @@
 //! Screens drawn into a `TestBackend` and compared with committed insta
 //! snapshots (`src/ui/snapshots/`), plus checks the snapshots cannot show:
-//! styles, the cursor, escapes never reaching the buffer, and the cost of
-//! long conversations.
-
-use std::time::Instant;
+//! styles, the cursor, escapes never reaching the buffer, and that a long
+//! conversation lays out only what is visible (how long drawing takes is
+//! measured by `benches/screen.rs`, #9b).
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -387,19 +386,6 @@ fn scrolled_past_the_top_shows_the_top() {
     app.peers[0].conversation.scroll = 1_000;
     let t = render(&app, 80, 24);
     find(&t, "message number 0");
-}
-
-#[test]
-fn hundred_thousand_entries_draw_fast() {
-    let app = chatting(long_conversation(100_000));
-    let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("test backend");
-    let start = Instant::now();
-    terminal
-        .draw(|f| {
-            draw(f, &app);
-        })
-        .expect("test backend");
-    eprintln!("drawing 100,000 entries took {:?}", start.elapsed());
 }
 
 #[test]

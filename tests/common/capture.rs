@@ -2,7 +2,7 @@
 //! interface of that host, writing a pcap to a pipe the test reads, so the
 //! test can search the bytes that really crossed the link.
 //!
-//! Needs `tcpdump` (Debian package `tcpdump`); `.ci/run` installs it.
+//! Needs `tcpdump` (Debian package `tcpdump`); `scripts/test.sh` installs it.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -34,7 +34,8 @@ impl Capture {
         let found = Command::new("tcpdump").arg("--version").output();
         assert!(
             found.is_ok_and(|o| o.status.success()),
-            "tcpdump is needed for this test: apt-get install tcpdump"
+            "tcpdump is needed for this test (Debian package tcpdump); \
+             scripts/test.sh installs it when run as root"
         );
         let mut cmd = lan.command_raw(
             i,

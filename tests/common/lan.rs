@@ -3,8 +3,9 @@
 //! Everything the test creates is deleted when the [`Lan`] is dropped, also
 //! when the test fails.
 //!
-//! Needs root. Without it the tests print a notice and skip, unless
-//! `LANTALK_REQUIRE_NETNS=1` (set by CI), in which case they fail.
+//! Needs root, `ip` (iproute2) and `unshare` (util-linux): the tests using
+//! it are `#[ignore]`d with that reason, and fail when run without them
+//! (`scripts/test.sh` installs the tools and runs them).
 
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,26 +34,59 @@ fn ip(args: &[&str]) {
     );
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
+/// Whether `program` can be run (it is on PATH).
+fn on_path(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// Why network namespaces cannot be made here, or `None` when they can:
+/// they need root, `ip` (iproute2) and `unshare` (util-linux).
+pub fn unavailable() -> Option<String> {
+    let mut missing = Vec::new();
+    if !is_root() {
+        missing.push("root");
+    }
+    if !on_path("ip") {
+        missing.push("`ip` (Debian package iproute2)");
+    }
+    if !on_path("unshare") {
+        missing.push("`unshare` (Debian package util-linux)");
+    }
+    (!missing.is_empty()).then(|| format!("network namespaces need {}", missing.join(", ")))
+}
+
+/// Panics, saying why and how to get it, unless this process runs as root.
+#[track_caller]
+pub fn require_root(test: &str, what: &str) {
+    assert!(
+        is_root(),
+        "{test}: {what} need root; run the tests as root with scripts/test.sh"
+    );
+}
+
 impl Lan {
-    /// Builds a LAN of `n` hosts, or returns `None` (after printing why) when
-    /// network namespaces cannot be made and CI does not require them.
-    pub fn new(test: &str, n: usize) -> Option<Lan> {
-        if !is_root() {
-            let why = format!("{test}: network namespaces need root");
-            if std::env::var("LANTALK_REQUIRE_NETNS").as_deref() == Ok("1") {
-                panic!("{why}, and LANTALK_REQUIRE_NETNS=1 requires them");
-            }
-            eprintln!(
-                "SKIPPED {why}; run as root (CI sets LANTALK_REQUIRE_NETNS=1 to fail instead)"
+    /// Builds a LAN of `n` hosts. Panics, saying what is missing, when
+    /// network namespaces cannot be made here (not root, no `ip`).
+    #[track_caller]
+    pub fn new(test: &str, n: usize) -> Lan {
+        if let Some(why) = unavailable() {
+            panic!(
+                "{test}: {why}; run the tests as root with scripts/test.sh, which installs the tools"
             );
-            return None;
         }
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let tag = format!(
@@ -151,7 +185,7 @@ impl Lan {
                 thread::sleep(Duration::from_millis(20));
             }
         }
-        Some(lan)
+        lan
     }
 
     /// Cuts (`up = false`) or restores host `i`'s link to the LAN, as

@@ -27,7 +27,14 @@ pub struct Tmux {
 
 impl Tmux {
     /// A server-to-be on a private socket; it starts with the first session.
+    /// Panics, saying how to get it, when tmux is not installed.
+    #[track_caller]
     pub fn new() -> Tmux {
+        assert!(
+            Path::new(TMUX).exists(),
+            "this test runs lantalk in a terminal through tmux and needs {TMUX} \
+             (Debian package tmux); scripts/test.sh installs it when run as root"
+        );
         let dir = tempfile::Builder::new()
             .prefix("lantalk-tmux")
             .tempdir()
@@ -52,6 +59,7 @@ impl Tmux {
 
     /// Like [`Tmux::new`], with `extra` appended to the server's
     /// configuration (tmux commands, one a line), e.g. `set -s set-clipboard on`.
+    #[track_caller]
     pub fn with_config(extra: &str) -> Tmux {
         let tmux = Tmux::new();
         let mut conf = std::fs::read_to_string(&tmux.conf).expect("read tmux.conf");
@@ -59,21 +67,6 @@ impl Tmux {
         conf.push('\n');
         std::fs::write(&tmux.conf, conf).expect("write tmux.conf");
         tmux
-    }
-
-    /// Whether tmux is installed. When it is not, prints a notice and
-    /// returns false so the test can skip, unless `LANTALK_REQUIRE_NETNS=1`
-    /// (set by CI, which installs tmux): then it fails.
-    pub fn installed(test: &str) -> bool {
-        if Path::new(TMUX).exists() {
-            return true;
-        }
-        let why = format!("{test}: needs {TMUX}");
-        if std::env::var("LANTALK_REQUIRE_NETNS").as_deref() == Ok("1") {
-            panic!("{why}, and LANTALK_REQUIRE_NETNS=1 requires it");
-        }
-        eprintln!("SKIPPED {why}; install tmux (CI sets LANTALK_REQUIRE_NETNS=1 to fail instead)");
-        false
     }
 
     /// The directory holding the socket; free for the test's own files.
