@@ -63,14 +63,14 @@ fn conversation(n: usize) -> Vec<Entry> {
 
 fn peer(n: u8, name: &str, host: &str) -> PeerEntry {
     PeerEntry {
-        id: format!("{n:032x}"),
+        id: format!("{n:032x}").into(),
         name: name.into(),
         host: host.into(),
         addrs: Vec::new(),
         discovered: true,
         problem: None,
-        raw: false,
-        session: None,
+        kind: lantalk::peer::PeerKind::Lantalk,
+        connected: false,
         link: None,
         unread: 0,
         last_activity: 0,
@@ -81,7 +81,7 @@ fn peer(n: u8, name: &str, host: &str) -> PeerEntry {
 /// The chat screen with alice's conversation (connected, `n` messages) open.
 fn chatting(n: usize) -> App {
     let mut alice = peer(1, "alice", "laptop.local.");
-    alice.session = Some(1);
+    alice.connected = true;
     alice.conversation.entries = conversation(n);
     App {
         me: Me {
@@ -89,6 +89,7 @@ fn chatting(n: usize) -> App {
             id: "f".repeat(32),
             port: 7654,
             addr: Some("192.168.1.20".parse().expect("an address")),
+            not_listening: None,
         },
         discovery: DiscoveryState::Active,
         open: Some(alice.id.clone()),
