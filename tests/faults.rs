@@ -595,6 +595,48 @@ fn chat_screen_on_a_busy_7342_falls_back_and_is_found_there() {
     tmux.wait_for("laptop", "phone: found you", WAIT);
 }
 
+/// The chat screen told to listen on a port that is taken (`--port 7342`,
+/// no fallback for a port asked for): nobody can connect to it, and the
+/// status bar says so, but everything else works: it finds the phone,
+/// sends to it (✓), and answers `/search` from its history.
+#[test]
+#[ignore = "needs root (network namespaces) and tmux"]
+fn chat_screen_with_its_port_taken_works_but_for_incoming_sessions() {
+    let lan = Lan::new("tui_port_taken", 2);
+    let _holder = python(&lan, LAPTOP, HOLD_7342);
+    let dirs = tempfile::tempdir().unwrap();
+    let (mut phone, _) = listen_on(&lan, PHONE, "phone", &dirs.path().join("p"), &[]);
+    let mut tmux = Tmux::new();
+    let dir = dirs.path().join("l");
+    start_tui(
+        &mut tmux,
+        "laptop",
+        &lan.shell_command(
+            LAPTOP,
+            "laptop",
+            &["--data-dir", dir.to_str().unwrap(), "--port", "7342"],
+        ),
+    );
+    let screen = tmux.wait_screen("laptop", "the status bar and the phone", WAIT, |s| {
+        status_bar(s).contains("not listening (port 7342 is already in use")
+            && s.contains("Message to phone")
+    });
+    assert!(
+        status_bar(&screen).contains("outgoing only"),
+        "{}",
+        framed(&screen)
+    );
+    tmux.type_text("laptop", "from a taken port");
+    tmux.keys("laptop", &["Enter"]);
+    phone.wait_out(WAIT, |l| l == "laptop: from a taken port");
+    tmux.wait_for("laptop", "from a taken port ✓", WAIT);
+    tmux.type_text("laptop", "/search taken");
+    tmux.keys("laptop", &["Enter"]);
+    tmux.wait_screen("laptop", "the search results", WAIT, |s| {
+        s.contains("phone") && s.contains("· from a taken port")
+    });
+}
+
 /// The terminal closes under the chat screen (tmux kills the session: the
 /// pane's process gets SIGHUP): lantalk exits, says bye to its session and
 /// goodbye on mDNS, so the peer sees it offline at once rather than after
