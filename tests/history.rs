@@ -554,3 +554,99 @@ fn a_conversation_from_before_keys_continues_under_the_peers_key() {
     listen.wait_out(WAIT, |l| l == "phone: again");
     assert_eq!(bodies(&history_json(laptop, "phone", &[])).len(), 3);
 }
+
+/// A peer that says hello as "keeper" and reads texts: it acknowledges them
+/// only if `acks`; it reports each text it read on `seen`.
+fn keeper(
+    acks: bool,
+) -> (
+    u16,
+    std::sync::mpsc::Receiver<Value>,
+    thread::JoinHandle<()>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, seen) = std::sync::mpsc::channel();
+    let server = thread::spawn(move || {
+        let stream = accept_plaintext(&listener);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut raw = Raw { stream };
+        raw.expect("hello");
+        raw.send(&hello("keeper"));
+        while let Some(msg) = raw.recv() {
+            if msg["type"] != "text" {
+                continue;
+            }
+            if acks {
+                raw.send(&json!({"type": "ack", "id": msg["id"]}));
+            }
+            if tx.send(msg).is_err() {
+                return;
+            }
+        }
+    });
+    (port, seen, server)
+}
+
+/// `send` killed after it wrote texts the peer never acknowledged: the
+/// texts were stored before they left, so the history shows them as not
+/// acknowledged, and the next `send` from that data directory to that peer
+/// delivers them first, in order, before its own.
+#[test]
+fn a_killed_send_loses_nothing_it_had_read() {
+    let phone = tempfile::tempdir().unwrap();
+    let (port, seen, _server) = keeper(false);
+    let mut cmd = lantalk();
+    cmd.arg("--data-dir")
+        .arg(phone.path())
+        .args(["--name", "phone", "send"])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("start send");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"one\ntwo\nthree\n").unwrap();
+    stdin.flush().unwrap();
+    // Stdin stays open: send is still reading when it is killed.
+    for want in ["one", "two", "three"] {
+        let text = seen.recv_timeout(WAIT).expect("the peer read the text");
+        assert_eq!(text["body"], want);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+    let records = history_json(phone.path(), "keeper", &[]);
+    let fates: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r["body"].as_str().unwrap(), r["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(fates, [("one", "sent"), ("two", "sent"), ("three", "sent")]);
+
+    // The peer (same id) is reachable again, and acknowledges this time.
+    let (port, seen, server) = keeper(true);
+    send(
+        &format!("127.0.0.1:{port}"),
+        phone.path(),
+        "phone",
+        &["four"],
+    )
+    .assert_success();
+    let bodies: Vec<String> = (0..4)
+        .map(|_| {
+            let text = seen.recv_timeout(WAIT).expect("a text");
+            text["body"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(bodies, ["one", "two", "three", "four"]);
+    drop(seen);
+    server.join().unwrap();
+    let records = history_json(phone.path(), "keeper", &[]);
+    let fates: Vec<&str> = records
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(fates, ["delivered"; 4]);
+}
