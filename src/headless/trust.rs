@@ -35,6 +35,15 @@ async fn find(known: &KnownPeers, peer: &str) -> Result<Option<Known>, Failure> 
     Ok(all.into_iter().find(|k| k.id() == peer))
 }
 
+/// Prints a line of the answer on stdout; a closed stdout (`lantalk verify
+/// x | head -1`) is not a failure and never a panic, as `println!` would be.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn shown(name: &str) -> String {
     escape_for_terminal(name, false).into_owned()
 }
@@ -85,15 +94,15 @@ pub async fn trust(
     };
     match old {
         Some(old) if old == new => {
-            println!("{:?} already has the key {}", shown(&name), new.grouped());
+            say!("{:?} already has the key {}", shown(&name), new.grouped());
         }
-        Some(_) if also => println!(
+        Some(_) if also => say!(
             "now trusting the key {} for {:?} as well (another device with that name)",
             new.grouped(),
             shown(&name)
         ),
         Some(old) => {
-            println!(
+            say!(
                 "now trusting the key {} for {:?} (was {})",
                 new.grouped(),
                 shown(&name),
@@ -107,13 +116,13 @@ pub async fn trust(
                     .map_err(Failure::from_other)?;
             }
         }
-        None => println!(
+        None => say!(
             "now trusting the key {} for {:?}",
             new.grouped(),
             shown(&name)
         ),
     }
-    println!(
+    say!(
         "compare the verification code with them: lantalk verify {}",
         shown(&name)
     );
@@ -136,22 +145,22 @@ pub async fn verify(options: &Options, peer: &str, yes: bool) -> Result<(), Fail
     };
     let ours = me.keys.fingerprint;
     let name = shown(&theirs.name);
-    println!(
+    say!(
         "verification code with {name:?}: {}",
         verification_code(&ours, &theirs.fp)
     );
-    println!("  your key:  {}", ours.grouped());
-    println!("  their key: {}", theirs.fp.grouped());
+    say!("  your key:  {}", ours.grouped());
+    say!("  their key: {}", theirs.fp.grouped());
     if yes {
         known
             .set_verified(&theirs.name, theirs.fp)
             .await
             .map_err(Failure::from_other)?;
-        println!("{name:?} is now marked verified");
+        say!("{name:?} is now marked verified");
     } else if theirs.verified {
-        println!("{name:?} is verified");
+        say!("{name:?} is verified");
     } else {
-        println!(
+        say!(
             "if {name:?} shows the same code (lantalk verify {}, or /verify in the chat screen), run: lantalk verify {name} --yes",
             shown(&me.hello.name)
         );
