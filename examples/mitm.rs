@@ -9,12 +9,17 @@
 //! runs in; the tests start it only inside namespaces they created.
 //!
 //! ```text
-//! mitm --to HOST:PORT [--port N] [--rewrite-id]
+//! mitm --to HOST:PORT [--port N] [--rewrite-id] [--name NAME] [--kill-tls]
 //! ```
 //!
 //! With `--rewrite-id`, the `id` of every `hello` relayed (either way) is
 //! replaced by the id the relay's own certificate proves, so that the id
-//! check passes and only a pinned or advertised key can give it away.
+//! check passes and only a pinned or advertised key can give it away; with
+//! `--name`, its `name` too. With `--kill-tls` it is a downgrade relay:
+//! it closes a connection that starts with a TLS hello without a word (as a
+//! lantalk from before TLS does), and relays plaintext sessions to the
+//! peer over TLS, as `--rewrite-id` (its own id: the peer checks it). It
+//! prints `closed a TLS hello from ADDR` for each one it killed.
 //! Prints `listening on port N fp FINGERPRINT` once it accepts, then one
 //! line per relayed frame: `client->server {json}` or `server->client {json}`.
 //! Runs until killed.
@@ -39,6 +44,19 @@ struct Args {
     /// Put the relay's own id in every relayed hello.
     #[arg(long)]
     rewrite_id: bool,
+    /// Put this name in every relayed hello.
+    #[arg(long)]
+    name: Option<String>,
+    /// Close connections that start with a TLS hello; relay plaintext.
+    #[arg(long)]
+    kill_tls: bool,
+}
+
+/// What to change in every `hello` relayed.
+#[derive(Debug, Clone, Default)]
+struct Rewrite {
+    id: Option<String>,
+    name: Option<String>,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -49,7 +67,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (keys, _) = Keys::generate()?;
     let fp = keys.fingerprint;
     let tls = Tls::new(&keys)?;
-    let rewrite = args.rewrite_id.then(|| fp.peer_id());
+    let rewrite = Rewrite {
+        id: (args.rewrite_id || args.kill_tls).then(|| fp.peer_id()),
+        name: args.name.clone(),
+    };
 
     // `[::]` takes IPv4 too (Linux): a peer may dial any address mDNS gave it.
     let listener = TcpListener::bind(("::", args.port)).await?;
@@ -62,11 +83,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (stream, from) = listener.accept().await?;
         let (tls, rewrite) = (tls.clone(), rewrite.clone());
         tokio::spawn(async move {
-            if let Err(e) = relay(stream, &tls, args.to, rewrite).await {
+            let relayed = if args.kill_tls {
+                downgrade(stream, from, &tls, args.to, rewrite).await
+            } else {
+                relay(stream, &tls, args.to, rewrite).await
+            };
+            if let Err(e) = relayed {
                 println!("relay for {from} ended: {e}");
             }
         });
     }
+}
+
+/// Closes a connection that starts with a TLS hello; relays a plaintext
+/// one to `to` over TLS.
+async fn downgrade(
+    stream: TcpStream,
+    from: SocketAddr,
+    tls: &Tls,
+    to: SocketAddr,
+    rewrite: Rewrite,
+) -> std::io::Result<()> {
+    let mut first = [0u8; 1];
+    if stream.peek(&mut first).await? == 1 && first[0] == 0x16 {
+        println!("closed a TLS hello from {from}");
+        std::io::stdout().flush()?;
+        return Ok(());
+    }
+    let upstream = TcpStream::connect(to).await?;
+    let (server, _) = tls.connect(upstream).await?;
+    let (client_read, client_write) = stream.into_split();
+    let (server_read, server_write) = tokio::io::split(server);
+    let up = pump(client_read, server_write, "client->server", rewrite.clone());
+    let down = pump(server_read, client_write, "server->client", rewrite);
+    let (up, down) = tokio::join!(up, down);
+    up.and(down)
 }
 
 /// Terminates the client's TLS, opens TLS to `to`, relays both ways.
@@ -74,7 +125,7 @@ async fn relay(
     stream: TcpStream,
     tls: &Tls,
     to: SocketAddr,
-    rewrite: Option<String>,
+    rewrite: Rewrite,
 ) -> std::io::Result<()> {
     let (client, _) = tls.accept(stream).await?;
     let upstream = TcpStream::connect(to).await?;
@@ -88,12 +139,13 @@ async fn relay(
 }
 
 /// Copies frames from `from` to `to` until the end of the stream, printing
-/// each; then closes `to`'s write side. A `hello` gets the id `rewrite`.
+/// each; then closes `to`'s write side. A `hello` gets the id and name of
+/// `rewrite`.
 async fn pump(
     mut from: impl AsyncRead + Unpin,
     mut to: impl AsyncWrite + Unpin,
     label: &str,
-    rewrite: Option<String>,
+    rewrite: Rewrite,
 ) -> std::io::Result<()> {
     loop {
         let mut header = [0u8; 4];
@@ -107,12 +159,15 @@ async fn pump(
         }
         let mut payload = vec![0u8; len];
         from.read_exact(&mut payload).await?;
-        if let (Some(id), Ok(mut msg)) = (
-            &rewrite,
-            serde_json::from_slice::<serde_json::Value>(&payload),
-        ) && msg["type"] == "hello"
+        if let Ok(mut msg) = serde_json::from_slice::<serde_json::Value>(&payload)
+            && msg["type"] == "hello"
         {
-            msg["id"] = id.clone().into();
+            if let Some(id) = &rewrite.id {
+                msg["id"] = id.clone().into();
+            }
+            if let Some(name) = &rewrite.name {
+                msg["name"] = name.clone().into();
+            }
             payload = msg.to_string().into_bytes();
         }
         println!("{label} {}", String::from_utf8_lossy(&payload));

@@ -118,24 +118,21 @@ pub enum Command {
         #[arg(long, value_name = "WORDS", allow_hyphen_values = true)]
         search: Option<String>,
     },
-    /// Accept a peer's new key after lantalk refused it ("THE KEY OF ... HAS
-    /// CHANGED")
+    /// Continue a peer's conversation with a new key (reinstalled, a new
+    /// device)
     ///
-    /// Pins the key PEER last presented (or FP) for its name, in place of the
-    /// old one; its history continues under the new key. Only do this when
-    /// you know why the key changed (the peer was reinstalled): otherwise
-    /// someone may be impersonating it. Exits 3 when there is nothing to trust.
+    /// A peer is its key: a new key, even under a known name, is a new peer
+    /// with a conversation of its own, and nothing waiting for the old key
+    /// goes to it. When you know the new key is the same peer (compare the
+    /// fingerprint with what its screen shows), this moves the conversation
+    /// of PEER, and what waits for it, to the key FP.
     Trust {
-        /// The peer's name (as it presents itself) or its peer id
+        /// The peer whose conversation moves: its name, NAME#START (the
+        /// start of its id, when several peers share a name), or its id
         peer: String,
-        /// Trust this fingerprint (64 hex characters, spaces allowed) rather
-        /// than the key PEER last presented
-        #[arg(long, value_name = "FP")]
+        /// The new key: its fingerprint (64 hex characters, spaces allowed)
+        #[arg(long, visible_alias = "fp", value_name = "FP")]
         fingerprint: Option<String>,
-        /// Keep trusting the old key too: another device uses the same name
-        /// (its conversation stays separate)
-        #[arg(long)]
-        also: bool,
     },
     /// Show the code to compare with a peer to rule out anyone in the middle
     ///
@@ -145,7 +142,8 @@ pub enum Command {
     /// again with --yes to mark the key verified. Exits 3 for a peer whose key
     /// is not known yet (exchange a message first).
     Verify {
-        /// The peer's name (as it presents itself) or its peer id
+        /// The peer: its name, NAME#START (the start of its id, when
+        /// several peers share a name), or its peer id
         peer: String,
         /// The codes matched: mark PEER's key verified
         #[arg(long)]

@@ -101,11 +101,9 @@ async fn run(options: &Options, command: Command) -> Result<(), Failure> {
             limit,
             search,
         } => headless::history(options, &peer, json, limit as usize, search).await,
-        Command::Trust {
-            peer,
-            fingerprint,
-            also,
-        } => headless::trust(options, &peer, fingerprint.as_deref(), also).await,
+        Command::Trust { peer, fingerprint } => {
+            headless::trust(options, &peer, fingerprint.as_deref()).await
+        }
         Command::Verify { peer, yes } => headless::verify(options, &peer, yes).await,
     }
 }

@@ -33,6 +33,49 @@ impl PeerId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A few characters of the id that tell peers of one name apart on
+    /// screen: `phone#3f2a` (see [`labelled`]).
+    pub fn tag(&self) -> &str {
+        let end = self
+            .0
+            .char_indices()
+            .nth(TAG_LEN)
+            .map_or(self.0.len(), |(i, _)| i);
+        &self.0[..end]
+    }
+}
+
+/// How many characters of an id [`PeerId::tag`] shows: with a few peers of
+/// one name, 16 bits tell them apart.
+pub const TAG_LEN: usize = 4;
+
+/// How many hex digits of a key `/trust KEY` takes at least (and notices
+/// show): enough that the user typed the key the notice showed, not a guess.
+pub const KEY_START: usize = 8;
+
+/// `name#tag`: a peer's name with the start of its id, for when several
+/// peers go by one name (a name is only a label; a peer is its key).
+pub fn labelled(name: &str, id: &PeerId) -> String {
+    format!("{name}#{}", id.tag())
+}
+
+/// Whether what someone typed names the peer `name` with id `id`: its name
+/// (without ASCII case), its id, or `name#START` with the start of its id
+/// (at least [`TAG_LEN`] characters).
+pub fn names(query: &str, name: &str, id: &str) -> bool {
+    let query = query.trim();
+    if query == id || query.eq_ignore_ascii_case(name) {
+        return true;
+    }
+    match query.rsplit_once('#') {
+        Some((n, start)) => {
+            n.eq_ignore_ascii_case(name)
+                && start.len() >= TAG_LEN
+                && id.starts_with(&start.to_ascii_lowercase())
+        }
+        None => false,
+    }
 }
 
 impl fmt::Display for PeerId {
@@ -185,6 +228,18 @@ mod tests {
         let v4: IpAddr = "10.0.0.2".parse().unwrap();
         assert_eq!(PeerId::raw(mapped), PeerId::raw(v4));
         assert_eq!(PeerId::raw(v4).as_str(), "raw-10.0.0.2");
+    }
+
+    #[test]
+    fn a_query_names_a_peer_by_name_id_or_name_and_tag() {
+        let id = PeerId::new("3f2a91c0".repeat(4));
+        assert_eq!(labelled("phone", &id), "phone#3f2a");
+        for yes in ["phone", "PHONE", id.as_str(), "phone#3f2a", "Phone#3f2a91"] {
+            assert!(names(yes, "phone", id.as_str()), "{yes}");
+        }
+        for no in ["phon", "phone#3f2b", "phone#3f", "laptop#3f2a", "3f2a"] {
+            assert!(!names(no, "phone", id.as_str()), "{no}");
+        }
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! Known peers, like SSH's known_hosts: the certificate fingerprint pinned
-//! for each peer name on first contact, whether the people checked it with
-//! the verification code, and a different key a peer offered since (which
-//! was refused until someone accepts it). Kept in `known_peers.json` in the
-//! data directory.
+//! Known peers: every key met (its certificate's fingerprint), the name it
+//! last gave (a label: several keys may go by one name), whether the people
+//! checked it with the verification code, the addresses it was reached at,
+//! and, once the user moved its conversation on, the key that replaced it.
+//! A peer is its key: a new key is a new peer, whatever its name. Kept in
+//! `known_peers.json` in the data directory.
 //!
 //! One thread per [`KnownPeers`] owns the file and a copy of it in memory:
 //! callers (a TLS handshake on the async runtime among them) send it jobs
@@ -14,6 +15,7 @@
 
 use std::fs;
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 
@@ -21,32 +23,48 @@ use tokio::sync::oneshot;
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::Fingerprint;
+use crate::protocol::{Fingerprint, MAX_NAME_LEN};
 
 /// The file, inside the data directory.
 pub const KNOWN_PEERS_FILE: &str = "known_peers.json";
 
-/// One pinned peer.
+/// At most this many keys met only because they connected to us, unasked
+/// and never verified, are remembered: the oldest of them are forgotten
+/// beyond (a host making a new key per connection cannot grow the file
+/// without bound). Forgetting one costs nothing but a "first contact" the
+/// next time; its conversation is kept by its id.
+pub const MAX_INBOUND_PINS: usize = 512;
+
+/// At most this many addresses are kept per key.
+const MAX_ADDRS: usize = 8;
+
+/// One key met.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Known {
-    /// The name it presents (its `hello`).
+    /// The name it last gave (its `hello`): a label, not an identity.
     pub name: String,
-    /// The fingerprint pinned for that name.
+    /// The key: its certificate's fingerprint.
     pub fp: Fingerprint,
     /// The people compared the verification code for this key.
     #[serde(default)]
     pub verified: bool,
-    /// When it was pinned, Unix milliseconds.
+    /// When it was first met, Unix milliseconds.
     #[serde(default)]
     pub since: u64,
-    /// Another key presented under this name since, refused; what
-    /// `lantalk trust NAME` accepts.
+    /// Where it was reached (`ADDRESS:PORT`), latest last: an address typed
+    /// again is never taken in clear while it answered with this key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addrs: Vec<String>,
+    /// Met only because it connected to us, unasked (see [`MAX_INBOUND_PINS`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inbound: bool,
+    /// The key the user moved this peer's conversation to (`trust`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub offered: Option<Fingerprint>,
+    pub replaced_by: Option<Fingerprint>,
 }
 
 impl Known {
-    /// The peer id the pinned key proves.
+    /// The peer id the key proves.
     pub fn id(&self) -> String {
         self.fp.peer_id()
     }
@@ -58,21 +76,43 @@ struct File {
     peers: Vec<Known>,
 }
 
-/// What a first look at a presented key found.
+impl File {
+    /// One entry per key, as older versions could pin one key under two
+    /// names (`trust --also`): the latest name, verified if either was.
+    fn one_per_key(&mut self) {
+        let mut kept: Vec<Known> = Vec::with_capacity(self.peers.len());
+        for known in self.peers.drain(..) {
+            match kept.iter_mut().find(|k| k.fp == known.fp) {
+                Some(first) => {
+                    first.name = known.name;
+                    first.verified |= known.verified;
+                }
+                None => kept.push(known),
+            }
+        }
+        self.peers = kept;
+    }
+}
+
+/// What a look at a presented key found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pin {
-    /// Never seen under this name: now pinned.
+    /// Never met: remembered now.
     First,
-    /// The pinned key.
+    /// Met before.
     Known {
         /// Checked with the verification code.
         verified: bool,
     },
-    /// Another key than the pinned one: refuse, loudly.
-    Changed {
-        /// The key pinned for the name.
-        pinned: Fingerprint,
-    },
+}
+
+/// How a key was met, for [`KnownPeers::pin`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Met {
+    /// It connected to us.
+    Inbound,
+    /// We connected to it (at this address).
+    Dialled(SocketAddr),
 }
 
 /// Reading or writing the known peers failed.
@@ -222,26 +262,21 @@ impl KnownPeers {
         rx.await.unwrap_or(Err(TrustError::Closed))
     }
 
-    /// Every pinned peer, in the order they were first met.
+    /// Every key met, in the order they were first met.
     pub async fn list(&self) -> Result<Vec<Known>, TrustError> {
         self.call(false, None, |file| (false, Ok(file.peers.clone())))
             .await
     }
 
-    /// The latest pin for `name`, if any (a name can have several keys
-    /// when devices share it and the user trusted each).
-    pub async fn by_name(&self, name: &str) -> Result<Option<Known>, TrustError> {
-        let name = name.to_owned();
+    /// The key with this fingerprint, if met.
+    pub async fn by_fp(&self, fp: Fingerprint) -> Result<Option<Known>, TrustError> {
         self.call(false, None, move |file| {
-            (
-                false,
-                Ok(file.peers.iter().rfind(|k| k.name == name).cloned()),
-            )
+            (false, Ok(file.peers.iter().find(|k| k.fp == fp).cloned()))
         })
         .await
     }
 
-    /// A pin whose key proves the peer id `id`, if any.
+    /// The key that proves the peer id `id`, if met.
     pub async fn by_id(&self, id: &str) -> Result<Option<Known>, TrustError> {
         let id = id.to_owned();
         self.call(false, None, move |file| {
@@ -250,64 +285,111 @@ impl KnownPeers {
         .await
     }
 
-    /// The pin a peer without its key would be claiming: the latest for
-    /// `name`, else one whose key proves `id`.
-    pub async fn claimed(&self, name: &str, id: &str) -> Result<Option<Known>, TrustError> {
-        let (name, id) = (name.to_owned(), id.to_owned());
+    /// Every key that goes by `name` (compared without ASCII case), oldest first.
+    pub async fn named(&self, name: &str) -> Result<Vec<Known>, TrustError> {
+        let name = name.to_owned();
         self.call(false, None, move |file| {
-            let peers = &file.peers;
-            let by_name = peers.iter().rposition(|k| k.name == name);
-            let at = by_name.or_else(|| peers.iter().position(|k| k.id() == id));
-            (false, Ok(at.map(|i| peers[i].clone())))
+            let found = file
+                .peers
+                .iter()
+                .filter(|k| k.name.eq_ignore_ascii_case(&name))
+                .cloned()
+                .collect();
+            (false, Ok(found))
         })
         .await
     }
 
-    /// Trust on first use: pins `fp` for `name` if the name is new; a key
-    /// that is not one of those trusted for the name is noted as offered
-    /// (for [`KnownPeers::trust`]) and reported with the latest pinned one.
-    /// Where nothing can be written (a data directory that is read-only, so
-    /// that this lantalk itself runs with a temporary identity), nothing is
-    /// pinned and every key is taken as met for the first time.
-    pub async fn pin(&self, name: &str, fp: Fingerprint) -> Result<Pin, TrustError> {
-        let name = name.to_owned();
+    /// The key last reached at `addr`, if any.
+    pub async fn reached_at(&self, addr: SocketAddr) -> Result<Option<Known>, TrustError> {
+        let addr = addr.to_string();
+        self.call(false, None, move |file| {
+            let found = file
+                .peers
+                .iter()
+                .filter(|k| k.addrs.contains(&addr))
+                .max_by_key(|k| k.since)
+                .cloned();
+            (false, Ok(found))
+        })
+        .await
+    }
+
+    /// Remembers a key met in a session under `name`: the first time, as a
+    /// new peer; later, its latest name. Where nothing can be written (a
+    /// data directory that is read-only, so that this lantalk itself runs
+    /// with a temporary identity), nothing is remembered and every key is
+    /// taken as met for the first time.
+    pub async fn pin(&self, name: &str, fp: Fingerprint, met: Met) -> Result<Pin, TrustError> {
+        let name = bounded(name);
         self.call(true, Some(Pin::First), move |file| {
-            let (changed, pin) = file.pin(&name, fp);
+            let (changed, pin) = file.pin(&name, fp, met);
             (changed, Ok(pin))
         })
         .await
     }
 
-    /// Accepts a new key for `name`: `fp` if given, else the key it last
-    /// offered. It replaces the keys trusted for the name (the peer was
-    /// reinstalled), or with `keep_old` joins them (another device uses the
-    /// same name). Returns the latest previous key (if any) and the new
-    /// one. The new key is not verified yet.
+    /// Continues the conversation of the peer with id `from` (its key, if
+    /// it had one) with the key `to`, which the user read and accepted:
+    /// the old key is marked replaced, the new one remembered under the
+    /// old name if it was never met. Returns the old key (if it had one)
+    /// and the new one.
     pub async fn trust(
         &self,
-        name: &str,
-        fp: Option<Fingerprint>,
-        keep_old: bool,
-    ) -> Result<(Option<Fingerprint>, Fingerprint), TrustError> {
-        let name = name.to_owned();
+        from: &str,
+        to: Fingerprint,
+    ) -> Result<(Option<Known>, Known), TrustError> {
+        let from = from.to_owned();
         self.call(true, None, move |file| {
-            match file.trust(&name, fp, keep_old) {
-                Ok(changed) => (true, Ok(changed)),
-                Err(e) => (false, Err(e)),
+            let old = file.peers.iter_mut().find(|k| k.id() == from);
+            let name = old.as_ref().map(|k| k.name.clone());
+            if let Some(old) = old {
+                if old.fp == to {
+                    return (
+                        false,
+                        Err(TrustError::Nothing(
+                            "that is the key it has already; nothing to do".into(),
+                        )),
+                    );
+                }
+                old.replaced_by = Some(to);
+            }
+            let old = file.peers.iter().find(|k| k.id() == from).cloned();
+            if !file.peers.iter().any(|k| k.fp == to) {
+                file.peers.push(Known {
+                    name: name.unwrap_or_default(),
+                    fp: to,
+                    verified: false,
+                    since: now_ms(),
+                    addrs: Vec::new(),
+                    inbound: false,
+                    replaced_by: None,
+                });
+            }
+            let new = file.peers.iter_mut().find(|k| k.fp == to);
+            // Chosen by the user: no longer a stranger that came unasked.
+            let new = new.map(|k| {
+                k.inbound = false;
+                k.replaced_by = None;
+                k.clone()
+            });
+            match new {
+                Some(new) => (true, Ok((old, new))),
+                None => (false, Err(TrustError::Closed)),
             }
         })
         .await
     }
 
-    /// Marks the key `fp` of `name` as checked with the verification code.
-    /// Returns false if that is not the pinned key of `name`.
-    pub async fn set_verified(&self, name: &str, fp: Fingerprint) -> Result<bool, TrustError> {
-        let name = name.to_owned();
+    /// Marks the key `fp` as checked with the verification code. Returns
+    /// false if that key was never met.
+    pub async fn set_verified(&self, fp: Fingerprint) -> Result<bool, TrustError> {
         self.call(true, None, move |file| {
-            match file.peers.iter_mut().find(|k| k.name == name && k.fp == fp) {
+            match file.peers.iter_mut().find(|k| k.fp == fp) {
                 Some(known) if known.verified => (false, Ok(true)),
                 Some(known) => {
                     known.verified = true;
+                    known.inbound = false;
                     (true, Ok(true))
                 }
                 None => (false, Ok(false)),
@@ -317,64 +399,90 @@ impl KnownPeers {
     }
 }
 
+/// A name as kept: at most [`MAX_NAME_LEN`] bytes (a `hello` is refused
+/// beyond; a name from elsewhere is cut).
+fn bounded(name: &str) -> String {
+    if name.len() <= MAX_NAME_LEN {
+        return name.to_owned();
+    }
+    let mut end = MAX_NAME_LEN;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_owned()
+}
+
 impl File {
     /// [`KnownPeers::pin`] on the contents: whether they changed, and the verdict.
-    fn pin(&mut self, name: &str, fp: Fingerprint) -> (bool, Pin) {
-        if let Some(known) = self.peers.iter().find(|k| k.name == name && k.fp == fp) {
+    fn pin(&mut self, name: &str, fp: Fingerprint, met: Met) -> (bool, Pin) {
+        if let Some(known) = self.peers.iter_mut().find(|k| k.fp == fp) {
+            let mut changed = false;
+            if known.name != name {
+                known.name = name.to_owned();
+                changed = true;
+            }
+            if let Met::Dialled(addr) = met {
+                changed |= known.inbound;
+                known.inbound = false;
+                changed |= note_addr(known, addr);
+            }
             let verified = known.verified;
-            return (false, Pin::Known { verified });
+            return (changed, Pin::Known { verified });
         }
-        if let Some(known) = self.peers.iter_mut().rfind(|k| k.name == name) {
-            let pinned = known.fp;
-            // A host offering a new key on every connection costs one
-            // write per new key, never one per connection with the same key.
-            let changed = known.offered != Some(fp);
-            known.offered = Some(fp);
-            return (changed, Pin::Changed { pinned });
-        }
-        self.peers.push(Known {
+        let mut known = Known {
             name: name.to_owned(),
             fp,
             verified: false,
             since: now_ms(),
-            offered: None,
-        });
+            addrs: Vec::new(),
+            inbound: met == Met::Inbound,
+            replaced_by: None,
+        };
+        if let Met::Dialled(addr) = met {
+            note_addr(&mut known, addr);
+        }
+        self.peers.push(known);
+        self.forget_strangers();
         (true, Pin::First)
     }
 
-    /// [`KnownPeers::trust`] on the contents.
-    fn trust(
-        &mut self,
-        name: &str,
-        fp: Option<Fingerprint>,
-        keep_old: bool,
-    ) -> Result<(Option<Fingerprint>, Fingerprint), TrustError> {
-        let at = self.peers.iter().rposition(|k| k.name == name);
-        let offered = at.and_then(|i| self.peers[i].offered);
-        let Some(new) = fp.or(offered) else {
-            return Err(TrustError::Nothing(match at {
-                Some(_) => format!("{name:?} has not offered another key; nothing to trust"),
-                None => format!("{name:?} is not a known peer and offered no key"),
-            }));
-        };
-        let old = at.map(|i| self.peers[i].fp);
-        if keep_old {
-            for known in self.peers.iter_mut().filter(|k| k.name == name) {
-                known.offered = None;
-            }
-            self.peers.retain(|k| !(k.name == name && k.fp == new));
-        } else {
-            self.peers.retain(|k| k.name != name);
+    /// Keeps at most [`MAX_INBOUND_PINS`] keys that only ever came unasked
+    /// and were never verified, forgetting the oldest.
+    fn forget_strangers(&mut self) {
+        let strangers = self
+            .peers
+            .iter()
+            .filter(|k| k.inbound && !k.verified)
+            .count();
+        let mut extra = strangers.saturating_sub(MAX_INBOUND_PINS);
+        if extra == 0 {
+            return;
         }
-        self.peers.push(Known {
-            name: name.to_owned(),
-            fp: new,
-            verified: false,
-            since: now_ms(),
-            offered: None,
+        // Oldest first: they are in the order met.
+        self.peers.retain(|k| {
+            if extra > 0 && k.inbound && !k.verified {
+                extra -= 1;
+                false
+            } else {
+                true
+            }
         });
-        Ok((old, new))
     }
+}
+
+/// Adds `addr` to the addresses of `known` (latest last, bounded);
+/// whether it was new.
+fn note_addr(known: &mut Known, addr: SocketAddr) -> bool {
+    let addr = addr.to_string();
+    if known.addrs.last() == Some(&addr) {
+        return false;
+    }
+    known.addrs.retain(|a| *a != addr);
+    known.addrs.push(addr);
+    if known.addrs.len() > MAX_ADDRS {
+        known.addrs.remove(0);
+    }
+    true
 }
 
 impl Cached {
@@ -434,7 +542,12 @@ impl Cached {
             source,
         };
         self.file = match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| corrupt(Arc::new(e))),
+            Ok(bytes) => serde_json::from_slice::<File>(&bytes)
+                .map(|mut file| {
+                    file.one_per_key();
+                    file
+                })
+                .map_err(|e| corrupt(Arc::new(e))),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -501,44 +614,37 @@ mod tests {
         Fingerprint::of_cert(seed)
     }
 
+    fn at(port: u16) -> Met {
+        Met::Dialled(SocketAddr::from(([10, 0, 0, 2], port)))
+    }
+
+    /// A peer is its key: another key under a known name is another peer,
+    /// met for the first time, and both keep their names.
     #[tokio::test]
-    async fn first_use_pins_and_a_changed_key_is_refused_until_trusted() {
+    async fn keys_are_peers_and_names_only_labels() {
         let dir = tempfile::tempdir().unwrap();
         let known = KnownPeers::new(dir.path());
-        assert_eq!(known.pin("laptop", fp(b"a")).await.unwrap(), Pin::First);
         assert_eq!(
-            known.pin("laptop", fp(b"a")).await.unwrap(),
+            known.pin("laptop", fp(b"a"), Met::Inbound).await.unwrap(),
+            Pin::First
+        );
+        assert_eq!(
+            known.pin("laptop", fp(b"a"), Met::Inbound).await.unwrap(),
             Pin::Known { verified: false }
         );
         assert_eq!(
-            known.pin("laptop", fp(b"b")).await.unwrap(),
-            Pin::Changed { pinned: fp(b"a") }
+            known.pin("laptop", fp(b"b"), Met::Inbound).await.unwrap(),
+            Pin::First
         );
-        // Still refused: nothing changes until someone trusts it.
+        let named = known.named("LAPTOP").await.unwrap();
         assert_eq!(
-            known.pin("laptop", fp(b"b")).await.unwrap(),
-            Pin::Changed { pinned: fp(b"a") }
+            named.iter().map(|k| k.fp).collect::<Vec<_>>(),
+            [fp(b"a"), fp(b"b")]
         );
-        assert_eq!(
-            known.by_name("laptop").await.unwrap().unwrap().offered,
-            Some(fp(b"b"))
-        );
-        assert_eq!(
-            known.trust("laptop", None, false).await.unwrap(),
-            (Some(fp(b"a")), fp(b"b"))
-        );
-        assert_eq!(
-            known.pin("laptop", fp(b"b")).await.unwrap(),
-            Pin::Known { verified: false }
-        );
-        assert!(matches!(
-            known.trust("laptop", None, false).await,
-            Err(TrustError::Nothing(_))
-        ));
-        assert!(matches!(
-            known.trust("phone", None, false).await,
-            Err(TrustError::Nothing(_))
-        ));
+        // A rename follows the key.
+        known.pin("desk", fp(b"a"), Met::Inbound).await.unwrap();
+        assert_eq!(known.by_fp(fp(b"a")).await.unwrap().unwrap().name, "desk");
+        assert_eq!(known.named("laptop").await.unwrap().len(), 1);
         // Another process reading the same directory sees the same.
         let again = KnownPeers::new(dir.path());
         assert_eq!(
@@ -550,58 +656,116 @@ mod tests {
                 .name,
             "laptop"
         );
-        assert_eq!(again.by_id(&fp(b"a").peer_id()).await.unwrap(), None);
     }
 
     #[tokio::test]
-    async fn two_devices_can_share_a_name_once_the_second_is_trusted_as_well() {
+    async fn the_addresses_a_key_was_reached_at_are_remembered() {
         let dir = tempfile::tempdir().unwrap();
         let known = KnownPeers::new(dir.path());
-        known.pin("laptop", fp(b"a")).await.unwrap();
+        known.pin("laptop", fp(b"a"), at(7342)).await.unwrap();
+        let addr = SocketAddr::from(([10, 0, 0, 2], 7342));
+        assert_eq!(known.reached_at(addr).await.unwrap().unwrap().fp, fp(b"a"));
+        assert!(known.by_fp(fp(b"a")).await.unwrap().unwrap().addrs.len() == 1);
+        let other = SocketAddr::from(([10, 0, 0, 3], 7342));
+        assert_eq!(known.reached_at(other).await.unwrap(), None);
+        // Dialled: no longer a stranger that came unasked.
+        known.pin("phone", fp(b"p"), Met::Inbound).await.unwrap();
+        assert!(known.by_fp(fp(b"p")).await.unwrap().unwrap().inbound);
+        known.pin("phone", fp(b"p"), at(7000)).await.unwrap();
+        assert!(!known.by_fp(fp(b"p")).await.unwrap().unwrap().inbound);
+    }
+
+    #[tokio::test]
+    async fn trusting_a_new_key_marks_the_old_one_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let known = KnownPeers::new(dir.path());
+        known.pin("phone", fp(b"old"), Met::Inbound).await.unwrap();
+        let (old, new) = known
+            .trust(&fp(b"old").peer_id(), fp(b"new"))
+            .await
+            .unwrap();
+        assert_eq!(old.unwrap().fp, fp(b"old"));
+        assert_eq!((new.fp, new.name.as_str()), (fp(b"new"), "phone"));
+        let old = known.by_fp(fp(b"old")).await.unwrap().unwrap();
+        assert_eq!(old.replaced_by, Some(fp(b"new")));
+        // The same key again: nothing to do.
         assert!(matches!(
-            known.pin("laptop", fp(b"b")).await.unwrap(),
-            Pin::Changed { .. }
+            known.trust(&fp(b"new").peer_id(), fp(b"new")).await,
+            Err(TrustError::Nothing(_))
         ));
-        assert_eq!(
-            known.trust("laptop", None, true).await.unwrap(),
-            (Some(fp(b"a")), fp(b"b"))
-        );
-        for key in [b"a", b"b"] {
-            assert!(matches!(
-                known.pin("laptop", fp(key)).await.unwrap(),
-                Pin::Known { .. }
-            ));
-        }
-        assert_eq!(
-            known.pin("laptop", fp(b"c")).await.unwrap(),
-            Pin::Changed { pinned: fp(b"b") },
-            "a third key is still refused"
-        );
-        // Replacing drops every key the name had.
-        known.trust("laptop", None, false).await.unwrap();
-        assert!(matches!(
-            known.pin("laptop", fp(b"a")).await.unwrap(),
-            Pin::Changed { .. }
-        ));
-        assert_eq!(known.list().await.unwrap().len(), 1);
+        // A conversation from before keys (an id no key proves) moves too.
+        let (old, new) = known.trust(&"9".repeat(32), fp(b"n2")).await.unwrap();
+        assert_eq!(old, None);
+        assert_eq!(new.fp, fp(b"n2"));
     }
 
     #[tokio::test]
     async fn verification_is_remembered_per_key() {
         let dir = tempfile::tempdir().unwrap();
         let known = KnownPeers::new(dir.path());
-        known.pin("laptop", fp(b"a")).await.unwrap();
-        assert!(!known.set_verified("laptop", fp(b"b")).await.unwrap());
-        assert!(known.set_verified("laptop", fp(b"a")).await.unwrap());
+        known.pin("laptop", fp(b"a"), Met::Inbound).await.unwrap();
+        assert!(!known.set_verified(fp(b"b")).await.unwrap());
+        assert!(known.set_verified(fp(b"a")).await.unwrap());
         assert_eq!(
-            known.pin("laptop", fp(b"a")).await.unwrap(),
+            known.pin("laptop", fp(b"a"), Met::Inbound).await.unwrap(),
             Pin::Known { verified: true }
         );
-        known.trust("laptop", Some(fp(b"c")), false).await.unwrap();
+    }
+
+    /// A host that makes a new key for every connection fills the file
+    /// only up to the cap; keys we dialled or verified are never forgotten.
+    #[tokio::test]
+    async fn strangers_are_bounded_and_friends_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let known = KnownPeers::new(dir.path());
+        known.pin("laptop", fp(b"laptop"), at(7342)).await.unwrap();
+        let pins = (0..MAX_INBOUND_PINS + 40)
+            .map(|i| known.pin("spam", fp(format!("k{i}").as_bytes()), Met::Inbound))
+            .collect::<Vec<_>>();
+        for pin in futures_util::future::join_all(pins).await {
+            assert_eq!(pin.unwrap(), Pin::First);
+        }
+        let all = known.list().await.unwrap();
+        assert_eq!(all.len(), MAX_INBOUND_PINS + 1);
+        assert!(all.iter().any(|k| k.fp == fp(b"laptop")));
+        assert!(!all.iter().any(|k| k.fp == fp(b"k0")), "the oldest went");
+        // A name of any length is kept bounded.
+        let long = "x".repeat(5000);
+        known.pin(&long, fp(b"long"), at(1)).await.unwrap();
+        let kept = known.by_fp(fp(b"long")).await.unwrap().unwrap();
+        assert_eq!(kept.name.len(), MAX_NAME_LEN);
+    }
+
+    /// A file from before keys were peers: one key under two names is one
+    /// key, and the old `offered` field is ignored.
+    #[tokio::test]
+    async fn an_older_file_is_read_one_entry_per_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = fp(b"a");
+        let file = serde_json::json!({"peers": [
+            {"name": "laptop", "fp": a, "verified": true, "since": 1, "offered": fp(b"z")},
+            {"name": "desk", "fp": a, "verified": false, "since": 2},
+        ]});
+        fs::write(dir.path().join(KNOWN_PEERS_FILE), file.to_string()).unwrap();
+        let known = KnownPeers::new(dir.path());
+        let all = known.list().await.unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!((all[0].name.as_str(), all[0].verified), ("desk", true));
+    }
+
+    #[tokio::test]
+    async fn a_change_made_by_another_process_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let running = KnownPeers::new(dir.path());
         assert_eq!(
-            known.pin("laptop", fp(b"c")).await.unwrap(),
-            Pin::Known { verified: false },
-            "a new key starts unverified"
+            running.pin("laptop", fp(b"a"), Met::Inbound).await.unwrap(),
+            Pin::First
+        );
+        let other = KnownPeers::new(dir.path());
+        other.set_verified(fp(b"a")).await.unwrap();
+        assert_eq!(
+            running.pin("laptop", fp(b"a"), Met::Inbound).await.unwrap(),
+            Pin::Known { verified: true }
         );
     }
 
@@ -610,50 +774,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(KNOWN_PEERS_FILE), "{not json").unwrap();
         let err = KnownPeers::new(dir.path())
-            .pin("x", fp(b"a"))
+            .pin("x", fp(b"a"), Met::Inbound)
             .await
             .unwrap_err();
         assert!(err.to_string().contains(KNOWN_PEERS_FILE), "{err}");
     }
-    /// Another process (`lantalk trust` next to a running chat screen)
-    /// changes the file: the next question sees the change.
-    #[tokio::test]
-    async fn a_change_made_by_another_process_is_seen() {
-        let dir = tempfile::tempdir().unwrap();
-        let running = KnownPeers::new(dir.path());
-        assert_eq!(running.pin("laptop", fp(b"a")).await.unwrap(), Pin::First);
-        assert!(matches!(
-            running.pin("laptop", fp(b"b")).await.unwrap(),
-            Pin::Changed { .. }
-        ));
-        let other = KnownPeers::new(dir.path());
-        other.trust("laptop", None, false).await.unwrap();
-        assert_eq!(
-            running.pin("laptop", fp(b"b")).await.unwrap(),
-            Pin::Known { verified: false }
-        );
-    }
-
-    /// Many changes at once (a handshake per connection of a flood) are
-    /// answered together; every answer is right and the file holds them all.
-    #[tokio::test]
-    async fn changes_arriving_together_are_all_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let known = KnownPeers::new(dir.path());
-        let names: Vec<String> = (0..200).map(|i| format!("peer{i}")).collect();
-        let pins = names
-            .iter()
-            .map(|n| known.pin(n, fp(n.as_bytes())))
-            .collect::<Vec<_>>();
-        for pin in futures_util::future::join_all(pins).await {
-            assert_eq!(pin.unwrap(), Pin::First);
-        }
-        let again = KnownPeers::new(dir.path());
-        assert_eq!(again.list().await.unwrap().len(), 200);
-    }
 
     /// A data directory that cannot be written (this lantalk runs with a
-    /// temporary identity): nothing is pinned, and `trust` says why.
+    /// temporary identity): nothing is remembered.
     #[tokio::test]
     async fn an_unwritable_directory_pins_nothing() {
         let dir = tempfile::tempdir().unwrap();
@@ -661,11 +789,14 @@ mod tests {
         let blocked = dir.path().join("not-a-dir");
         fs::write(&blocked, "").unwrap();
         let known = KnownPeers::new(&blocked);
-        for key in [b"a", b"a", b"b"] {
-            assert_eq!(known.pin("laptop", fp(key)).await.unwrap(), Pin::First);
+        for key in [b"a", b"a"] {
+            assert_eq!(
+                known.pin("laptop", fp(key), Met::Inbound).await.unwrap(),
+                Pin::First
+            );
         }
         assert!(known.list().await.unwrap().is_empty());
-        let e = known.trust("laptop", Some(fp(b"c")), false).await;
+        let e = known.trust(&fp(b"a").peer_id(), fp(b"c")).await;
         assert!(matches!(e, Err(TrustError::Write { .. })), "{e:?}");
     }
 }

@@ -500,61 +500,6 @@ fn send_records_a_text_the_peer_refused_as_failed() {
     );
 }
 
-/// A data directory from before keys: its conversations are keyed by the
-/// random ids peers had then. The first encrypted session with a peer of
-/// that name carries the conversation over to the id its key proves, once.
-#[test]
-fn a_conversation_from_before_keys_continues_under_the_peers_key() {
-    const OLD_ID: &str = "00112233445566778899aabbccddeeff";
-    let laptop = data_dir();
-    let laptop = laptop.path();
-    let phone = data_dir();
-    let phone = phone.path();
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let store = lantalk::store::Store::open(laptop).unwrap();
-        let peer =
-            lantalk::store::PeerRef::new(OLD_ID.into(), "phone", lantalk::peer::PeerKind::Lantalk);
-        let text = lantalk::protocol::Text {
-            id: "before-1".into(),
-            ts: now_ms(),
-            body: "from before keys".into(),
-        };
-        store.received(vec![(peer, text)]).await.unwrap();
-    });
-    assert_eq!(
-        bodies(&history_json(laptop, OLD_ID, &[])),
-        ["from before keys"]
-    );
-
-    let (mut listen, port) = listen_in(laptop, &listen_args("0"));
-    send(
-        &format!("127.0.0.1:{port}"),
-        phone,
-        "phone",
-        &["with a key"],
-    )
-    .assert_success();
-    listen.wait_out(WAIT, |l| l == "phone: with a key");
-    let said = listen.wait_err(WAIT, |l| l.contains("continues under its key"));
-    assert!(said.contains(OLD_ID), "{said}");
-    let new_id = peer_id(phone);
-    assert_ne!(new_id, OLD_ID);
-    assert_eq!(
-        bodies(&history_json(laptop, &new_id, &[])),
-        ["from before keys", "with a key"]
-    );
-    assert_eq!(bodies(&history_json(laptop, "phone", &[])).len(), 2);
-    assert_eq!(
-        history(laptop, &[OLD_ID]).code(),
-        Some(3),
-        "the old id is gone"
-    );
-    // Only once: a later session changes nothing.
-    send(&format!("127.0.0.1:{port}"), phone, "phone", &["again"]).assert_success();
-    listen.wait_out(WAIT, |l| l == "phone: again");
-    assert_eq!(bodies(&history_json(laptop, "phone", &[])).len(), 3);
-}
-
 /// A peer that says hello as "keeper" and reads texts: it acknowledges them
 /// only if `acks`; it reports each text it read on `seen`.
 fn keeper(

@@ -1,5 +1,5 @@
 //! Commands typed in the input: `/connect HOST:PORT`, `/name NEW`,
-//! `/search WORDS`, `/verify [yes]`, `/trust [also] [NAME]`, `/quit`, `/help`.
+//! `/search WORDS`, `/verify [yes]`, `/trust KEY`, `/quit`, `/help`.
 //! Unknown commands get a hint and are never sent as messages.
 
 use super::{App, Effect};
@@ -21,6 +21,7 @@ pub(super) fn run(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
                 );
             }
             app.notice = Some(format!("connecting to {arg}…"));
+            app.connecting = Some(arg.to_owned());
             fx.push(Effect::Net(NetCommand::Connect(Target::Address(
                 arg.to_owned(),
             ))));

@@ -357,8 +357,11 @@ pub struct App {
     /// A hint or error shown above the input until the next key (e.g. unknown command).
     pub notice: Option<String>,
     /// A warning shown above the input in the error colour until Esc, a
-    /// newer warning or `/trust`: a session refused for its key.
+    /// newer warning or `/trust`: a session refused for who it is.
     pub alert: Option<String>,
+    /// The address of a `/connect` not answered yet: the session it opens
+    /// is told (who answered, how, with which key).
+    pub connecting: Option<String>,
     /// Peer ids whose conversation continues under another id
     /// ([`NetEvent::Merged`](crate::net::NetEvent::Merged)): a page of
     /// history asked for under the old id goes to the new one.
@@ -434,6 +437,27 @@ impl App {
     pub fn open_peer(&self) -> Option<&PeerEntry> {
         let id = self.open.as_deref()?;
         self.peers.iter().find(|p| p.id == id)
+    }
+
+    /// The name `peer` is shown under: `name#tag` (the start of its id) when
+    /// another listed peer goes by the same name, so the two can be told
+    /// apart; a name is only a label, a peer is its key.
+    pub fn shown_name(&self, peer: &PeerEntry) -> String {
+        self.name_of(&peer.name, &peer.id)
+    }
+
+    /// [`App::shown_name`] for the peer `id` named `name` (a search hit).
+    pub fn name_of(&self, name: &str, id: &PeerId) -> String {
+        let shared = self
+            .peers
+            .iter()
+            .any(|p| p.id != *id && p.name.eq_ignore_ascii_case(name));
+        let name = crate::sanitize::name(name);
+        if shared {
+            format!("{name}#{}", id.tag())
+        } else {
+            name.into_owned()
+        }
     }
 
     /// Total unread messages, for the terminal title.

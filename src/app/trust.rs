@@ -6,7 +6,7 @@
 
 use super::update::{find, open, quoted, ring, system, upsert};
 use super::{App, Conversation, Effect, Entry, EntryKind, PeerEntry};
-use crate::net::{Link, NetCommand, TrustTarget};
+use crate::net::{Link, NetCommand};
 use crate::peer::PeerId;
 use crate::protocol::{Fingerprint, Refusal};
 use crate::sanitize;
@@ -14,6 +14,10 @@ use crate::sanitize;
 /// Longest warning or answer from the network task kept, in cells: a key
 /// warning names two fingerprints of 79 characters each.
 const MAX_WARNING: usize = 800;
+
+/// What `/trust` takes.
+pub(super) const TRUST_USAGE: &str = "usage: /trust KEY moves this conversation to the key that \
+     starts with KEY (at least 8 hex digits), when a notice here showed this peer's new key";
 
 /// What `/verify` takes.
 pub(super) const VERIFY_USAGE: &str =
@@ -81,26 +85,56 @@ fn named(name: &str) -> String {
 pub(super) fn opened(entry: &mut PeerEntry, link: &Link, now: u64) {
     if let Link::Authenticated { first: true, .. } = link {
         let line = format!(
-            "first encrypted session with {}: its key is pinned now; /verify shows a code to compare on both screens",
+            "first encrypted session with {}: this conversation belongs to its key from now on; /verify shows a code to compare on both screens",
             named(&entry.name)
         );
         system(entry, now, line);
     }
 }
 
+/// The session a `/connect` to `typed` opened: who answered there, how,
+/// with which key; a line in its conversation and the notice. Plaintext is
+/// said loudly: a typed address may reach anything.
+pub(super) fn reached(
+    app: &mut App,
+    typed: &str,
+    peer: &crate::peer::PeerInfo,
+    addr: std::net::SocketAddr,
+    link: &Link,
+    now: u64,
+) {
+    let who = sanitize::one_line(&crate::peer::labelled(&peer.name, &peer.id), 80);
+    let typed = sanitize::one_line(typed, 80);
+    let line = match link {
+        Link::Authenticated { fp, .. } => format!(
+            "/connect {typed} reached {who} at {addr}: {}, key {}",
+            link.describe(),
+            fp.grouped()
+        ),
+        Link::Unauthenticated => format!(
+            "/connect {typed} reached {who} at {addr}: {}, no key (nothing proves who it is)",
+            link.describe()
+        ),
+        Link::Plain => format!(
+            "/connect {typed} reached {who} at {addr} in PLAINTEXT: anyone on the network can \
+             read and change this conversation"
+        ),
+    };
+    if let Some(entry) = find(app, &peer.id) {
+        system(entry, now, line.clone());
+    }
+    app.notice = Some(line);
+}
+
 /// `NetEvent::Refused`: a warning line in every conversation with that
-/// name (the one its pinned key belongs to, and the one under the id the
-/// new key proves), and a warning above the input that stays until Esc,
+/// name, and a warning above the input that stays until Esc,
 /// whatever is on screen. A peer refused again and again (it retries) adds
 /// no second identical line.
 pub(super) fn refused(app: &mut App, refusal: &Refusal, now: u64, fx: &mut Vec<Effect>) {
     let name = refusal.name().map(str::to_owned);
-    let key_changed = refusal.is_key_changed();
     let why = sanitize::one_line(&refusal.to_string(), MAX_WARNING);
-    let mut shown = 0;
     if let Some(name) = &name {
         for peer in app.peers.iter_mut().filter(|p| p.name == *name) {
-            shown += 1;
             let last = peer.conversation.entries.last();
             if last.is_some_and(|e| e.kind == EntryKind::Warning && e.body == why) {
                 continue;
@@ -113,18 +147,7 @@ pub(super) fn refused(app: &mut App, refusal: &Refusal, now: u64, fx: &mut Vec<E
             });
         }
     }
-    let alert = match (&name, key_changed) {
-        (Some(name), true) if shown > 0 => format!(
-            "WARNING: the key of {} has changed and its session was refused. Its conversation shows both keys; \
-             /trust there accepts the new one. (Esc hides this)",
-            named(name)
-        ),
-        (Some(name), true) => format!(
-            "{why} (here: /trust {}; Esc hides this)",
-            sanitize::one_line(name, 64)
-        ),
-        _ => format!("{why} (Esc hides this)"),
-    };
+    let alert = format!("{why} (Esc hides this)");
     if app.alert.as_ref() != Some(&alert) {
         ring(app, now, fx);
     }
@@ -179,6 +202,32 @@ pub(super) fn verification(
     if !on_screen {
         app.notice = Some(elsewhere);
     }
+}
+
+/// `NetEvent::Namesake`: a new key named like `known` connected. Said once
+/// in `known`'s conversation: it is another peer, and how to move this
+/// conversation to it if it is the same one (the exact key `/trust` takes).
+pub(super) fn namesake(
+    app: &mut App,
+    known: &PeerId,
+    peer: &crate::peer::PeerInfo,
+    fp: &Fingerprint,
+    now: u64,
+) {
+    let start: String = fp
+        .to_string()
+        .chars()
+        .take(crate::peer::KEY_START)
+        .collect();
+    let text = format!(
+        "another key named {} connected: {}. It is another peer ({}) and gets nothing of this \
+         conversation. If it is this peer with a new key (reinstalled, a new device), type \
+         /trust {start} here to move this conversation, and what waits for it, to that key",
+        named(&peer.name),
+        fp.grouped(),
+        crate::peer::labelled(&peer.name, &peer.id),
+    );
+    notice(app, known, &text, now);
 }
 
 /// `NetEvent::Notice`: a line in the peer's conversation, and the notice
@@ -376,25 +425,22 @@ pub(super) fn verify_command(app: &mut App, arg: &str, fx: &mut Vec<Effect>) -> 
     Ok(())
 }
 
-/// `/trust` (the open conversation's peer) or `/trust NAME`: accept the
-/// key it offered in place of the pinned one. Hides the warning.
+/// `/trust KEY` in a conversation: the key that starts with `KEY` (as the
+/// notice of a new key under this peer's name shows it) is this peer's;
+/// the conversation moves to it. Hides the warning.
 pub(super) fn trust_command(app: &mut App, arg: &str, fx: &mut Vec<Effect>) -> Result<(), String> {
-    // `/trust also [NAME]`: another device of that name, trusted beside the
-    // key already pinned (its conversation stays its own).
-    let (also, arg) = match arg.strip_prefix("also") {
-        Some(rest) if rest.is_empty() || rest.starts_with(' ') => (true, rest.trim()),
-        _ => (false, arg),
+    let Some(peer) = app.open.clone() else {
+        return Err(
+            "no conversation open: /trust KEY in the conversation to move to the key KEY".into(),
+        );
     };
-    let peer = if arg.is_empty() {
-        TrustTarget::Peer(app.open.clone().ok_or_else(|| {
-            "no conversation open: open the conversation of the peer whose new key you accept, \
-             then /trust (or type /trust NAME)"
-                .to_owned()
-        })?)
-    } else {
-        TrustTarget::Name(arg.to_owned())
-    };
+    if arg.is_empty() {
+        return Err(TRUST_USAGE.into());
+    }
     app.alert = None;
-    fx.push(Effect::Net(NetCommand::Trust { peer, also }));
+    fx.push(Effect::Net(NetCommand::Trust {
+        peer,
+        key: arg.to_owned(),
+    }));
     Ok(())
 }

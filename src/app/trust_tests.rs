@@ -7,7 +7,7 @@ use crossterm::event::KeyCode;
 use super::test_support::*;
 use super::*;
 use crate::net::Link;
-use crate::net::{CloseReason, Presence, TrustTarget};
+use crate::net::{CloseReason, Presence};
 use crate::net::{NetCommand, NetEvent};
 use crate::protocol::{Fingerprint, Refusal, Text, verification_code};
 use crate::store::{Record, State};
@@ -49,21 +49,13 @@ fn text(app: &mut App, sid: u64, id: &str, ts: u64, body: &str) {
     net(app, text_on(sid, text));
 }
 
-/// What `/trust` (for `arg` "") or `/trust ARG` means.
-fn target(arg: &str) -> TrustTarget {
-    if arg.len() == 32 {
-        TrustTarget::Peer(arg.into())
-    } else {
-        TrustTarget::Name(arg.into())
-    }
-}
-
-fn key_changed(name: &str) -> NetEvent {
+/// A peer refused because it presented another key than it advertises.
+fn mismatch(name: &str) -> NetEvent {
     NetEvent::Refused {
         addr: None,
-        refusal: Refusal::KeyChanged {
+        refusal: Refusal::AdvertMismatch {
             name: name.into(),
-            pinned: fp('a'),
+            advertised: fp('a'),
             presented: fp('b'),
         },
     }
@@ -104,12 +96,12 @@ fn a_discovered_peer_without_a_session_has_no_mark() {
 }
 
 #[test]
-fn the_first_session_with_a_key_says_it_is_pinned_and_how_to_check_it() {
+fn the_first_session_with_a_key_says_the_conversation_is_its_and_how_to_check_it() {
     let mut app = app();
     opened(&mut app, 1, OLD, "bob", authenticated('a', false, true));
     let line = last(&app, OLD);
     assert_eq!(line.kind, EntryKind::System);
-    assert!(line.body.contains("pinned now"), "{}", line.body);
+    assert!(line.body.contains("belongs to its key"), "{}", line.body);
     assert!(line.body.contains("/verify"), "{}", line.body);
     // A later session with the known key says nothing.
     opened(&mut app, 2, NEW, "carol", authenticated('c', false, false));
@@ -188,9 +180,9 @@ fn verify_with_anything_else_or_nothing_open_explains() {
 }
 
 #[test]
-fn trust_accepts_the_key_of_the_open_conversation_or_a_name() {
+fn trust_takes_the_key_typed_in_the_open_conversation() {
     let mut app = app();
-    assert_eq!(command(&mut app, "/trust"), vec![]);
+    assert_eq!(command(&mut app, "/trust 3f2a91c0"), vec![]);
     assert!(
         app.notice
             .as_deref()
@@ -200,55 +192,52 @@ fn trust_accepts_the_key_of_the_open_conversation_or_a_name() {
         app.notice
     );
     app.input.take();
-    assert_eq!(
-        command(&mut app, "/trust big laptop"),
-        vec![Effect::Net(NetCommand::Trust {
-            peer: target("big laptop"),
-            also: false
-        })]
-    );
 
     opened(&mut app, 1, OLD, "bob", authenticated('a', false, false));
-    net(&mut app, key_changed("bob"));
+    // Without the key: how to use it, nothing sent (a name is not a key).
+    assert_eq!(command(&mut app, "/trust"), vec![]);
+    assert_eq!(app.notice.as_deref(), Some(trust::TRUST_USAGE));
+    app.input.take();
+
+    net(&mut app, mismatch("bob"));
     assert!(app.alert.is_some());
     assert_eq!(
-        command(&mut app, "/trust"),
+        command(&mut app, "/trust 3f2a 91c0"),
         vec![Effect::Net(NetCommand::Trust {
-            peer: target(OLD),
-            also: false
+            peer: OLD.into(),
+            key: "3f2a 91c0".into(),
         })]
     );
     assert_eq!(app.alert, None, "the warning was acted on");
-    // Another device with that name: trusted beside the pinned key.
-    assert_eq!(
-        command(&mut app, "/trust also"),
-        vec![Effect::Net(NetCommand::Trust {
-            peer: target(OLD),
-            also: true
-        })]
-    );
-    assert_eq!(
-        command(&mut app, "/trust also big laptop"),
-        vec![Effect::Net(NetCommand::Trust {
-            peer: target("big laptop"),
-            also: true
-        })]
-    );
-    assert_eq!(
-        command(&mut app, "/trust alsop"),
-        vec![Effect::Net(NetCommand::Trust {
-            peer: target("alsop"),
-            also: false
-        })],
-        "only the word also"
+}
+
+#[test]
+fn connect_says_what_answered_at_the_address() {
+    let mut app = app();
+    assert!(command(&mut app, "/connect 10.0.0.2:7342").len() == 1);
+    opened(&mut app, 1, OLD, "bob", authenticated('a', false, true));
+    let said = app.notice.clone().unwrap();
+    assert!(said.contains("reached bob#1111 at"), "{said}");
+    assert!(said.contains(&fp('a').grouped()), "{said}");
+    assert!(last(&app, OLD).body.contains(&fp('a').grouped()));
+    // Only the session the /connect opened is told.
+    app.notice = None;
+    opened(&mut app, 2, NEW, "carol", Link::Plain);
+    assert_eq!(app.notice, None);
+    // In clear: said loudly.
+    command(&mut app, "/connect 10.0.0.3:7342");
+    opened(&mut app, 3, OTHER, "old", Link::Plain);
+    assert!(
+        app.notice.as_deref().unwrap().contains("PLAINTEXT"),
+        "{:?}",
+        app.notice
     );
 }
 
 #[test]
-fn a_changed_key_is_loud_in_every_conversation_with_that_name_and_above_the_input() {
+fn a_refusal_is_loud_in_every_conversation_with_that_name_and_above_the_input() {
     let mut app = app();
-    // The pinned bob (history under its old id), the new key's bob (listed
-    // under the id it proves), and carol, whose conversation is on screen.
+    // Two peers named bob, and carol, whose conversation is on screen.
     opened(&mut app, 1, OLD, "bob", authenticated('a', false, false));
     opened(&mut app, 2, NEW, "bob", Link::Unauthenticated);
     opened(
@@ -259,33 +248,26 @@ fn a_changed_key_is_loud_in_every_conversation_with_that_name_and_above_the_inpu
         authenticated('c', false, false),
     );
     app.open = Some(OTHER.into());
-    let fx = net(&mut app, key_changed("bob"));
+    let fx = net(&mut app, mismatch("bob"));
     assert_eq!(fx, vec![Effect::Bell], "a warning rings");
     for id in [OLD, NEW] {
         let line = last(&app, id);
         assert_eq!(line.kind, EntryKind::Warning);
-        assert!(
-            line.body
-                .starts_with("WARNING: THE KEY OF \"bob\" HAS CHANGED")
-        );
+        assert!(line.body.starts_with("\"bob\" advertises the key"));
         assert!(line.body.contains(&fp('a').grouped()), "{}", line.body);
         assert!(line.body.contains(&fp('b').grouped()), "{}", line.body);
-        assert!(line.body.contains("/trust"), "{}", line.body);
     }
     assert!(peer(&app, OTHER).conversation.entries.is_empty());
     let alert = app.alert.clone().unwrap();
-    assert!(
-        alert.starts_with("WARNING: the key of \"bob\" has changed"),
-        "{alert}"
-    );
-    assert!(alert.contains("/trust"), "{alert}");
+    assert!(alert.starts_with("\"bob\" advertises the key"), "{alert}");
+    assert!(alert.ends_with("(Esc hides this)"), "{alert}");
 
     // The alert outlives other keys, unlike a notice...
     key(&mut app, KeyCode::Char('x'));
     assert_eq!(app.alert.as_ref(), Some(&alert));
     // ... a retrying peer adds no second identical line, nor a second bell...
     let before = peer(&app, OLD).conversation.entries.len();
-    assert_eq!(net(&mut app, key_changed("bob")), vec![]);
+    assert_eq!(net(&mut app, mismatch("bob")), vec![]);
     assert_eq!(peer(&app, OLD).conversation.entries.len(), before);
     // ... and Esc hides it.
     key(&mut app, KeyCode::Esc);
@@ -295,11 +277,10 @@ fn a_changed_key_is_loud_in_every_conversation_with_that_name_and_above_the_inpu
 #[test]
 fn a_refusal_without_a_conversation_says_it_all_above_the_input() {
     let mut app = app();
-    net(&mut app, key_changed("bob"));
+    net(&mut app, mismatch("bob"));
     let alert = app.alert.clone().unwrap();
     assert!(alert.contains(&fp('a').grouped()), "{alert}");
     assert!(alert.contains(&fp('b').grouped()), "{alert}");
-    assert!(alert.contains("/trust bob"), "{alert}");
     assert!(app.peers.is_empty());
 
     // Other refusals (a key that is not the advertised one, plaintext
@@ -499,7 +480,7 @@ fn merged_into_a_listed_peer_interleaves_the_messages_and_drops_the_old_row() {
     assert!(unread > 0);
     app.cursor = app.peers.iter().position(|p| p.id == OLD).unwrap();
     // The warning went into both conversations named bob.
-    net(&mut app, key_changed("bob"));
+    net(&mut app, mismatch("bob"));
 
     net(
         &mut app,

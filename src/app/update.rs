@@ -104,11 +104,14 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
             if !entry.discovered {
                 entry.host = addr.to_string();
             }
-            entry.name = peer.name;
+            entry.name = peer.name.clone();
             entry.connected = true;
             entry.kind = peer.kind;
             entry.link = Some(link);
             super::trust::opened(entry, &link, now);
+            if let Some(typed) = app.connecting.take() {
+                super::trust::reached(app, &typed, &peer, addr, &link, now);
+            }
             open_if_none(app, &peer.id);
         }
         NetEvent::SessionClosed {
@@ -185,8 +188,12 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
             ..
         } => super::trust::verification(app, &peer, code, theirs, verified, now),
         NetEvent::Notice { peer, text } => super::trust::notice(app, &peer, &text, now),
+        NetEvent::Namesake { known, peer, fp } => {
+            super::trust::namesake(app, &known, &peer, &fp, now)
+        }
         NetEvent::Merged { from, into } => super::trust::merged(app, &from, &into),
         NetEvent::ConnectFailed { target, reason, .. } => {
+            app.connecting = None;
             app.notice = Some(format!("could not connect to {target}: {reason}"));
         }
     }

@@ -98,8 +98,9 @@ pub async fn history(
 }
 
 /// The conversation `peer` names: by key (as `--json` prints it), by
-/// `raw IP` or `raw IP:PORT` (a raw peer's address), or by latest name,
-/// case-insensitive.
+/// `raw IP` or `raw IP:PORT` (a raw peer's address), by latest name,
+/// case-insensitive, or, where several peers share a name, by `name#tag`
+/// (the start of the id, as the chat screen and `peers` show it).
 fn find<'a>(conversations: &'a [Conversation], peer: &str) -> Result<&'a Conversation, Failure> {
     if let Some(c) = conversations.iter().find(|c| c.peer == peer) {
         return Ok(c);
@@ -111,10 +112,9 @@ fn find<'a>(conversations: &'a [Conversation], peer: &str) -> Result<&'a Convers
     {
         return Ok(c);
     }
-    let wanted = peer.to_lowercase();
     let named: Vec<&Conversation> = conversations
         .iter()
-        .filter(|c| c.name.to_lowercase() == wanted)
+        .filter(|c| crate::peer::names(peer, &c.name, &c.peer))
         .collect();
     match named[..] {
         [one] => Ok(one),
@@ -140,12 +140,13 @@ fn find<'a>(conversations: &'a [Conversation], peer: &str) -> Result<&'a Convers
         ref several => {
             let ids: Vec<String> = several
                 .iter()
-                .map(|c| format!("{} ({})", sanitize::short_name(&c.name), c.peer))
+                .map(|c| sanitize::short_name(&crate::peer::labelled(&c.name, &c.peer)))
                 .collect();
             Err(Failure::new(
                 Exit::Usage,
                 anyhow!(
-                    "{peer:?} names {} conversations: {}; give the peer id instead",
+                    "{peer:?} names {} conversations (peers that share a name): {}; \
+                     give one of these",
                     several.len(),
                     ids.join(", ")
                 ),
@@ -247,8 +248,8 @@ mod tests {
         let list = [
             conv("aaaa", "Laptop"),
             conv("raw-192.168.1.23", "raw 192.168.1.23:5000"),
-            conv("bbbb", "twin"),
-            conv("cccc", "twin"),
+            conv("bbbb1111", "twin"),
+            conv("cccc2222", "twin"),
         ];
         assert_eq!(find(&list, "aaaa").unwrap().peer, "aaaa");
         assert_eq!(find(&list, "laptop").unwrap().peer, "aaaa");
@@ -263,7 +264,10 @@ mod tests {
         }
         let twins = find(&list, "twin").unwrap_err();
         assert_eq!(twins.exit, Exit::Usage);
-        assert!(twins.to_string().contains("bbbb"), "{twins}");
+        assert!(twins.to_string().contains("twin#bbbb"), "{twins}");
+        assert_eq!(find(&list, "twin#cccc").unwrap().peer, "cccc2222");
+        assert_eq!(find(&list, "Twin#bbbb1").unwrap().peer, "bbbb1111");
+        assert!(find(&list, "twin#dddd").is_err());
         let unknown = find(&list, "phone").unwrap_err();
         assert_eq!(unknown.exit, Exit::NotFound);
         assert!(unknown.to_string().contains(r#""Laptop""#), "{unknown}");

@@ -31,10 +31,11 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use super::{Exit, Failure, identity_of};
 use crate::net::{self, CloseReason, HistoryOff, Link, NetCommand, NetEvent, SessionId};
 use crate::options::{Options, Role};
-use crate::peer::{PeerId, PeerKind};
+use crate::peer::{PeerId, PeerInfo, PeerKind};
 use crate::protocol::Text;
 use crate::sanitize::{self, escape_for_terminal};
 use crate::store::StoreError;
+use crate::trust::KnownPeers;
 
 /// Longest reason for a disconnection printed, in cells.
 const MAX_REASON: usize = 200;
@@ -66,6 +67,7 @@ pub async fn listen(options: &Options, json: bool) -> Result<(), Failure> {
     let config = options.node(&me, Role::Listen, history)?;
     let fingerprint = config.policy.tls.as_ref().map(|tls| tls.fingerprint);
     let consumer_acks = config.acks == crate::net::AckPolicy::Consumer;
+    let known = config.policy.known.clone();
     let (commands, mut events, task) = net::node::spawn(config);
     let mut out = Printer {
         conns: HashMap::new(),
@@ -73,6 +75,7 @@ pub async fn listen(options: &Options, json: bool) -> Result<(), Failure> {
         json,
         name: me.hello.name.clone(),
         fingerprint,
+        known,
         port: 0,
         limited: false,
     };
@@ -138,6 +141,8 @@ struct Printer {
     /// Our name, for the first status line.
     name: String,
     fingerprint: Option<crate::protocol::Fingerprint>,
+    /// The keys met, to tell peers that share a name apart.
+    known: Option<KnownPeers>,
     /// The port we listen on, for the discovery status lines.
     port: u16,
     /// Discovery was limited when last heard of.
@@ -176,7 +181,7 @@ impl Printer {
                     // before a bye are acknowledged too.
                     closed.push(session);
                 }
-                other => self.status(other)?,
+                other => self.status(other).await?,
             }
         }
         if let Err(e) = printed.and(self.out.flush().await) {
@@ -192,7 +197,7 @@ impl Printer {
     }
 
     /// An event that is not a text: a status line on stderr, if anything.
-    fn status(&mut self, event: NetEvent) -> Result<(), Failure> {
+    async fn status(&mut self, event: NetEvent) -> Result<(), Failure> {
         match event {
             NetEvent::Listening {
                 port,
@@ -241,7 +246,7 @@ impl Printer {
                 addr,
                 link,
             } => {
-                let shown = sanitize::short_name(&peer.name);
+                let shown = self.shown(&peer).await;
                 let how = match link {
                     Link::Authenticated { first: true, .. } => "encrypted, key pinned now",
                     other => other.describe(),
@@ -255,6 +260,21 @@ impl Printer {
                     addr,
                 };
                 self.conns.insert(session, conn);
+            }
+            NetEvent::Namesake { known, peer, fp } => {
+                let name = escape_for_terminal(&peer.name, false);
+                status!(
+                    "a new key named {name:?} connected ({}, key {}): it is another peer, and \
+                     gets nothing of the conversation with {} (id {known}). If it is {name:?} \
+                     with a new key, move that conversation to it: lantalk trust {} --fingerprint {fp}",
+                    tagged(&peer.name, &peer.id),
+                    fp.grouped(),
+                    sanitize::short_name(&peer.name),
+                    tagged(&peer.name, &known),
+                );
+            }
+            NetEvent::Notice { text, .. } => {
+                status!("{}", sanitize::one_line(&text, 2 * MAX_REASON));
             }
             NetEvent::Merged { from, into } => {
                 if let Some(conn) = self.conns.values().find(|c| c.id == into) {
@@ -283,6 +303,25 @@ impl Printer {
         Ok(())
     }
 
+    /// The name `peer` is printed under: `name#tag` when another key we
+    /// know goes by the same name (a name is a label; a peer is its key).
+    async fn shown(&self, peer: &PeerInfo) -> String {
+        let shared = match &self.known {
+            Some(known) if peer.kind == PeerKind::Lantalk => known
+                .named(&peer.name)
+                .await
+                .unwrap_or_default()
+                .iter()
+                .any(|k| k.replaced_by.is_none() && k.id() != peer.id.as_str()),
+            _ => false,
+        };
+        if shared {
+            tagged(&peer.name, &peer.id)
+        } else {
+            sanitize::short_name(&peer.name)
+        }
+    }
+
     fn closed(&self, session: SessionId, reason: &CloseReason) {
         let Some(conn) = self.conns.get(&session) else {
             return;
@@ -297,6 +336,11 @@ impl Printer {
             ),
         }
     }
+}
+
+/// `name#tag`, the name escaped and cut to one line, the tag kept.
+fn tagged(name: &str, id: &PeerId) -> String {
+    format!("{}#{}", sanitize::short_name(name), id.tag())
 }
 
 /// Writes one text to `out` (to be flushed by the caller).

@@ -128,21 +128,57 @@ fn ip_text(addr: SocketAddr) -> String {
     }
 }
 
-/// What we know of a peer's advertised key: `plaintext` (it offers none),
-/// `new` (never met under that name), `pinned`, `verified`, or `CHANGED`
-/// (its name is pinned to another key: lantalk will refuse it).
+/// What we know of a peer's advertised key, as `send NAME` will treat it:
+/// - `verified` / `known`: a key met before (the codes were compared or not);
+/// - `new`: a key never met, under names no key is known by;
+/// - `other-key`: a key never met, under a name known by another key
+///   (another device of that name, or someone pretending): `send NAME`
+///   will not use it; `send NAME#TAG` will;
+/// - `plaintext`: it offers no key (a lantalk from before TLS);
+/// - `WRONG-KEY`: it claims the id of a key we know, with another key or
+///   none: lantalk refuses it.
 fn key_state(peer: &Peer, known: &[Known]) -> &'static str {
+    let host = peer.host.trim_end_matches('.');
+    let host = host.strip_suffix(".local").unwrap_or(host);
+    let by_id = known.iter().find(|k| k.id() == peer.id);
     let Some(fp) = peer.fp else {
-        return "plaintext";
+        return if by_id.is_some() {
+            "WRONG-KEY"
+        } else {
+            "plaintext"
+        };
     };
-    let mut same_name = known.iter().filter(|k| k.name == peer.nick).peekable();
-    if same_name.peek().is_none() {
-        return "new";
+    if let Some(k) = by_id
+        && k.fp != fp
+    {
+        return "WRONG-KEY";
     }
-    match same_name.find(|k| k.fp == fp) {
+    match known.iter().find(|k| k.fp == fp) {
         Some(k) if k.verified => "verified",
-        Some(_) => "pinned",
-        None => "CHANGED",
+        Some(_) => "known",
+        None => {
+            let named = known.iter().any(|k| {
+                k.replaced_by.is_none()
+                    && [peer.nick.as_str(), peer.name.as_str(), host]
+                        .iter()
+                        .any(|n| k.name.eq_ignore_ascii_case(n))
+            });
+            if named { "other-key" } else { "new" }
+        }
+    }
+}
+
+/// The name a row shows: `name#tag` when another listed peer goes by the
+/// same name, so that the two can be told apart (and named to `send`).
+fn row_name(p: &Peer, list: &[Peer]) -> String {
+    let shared = list
+        .iter()
+        .any(|o| o.id != p.id && o.name.eq_ignore_ascii_case(&p.name));
+    let name = sanitize::short_name(&p.name);
+    if shared {
+        format!("{name}#{}", crate::peer::PeerId::new(p.id.clone()).tag())
+    } else {
+        name
     }
 }
 
@@ -152,7 +188,7 @@ fn peer_table(list: &[Peer], known: &[Known]) -> String {
         .map(|p| {
             let addrs: Vec<String> = p.addrs.iter().map(|a| ip_text(*a)).collect();
             [
-                sanitize::short_name(&p.name),
+                row_name(p, list),
                 sanitize::one_line(&p.host, sanitize::MAX_NAME_WIDTH),
                 addrs.join(","),
                 p.port.to_string(),
@@ -254,18 +290,56 @@ mod tests {
             fp,
             verified,
             since: 0,
-            offered: None,
+            addrs: Vec::new(),
+            inbound: false,
+            replaced_by: None,
         };
         let mut p = peer("laptop", "laptop.local.", 'a');
-        assert_eq!(key_state(&p, &[known(a, false)]), "plaintext");
+        p.id = a.peer_id();
+        assert_eq!(key_state(&p, &[known(b, false)]), "plaintext");
+        assert_eq!(
+            key_state(&p, &[known(a, false)]),
+            "WRONG-KEY",
+            "a known id without its key"
+        );
         p.fp = Some(a);
         assert_eq!(key_state(&p, &[]), "new");
-        assert_eq!(key_state(&p, &[known(a, false)]), "pinned");
+        assert_eq!(key_state(&p, &[known(a, false)]), "known");
         assert_eq!(key_state(&p, &[known(a, true)]), "verified");
-        assert_eq!(key_state(&p, &[known(b, true)]), "CHANGED");
-        assert_eq!(key_state(&p, &[known(b, false), known(a, false)]), "pinned");
-        let table = peer_table(&[p], &[known(b, false)]);
+        assert_eq!(key_state(&p, &[known(b, true)]), "other-key");
+        assert_eq!(key_state(&p, &[known(b, false), known(a, false)]), "known");
+        let mut moved = known(b, false);
+        moved.replaced_by = Some(a);
+        assert_eq!(
+            key_state(&p, &[moved]),
+            "new",
+            "a key moved away from is no pin"
+        );
+        let mut other_name = known(b, false);
+        other_name.name = "phone".into();
+        assert_eq!(key_state(&p, &[other_name]), "new");
+        p.id = b.peer_id();
+        assert_eq!(
+            key_state(&p, &[known(b, false)]),
+            "WRONG-KEY",
+            "b's id, a's key"
+        );
+        let table = peer_table(std::slice::from_ref(&p), &[known(b, false)]);
         assert!(table.lines().next().unwrap().contains("KEY"), "{table}");
-        assert!(table.contains("CHANGED"), "{table}");
+        assert!(table.contains("WRONG-KEY"), "{table}");
+    }
+
+    #[test]
+    fn peers_that_share_a_name_are_listed_with_the_start_of_their_id() {
+        let a = peer("vm", "vm.local.", 'a');
+        let b = peer("vm", "vm.local.", 'b');
+        let c = peer("phone", "phone.local.", 'c');
+        let table = peer_table(&[a, b, c], &[]);
+        assert!(table.contains("vm#aaaa "), "{table}");
+        assert!(table.contains("vm#bbbb "), "{table}");
+        assert!(
+            table.contains("phone ") && !table.contains("phone#"),
+            "{table}"
+        );
     }
 }

@@ -24,12 +24,13 @@ use tokio::time::Instant;
 use super::{Exit, Failure, identity_of, secs, start_discovery};
 use crate::identity;
 use crate::net::discovery::Lookup;
-use crate::net::{self, CloseReason, HistoryOff, NetCommand, NetEvent, Target, now_ms};
+use crate::net::{self, CloseReason, HistoryOff, Link, NetCommand, NetEvent, Target, now_ms};
 use crate::options::{Options, Role};
-use crate::peer::PeerId;
-use crate::protocol::{MAX_FRAME_LEN, Text, text_fits_in_frame};
+use crate::peer::{PeerId, labelled};
+use crate::protocol::{Fingerprint, MAX_FRAME_LEN, Refusal, Text, text_fits_in_frame};
 use crate::sanitize::escape_for_terminal;
 use crate::store::StoreError;
+use crate::trust::KnownPeers;
 
 /// How long `send` waits for outstanding acks without any progress.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -117,6 +118,8 @@ pub async fn send(
         }
     }
     let me = identity_of(options, false)?;
+    let history = open_history(options, &me.dir);
+    let config = options.node(&me, Role::Send, history)?;
     let (target, discovery) = match direct_addrs(peer).await? {
         Some(addrs) => (
             Target::Addrs {
@@ -126,15 +129,15 @@ pub async fn send(
             None,
         ),
         None => {
-            let (found, discovery) = find(options, peer, timeout).await?;
+            let (found, discovery) =
+                find(options, config.policy.known.as_ref(), peer, timeout).await?;
             (Target::Discovered(Box::new(found)), Some(discovery))
         }
     };
-    let history = open_history(options, &me.dir);
-    let config = options.node(&me, Role::Send, history)?;
+    let known = config.policy.known.clone();
     let (commands, mut events, task) = net::node::spawn(config);
     let _ = commands.send(NetCommand::Connect(target));
-    let opened = opened(peer, &mut events).await;
+    let opened = opened(peer, known.as_ref(), &mut events).await;
     // Only the lookup needed it.
     drop(discovery);
     let result = match opened {
@@ -171,21 +174,39 @@ pub async fn send(
     result
 }
 
-/// Finds `peer` by mDNS within `timeout`.
+/// Finds `peer` by mDNS within `timeout`: an advert whose key is one of
+/// those known by that name (see [`pinned_keys`]), or, for a name no key
+/// is known by, any advert of that name.
 async fn find(
     options: &Options,
+    known: Option<&KnownPeers>,
     peer: &str,
     timeout: Duration,
 ) -> Result<(net::Peer, net::Discovery), Failure> {
+    let preferred = match known {
+        Some(known) => pinned_keys(known, peer).await?,
+        None => Vec::new(),
+    };
     let discovery = start_discovery(options).await?;
     match discovery
-        .find(peer, timeout)
+        .find(peer, timeout, &preferred)
         .await
         .map_err(Failure::from_discovery)?
     {
         Lookup::Found(found) => {
             if let Some(problem) = &found.problem {
                 return Err(Failure::new(Exit::Delivery, anyhow!("{peer}: {problem}")));
+            }
+            if known.is_some() {
+                let offered = found.fp.is_some_and(|fp| preferred.contains(&fp));
+                if !preferred.is_empty() && !offered {
+                    let refusal = Refusal::AdvertDisagrees {
+                        name: base_name(peer).to_owned(),
+                        pinned: preferred,
+                        advertised: found.fp,
+                    };
+                    return Err(Failure::new(Exit::Delivery, anyhow!("{refusal}")));
+                }
             }
             Ok((found, discovery))
         }
@@ -207,14 +228,116 @@ async fn find(
     }
 }
 
-/// Waits for the session the node was asked to open: the peer's id and name.
+/// `laptop#3f2a` → `laptop`; `laptop.local.` → `laptop`.
+fn base_name(query: &str) -> &str {
+    let name = query.trim();
+    let name = name.rsplit_once('#').map_or(name, |(n, _)| n);
+    let name = name.strip_suffix('.').unwrap_or(name);
+    match name.len().checked_sub(".local".len()) {
+        Some(cut) if name.is_char_boundary(cut) && name[cut..].eq_ignore_ascii_case(".local") => {
+            &name[..cut]
+        }
+        _ => name,
+    }
+}
+
+/// The keys known by the name typed (`query`): an advert found for that
+/// name, whichever of its names matched (instance, host or nick: each is
+/// the typed name, and each is the advertiser's choice), must offer one of
+/// them. `name#3f2a` narrows them to the peer whose id starts so. Keys the
+/// user moved a conversation away from (`/trust`) do not count, and keys
+/// that only ever came to us unasked count only when there is no other:
+/// connecting once under a name does not make anyone that name.
+async fn pinned_keys(known: &KnownPeers, query: &str) -> Result<Vec<Fingerprint>, Failure> {
+    let tag = query
+        .trim()
+        .rsplit_once('#')
+        .map(|(_, t)| t.to_ascii_lowercase());
+    let name = base_name(query);
+    let found = known.named(name).await.map_err(|e| {
+        let why = crate::error_chain(&e);
+        Failure::new(
+            Exit::Other,
+            anyhow!("cannot check the keys known by {name:?}: {why}"),
+        )
+    })?;
+    let named: Vec<_> = found
+        .into_iter()
+        .filter(|k| k.replaced_by.is_none())
+        .filter(|k| tag.as_ref().is_none_or(|t| k.id().starts_with(t.as_str())))
+        .collect();
+    let chosen = named.iter().any(|k| !k.inbound || k.verified);
+    Ok(named
+        .into_iter()
+        .filter(|k| !chosen || !k.inbound || k.verified)
+        .map(|k| k.fp)
+        .collect())
+}
+
+/// A key met for the first time, named like peers known by other keys:
+/// says it is another peer, and how to make it that one if it is.
+async fn namesakes(known: Option<&KnownPeers>, peer: &crate::peer::PeerInfo, fp: Fingerprint) {
+    let Some(known) = known else { return };
+    let others: Vec<String> = known
+        .named(&peer.name)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|k| k.fp != fp && k.replaced_by.is_none())
+        .map(|k| labelled(&k.name, &PeerId::new(k.id())))
+        .collect();
+    if let Some(first) = others.first() {
+        status!(
+            "note: this is not the {} you know by another key ({}): it is another peer. If it is \
+             that one with a new key, move its conversation: lantalk trust {} --fingerprint {fp}",
+            escape_for_terminal(&peer.name, false),
+            others.join(", "),
+            escape_for_terminal(first, false)
+        );
+    }
+}
+
+/// Waits for the session the node was asked to open: the peer's id and
+/// name. Says on stderr what was reached: name, address, link and key (or,
+/// loudly, that it is plaintext).
 async fn opened(
     peer: &str,
+    known: Option<&KnownPeers>,
     events: &mut mpsc::Receiver<NetEvent>,
 ) -> Result<(PeerId, String), Failure> {
     while let Some(event) = events.recv().await {
         match event {
-            NetEvent::SessionOpened { peer, .. } => return Ok((peer.id, peer.name)),
+            NetEvent::SessionOpened {
+                peer, addr, link, ..
+            } => {
+                let who = escape_for_terminal(&labelled(&peer.name, &peer.id), false).into_owned();
+                match link {
+                    Link::Authenticated {
+                        fp, first: true, ..
+                    } => {
+                        status!(
+                            "reached {who} at {addr} ({}, a key met for the first time: {})",
+                            link.describe(),
+                            fp.grouped()
+                        );
+                        namesakes(known, &peer, fp).await;
+                    }
+                    Link::Authenticated { fp, .. } => status!(
+                        "reached {who} at {addr} ({}, key {})",
+                        link.describe(),
+                        fp.grouped()
+                    ),
+                    Link::Unauthenticated => status!(
+                        "reached {who} at {addr} ({}: it has no key, so nothing proves who it is)",
+                        link.describe()
+                    ),
+                    Link::Plain => status!(
+                        "WARNING: reached {who} at {addr} in PLAINTEXT: anyone on the network \
+                         can read and change what is sent (it offers no encryption)"
+                    ),
+                }
+                return Ok((peer.id, peer.name));
+            }
             NetEvent::ConnectFailed {
                 reason, refusal, ..
             } => {

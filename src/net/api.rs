@@ -32,15 +32,6 @@ pub enum Target {
     Discovered(Box<Peer>),
 }
 
-/// Which peer `/trust` means.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TrustTarget {
-    /// The peer with this id (an open conversation).
-    Peer(PeerId),
-    /// The peer that goes by this name (`/trust NAME`, `lantalk trust NAME`).
-    Name(String),
-}
-
 /// What the node's users ask of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetCommand {
@@ -84,14 +75,15 @@ pub enum NetCommand {
     Search(String),
     /// Change our display name: re-advertise, and use it in later hellos.
     Rename(String),
-    /// Accept the key a peer presents in place of the one pinned for its
-    /// name (or, with `also`, beside it: another device uses the name);
-    /// answered with [`NetEvent::Notice`].
+    /// `/trust KEY` in the conversation with `peer`: the user says the key
+    /// that starts with `key` (at least 8 hex digits, as the notice shows
+    /// it) is this peer's; its conversation and what waits for it move to
+    /// that key. Answered with [`NetEvent::Notice`].
     Trust {
-        /// Whose key.
-        peer: TrustTarget,
-        /// Keep the keys already trusted for the name.
-        also: bool,
+        /// The conversation.
+        peer: PeerId,
+        /// The start of the key, as typed.
+        key: String,
     },
     /// Show the verification code of the session with this peer; with
     /// `confirmed`, the people compared it: mark the key verified.
@@ -248,6 +240,18 @@ pub enum NetEvent {
         from: PeerId,
         /// The new one.
         into: PeerId,
+    },
+    /// A key met for the first time goes by the name of `known`, a peer
+    /// known by another key (or from before keys): another peer, told once
+    /// in `known`'s conversation with how to move that conversation to the
+    /// new key, if it is the same peer (`/trust`, `lantalk trust`).
+    Namesake {
+        /// The peer known by that name.
+        known: PeerId,
+        /// The new key's peer.
+        peer: PeerInfo,
+        /// The new key.
+        fp: Fingerprint,
     },
     /// A line for the conversation with `peer` (the answer to `/trust` and
     /// the like).

@@ -89,6 +89,11 @@ impl DialError {
 
 /// Connects to the first address that answers and opens a session: TLS
 /// and/or plaintext as `reach` says, then the `hello`s, judged by `policy`.
+///
+/// [`Reach::TlsThenPlain`] tries plaintext only when the peer did what a
+/// lantalk from before TLS does with a TLS hello: close the connection
+/// without a word. Any other TLS failure (an alert, garbage, a reset) is
+/// an error: nothing is sent in clear to whatever broke the handshake.
 pub async fn dial(
     addrs: &[SocketAddr],
     hello: &Hello,
@@ -101,10 +106,20 @@ pub async fn dial(
         (Reach::Plain, _) | (_, None) => Conn::plain(stream).map_err(ProtocolError::Io)?,
         (Reach::Tls | Reach::TlsThenPlain, Some(tls)) => match tls.connect(stream).await {
             Ok((tls, fp)) => Conn::tls(tls, Some(fp)).map_err(ProtocolError::Io)?,
-            Err(e) if reach == Reach::TlsThenPlain => {
-                tracing::info!("TLS failed ({e}); trying plaintext");
+            Err(e)
+                if reach == Reach::TlsThenPlain
+                    && e.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                tracing::info!("the peer closed on our TLS hello ({e}): a lantalk without TLS?");
                 let stream = connect_any(addrs, PER_ADDRESS_TIMEOUT).await?;
                 Conn::plain(stream).map_err(ProtocolError::Io)?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && reach == Reach::Tls => {
+                return Err(DialError::Tls(format!(
+                    "{}: it closed the connection on our TLS hello, and a key is expected there \
+                     (advertised, or met at that address), so nothing is tried in clear",
+                    plain(&e)
+                )));
             }
             Err(e) => return Err(DialError::Tls(plain(&e))),
         },

@@ -18,7 +18,7 @@ pub mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use api::{AckPolicy, HistoryOff, NetCommand, NetEvent, Presence, Target, TrustTarget};
+pub use api::{AckPolicy, HistoryOff, NetCommand, NetEvent, Presence, Target};
 pub use connect::{ConnectError, DialError, PER_ADDRESS_TIMEOUT, connect_any, dial};
 pub use discovery::{Advert, Discovery, DiscoveryError, MatchRank, Peer, PeerEvent, SERVICE_TYPE};
 pub use listener::{Bound, DEFAULT_PORT, bind, serve};

@@ -1,20 +1,22 @@
 //! Whom a session is with, and whether to go on with it: the rules of
 //! PROTOCOL.md section 9 applied once both `hello`s are known.
 //!
-//! - A certificate proves an id: the `hello` id must be the one derived from
-//!   the fingerprint of the certificate the peer presented.
+//! - A peer is its key. A certificate proves an id: the `hello` id must be
+//!   the one derived from the fingerprint of the certificate presented.
 //! - A dialled peer that advertised `fp=` must present exactly that key.
-//! - The first key seen under a name is pinned; another key under that name
-//!   is refused (loudly) until someone trusts it.
-//! - A name or id known by its key is never accepted without that key
+//! - A key met for the first time is remembered as a new peer, whatever
+//!   name it gives: a name is a label, several keys may share one.
+//! - An id whose key is known is never accepted without that key
 //!   (plaintext, or TLS without a certificate): no downgrade.
 //! - With `require_encryption`, plaintext sessions are refused.
 //!
 //! Refusals are [`Refusal`] values; the known peers are asked through their
 //! owning thread, so judging never blocks the runtime.
 
+use std::net::SocketAddr;
+
 use crate::protocol::{Fingerprint, Hello, Refusal};
-use crate::trust::{KnownPeers, Pin};
+use crate::trust::{KnownPeers, Met, Pin};
 
 use super::stream::Transport;
 use super::tls::Tls;
@@ -25,35 +27,38 @@ pub struct Policy {
     /// Our TLS configuration; `None` speaks only plaintext (tests of
     /// the plaintext protocol, benchmarks).
     pub tls: Option<Tls>,
-    /// The pinned keys; `None` pins nothing (no data directory).
+    /// The keys met; `None` remembers nothing (no data directory).
     pub known: Option<KnownPeers>,
     /// Refuse plaintext and raw sessions.
     pub require_encryption: bool,
 }
 
-/// What the dialling side knows of the peer before connecting.
+/// What the dialling side knows of the peer before connecting (all
+/// default for a session that came to us).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Expect {
     /// The key the peer must present: the one its live advertisement
-    /// carries (TXT `fp=`), or the one that proves the id we dial.
+    /// carries (TXT `fp=`).
     pub fp: Option<Fingerprint>,
+    /// We dialled it (the address is remembered with its key).
+    pub dialled: bool,
 }
 
 /// How an open session is protected and its peer known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Link {
-    /// TLS; the peer proved it holds the key of this fingerprint, which is
-    /// the one pinned for its name.
+    /// TLS; the peer proved it holds the key of this fingerprint, which
+    /// its id is derived from.
     Authenticated {
         /// The peer's certificate fingerprint.
         fp: Fingerprint,
         /// The people compared the verification code for this key.
         verified: bool,
-        /// Pinned just now: the first session with this key under this name.
+        /// Met just now: the first session with this key.
         first: bool,
     },
-    /// TLS, but the client presented no certificate (a phone script):
-    /// private on the wire, the name unproven.
+    /// TLS, but the client presented no certificate (a script without a
+    /// key): private on the wire, the id it claims unproven.
     Unauthenticated,
     /// In clear: the framed protocol, or raw lines of text (`nc`).
     Plain,
@@ -63,6 +68,12 @@ impl Link {
     /// Whether the session is encrypted.
     pub fn encrypted(&self) -> bool {
         matches!(self, Self::Authenticated { .. } | Self::Unauthenticated)
+    }
+
+    /// Whether the peer proved the key its id comes from: only such a
+    /// session is given texts that were waiting for that id.
+    pub fn proves_id(&self) -> bool {
+        matches!(self, Self::Authenticated { .. })
     }
 
     /// A word or two for people: `verified`, `encrypted`, `encrypted,
@@ -87,7 +98,7 @@ fn unusable(name: &str, e: &crate::trust::TrustError) -> Refusal {
 }
 
 impl Policy {
-    /// A policy that speaks TLS with `tls` and pins in `known`.
+    /// A policy that speaks TLS with `tls` and remembers keys in `known`.
     pub fn new(tls: Tls, known: KnownPeers, require_encryption: bool) -> Self {
         Self {
             tls: Some(tls),
@@ -96,7 +107,7 @@ impl Policy {
         }
     }
 
-    /// The policy of `me`: TLS with its keys, the peers pinned in its data
+    /// The policy of `me`: TLS with its keys, the keys met kept in its data
     /// directory.
     pub fn of(me: &crate::identity::Identity, require_encryption: bool) -> anyhow::Result<Self> {
         let tls = Tls::new(&me.keys).map_err(|e| {
@@ -108,7 +119,7 @@ impl Policy {
         Ok(Self::new(tls, KnownPeers::new(&me.dir), require_encryption))
     }
 
-    /// Plaintext only, pinning nothing: for tests and benchmarks of the
+    /// Plaintext only, remembering nothing: for tests and benchmarks of the
     /// framed protocol itself.
     pub fn plaintext() -> Self {
         Self {
@@ -118,12 +129,14 @@ impl Policy {
         }
     }
 
-    /// Judges the peer's `hello` on a connection carried by `transport`.
+    /// Judges the peer's `hello` on a connection carried by `transport`,
+    /// with the peer at `addr`.
     pub async fn judge(
         &self,
         transport: Transport,
         hello: &Hello,
         expect: &Expect,
+        addr: SocketAddr,
     ) -> Result<Link, Refusal> {
         let Transport::Tls(Some(fp)) = transport else {
             let link = match transport {
@@ -135,7 +148,8 @@ impl Policy {
                     name: hello.name.clone(),
                 });
             }
-            self.no_key_claim(hello).await?;
+            self.no_key_claim(hello, expect.dialled && link == Link::Plain)
+                .await?;
             return Ok(link);
         };
         if hello.id != fp.peer_id() {
@@ -148,7 +162,6 @@ impl Policy {
         if let Some(advertised) = expect.fp
             && advertised != fp
         {
-            // Refused outright: no pin to change, nothing to /trust.
             return Err(Refusal::AdvertMismatch {
                 name: hello.name.clone(),
                 advertised,
@@ -162,7 +175,12 @@ impl Policy {
                 first: false,
             });
         };
-        match known.pin(&hello.name, fp).await {
+        let met = if expect.dialled {
+            Met::Dialled(addr)
+        } else {
+            Met::Inbound
+        };
+        match known.pin(&hello.name, fp, met).await {
             Ok(Pin::First) => Ok(Link::Authenticated {
                 fp,
                 verified: false,
@@ -173,29 +191,38 @@ impl Policy {
                 verified,
                 first: false,
             }),
-            Ok(Pin::Changed { pinned }) => Err(Refusal::KeyChanged {
-                name: hello.name.clone(),
-                pinned,
-                presented: fp,
-            }),
             Err(e) => Err(unusable(&hello.name, &e)),
         }
     }
 
-    /// A peer without a certificate may not use a name or an id that is
-    /// known by its key.
-    async fn no_key_claim(&self, hello: &Hello) -> Result<(), Refusal> {
+    /// A peer without a certificate may not claim an id whose key is known;
+    /// one we dialled that answered in clear (`plain_dialled`: an address
+    /// typed by hand that closed on our TLS hello, or an advert without a
+    /// key) may not even use the name of a peer known by its key: what we
+    /// meant to reach there would have had that key.
+    async fn no_key_claim(&self, hello: &Hello, plain_dialled: bool) -> Result<(), Refusal> {
         let Some(known) = &self.known else {
             return Ok(());
         };
-        match known.claimed(&hello.name, &hello.id).await {
-            Err(e) => Err(unusable(&hello.name, &e)),
-            Ok(Some(k)) => Err(Refusal::KeyClaimed {
+        let claimed = match known.by_id(&hello.id).await {
+            Err(e) => return Err(unusable(&hello.name, &e)),
+            Ok(found) => found,
+        };
+        let claimed = match claimed {
+            Some(k) => Some(k),
+            None if plain_dialled => match known.named(&hello.name).await {
+                Err(e) => return Err(unusable(&hello.name, &e)),
+                Ok(keys) => keys.into_iter().find(|k| k.replaced_by.is_none()),
+            },
+            None => None,
+        };
+        match claimed {
+            Some(k) => Err(Refusal::KeyClaimed {
                 name: hello.name.clone(),
                 pinned_name: k.name,
                 pinned: k.fp,
             }),
-            Ok(None) => Ok(()),
+            None => Ok(()),
         }
     }
 }
@@ -207,17 +234,17 @@ pub enum Reach {
     Tls,
     /// Plaintext only (a peer that does not offer TLS).
     Plain,
-    /// TLS, and plaintext if the peer does not speak it (an address typed
-    /// by hand: nothing says what is there).
+    /// TLS, and plaintext only if the peer behaves as a lantalk from before
+    /// TLS (it closes the connection on a TLS hello without a word): an
+    /// address typed by hand where no key was ever reached.
     TlsThenPlain,
 }
 
 impl Policy {
-    /// How to reach a peer named `name` with id `id`, whose key is `fp` as
-    /// far as we know (advertised, or proven in an earlier session): TLS
-    /// when it has one or is known by its key, plaintext only for a peer
-    /// that never offered a key (an older lantalk), and not at all then if
-    /// encryption is required.
+    /// How to reach the peer `name` with id `id`, whose key is `fp` as far
+    /// as we know (advertised): TLS when it offers one or its key is known,
+    /// plaintext only for a peer that never offered a key (an older
+    /// lantalk), and not at all then if encryption is required.
     pub async fn reach(
         &self,
         name: &str,
@@ -231,9 +258,8 @@ impl Policy {
             return Ok(Reach::Tls);
         }
         if let Some(known) = &self.known {
-            // An unreadable file counts as pinned: never fall back to clear.
-            if !matches!(known.claimed(name, id).await, Ok(None)) {
-                // Known by its key: never in clear, whatever the advertisement says.
+            // An unreadable file counts as known: never fall back to clear.
+            if !matches!(known.by_id(id).await, Ok(None)) {
                 return Ok(Reach::Tls);
             }
         }
@@ -245,13 +271,23 @@ impl Policy {
         Ok(Reach::Plain)
     }
 
-    /// How to reach an address typed by hand.
-    pub fn reach_address(&self) -> Reach {
+    /// How to reach an address typed by hand: TLS, falling back to
+    /// plaintext only where no key was ever reached at any of `addrs`.
+    pub async fn reach_address(&self, addrs: &[SocketAddr]) -> Reach {
         match (&self.tls, self.require_encryption) {
-            (None, _) => Reach::Plain,
-            (Some(_), true) => Reach::Tls,
-            (Some(_), false) => Reach::TlsThenPlain,
+            (None, _) => return Reach::Plain,
+            (Some(_), true) => return Reach::Tls,
+            (Some(_), false) => {}
         }
+        if let Some(known) = &self.known {
+            for addr in addrs {
+                // An unreadable file counts as known: never fall back to clear.
+                if !matches!(known.reached_at(*addr).await, Ok(None)) {
+                    return Reach::Tls;
+                }
+            }
+        }
+        Reach::TlsThenPlain
     }
 }
 
@@ -286,6 +322,15 @@ mod tests {
         e.code()
     }
 
+    const ADDR: SocketAddr = SocketAddr::new(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2)),
+        7342,
+    );
+
+    fn dialled(fp: Option<Fingerprint>) -> Expect {
+        Expect { fp, dialled: true }
+    }
+
     #[tokio::test]
     async fn a_certificate_must_prove_the_id_and_match_the_advertisement() {
         let dir = tempfile::tempdir().unwrap();
@@ -296,17 +341,19 @@ mod tests {
         let none = Expect::default();
         let liar = hello("b", fp(b"other").peer_id());
         assert_eq!(
-            code(p.judge(tls, &liar, &none).await.unwrap_err()),
+            code(p.judge(tls, &liar, &none, ADDR).await.unwrap_err()),
             ErrorCode::Untrusted
         );
-        let advertised = Expect { fp: Some(fp(b"x")) };
-        let e = p.judge(tls, &honest, &advertised).await.unwrap_err();
+        let e = p
+            .judge(tls, &honest, &dialled(Some(fp(b"x"))), ADDR)
+            .await
+            .unwrap_err();
         assert!(
             e.to_string().contains("someone may be in the middle"),
             "{e}"
         );
         assert_eq!(
-            p.judge(tls, &honest, &Expect { fp: Some(key) })
+            p.judge(tls, &honest, &dialled(Some(key)), ADDR)
                 .await
                 .unwrap(),
             Link::Authenticated {
@@ -316,7 +363,7 @@ mod tests {
             }
         );
         assert_eq!(
-            p.judge(tls, &honest, &none).await.unwrap(),
+            p.judge(tls, &honest, &none, ADDR).await.unwrap(),
             Link::Authenticated {
                 fp: key,
                 verified: false,
@@ -325,54 +372,37 @@ mod tests {
         );
     }
 
+    /// Another key under a known name is another peer, met for the first
+    /// time: not refused, and not taken for the first.
     #[tokio::test]
-    async fn another_key_under_a_pinned_name_is_refused_loudly_naming_both() {
+    async fn a_new_key_under_a_known_name_is_a_new_peer() {
         let dir = tempfile::tempdir().unwrap();
         let p = policy(dir.path(), false);
         let (old, new) = (fp(b"old"), fp(b"new"));
-        p.judge(
-            Transport::Tls(Some(old)),
-            &hello("b", old.peer_id()),
-            &Expect::default(),
-        )
-        .await
-        .unwrap();
-        let e = p
-            .judge(
-                Transport::Tls(Some(new)),
-                &hello("b", new.peer_id()),
-                &Expect::default(),
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(
-            e,
-            Refusal::KeyChanged {
-                name: "b".into(),
-                pinned: old,
-                presented: new
-            }
-        );
-        // Trusted: accepted from then on.
-        p.known
-            .as_ref()
-            .unwrap()
-            .trust("b", None, false)
-            .await
-            .unwrap();
-        assert!(
-            p.judge(
-                Transport::Tls(Some(new)),
-                &hello("b", new.peer_id()),
-                &Expect::default()
-            )
-            .await
-            .is_ok()
-        );
+        let none = Expect::default();
+        for (key, first) in [(old, true), (new, true), (old, false)] {
+            let link = p
+                .judge(
+                    Transport::Tls(Some(key)),
+                    &hello("b", key.peer_id()),
+                    &none,
+                    ADDR,
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                link,
+                Link::Authenticated {
+                    fp: key,
+                    verified: false,
+                    first
+                }
+            );
+        }
     }
 
     #[tokio::test]
-    async fn a_name_or_id_known_by_its_key_is_never_accepted_without_it() {
+    async fn an_id_known_by_its_key_is_never_accepted_without_it() {
         let dir = tempfile::tempdir().unwrap();
         let p = policy(dir.path(), false);
         let key = fp(b"b");
@@ -380,29 +410,33 @@ mod tests {
             Transport::Tls(Some(key)),
             &hello("b", key.peer_id()),
             &Expect::default(),
+            ADDR,
         )
         .await
         .unwrap();
         let none = Expect::default();
         for transport in [Transport::Plain, Transport::Tls(None)] {
-            let by_name = hello("b", fp(b"z").peer_id());
-            let by_name = p.judge(transport, &by_name, &none).await;
-            assert_eq!(code(by_name.unwrap_err()), ErrorCode::Untrusted);
             let by_id = hello("c", key.peer_id());
-            let by_id = p.judge(transport, &by_id, &none).await;
+            let by_id = p.judge(transport, &by_id, &none, ADDR).await;
             assert_eq!(code(by_id.unwrap_err()), ErrorCode::Untrusted);
+            // The name alone is a label: another peer may use it.
+            let by_name = hello("b", fp(b"z").peer_id());
+            assert!(p.judge(transport, &by_name, &none, ADDR).await.is_ok());
         }
         let phone = hello("phone", fp(b"p").peer_id());
         assert_eq!(
-            p.judge(Transport::Tls(None), &phone, &none).await.unwrap(),
+            p.judge(Transport::Tls(None), &phone, &none, ADDR)
+                .await
+                .unwrap(),
             Link::Unauthenticated
         );
         assert_eq!(
-            p.judge(Transport::Plain, &phone, &none).await.unwrap(),
+            p.judge(Transport::Plain, &phone, &none, ADDR)
+                .await
+                .unwrap(),
             Link::Plain
         );
-        // Dialling: a pinned peer is reached over TLS even if it stops advertising a key.
-        assert_eq!(p.reach("b", "whatever", None).await, Ok(Reach::Tls));
+        // Dialling: a known id is reached over TLS even without an advertised key.
         assert_eq!(p.reach("x", &key.peer_id(), None).await, Ok(Reach::Tls));
         assert_eq!(
             p.reach("old", &fp(b"o").peer_id(), None).await,
@@ -412,7 +446,60 @@ mod tests {
             p.reach("new", &fp(b"n").peer_id(), Some(fp(b"n"))).await,
             Ok(Reach::Tls)
         );
-        assert_eq!(p.reach_address(), Reach::TlsThenPlain);
+    }
+
+    /// An address where a key was reached is never tried in clear again.
+    #[tokio::test]
+    async fn an_address_that_answered_with_a_key_is_never_tried_in_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(dir.path(), false);
+        assert_eq!(p.reach_address(&[ADDR]).await, Reach::TlsThenPlain);
+        let key = fp(b"b");
+        p.judge(
+            Transport::Tls(Some(key)),
+            &hello("b", key.peer_id()),
+            &dialled(None),
+            ADDR,
+        )
+        .await
+        .unwrap();
+        assert_eq!(p.reach_address(&[ADDR]).await, Reach::Tls);
+        let other: SocketAddr = "10.0.0.9:7342".parse().unwrap();
+        assert_eq!(p.reach_address(&[other, ADDR]).await, Reach::Tls);
+        assert_eq!(p.reach_address(&[other]).await, Reach::TlsThenPlain);
+    }
+
+    /// What answers in clear where we dialled may not go by the name of a
+    /// peer known by its key (a relay that kills TLS and renames the
+    /// hellos); coming to us in clear, that name is only a label.
+    #[tokio::test]
+    async fn a_plaintext_answer_to_our_dial_may_not_use_a_name_known_by_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(dir.path(), false);
+        let key = fp(b"b");
+        let b = hello("b", key.peer_id());
+        p.judge(Transport::Tls(Some(key)), &b, &Expect::default(), ADDR)
+            .await
+            .unwrap();
+        let renamed = hello("B", fp(b"relay").peer_id());
+        let e = p
+            .judge(Transport::Plain, &renamed, &dialled(None), ADDR)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Refusal::KeyClaimed { .. }), "{e}");
+        assert_eq!(
+            p.judge(Transport::Plain, &renamed, &Expect::default(), ADDR)
+                .await
+                .unwrap(),
+            Link::Plain
+        );
+        let stranger = hello("old", fp(b"old").peer_id());
+        assert_eq!(
+            p.judge(Transport::Plain, &stranger, &dialled(None), ADDR)
+                .await
+                .unwrap(),
+            Link::Plain
+        );
     }
 
     #[tokio::test]
@@ -421,13 +508,20 @@ mod tests {
         let p = policy(dir.path(), true);
         let phone = hello("phone", fp(b"p").peer_id());
         let none = Expect::default();
-        let e = p.judge(Transport::Plain, &phone, &none).await.unwrap_err();
+        let e = p
+            .judge(Transport::Plain, &phone, &none, ADDR)
+            .await
+            .unwrap_err();
         assert_eq!(code(e), ErrorCode::EncryptionRequired);
-        assert!(p.judge(Transport::Tls(None), &phone, &none).await.is_ok());
+        assert!(
+            p.judge(Transport::Tls(None), &phone, &none, ADDR)
+                .await
+                .is_ok()
+        );
         assert_eq!(
             p.reach("old", &fp(b"o").peer_id(), None).await,
             Err(Refusal::NoKeyOffered { name: "old".into() })
         );
-        assert_eq!(p.reach_address(), Reach::Tls);
+        assert_eq!(p.reach_address(&[ADDR]).await, Reach::Tls);
     }
 }

@@ -39,6 +39,7 @@ pub(super) async fn run(stream: TcpStream, sid: SessionId, events: mpsc::Sender<
         addr,
         handle: SessionHandle::new(Arc::clone(&outbox)),
         link: super::Link::Plain,
+        dialled: false,
     };
     if events.send(opened).await.is_err() {
         return;

@@ -56,6 +56,8 @@ pub enum SessionEvent {
         handle: SessionHandle,
         /// How the session is protected and the peer known.
         link: Link,
+        /// We dialled the peer (rather than it us).
+        dialled: bool,
     },
     /// A connection was refused for who the peer is or how it came (a key
     /// that is not the pinned one, plaintext when encryption is required).
@@ -189,6 +191,8 @@ pub struct Handshaken {
     pub addr: SocketAddr,
     /// How the session is protected and the peer known.
     pub link: Link,
+    /// We dialled the peer (rather than it us).
+    pub dialled: bool,
     reader: FramedRead<Watched, FrameCodec>,
     writer: FramedWrite<WriteHalf, FrameCodec>,
 }
@@ -256,11 +260,12 @@ pub async fn handshake(
         Ok(Some(result)) => result,
     };
     match first {
-        Ok(Message::Hello(peer)) => match policy.judge(transport, &peer, expect).await {
+        Ok(Message::Hello(peer)) => match policy.judge(transport, &peer, expect, addr).await {
             Ok(link) => Ok(Handshaken {
                 peer,
                 addr,
                 link,
+                dialled: expect.dialled,
                 reader,
                 writer,
             }),
@@ -309,6 +314,7 @@ impl Handshaken {
             addr: self.addr,
             handle: handle.clone(),
             link: self.link,
+            dialled: self.dialled,
         };
         tokio::spawn(Arc::clone(&outbox).run());
         tokio::spawn(async move {

@@ -113,5 +113,12 @@ fn parse_hello(payload: &[u8]) -> Result<Hello, ProtocolError> {
             "id must be 32 lowercase hex characters".into(),
         ));
     }
+    if hello.name.len() > super::MAX_NAME_LEN {
+        return Err(ProtocolError::BadHello(format!(
+            "a name of {} bytes (at most {} bytes)",
+            hello.name.len(),
+            super::MAX_NAME_LEN
+        )));
+    }
     Ok(hello)
 }

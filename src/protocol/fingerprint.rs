@@ -101,23 +101,29 @@ fn hex(bytes: &[u8]) -> String {
         })
 }
 
-/// The code both people see for the session between `a` and `b`: the same
+/// The code both people see for the pair of keys `a` and `b`: the same
 /// whichever side computes it, and different when either key differs.
-/// Twenty decimal digits (about 66 bits) in five groups of four.
+///
+/// Forty decimal digits in eight groups of five (about 133 bits): someone
+/// who could make key pairs until one gives the code of the pair they want
+/// to stand between would need about 2^132 tries (PROTOCOL.md section 9.4),
+/// where the twenty digits of version 1 (about 66 bits) left 2^33 a side
+/// within reach of an offline search.
 pub fn verification_code(a: &Fingerprint, b: &Fingerprint) -> String {
     let (low, high) = if a <= b { (a, b) } else { (b, a) };
     let mut input = Vec::with_capacity(32 + 64);
-    input.extend_from_slice(b"lantalk verification code v1");
+    input.extend_from_slice(b"lantalk verification code v2");
     input.extend_from_slice(&low.0);
     input.extend_from_slice(&high.0);
     let hash = digest(&SHA256, &input);
-    // Five groups, each from its own 4 bytes: 2^32 mod 10^4 bias is negligible.
+    // Eight groups, each from its own 4 bytes: the bias of 2^32 mod 10^5
+    // is under 2^-15 per group.
     hash.as_ref()
         .chunks(4)
-        .take(5)
+        .take(8)
         .map(|c| {
             let n = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
-            format!("{:04}", n % 10_000)
+            format!("{:05}", n % 100_000)
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -157,10 +163,12 @@ mod tests {
         assert_eq!(code, verification_code(&b, &a));
         assert_ne!(code, verification_code(&a, &c));
         assert_ne!(code, verification_code(&c, &b));
-        assert_eq!(code.len(), 24, "{code}");
+        // Eight groups of five digits: log2(10^40) is about 133 bits.
+        assert_eq!(code.len(), 47, "{code}");
         assert!(
             code.split(' ')
-                .all(|g| g.len() == 4 && g.bytes().all(|d| d.is_ascii_digit()))
+                .all(|g| g.len() == 5 && g.bytes().all(|d| d.is_ascii_digit()))
         );
+        assert_eq!(code.split(' ').count(), 8);
     }
 }

@@ -103,18 +103,31 @@ impl Message {
                 code: need(flat.code, "code")?,
                 message: need(flat.message, "message")?,
             },
-            "hello" => Message::Hello(Hello {
-                proto: flat
-                    .proto
-                    .ok_or_else(|| bad("hello without proto".into()))?,
-                id: need(flat.id, "id")?,
-                name: need(flat.name, "name")?,
-                app: need(flat.app, "app")?,
-            }),
+            "hello" => {
+                let name = need(flat.name, "name")?;
+                if name.len() > MAX_NAME_LEN {
+                    return Err(ProtocolError::BadHello(format!(
+                        "a name of {} bytes (at most {MAX_NAME_LEN} bytes)",
+                        name.len()
+                    )));
+                }
+                Message::Hello(Hello {
+                    proto: flat
+                        .proto
+                        .ok_or_else(|| bad("hello without proto".into()))?,
+                    id: need(flat.id, "id")?,
+                    name,
+                    app: need(flat.app, "app")?,
+                })
+            }
             _ => Message::Unknown,
         })
     }
 }
+
+/// The longest name a `hello` may carry, in bytes (PROTOCOL.md section
+/// 3): a name is a label on screen and in the known peers, not a document.
+pub const MAX_NAME_LEN: usize = 200;
 
 /// The `hello` message: who is on the other end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

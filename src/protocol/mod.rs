@@ -25,8 +25,8 @@ mod tests;
 
 pub use codec::FrameCodec;
 pub use fingerprint::{BadFingerprint, Fingerprint, verification_code};
-pub use message::{ErrorCode, Hello, Message, Text, is_valid_peer_id};
-pub use refusal::{ENCRYPTION_REQUIRED, KEY_CHANGED, Refusal};
+pub use message::{ErrorCode, Hello, MAX_NAME_LEN, Message, Text, is_valid_peer_id};
+pub use refusal::{ENCRYPTION_REQUIRED, Refusal};
 
 use std::time::Duration;
 

@@ -1,14 +1,17 @@
 //! Why a peer is refused for who it is or how it comes, as a value: the
-//! caller matches on the variant (a changed key can be trusted with
-//! `/trust`, a relay in the middle cannot), people read its `Display`, and
-//! the peer is told [`Refusal::told`] in an `error` message.
+//! caller matches on the variant, people read its `Display`, and the peer
+//! is told [`Refusal::told`] in an `error` message.
+//!
+//! A new key is never refused for its name: a peer is its key, and a key
+//! met for the first time is a new peer, whatever it calls itself. What is
+//! refused is a key that contradicts what we know: another key than the
+//! advertised one, an id its certificate does not prove, a session without
+//! a key claiming an id known by one, an advert for a known name whose key
+//! is none of that name's.
 
 use std::net::SocketAddr;
 
 use super::{ErrorCode, Fingerprint};
-
-/// The start of the warning for a key that is not the pinned one.
-pub const KEY_CHANGED: &str = "WARNING: THE KEY OF";
 
 /// What a plaintext peer is told when encryption is required.
 pub const ENCRYPTION_REQUIRED: &str =
@@ -17,17 +20,6 @@ pub const ENCRYPTION_REQUIRED: &str =
 /// A peer refused for its identity or its transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// Its key is not the one pinned for its name: someone may be
-    /// impersonating it, or it was reinstalled. The user may accept the
-    /// new key (`/trust`, `lantalk trust NAME`).
-    KeyChanged {
-        /// The name it gave.
-        name: String,
-        /// The key pinned for that name.
-        pinned: Fingerprint,
-        /// The key it presented.
-        presented: Fingerprint,
-    },
     /// It advertises one key on mDNS and presented another: a relay may be
     /// in the middle. Nothing to trust; refused outright.
     AdvertMismatch {
@@ -56,6 +48,17 @@ pub enum Refusal {
         pinned_name: String,
         /// ... and its key.
         pinned: Fingerprint,
+    },
+    /// `send NAME`: the advert found for `NAME` offers a key that is none
+    /// of the keys known by that name (an mDNS spoofer, or another device
+    /// that took the name). Not dialled.
+    AdvertDisagrees {
+        /// The name asked for.
+        name: String,
+        /// The keys known by that name.
+        pinned: Vec<Fingerprint>,
+        /// The key the advert offers (`None`: it offers none).
+        advertised: Option<Fingerprint>,
     },
     /// A plaintext session, and this side requires encryption.
     EncryptionRequired {
@@ -97,10 +100,10 @@ impl Refusal {
     /// The name the peer gave, if it got that far.
     pub fn name(&self) -> Option<&str> {
         match self {
-            Self::KeyChanged { name, .. }
-            | Self::AdvertMismatch { name, .. }
+            Self::AdvertMismatch { name, .. }
             | Self::IdNotProven { name, .. }
             | Self::KeyClaimed { name, .. }
+            | Self::AdvertDisagrees { name, .. }
             | Self::EncryptionRequired { name }
             | Self::NoKeyOffered { name }
             | Self::KnownPeersUnusable { name, .. } => Some(name),
@@ -108,23 +111,9 @@ impl Refusal {
         }
     }
 
-    /// Whether accepting the peer's new key (`/trust`) would let it in.
-    pub fn is_key_changed(&self) -> bool {
-        matches!(self, Self::KeyChanged { .. })
-    }
-
     /// What the peer is told, in its `error` message.
     pub fn told(&self) -> String {
         match self {
-            Self::KeyChanged {
-                name,
-                pinned,
-                presented,
-            } => format!(
-                "this peer pinned another key for {name:?} ({}) and refuses yours ({}) until its user accepts it",
-                pinned.grouped(),
-                presented.grouped()
-            ),
             Self::EncryptionRequired { .. }
             | Self::RawTextRefused { .. }
             | Self::NoKeyOffered { .. } => ENCRYPTION_REQUIRED.to_owned(),
@@ -136,19 +125,6 @@ impl Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::KeyChanged {
-                name,
-                pinned,
-                presented,
-            } => write!(
-                f,
-                "{KEY_CHANGED} {name:?} HAS CHANGED: pinned {}, presented {}. \
-                 Someone may be impersonating it, or it was reinstalled, or another device uses that name. \
-                 Session refused; if you know why, accept the new key with /trust or `lantalk trust {name}` \
-                 (or, for another device, /trust also or `lantalk trust {name} --also`)",
-                pinned.grouped(),
-                presented.grouped()
-            ),
             Self::AdvertMismatch {
                 name,
                 advertised,
@@ -174,6 +150,25 @@ impl std::fmt::Display for Refusal {
                 "{name:?} is known by its key ({}); a session without that key cannot be {pinned_name:?}",
                 pinned.grouped()
             ),
+            Self::AdvertDisagrees {
+                name,
+                pinned,
+                advertised,
+            } => {
+                let keys: Vec<String> = pinned.iter().map(|k| k.grouped()).collect();
+                let offered = match advertised {
+                    Some(k) => format!("offers the key {}", k.grouped()),
+                    None => "offers no key".to_owned(),
+                };
+                write!(
+                    f,
+                    "the advert for {name:?} {offered}, but {name:?} is known by {}: \
+                     not sent. Someone may be pretending to be it, or another device took \
+                     the name; `lantalk peers` shows them apart, and if it is {name:?} with a \
+                     new key, `lantalk trust {name} --fingerprint KEY` after comparing the key",
+                    keys.join(" or ")
+                )
+            }
             Self::EncryptionRequired { name } => write!(
                 f,
                 "refused a plaintext session from {name:?} (--require-encryption)"
@@ -196,23 +191,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_changed_key_names_both_keys_and_how_to_accept_it() {
+    fn a_disagreeing_advert_names_the_keys_and_the_way_out() {
         let (old, new) = (Fingerprint::of_cert(b"a"), Fingerprint::of_cert(b"b"));
-        let r = Refusal::KeyChanged {
-            name: "b".into(),
-            pinned: old,
-            presented: new,
+        let r = Refusal::AdvertDisagrees {
+            name: "laptop".into(),
+            pinned: vec![old],
+            advertised: Some(new),
         };
         let why = r.to_string();
-        assert!(why.starts_with(KEY_CHANGED), "{why}");
-        assert!(why.contains(&old.grouped()) && why.contains(&new.grouped()));
-        assert!(why.contains("lantalk trust b"), "{why}");
-        assert!(r.told().contains("until its user accepts it"));
-        assert!(r.is_key_changed());
+        assert!(
+            why.contains(&old.grouped()) && why.contains(&new.grouped()),
+            "{why}"
+        );
+        assert!(why.contains("lantalk trust laptop --fingerprint"), "{why}");
         assert_eq!(r.code(), ErrorCode::Untrusted);
+        assert_eq!(r.name(), Some("laptop"));
         let plain = Refusal::EncryptionRequired { name: "p".into() };
         assert_eq!(plain.told(), ENCRYPTION_REQUIRED);
         assert_eq!(plain.code(), ErrorCode::EncryptionRequired);
-        assert!(!plain.is_key_changed());
     }
 }

@@ -340,11 +340,14 @@ fn first_frame_must_be_a_valid_hello() {
         with("id", Value::from(format!("{PEER_ID}0"))),
         with("id", Value::from(PEER_ID.replace('f', "g"))),
         with("name", Value::from(7)),
+        with("name", Value::from("n".repeat(201))),
         without("name"),
         without("app"),
         without("id"),
         without("proto"),
     ];
+    // A name of exactly 200 bytes is fine (a later hello renames: the same cap).
+    assert!(decode_first(with("name", Value::from("é".repeat(100))).as_bytes()).is_ok());
     for payload in &bad_hello {
         match decode_first(payload.as_bytes()) {
             Err(err @ ProtocolError::BadHello(_)) => {

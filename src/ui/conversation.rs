@@ -73,7 +73,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) -> View {
         };
     };
 
-    let name = text::name(&peer.name);
+    let name = app.shown_name(peer);
     // How the session is protected, at the right end of the top border.
     let mark = mark(peer, &name, area.width, &app.theme);
     let mark_w = mark.as_ref().map_or(0, |m| m.width() + 1);
@@ -159,7 +159,7 @@ fn mark(peer: &PeerEntry, name: &str, width: u16, theme: &Theme) -> Option<Line<
 /// pane `width` cells wide.
 fn title(peer: &PeerEntry, name: &str, width: u16, mark_w: usize) -> Line<'static> {
     let room = usize::from(width).saturating_sub(2 + mark_w);
-    let name = truncate(name, room.saturating_sub(2).max(1));
+    let name = text::truncate_name(name, room.saturating_sub(2).max(1));
     let used = text::width(&name) + 2;
     let mut title = vec![
         Span::raw(" "),

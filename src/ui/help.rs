@@ -42,7 +42,7 @@ const ITEMS: &[Item] = &[
     ("/name NEW", "change your name"),
     ("/search WORDS", "find messages in every conversation"),
     ("/verify [yes]", "show the code to compare; yes: it matched"),
-    ("/trust [NAME]", "accept the new key of a refused peer"),
+    ("/trust KEY", "move this conversation to its new key"),
     ("/quit", "leave"),
     ("//text", "send a message that starts with /"),
 ];

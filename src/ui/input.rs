@@ -32,7 +32,10 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let title = match app.open_peer() {
         Some(peer) => {
             let room = usize::from(area.width).saturating_sub(16);
-            format!(" Message to {} ", truncate(&text::name(&peer.name), room))
+            format!(
+                " Message to {} ",
+                text::truncate_name(&app.shown_name(peer), room)
+            )
         }
         None => " Message ".to_owned(),
     };

@@ -58,7 +58,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .take(height)
         .map(|(i, peer)| {
             let open = app.open.as_deref() == Some(peer.id.as_str());
-            let line = row(peer, width, open, &app.theme);
+            let line = row(peer, &app.shown_name(peer), width, open, &app.theme);
             if i == cursor {
                 line.style(highlight)
             } else {
@@ -70,7 +70,13 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 /// One peer's row, exactly `width` cells wide so a highlight fills it.
-fn row(peer: &PeerEntry, width: usize, open: bool, theme: &Theme) -> Line<'static> {
+fn row(
+    peer: &PeerEntry,
+    full_name: &str,
+    width: usize,
+    open: bool,
+    theme: &Theme,
+) -> Line<'static> {
     let online = peer.online();
     let (mark, mark_style) = if peer.connected {
         ("●", fg(theme.online))
@@ -97,8 +103,7 @@ fn row(peer: &PeerEntry, width: usize, open: bool, theme: &Theme) -> Line<'stati
     if open {
         name_style = name_style.bold();
     }
-    let full_name = text::name(&peer.name);
-    let name = truncate(&full_name, width.saturating_sub(2 + badge_w));
+    let name = text::truncate_name(full_name, width.saturating_sub(2 + badge_w));
     let mut used = 2 + text::width(&name);
     let mut spans = vec![
         Span::styled(mark, mark_style),
@@ -108,7 +113,7 @@ fn row(peer: &PeerEntry, width: usize, open: bool, theme: &Theme) -> Line<'stati
 
     let host = short_host(&peer.host);
     let room = width.saturating_sub(used + badge_w + 1);
-    if room >= 4 && !host.is_empty() && !host.eq_ignore_ascii_case(&full_name) {
+    if room >= 4 && !host.is_empty() && !host.eq_ignore_ascii_case(full_name) {
         let host = truncate(&text::line(host), room);
         used += 1 + text::width(&host);
         spans.push(Span::styled(format!(" {host}"), Style::new().dim()));

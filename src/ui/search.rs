@@ -69,7 +69,8 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, view: &SearchView) 
         .skip(offset)
         .take(rows)
         .map(|(i, hit)| {
-            let line = row(hit, &app.me.name, tz, cols);
+            let name = app.name_of(&hit.name, &hit.record.peer);
+            let line = row(hit, &name, &app.me.name, tz, cols);
             if i == view.cursor {
                 line.patch_style(Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD))
             } else {
@@ -82,7 +83,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, view: &SearchView) 
 }
 
 /// One result, exactly `width` cells wide so the highlight fills it.
-fn row(hit: &SearchHit, me: &str, tz: FixedOffset, width: usize) -> Line<'static> {
+fn row(hit: &SearchHit, name: &str, me: &str, tz: FixedOffset, width: usize) -> Line<'static> {
     let r = &hit.record;
     let when = i64::try_from(r.ts)
         .ok()
@@ -91,7 +92,7 @@ fn row(hit: &SearchHit, me: &str, tz: FixedOffset, width: usize) -> Line<'static
             || "---------- --:--".to_owned(),
             |t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
         );
-    let name = truncate(&text::name(&hit.name), MAX_NAME);
+    let name = text::truncate_name(name, MAX_NAME);
     let who = if r.outgoing {
         format!("{} → {name}", truncate(&text::name(me), MAX_NAME))
     } else {

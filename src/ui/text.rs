@@ -44,6 +44,24 @@ pub fn line(s: &str) -> Cow<'_, str> {
     sanitize::escape_for_terminal(s, false)
 }
 
+/// A shown name (see [`crate::app::App::shown_name`]) cut to `max` cells,
+/// keeping a `#tag` ending whole: it is what tells two peers of one name
+/// apart.
+pub fn truncate_name(s: &str, max: usize) -> String {
+    let tag_len = crate::peer::TAG_LEN + 1;
+    let tagged = s.len() > tag_len
+        && s.is_char_boundary(s.len() - tag_len)
+        && s[s.len() - tag_len..].starts_with('#')
+        && s[s.len() - tag_len + 1..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit());
+    if !tagged || width(s) <= max || max <= tag_len + 1 {
+        return truncate(s, max);
+    }
+    let (name, tag) = s.split_at(s.len() - tag_len);
+    format!("{}{tag}", truncate(name, max - tag_len))
+}
+
 /// `s` cut to at most `max` cells, ending in `…` when something was cut.
 pub fn truncate(s: &str, max: usize) -> String {
     if width(s) <= max {

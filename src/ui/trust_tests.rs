@@ -192,12 +192,13 @@ fn every_mark_in_the_peers_list_and_the_verified_title() {
     let unauthenticated = find(&t, "enc?");
     assert_eq!(cell(&t, unauthenticated).fg, Color::Yellow);
     // The code stands out: bold, in the accent colour.
+    // (It takes two rows here: 8 groups of 5 digits.)
     let code = verification_code(&fp('f'), &fp('a'));
-    let at = find(&t, &code);
+    let at = find(&t, &code[..23]);
     assert_eq!(cell(&t, at).fg, Color::Cyan);
     assert!(cell(&t, at).modifier.contains(Modifier::BOLD));
     // Once verified, in the delivered colour.
-    let verified_code = (at.0, at.1 + 4);
+    let verified_code = (at.0, at.1 + 5);
     assert_eq!(cell(&t, verified_code).symbol(), &code[..1]);
     assert_eq!(cell(&t, verified_code).fg, Color::Green);
 }
@@ -227,11 +228,11 @@ fn every_mark_in_the_title_wide_and_narrow() {
 }
 
 #[test]
-fn a_changed_key_warns_in_the_conversation_and_above_the_input() {
+fn a_refusal_warns_in_the_conversation_and_above_the_input() {
     let mut app = every_mark();
-    let why = crate::protocol::Refusal::KeyChanged {
+    let why = crate::protocol::Refusal::AdvertMismatch {
         name: "bob".into(),
-        pinned: fp('b'),
+        advertised: fp('b'),
         presented: fp('c'),
     }
     .to_string();
@@ -242,17 +243,13 @@ fn a_changed_key_warns_in_the_conversation_and_above_the_input() {
     app.peers[1].connected = false;
     app.peers[1].discovered = false;
     app.open = Some(app.peers[1].id.clone());
-    app.alert = Some(
-        "WARNING: the key of \"bob\" has changed and its session was refused. Its conversation \
-         shows both keys; /trust there accepts the new one. (Esc hides this)"
-            .into(),
-    );
+    app.alert = Some(format!("{why} (Esc hides this)"));
     let t = render(&app, 80, 24);
-    insta::assert_snapshot!("key_changed", t.backend());
-    let line = find(&t, "!! WARNING: THE KEY OF");
+    insta::assert_snapshot!("refused", t.backend());
+    let line = find(&t, "!! \"bob\" advertises");
     assert_eq!(cell(&t, line).fg, Color::Red);
     assert!(cell(&t, line).modifier.contains(Modifier::BOLD));
-    let alert = find(&t, "WARNING: the key of");
+    let alert = find(&t, "\"bob\" advertises the key");
     assert_eq!(cell(&t, alert).fg, Color::Red);
     assert!(cell(&t, alert).modifier.contains(Modifier::BOLD));
     find(&t, &fp('b').grouped()[..39]);
@@ -276,4 +273,61 @@ fn a_changed_key_warns_in_the_conversation_and_above_the_input() {
     );
     let t = render(&app, 40, 10);
     find(&t, "Type a message");
+}
+
+/// Two peers that go by one name (two keys: a reinstalled phone, two
+/// devices with the default hostname) are told apart by the start of their
+/// ids, in the list and in the titles; a name nobody shares stays bare.
+#[test]
+fn peers_that_share_a_name_are_shown_with_the_start_of_their_id() {
+    let mut app = app();
+    app.peers = vec![
+        peer(
+            0x3f,
+            "phone",
+            "phone-a.local.",
+            Some(1),
+            authenticated('a', false),
+        ),
+        peer(
+            0x9c,
+            "Phone",
+            "phone-b.local.",
+            Some(2),
+            authenticated('b', false),
+        ),
+        peer(
+            0x11,
+            "laptop",
+            "laptop.local.",
+            Some(3),
+            authenticated('c', false),
+        ),
+    ];
+    app.peers[0].id = format!("3f2a{}", "0".repeat(28)).into();
+    app.peers[1].id = format!("9c01{}", "0".repeat(28)).into();
+    app.open = Some(app.peers[1].id.clone());
+    let t = render(&app, 80, 12);
+    find(&t, "phone#3f2a");
+    find(&t, "Phone#9c01");
+    find(&t, "Message to Phone#9c01");
+    let title = find(&t, "Phone#9c01 ");
+    assert!(cell(&t, title).modifier.contains(Modifier::BOLD));
+    let rows: Vec<String> = (0..12)
+        .map(|y| {
+            (0..80)
+                .map(|x| t.backend().buffer()[(x, y)].symbol())
+                .collect()
+        })
+        .collect();
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("laptop") && !r.contains("laptop#")),
+        "{rows:#?}"
+    );
+    // A long name keeps its tag when cut.
+    app.peers[0].name = "a-very-long-phone-name-indeed".into();
+    app.peers[1].name = "a-very-long-phone-name-indeed".into();
+    let t = render(&app, 80, 12);
+    find(&t, "…#3f2a");
 }

@@ -10,14 +10,19 @@ pub mod example;
 /// home directory of whoever runs the tests changes nothing.
 pub const NO_USER_CONFIG: (&str, &str) = ("XDG_CONFIG_HOME", "/nonexistent/lantalk-tests");
 
-/// The key pinned for `name` in the data directory `dir` (the latest one),
-/// as lantalk's own code reads it.
+/// The key met last under `name` in the data directory `dir`, as
+/// lantalk's own code reads it.
 pub fn pinned(dir: &std::path::Path, name: &str) -> Option<lantalk::trust::Known> {
+    named(dir, name).pop()
+}
+
+/// Every key met under `name` in the data directory `dir`, oldest first.
+pub fn named(dir: &std::path::Path, name: &str) -> Vec<lantalk::trust::Known> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a runtime");
     runtime
-        .block_on(lantalk::trust::KnownPeers::new(dir).by_name(name))
+        .block_on(lantalk::trust::KnownPeers::new(dir).named(name))
         .expect("the known peers can be read")
 }
 

@@ -316,7 +316,19 @@ impl Discovery {
     /// search at once; a match on the nickname only is taken at the deadline.
     /// With no peer by that name, an unusable advertisement by that name is
     /// reported at the deadline, so the user learns why it cannot be reached.
-    pub async fn find(&self, query: &str, timeout: Duration) -> Result<Lookup, DiscoveryError> {
+    ///
+    /// With `preferred` keys (those known by that name), only an exact
+    /// match offering one of them ends the search at once; others are kept,
+    /// behind the preferred ones, for the deadline: another device that
+    /// goes by the same name does not stand in for the one we know.
+    pub async fn find(
+        &self,
+        query: &str,
+        timeout: Duration,
+        preferred: &[Fingerprint],
+    ) -> Result<Lookup, DiscoveryError> {
+        let unpreferred =
+            |p: &Peer| !preferred.is_empty() && !p.fp.is_some_and(|fp| preferred.contains(&fp));
         let mut events = self.browse(None)?;
         let deadline = tokio::time::Instant::now() + timeout;
         let mut seen: HashMap<String, Peer> = HashMap::new();
@@ -325,7 +337,7 @@ impl Discovery {
             tokio::select! {
                 event = events.recv() => match event {
                     Some(PeerEvent::Up(peer)) => {
-                        if peer.match_rank(query) == Some(MatchRank::Exact) {
+                        if peer.match_rank(query) == Some(MatchRank::Exact) && !unpreferred(&peer) {
                             return Ok(Lookup::Found(peer));
                         }
                         seen.insert(peer.id.clone(), peer);
@@ -348,8 +360,7 @@ impl Discovery {
             .into_values()
             .filter(|p| p.match_rank(query).is_some())
             .collect();
-        candidates
-            .sort_by(|a, b| (a.match_rank(query), &a.name).cmp(&(b.match_rank(query), &b.name)));
+        candidates.sort_by_key(|p| (unpreferred(p), p.match_rank(query), p.name.clone()));
         Ok(match (candidates.into_iter().next(), unusable) {
             (Some(peer), _) => Lookup::Found(peer),
             (None, Some(ignored)) => Lookup::Unusable(ignored),

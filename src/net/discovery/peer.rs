@@ -71,8 +71,14 @@ impl Peer {
     /// Whether `query` names this peer, case-insensitively: `laptop`,
     /// `laptop.local`, `laptop.local.` and `Laptop` all name a peer whose
     /// instance or host is `laptop`; `laptop (2)` and `laptop-2.local` name
-    /// the second `laptop` on a network.
+    /// the second `laptop` on a network; `laptop#3f2a` names the one whose
+    /// id starts with `3f2a` (see [`crate::peer::labelled`]).
     pub fn match_rank(&self, query: &str) -> Option<MatchRank> {
+        if let Some((name, start)) = query.trim().rsplit_once('#') {
+            let tagged = start.len() >= crate::peer::TAG_LEN
+                && self.id.starts_with(&start.to_ascii_lowercase());
+            return if tagged { self.match_rank(name) } else { None };
+        }
         let q = strip_local(query.trim());
         if self.name.eq_ignore_ascii_case(q) || strip_local(&self.host).eq_ignore_ascii_case(q) {
             Some(MatchRank::Exact)
@@ -145,5 +151,18 @@ mod tests {
         assert_eq!(second.match_rank("laptop (2)"), Some(MatchRank::Exact));
         assert_eq!(second.match_rank("laptop-2.local"), Some(MatchRank::Exact));
         assert_eq!(second.match_rank("laptop"), Some(MatchRank::Nick));
+    }
+
+    #[test]
+    fn a_name_with_the_start_of_the_id_names_one_of_the_peers_of_that_name() {
+        let mut a = peer("vm", "vm", "vm.local.");
+        a.id = format!("3f2a{}", "0".repeat(28));
+        let mut b = a.clone();
+        b.id = format!("9c01{}", "0".repeat(28));
+        assert_eq!(a.match_rank("vm#3f2a"), Some(MatchRank::Exact));
+        assert_eq!(a.match_rank("VM#3F2A"), Some(MatchRank::Exact));
+        assert_eq!(b.match_rank("vm#3f2a"), None);
+        assert_eq!(a.match_rank("vm#3f"), None, "too short to tell peers apart");
+        assert_eq!(a.match_rank("phone#3f2a"), None);
     }
 }

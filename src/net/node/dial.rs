@@ -67,6 +67,7 @@ impl Node {
         let fp = state.fp;
         let expect = Expect {
             fp: advert.and_then(|a| a.fp),
+            dialled: true,
         };
         self.spawn_dial(
             Purpose::Deliver(id.clone()),
@@ -125,7 +126,10 @@ impl Node {
                 }
                 let fp = state.fp;
                 state.advert = Some(*peer.clone());
-                let expect = Expect { fp: peer.fp };
+                let expect = Expect {
+                    fp: peer.fp,
+                    dialled: true,
+                };
                 self.spawn_dial(
                     Purpose::Connect,
                     peer.name.clone(),
@@ -157,8 +161,12 @@ impl Node {
             };
             let (addrs, result) = match addrs {
                 Ok(addrs) => {
-                    let reach = policy.reach_address();
-                    let result = dial(&addrs, &hello, &policy, &Expect::default(), reach).await;
+                    let reach = policy.reach_address(&addrs).await;
+                    let expect = Expect {
+                        fp: None,
+                        dialled: true,
+                    };
+                    let result = dial(&addrs, &hello, &policy, &expect, reach).await;
                     (addrs, result)
                 }
                 Err(e) => (Vec::new(), Err(e)),

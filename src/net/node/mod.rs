@@ -348,7 +348,7 @@ impl Node {
             NetCommand::Rename(name) => self.rename(name, renames).await,
             NetCommand::LoadHistory { peer, before } => self.load_history(peer, before).await,
             NetCommand::Search(words) => self.search(words).await,
-            NetCommand::Trust { peer, also } => self.trust(peer, also).await,
+            NetCommand::Trust { peer, key } => self.trust(peer, key).await,
             NetCommand::Verify { peer, confirmed } => self.verify(peer, confirmed).await,
             NetCommand::Shutdown => {}
         }

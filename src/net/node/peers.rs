@@ -109,13 +109,6 @@ impl Peers {
         self.map.remove(id)
     }
 
-    /// A peer whose advertisement has this nickname.
-    pub(super) fn by_nick(&self, nick: &str) -> Option<(&PeerId, &PeerState)> {
-        self.map
-            .iter()
-            .find(|(_, p)| p.advert.as_ref().is_some_and(|a| a.nick == nick))
-    }
-
     /// When the next retry is due, if any peer has one scheduled.
     pub(super) fn next_retry(&self) -> Option<Instant> {
         self.map.values().filter_map(|p| p.out.retry_at()).min()

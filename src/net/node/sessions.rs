@@ -79,20 +79,44 @@ impl Node {
                 addr,
                 handle,
                 link,
+                dialled,
             } => {
-                let merged = match link {
-                    Link::Authenticated { first: true, .. } => self.first_contact(&peer).await,
-                    _ => Vec::new(),
-                };
+                if let Link::Authenticated {
+                    first: true, fp, ..
+                } = link
+                {
+                    self.first_contact(&peer, fp).await;
+                }
                 let state = self.peers.entry(&peer.id, peer.kind);
                 state.name = Some(peer.name.clone());
                 state.kind = peer.kind;
                 if let Link::Authenticated { fp, .. } = link {
                     state.fp = Some(fp);
                 }
-                state.sessions.push(sid);
                 let mut resent = Vec::new();
-                if peer.kind.capabilities().acks {
+                let mut unproven = None;
+                // An id is anyone's to claim without a key: what waits for
+                // it goes only to a session that proves it, or that we
+                // opened (to where it is advertised or was dialled: a peer
+                // from before keys). A session that only claims the id
+                // carries nothing while texts wait, so that they keep
+                // their order behind those.
+                let carries = !peer.kind.capabilities().acks
+                    || link.proves_id()
+                    || dialled
+                    || state.out.is_empty();
+                if !carries {
+                    unproven = Some(format!(
+                        "{} connected {} without a key, so nothing proves it is the peer these \
+                         texts were written to: they wait for a session that does (and what \
+                         you write now waits behind them)",
+                        peer.name,
+                        link.describe()
+                    ));
+                } else {
+                    state.sessions.push(sid);
+                }
+                if carries && peer.kind.capabilities().acks {
                     // Everything not yet acknowledged, in order; the peer
                     // drops what it already has.
                     state.out.opened();
@@ -103,6 +127,7 @@ impl Node {
                 }
                 self.mark(&peer.id, resent, Vec::new(), State::Sent, None)
                     .await;
+                let id = peer.id.clone();
                 let opened = NetEvent::SessionOpened {
                     peer: peer.clone(),
                     session: sid,
@@ -120,7 +145,9 @@ impl Node {
                     },
                 );
                 let _ = self.events.send(opened).await;
-                self.tell_merged(merged).await;
+                if let Some(text) = unproven {
+                    self.notice(&id, text).await;
+                }
             }
             // Handled in batches by `session_events`.
             SessionEvent::Text { sid, text } => self.texts_arrived(vec![(sid, text)]).await,

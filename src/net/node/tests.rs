@@ -450,8 +450,8 @@ async fn a_busy_port_leaves_everything_but_incoming_sessions_working() {
         .await;
     assert_eq!(acked, 1);
     b.send(NetCommand::Trust {
-        peer: crate::net::TrustTarget::Peer(a.id.clone()),
-        also: false,
+        peer: a.id.clone(),
+        key: "00000000".into(),
     });
     b.expect("an answer to /trust", |e| match e {
         NetEvent::Notice { .. } => Some(()),

@@ -1,54 +1,58 @@
-//! The node's side of trust: `/trust` (accepting a new key, the
-//! conversation carrying on under the id it proves), `/verify` (the code
-//! both people compare), and carrying the history of a peer over when its
-//! id changes (the first key of a peer from before ids were keys).
+//! The node's side of trust. A peer is its key: a key met for the first
+//! time is a new peer, whatever its name. When it goes by the name of a
+//! peer we know by another key, that peer's conversation is told once, with
+//! the new key, and how to move the conversation to it if it is the same
+//! peer (`/trust`); nothing moves by itself. `/verify` shows the code both
+//! people compare.
 
 use super::Node;
-use crate::net::{Link, NetEvent, TrustTarget};
-use crate::peer::{PeerId, PeerInfo, PeerKind};
+use crate::net::{Link, NetEvent};
+use crate::peer::{self, PeerId, PeerInfo, PeerKind};
+
 use crate::protocol::{Fingerprint, verification_code};
+use crate::trust::Known;
+
+use crate::peer::KEY_START;
 
 impl Node {
-    /// The first session with a key under this name: conversations kept
-    /// under the name with ids no key proves (an earlier lantalk's random
-    /// ids) carry on under the id this key proves. Returns the (old, new)
-    /// ids merged; the users are told with [`Node::tell_merged`].
-    pub(super) async fn first_contact(&mut self, peer: &PeerInfo) -> Vec<(PeerId, PeerId)> {
-        let mut merged = Vec::new();
-        let (Some(store), Some(known)) = (self.store.clone(), self.policy.known.clone()) else {
-            return merged;
+    /// The first session with the key `fp`: peers of the same name known by
+    /// another key (or from before keys) hear of it in their conversation,
+    /// once.
+    pub(super) async fn first_contact(&mut self, peer: &PeerInfo, fp: Fingerprint) {
+        let Some(known) = self.policy.known.clone() else {
+            return;
         };
-        let Ok(conversations) = store.conversations().await else {
-            return merged;
+        let mut others: Vec<PeerId> = match known.named(&peer.name).await {
+            Ok(keys) => keys
+                .into_iter()
+                .filter(|k| k.fp != fp && k.replaced_by.is_none())
+                .map(|k| PeerId::new(k.id()))
+                .collect(),
+            Err(_) => Vec::new(),
         };
-        for c in conversations {
-            if c.kind != PeerKind::Lantalk || c.peer == peer.id || c.name != peer.name {
-                continue;
-            }
-            if !matches!(known.by_id(c.peer.as_str()).await, Ok(None)) {
-                // A key proves that id: another peer, not an old id.
-                continue;
-            }
-            match store.merge_peer(c.peer.clone(), peer.id.clone()).await {
-                Ok(_) => {
-                    self.move_state(&c.peer, &peer.id);
-                    merged.push((c.peer, peer.id.clone()));
+        // Conversations from before keys, under that name.
+        if let Some(store) = self.store.clone()
+            && let Ok(conversations) = store.conversations().await
+        {
+            for c in conversations {
+                let keyless = matches!(known.by_id(c.peer.as_str()).await, Ok(None));
+                if c.kind == PeerKind::Lantalk
+                    && c.peer != peer.id
+                    && keyless
+                    && c.name.eq_ignore_ascii_case(&peer.name)
+                    && !others.contains(&c.peer)
+                {
+                    others.push(c.peer);
                 }
-                Err(e) => tracing::warn!(
-                    "cannot carry the history of {} over to {}: {}",
-                    c.peer,
-                    peer.id,
-                    crate::error_chain(&e)
-                ),
             }
         }
-        merged
-    }
-
-    /// Tells the users that these conversations continue under new ids.
-    pub(super) async fn tell_merged(&mut self, merged: Vec<(PeerId, PeerId)>) {
-        for (from, into) in merged {
-            let _ = self.events.send(NetEvent::Merged { from, into }).await;
+        for known in others {
+            let event = NetEvent::Namesake {
+                known,
+                peer: peer.clone(),
+                fp,
+            };
+            let _ = self.events.send(event).await;
         }
     }
 
@@ -62,90 +66,47 @@ impl Node {
             tracing::warn!("cannot carry the history of {from} over to {into}: {why}");
             return;
         }
-        self.move_state(&from, &into);
-        self.tell_merged(vec![(from, into)]).await;
-    }
-
-    /// The history of `from` is now `into`'s: so are its waiting texts.
-    fn move_state(&mut self, from: &PeerId, into: &PeerId) {
-        if let Some(old) = self.peers.remove(from) {
-            let new = self.peers.entry(into, old.kind);
+        if let Some(old) = self.peers.remove(&from) {
+            let new = self.peers.entry(&into, old.kind);
             new.out.absorb(old.out);
         }
+        let _ = self.events.send(NetEvent::Merged { from, into }).await;
     }
 
-    /// `/trust`: accepts the key the peer offered, or the one it
-    /// advertises, for its name: in place of the old one (its conversation
-    /// carries over), or with `also` beside it (another device of that
-    /// name, a conversation of its own).
-    pub(super) async fn trust(&mut self, target: TrustTarget, also: bool) {
+    /// `/trust KEY` in the conversation with `peer`: the user read the new
+    /// key and says it is this peer's. `key` is the start of the key (at
+    /// least [`KEY_START`] hex digits, as the notice shows) or all of it;
+    /// it must name exactly one key met.
+    pub(super) async fn trust(&mut self, peer: PeerId, key: String) {
         let Some(known) = self.policy.known.clone() else {
-            let peer = match target {
-                TrustTarget::Peer(id) => id,
-                TrustTarget::Name(name) => PeerId::new(name),
-            };
             return self
-                .notice(&peer, "no data directory: nothing is pinned".into())
+                .notice(&peer, "no data directory: no key is remembered".into())
                 .await;
         };
-        // The name its pin is under, and the key it advertises.
-        let (name, advertised, asked) = match &target {
-            TrustTarget::Peer(id) => {
-                let state = self.peers.get(id);
-                let advert = state.and_then(|p| p.advert.as_ref());
-                let name = advert
-                    .map(|a| a.nick.clone())
-                    .or_else(|| state.and_then(|p| p.name.clone()))
-                    .unwrap_or_else(|| id.to_string());
-                (name, advert.and_then(|a| a.fp), id.clone())
-            }
-            TrustTarget::Name(name) => {
-                let advert = self
-                    .peers
-                    .by_nick(name)
-                    .and_then(|(_, p)| p.advert.as_ref());
-                (
-                    name.clone(),
-                    advert.and_then(|a| a.fp),
-                    PeerId::new(name.clone()),
-                )
-            }
+        let fp = match key_named(&known, &key).await {
+            Ok(fp) => fp,
+            Err(why) => return self.notice(&peer, why).await,
         };
-        let offered = known
-            .by_name(&name)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|k| k.offered);
-        let fp = offered.or(advertised);
-        let text = match known.trust(&name, fp, also).await {
-            Ok((old, new)) => {
-                let (old_id, new_id) = (
-                    old.map(|o| PeerId::new(o.peer_id())),
-                    PeerId::new(new.peer_id()),
-                );
-                if !also
-                    && let Some(old_id) = old_id
-                    && old_id != new_id
-                {
-                    self.merge(old_id, new_id.clone()).await;
-                }
+        let text = match known.trust(peer.as_str(), fp.fp).await {
+            Ok((_, new)) => {
+                let into = PeerId::new(new.id());
+                self.merge(peer.clone(), into.clone()).await;
                 let waits = self
                     .peers
-                    .get(&new_id)
+                    .get(&into)
                     .is_some_and(|p| !p.out.is_empty() && p.sessions.is_empty());
                 if waits {
-                    self.dial_peer(&new_id);
+                    self.dial_peer(&into);
                 }
                 format!(
-                    "now trusting the key {} for {name:?}; compare codes with /verify",
-                    new.grouped()
+                    "this conversation continues with the key {} ({}); compare codes with /verify",
+                    new.fp.grouped(),
+                    peer::labelled(&new.name, &into)
                 )
             }
             Err(e) => crate::error_chain(&e),
         };
-        let target = fp.map_or(asked, |fp| PeerId::new(fp.peer_id()));
-        self.notice(&target, text).await;
+        self.notice(&peer, text).await;
     }
 
     /// `/verify`: the code for the session with `peer`, and with
@@ -161,45 +122,44 @@ impl Node {
             .get(&peer)
             .and_then(|p| p.current())
             .and_then(|sid| self.sessions.get(&sid));
-        let theirs: Option<(Fingerprint, String)> =
-            match live.map(|l| (l.link, l.peer.name.clone())) {
-                Some((Link::Authenticated { fp, .. }, name)) => Some((fp, name)),
-                Some((link, _)) => {
-                    let why = format!(
-                        "this session is {}: the peer has no key to verify. Your own key is {} \
+        let theirs: Option<Fingerprint> = match live.map(|l| l.link) {
+            Some(Link::Authenticated { fp, .. }) => Some(fp),
+            Some(link) => {
+                let why = format!(
+                    "this session is {}: the peer has no key to verify. Your own key is {} \
                      (a script such as phone.py prints the key it sees: compare the two)",
-                        link.describe(),
-                        ours.grouped()
-                    );
-                    return self.notice(&peer, why).await;
-                }
-                None => match &self.policy.known {
-                    Some(known) => known
-                        .by_id(peer.as_str())
-                        .await
-                        .ok()
-                        .flatten()
-                        .map(|k| (k.fp, k.name)),
-                    None => None,
-                },
-            };
-        let Some((theirs, name)) = theirs else {
+                    link.describe(),
+                    ours.grouped()
+                );
+                return self.notice(&peer, why).await;
+            }
+            None => match &self.policy.known {
+                Some(known) => known
+                    .by_id(peer.as_str())
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|k| k.fp),
+                None => None,
+            },
+        };
+        let Some(theirs) = theirs else {
             let why = "no key known for this peer yet: talk to it first".to_owned();
             return self.notice(&peer, why).await;
         };
         let mut verified = false;
         if let Some(known) = self.policy.known.clone() {
             if confirmed {
-                match known.set_verified(&name, theirs).await {
+                match known.set_verified(theirs).await {
                     Ok(true) => verified = true,
                     Ok(false) => {
-                        let why = format!("{name:?} is pinned to another key; see /trust");
-                        return self.notice(&peer, why).await;
+                        let why = "that key is not remembered (a read-only data directory?)";
+                        return self.notice(&peer, why.into()).await;
                     }
                     Err(e) => return self.notice(&peer, crate::error_chain(&e)).await,
                 }
             } else {
-                verified = matches!(known.by_name(&name).await, Ok(Some(k)) if k.fp == theirs && k.verified);
+                verified = matches!(known.by_fp(theirs).await, Ok(Some(k)) if k.verified);
             }
         }
         if verified
@@ -221,7 +181,7 @@ impl Node {
             .await;
     }
 
-    async fn notice(&mut self, peer: &PeerId, text: String) {
+    pub(super) async fn notice(&mut self, peer: &PeerId, text: String) {
         let _ = self
             .events
             .send(NetEvent::Notice {
@@ -229,5 +189,33 @@ impl Node {
                 text,
             })
             .await;
+    }
+}
+
+/// The one key met whose fingerprint starts with `typed` (hex, spaces
+/// allowed), or why there is none.
+async fn key_named(known: &crate::trust::KnownPeers, typed: &str) -> Result<Known, String> {
+    let start: String = typed
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if start.len() < KEY_START || !start.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "/trust takes the new key, as the notice shows it: at least its first \
+             {KEY_START} hex digits (e.g. /trust 3f2a91c0)"
+        ));
+    }
+    let all = known.list().await.map_err(|e| crate::error_chain(&e))?;
+    let found: Vec<Known> = all
+        .into_iter()
+        .filter(|k| k.fp.to_string().starts_with(&start))
+        .collect();
+    match found.len() {
+        1 => Ok(found.into_iter().next().expect("one")),
+        0 => Err(format!("no key met starts with {start}: nothing to trust")),
+        n => Err(format!(
+            "{n} keys met start with {start}: type more of the key"
+        )),
     }
 }
