@@ -123,7 +123,7 @@ async fn chat_screen(
     init_logging(verbose, Some(&log_path));
     // Said before the screen opens and again once it closes, so it is the
     // last thing on the terminal (the chat screen has no place for it).
-    if let Some(warning) = &me.warning {
+    for warning in &me.warnings {
         status!("{warning}");
         tracing::warn!("{warning}");
     }
@@ -140,7 +140,7 @@ async fn chat_screen(
         log_path,
     };
     let result = tui::run(config).await;
-    if let Some(warning) = &me.warning {
+    for warning in &me.warnings {
         status!("{warning}");
     }
     result?;
