@@ -2,11 +2,12 @@
 //! self-signed certificate kept in the data directory. The peer id is
 //! derived from the certificate's fingerprint, so a peer that completes a TLS
 //! handshake with it has proven its id. The data directory is private (see
-//! `files.rs`): made 0700, an older wider one of ours narrowed, its files
-//! 0600. Touches the file system only; no network.
+//! `files.rs`): made 0700, an older wider one of ours narrowed, the key
+//! file 0600, and a key file that other users can open is told about.
+//! Touches the file system only; no network.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -101,8 +102,9 @@ impl Identity {
     /// A data directory that cannot be written (read-only, not a directory,
     /// no permission) is not fatal: the keys are then made up for this run,
     /// or the lock left out, and [`Identity::warnings`] says so. Fails only
-    /// when another lantalk holds the directory, when the key file is
-    /// corrupt, or when there is no data directory at all.
+    /// when another lantalk holds the directory, when the key file is there
+    /// but cannot be read ([`UnreadableKeys`]) or is corrupt
+    /// ([`InvalidKeys`]), or when there is no data directory at all.
     pub fn load(
         name_flag: Option<&str>,
         dir_flag: Option<&Path>,
@@ -125,8 +127,8 @@ impl Identity {
             None
         };
         let keys = match load_keys(&dir) {
-            Ok((keys, made_private)) => {
-                warnings.extend(made_private);
+            Ok((keys, exposed)) => {
+                warnings.extend(exposed);
                 warnings.extend(lock_failed.map(|e| {
                     format!(
                         "{e:#}; nothing stops a second lantalk from using this identity at the same time"
@@ -134,7 +136,9 @@ impl Identity {
                 }));
                 keys
             }
-            Err(e) if e.is::<InvalidKeys>() => return Err(e),
+            // A key that is there but cannot be used is never replaced by
+            // a temporary one: that would teach people to accept new keys.
+            Err(e) if e.is::<InvalidKeys>() || e.is::<UnreadableKeys>() => return Err(e),
             Err(e) => {
                 warnings.push(format!(
                     "{e:#}; using a temporary identity for this run (peers will not recognise this lantalk after a restart)"
@@ -173,6 +177,35 @@ pub struct AlreadyRunning(PathBuf);
     .0.display()
 )]
 pub struct InvalidKeys(PathBuf);
+
+/// The key file exists but cannot be read: no permission, an I/O error,
+/// a directory in its place. Fatal: starting with a temporary key instead
+/// would teach people to accept new keys.
+#[derive(Debug)]
+pub struct UnreadableKeys {
+    path: PathBuf,
+    error: io::Error,
+}
+
+impl std::fmt::Display for UnreadableKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = self.path.display();
+        write!(f, "cannot read the key file {path}: {}; ", self.error)?;
+        if self.error.kind() == io::ErrorKind::PermissionDenied {
+            write!(
+                f,
+                "make it readable by the user running lantalk (as its owner: chmod 600 {}), or ",
+                shell_word(&self.path)
+            )?;
+        }
+        write!(
+            f,
+            "move it away to make a new identity (peers that pinned the old one will warn)"
+        )
+    }
+}
+
+impl std::error::Error for UnreadableKeys {}
 
 /// Name of the file, inside the data directory, that holds the certificate
 /// and the private key (mode 0600).
@@ -217,18 +250,23 @@ pub fn data_dir(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
 
 /// Reads the keys from `dir`, creating the directory (0700) and a new key
 /// pair (0600) on first run. The derived peer id is (re)written to the `id`
-/// file.
+/// file. Fails with [`UnreadableKeys`] or [`InvalidKeys`] when the key file
+/// is there but cannot be used.
 pub fn load_or_create_keys(dir: &Path) -> anyhow::Result<Keys> {
     load_keys(dir).map(|(keys, _)| keys)
 }
 
 /// [`load_or_create_keys`], and what to tell the user: the data directory
-/// was made private.
+/// was made private, or the key file is open to other users.
 fn load_keys(dir: &Path) -> anyhow::Result<(Keys, Vec<String>)> {
-    let warnings: Vec<String> = make_data_dir_private(dir).into_iter().collect();
+    let mut warnings: Vec<String> = make_data_dir_private(dir).into_iter().collect();
     let path = dir.join(KEY_FILE);
-    let keys = match fs::read(&path) {
-        Ok(text) => Keys::from_pem(&text).ok_or_else(|| InvalidKeys(path.clone()))?,
+    let keys = match read_key_file(&path) {
+        Ok((text, mode)) => {
+            let keys = Keys::from_pem(&text).ok_or_else(|| InvalidKeys(path.clone()))?;
+            warnings.extend(mode.map(|mode| exposed_key(&path, mode)));
+            keys
+        }
         // No keys yet (or no directory yet): make them.
         Err(e)
             if matches!(
@@ -243,7 +281,7 @@ fn load_keys(dir: &Path) -> anyhow::Result<(Keys, Vec<String>)> {
                 .with_context(|| format!("cannot write {}", path.display()))?;
             keys
         }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        Err(error) => return Err(UnreadableKeys { path, error }.into()),
     };
     let id = keys.fingerprint.peer_id();
     let id_path = dir.join(ID_FILE);
@@ -255,6 +293,32 @@ fn load_keys(dir: &Path) -> anyhow::Result<(Keys, Vec<String>)> {
         let _ = files::write_private_atomically(dir, ID_FILE, format!("{id}\n").as_bytes());
     }
     Ok((keys, warnings))
+}
+
+/// The key file's contents, and its mode when group or others may open it
+/// (the mode of the file read, through any symbolic link).
+fn read_key_file(path: &Path) -> io::Result<(Vec<u8>, Option<u32>)> {
+    let mut file = fs::File::open(path)?;
+    let mode = files::open_to_others(&file.metadata()?);
+    let mut text = Vec::new();
+    file.read_to_end(&mut text)?;
+    Ok((text, mode))
+}
+
+/// What to say about a key file that group or others may open (`mode`).
+fn exposed_key(path: &Path, mode: u32) -> String {
+    let why = if mode & 0o044 != 0 {
+        "anyone who can read it can pose as this lantalk"
+    } else if mode & 0o022 != 0 {
+        "anyone who can write it can replace this lantalk's key"
+    } else {
+        "it should be private"
+    };
+    format!(
+        "the key file {} is open to other users (mode {mode:04o}): {why}; make it private with: chmod 600 {}",
+        path.display(),
+        shell_word(path)
+    )
 }
 
 /// `path` as one word for a shell command people may paste.
@@ -523,6 +587,68 @@ mod tests {
         let me = Identity::load(None, Some(&shared), true).unwrap();
         assert_eq!(me.warnings, Vec::<String>::new());
         assert_eq!(mode(&shared), 0o1777);
+    }
+
+    #[test]
+    fn a_key_file_open_to_others_is_used_with_a_warning() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("it's mine");
+        let id = load_or_create_keys(&dir).unwrap().fingerprint;
+        let key = dir.join(KEY_FILE);
+        for (was, why) in [
+            (0o644, "anyone who can read it can pose as this lantalk"),
+            (
+                0o620,
+                "anyone who can write it can replace this lantalk's key",
+            ),
+        ] {
+            set_mode(&key, was);
+            let me = Identity::load(None, Some(&dir), false).unwrap();
+            assert_eq!(me.keys.fingerprint, id);
+            assert_eq!(
+                me.warnings,
+                [format!(
+                    "the key file {} is open to other users (mode {was:04o}): {why}; make it private with: chmod 600 '{}'",
+                    key.display(),
+                    key.display().to_string().replace('\'', "'\\''")
+                )]
+            );
+            // Told, not changed behind the user's back.
+            assert_eq!(mode(&key), was);
+        }
+        assert_eq!(shell_word(Path::new("/a/b-c.pem")), "/a/b-c.pem");
+        assert_eq!(shell_word(Path::new("/a b/it's")), r"'/a b/it'\''s'");
+    }
+
+    #[test]
+    fn a_key_file_that_cannot_be_read_is_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory in its place: reading it fails with EISDIR, for root too.
+        let key = dir.path().join(KEY_FILE);
+        fs::create_dir(&key).unwrap();
+        for listening in [false, true] {
+            let err = Identity::load(None, Some(dir.path()), listening).unwrap_err();
+            assert!(err.is::<UnreadableKeys>(), "{err:#}");
+            assert_eq!(
+                format!("{err:#}"),
+                format!(
+                    "cannot read the key file {}: Is a directory (os error 21); move it away to make a new identity (peers that pinned the old one will warn)",
+                    key.display()
+                )
+            );
+        }
+        // No permission: what to run is said too.
+        let denied = UnreadableKeys {
+            path: key.clone(),
+            error: io::Error::from_raw_os_error(13),
+        };
+        assert_eq!(
+            denied.to_string(),
+            format!(
+                "cannot read the key file {0}: Permission denied (os error 13); make it readable by the user running lantalk (as its owner: chmod 600 {0}), or move it away to make a new identity (peers that pinned the old one will warn)",
+                key.display()
+            )
+        );
     }
 
     #[test]
