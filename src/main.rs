@@ -157,13 +157,8 @@ fn init_logging(verbose: u8, file: Option<&Path>) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LANTALK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let log = file.and_then(|path| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .ok()
-    });
+    // Private like every file of the data directory: it may quote peers.
+    let log = file.and_then(|path| lantalk::files::append_private(path).ok());
     match log {
         Some(log) => builder
             .with_ansi(false)
