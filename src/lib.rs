@@ -28,6 +28,8 @@
 //! protocol/    wire format: messages, codec, handshake rules, refusals, fingerprints and
 //!              the verification code (no sockets)
 //! identity.rs  who we are: display name, key pair and certificate in the data directory
+//! files.rs     private files in the data directory: 0700 directory, 0600 files, no
+//!              writes through symbolic links, atomic replacement (std only)
 //! trust.rs     whom we know: fingerprints pinned per peer name, owned by one thread
 //! store/       history and outbox in SQLite (the only module naming rusqlite); plain data types
 //! sanitize.rs  making peers' text safe to print on a terminal
@@ -41,7 +43,7 @@
 //!
 //! | module | may use |
 //! |---|---|
-//! | `main` | `cli`, `config`, `options`, `tui`, `headless`, `net`, `sanitize` |
+//! | `main` | `cli`, `config`, `options`, `tui`, `headless`, `net`, `sanitize`, `files` |
 //! | `cli` | |
 //! | `config` | `cli`, `app` |
 //! | `options` | `identity`, `net`, `store` |
@@ -50,12 +52,13 @@
 //! | `app` | `net`, `peer`, `protocol`, `store`, `sanitize` |
 //! | `headless` | `options`, `net`, `peer`, `protocol`, `identity`, `store`, `trust`, `sanitize` |
 //! | `net` | `protocol`, `peer`, `store`, `trust`, `identity` |
-//! | `store` | `protocol`, `peer` |
-//! | `trust` | `protocol` |
-//! | `identity` | `protocol` |
+//! | `store` | `protocol`, `peer`, `files` |
+//! | `trust` | `protocol`, `files` |
+//! | `identity` | `protocol`, `files` |
 //! | `peer` | |
 //! | `protocol` | |
 //! | `sanitize` | |
+//! | `files` | |
 //!
 //! `app` takes from `net` only plain data (the types of `net::api`, `Link`,
 //! `CloseReason`); `config` takes from `app` only its `Theme`.
@@ -92,6 +95,7 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod files;
 pub mod headless;
 pub mod identity;
 pub mod net;

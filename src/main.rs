@@ -121,7 +121,7 @@ async fn chat_screen(
     init_logging(verbose, Some(&log_path));
     // Said before the screen opens and again once it closes, so it is the
     // last thing on the terminal (the chat screen has no place for it).
-    if let Some(warning) = &me.warning {
+    for warning in &me.warnings {
         status!("{warning}");
         tracing::warn!("{warning}");
     }
@@ -138,7 +138,7 @@ async fn chat_screen(
         log_path,
     };
     let result = tui::run(config).await;
-    if let Some(warning) = &me.warning {
+    for warning in &me.warnings {
         status!("{warning}");
     }
     result?;
@@ -155,13 +155,8 @@ fn init_logging(verbose: u8, file: Option<&Path>) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LANTALK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let log = file.and_then(|path| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .ok()
-    });
+    // Private like every file of the data directory: it may quote peers.
+    let log = file.and_then(|path| lantalk::files::append_private(path).ok());
     match log {
         Some(log) => builder
             .with_ansi(false)

@@ -84,7 +84,7 @@ impl From<anyhow::Error> for Failure {
 /// directory that cannot be written is told on stderr, not fatal.
 pub(crate) fn identity_of(options: &Options, listening: bool) -> anyhow::Result<Identity> {
     let me = options.identity(listening)?;
-    if let Some(warning) = &me.warning {
+    for warning in &me.warnings {
         status!("{warning}");
     }
     Ok(me)

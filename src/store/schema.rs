@@ -1,14 +1,17 @@
 //! The history database's schema and its migrations, and opening a file:
-//! checking it is ours, WAL mode, bringing an older file up to date.
-//! Nothing here runs queries on messages (see `queries.rs`).
+//! keeping it private, checking it is ours, WAL mode, bringing an older
+//! file up to date. Nothing here runs queries on messages (see
+//! `queries.rs`).
 
-use std::path::Path;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use super::{DbError, StoreError};
+use crate::files;
 
 /// How long a statement waits for another process's write lock (a `lantalk
 /// send` or `history` next to a running chat screen) before failing.
@@ -156,8 +159,36 @@ impl OpenError {
     }
 }
 
+/// The files SQLite keeps beside the database in WAL mode.
+const COMPANIONS: [&str; 2] = ["-wal", "-shm"];
+
+/// Keeps the database and its companions readable by their owner only.
+/// SQLite creates a database 0644, but creates its `-wal` and `-shm` files
+/// with the mode of the database file: so a database it is about to create
+/// is created here first, empty and 0600 (an empty file is an empty
+/// database to SQLite), and an older one made by an earlier lantalk, with
+/// any companions, is narrowed to 0600. Nothing here fails: what cannot be
+/// created or changed is for opening to report (a read-only directory).
+fn make_private(path: &Path, create: bool) {
+    if create {
+        // Already there (the usual case), or for SQLite to fail on.
+        let _ = files::create_private(path);
+    }
+    let companion = |suffix: &str| {
+        let mut name = OsString::from(path.as_os_str());
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    for file in std::iter::once(path.to_owned()).chain(COMPANIONS.map(companion)) {
+        if let Ok(Some(was)) = files::make_private(&file) {
+            tracing::info!("made {} private (it was {was:04o})", file.display());
+        }
+    }
+}
+
 /// Opens the file, checks it is a database, and brings its schema up to date.
 pub(super) fn connect(path: &Path, create: bool) -> Result<Connection, OpenError> {
+    make_private(path, create);
     let mut flags = OpenFlags::default();
     if !create {
         flags.remove(OpenFlags::SQLITE_OPEN_CREATE);

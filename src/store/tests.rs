@@ -151,6 +151,65 @@ async fn a_file_from_before_peer_kinds_gets_their_kinds() {
     assert_eq!(integrity(&d), "ok");
 }
 
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The database and the files SQLite keeps beside it while it is open.
+fn db_files(d: &tempfile::TempDir) -> [std::path::PathBuf; 3] {
+    ["", "-wal", "-shm"].map(|suffix| d.path().join(format!("history.sqlite3{suffix}")))
+}
+
+#[tokio::test]
+async fn the_database_and_its_wal_are_private() {
+    let d = dir();
+    let store = Store::open(d.path()).unwrap();
+    store
+        .received(vec![(peer(A, "phone"), text("p-1", 10, "secret"))])
+        .await
+        .unwrap();
+    for file in db_files(&d) {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+
+    // Files an earlier lantalk left 0644 (a WAL too, while another
+    // process has it open) are narrowed when opened, by `history` (which
+    // never creates) too.
+    for file in db_files(&d) {
+        set_mode(&file, 0o644);
+    }
+    let reader = Store::open_existing(d.path()).unwrap();
+    for file in db_files(&d) {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    assert_eq!(reader.conversations().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_older_database_made_0644_is_narrowed_and_its_new_wal_follows() {
+    let d = dir();
+    // As an earlier lantalk left it: 0644, in WAL mode, closed (no WAL).
+    let conn = sqlite(&d);
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .unwrap();
+    drop(conn);
+    let [db, wal, shm] = db_files(&d);
+    assert_eq!(mode(&db), 0o644);
+    assert!(!wal.exists());
+
+    let store = Store::open(d.path()).unwrap();
+    assert!(store.conversations().await.unwrap().is_empty());
+    for file in [db, wal, shm] {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+}
+
 #[tokio::test]
 async fn open_existing_never_creates_and_an_unusable_directory_is_unwritable() {
     let d = dir();
