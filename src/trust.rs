@@ -14,7 +14,6 @@
 //! are written once. Touches the file system only; no network.
 
 use std::fs;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
@@ -514,14 +513,8 @@ impl Cached {
     /// file (`None` when it cannot be had: a read-only directory, where a
     /// change then fails to write and says so).
     fn lock(&self) -> Option<fs::File> {
-        fs::create_dir_all(&self.dir)
-            .and_then(|()| {
-                fs::OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .write(true)
-                    .open(self.dir.join("known_peers.lock"))
-            })
+        crate::files::create_private_dir(&self.dir)
+            .and_then(|()| crate::files::open_lock(&self.dir.join("known_peers.lock")))
             .and_then(|file| file.lock().map(|()| file))
             .ok()
     }
@@ -560,22 +553,17 @@ impl Cached {
         };
     }
 
-    /// Writes the peers in memory: a new file renamed into place.
+    /// Writes the peers in memory: a new private file (0600, created
+    /// exclusively) renamed into place.
     fn write(&mut self) -> Result<(), TrustError> {
         let Ok(file) = &self.file else { return Ok(()) };
         let path = self.path();
-        let tmp = self
-            .dir
-            .join(format!("{KNOWN_PEERS_FILE}.tmp{}", std::process::id()));
         let written = serde_json::to_vec_pretty(file)
             .map_err(std::io::Error::other)
-            .and_then(|json| {
-                let mut out = fs::File::create(&tmp)?;
-                out.write_all(&json)?;
-                out.write_all(b"\n")?;
-                out.sync_all()
-            })
-            .and_then(|()| fs::rename(&tmp, &path));
+            .and_then(|mut json| {
+                json.push(b'\n');
+                crate::files::write_private_atomically(&self.dir, KNOWN_PEERS_FILE, &json)
+            });
         match written {
             Ok(()) => {
                 self.dirty = false;
@@ -583,7 +571,6 @@ impl Cached {
                 Ok(())
             }
             Err(e) => {
-                let _ = fs::remove_file(&tmp);
                 // What could not be written is forgotten: read again next time.
                 self.dirty = false;
                 self.stamp = Some(Stamp {

@@ -137,7 +137,7 @@ pub async fn send(
     let known = config.policy.known.clone();
     let (commands, mut events, task) = net::node::spawn(config);
     let _ = commands.send(NetCommand::Connect(target));
-    let opened = opened(peer, known.as_ref(), &mut events).await;
+    let opened = opened(peer, discovery.is_none(), known.as_ref(), &mut events).await;
     // Only the lookup needed it.
     drop(discovery);
     let result = match opened {
@@ -298,10 +298,13 @@ async fn namesakes(known: Option<&KnownPeers>, peer: &crate::peer::PeerInfo, fp:
 }
 
 /// Waits for the session the node was asked to open: the peer's id and
-/// name. Says on stderr what was reached: name, address, link and key (or,
-/// loudly, that it is plaintext).
+/// name. Says on stderr what was reached (name, address, link and key)
+/// where that is news: at an address typed by hand (`typed`), a key met for
+/// the first time, a peer without a key; plaintext loudly. `send NAME` to
+/// a key known by that name says nothing: scripts stay quiet.
 async fn opened(
     peer: &str,
+    typed: bool,
     known: Option<&KnownPeers>,
     events: &mut mpsc::Receiver<NetEvent>,
 ) -> Result<(PeerId, String), Failure> {
@@ -322,11 +325,12 @@ async fn opened(
                         );
                         namesakes(known, &peer, fp).await;
                     }
-                    Link::Authenticated { fp, .. } => status!(
+                    Link::Authenticated { fp, .. } if typed => status!(
                         "reached {who} at {addr} ({}, key {})",
                         link.describe(),
                         fp.grouped()
                     ),
+                    Link::Authenticated { .. } => {}
                     Link::Unauthenticated => status!(
                         "reached {who} at {addr} ({}: it has no key, so nothing proves who it is)",
                         link.describe()
