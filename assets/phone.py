@@ -9,13 +9,14 @@
 
 Sessions are encrypted (TLS). Each side proves who it is with its
 certificate. The laptop's fingerprint must be the one given with --fp, the
-one it advertises on mDNS (--browse), or the one pinned for its name on
-first contact. This phone has a key of its own, made on first run with the
-`openssl` command and kept in ~/.lantalk_phone/ with its name, id and pins;
-its fingerprint is printed at start. Without `openssl` it has no key: the
-laptop shows it as "encrypted, unauthenticated". OPTIONS: --name NAME (kept
-for next time), --fp FINGERPRINT, --dir DIR, --known FILE, --plaintext (no
-encryption, for older lantalks).
+one it advertises on mDNS (--browse), or the one pinned on first contact for
+what was dialled (the HOST:PORT as typed, or the mDNS name). This phone has
+a key of its own, made on first run with the `openssl` command and kept in
+~/.lantalk_phone/ with its name, id and pins; its fingerprint is printed at
+start. Without `openssl` it has no key: the laptop shows it as "encrypted,
+unauthenticated". OPTIONS: --name NAME (kept for next time), --fp
+FINGERPRINT, --dir DIR, --known FILE, --plaintext (no encryption, for older
+lantalks).
 
 The wire protocol is described in PROTOCOL.md next to this file.
 """
@@ -146,7 +147,7 @@ def error_text(msg):
 #   key.pem    our private key (ECDSA P-256, PEM)
 #   cert.pem   our self-signed certificate (PEM); its SHA-256 is our fingerprint
 #   me.json    {"name": our name, "id": the id we use while we have no key}
-#   known      the laptops' keys we pinned, {laptop name: fingerprint}
+#   known      the laptops' keys we pinned, {what was dialled: fingerprint}
 #
 # We present the certificate in every TLS session, so the laptop knows us by
 # our key, across restarts and new addresses. Our peer id is derived from the
@@ -327,15 +328,18 @@ def start_tls(sock, me):
 
 
 def load_pins(path, old=None):
-    """{laptop name: fingerprint} pinned so far; those in `old` (where
-    earlier versions kept them) until the first pin is written here."""
+    """{what was dialled: fingerprint} pinned so far. Pins kept before, in
+    `old` ({laptop name: fingerprint}), count for the mDNS names of those
+    laptops until the first pin is written here."""
     pins = read_json(path, "the pinned keys")
     if not pins and old and not os.path.exists(path):
-        pins = read_json(old, "the pinned keys")
-    for name, fp in pins.items():
+        # They were pinned under the name in the laptop's hello, which is
+        # also its mDNS instance name (unless someone else had it first).
+        pins = {mdns_label(name): fp for name, fp in read_json(old, "the pinned keys").items()}
+    for label, fp in pins.items():
         if not (isinstance(fp, str) and re.fullmatch("[0-9a-f]{64}", fp)):
             fail("cannot read the pinned keys in %s: the one for %s is not a fingerprint"
-                 % (path if os.path.exists(path) else old, json.dumps(name)))
+                 % (path if os.path.exists(path) else old, json.dumps(label)))
     return pins
 
 
@@ -343,35 +347,47 @@ def save_pins(path, pins):
     write_private(path, json.dumps(pins, indent=1, sort_keys=True) + "\n")
 
 
+def dialled_label(host, port):
+    """What a laptop dialled by address is pinned under: the host as typed
+    (case does not matter in host names) and the port."""
+    return ("[%s]:%d" if ":" in host else "%s:%d") % (host.lower(), port)
+
+
+def mdns_label(instance):
+    """What a laptop found with --browse is pinned under: its mDNS instance."""
+    return "%s.%s" % (instance.lower(), SERVICE)
+
+
 class Refused(Exception):
     """The laptop is not who it should be; the message says why."""
 
 
-def check_key(name, fp, expect, known, old_known):
-    """Trust on first use, as lantalk does: the first key seen under a name
-    is pinned; another key under that name later is refused, loudly. Returns
-    how the key is known."""
-    pins = load_pins(known, old_known)
-    pinned = pins.get(name)
+def check_key(label, fp, expect, pins):
+    """Trust on first use, as lantalk does, by what was dialled: the first key
+    seen there is pinned; another key there later is refused, loudly. Runs
+    before we send anything. Returns how the key is known, and whether to pin
+    it (once the laptop's hello holds)."""
+    pinned = pins.get(label)
     if expect and expect[1] == "--fp":
         # The person read the fingerprint off the laptop: that settles it,
         # and replaces an older pin (this is how a new key is accepted).
-        how = "key as given with --fp"
-    elif pinned and pinned != fp:
+        return "key as given with --fp", pinned != fp
+    if pinned and pinned != fp:
         raise Refused("WARNING: THE KEY OF \"%s\" HAS CHANGED: pinned %s, presented %s. "
                       "Someone may be impersonating it, or it was reinstalled. Nothing was "
                       "sent. If you are sure (compare with the fingerprint `lantalk listen` "
                       "prints), accept the new key with --fp %s"
-                      % (clean(name), grouped(pinned), grouped(fp), fp))
-    elif pinned:
-        return "key as pinned"
-    else:
-        how = "key as advertised on mDNS" if expect else "first contact"
-    if pinned != fp:
-        pins[name] = fp
-        save_pins(known, pins)
-        how += ", pinned in %s" % known
-    return how
+                      % (clean(label), grouped(pinned), grouped(fp), fp))
+    if pinned:
+        return "key as pinned", False
+    if expect:
+        return "key as advertised on mDNS", True
+    # A laptop we know, reached another way (its address rather than its
+    # mDNS name, say): not a stranger, though nothing made it expected here.
+    known_as = sorted(other for other, key in pins.items() if key == fp)
+    if known_as:
+        return "key as pinned for \"%s\"" % clean(known_as[0]), True
+    return "first contact", True
 
 
 # ---- Connecting ----------------------------------------------------------
@@ -386,8 +402,9 @@ def split_host_port(text, port=None):
     return text, int(port or PORT)
 
 
-def connect(host, port, opts, advertised=None):
+def connect(host, port, opts, label, advertised=None):
     """Opens a session; returns the Wire and the laptop's (printable) name.
+    `label`: what the user dialled, which its key is pinned under.
     `advertised`: the fingerprint its mDNS advertisement carries, if any."""
     me = opts.me
     me.introduce()
@@ -403,12 +420,19 @@ def connect(host, port, opts, advertised=None):
             fail("no encrypted session with %s (%s): an older lantalk? "
                  "--plaintext talks to it in clear" % (where, e))
         say("fingerprint of %s: %s" % (where, grouped(fp)))
+        # Checked before we say anything, not even hello: an impostor learns
+        # nothing, not our name, not our id.
         if expect and expect[0] != fp:
-            # Checked before we say anything: an impostor learns nothing.
+            sock.close()
             fail("REFUSED: %s presented the key %s, but %s says %s: someone may be in "
                  "the middle. Nothing was sent." % (where, grouped(fp),
                  "--fp" if expect[1] == "--fp" else "its mDNS advertisement",
                  grouped(expect[0])))
+        try:
+            how, pin = check_key(label, fp, expect, load_pins(opts.known, opts.old_known))
+        except Refused as e:
+            sock.close()
+            fail(str(e))
     wire = Wire(sock)
     # Say hello at once: in clear, the listener sends nothing until we have spoken.
     wire.send({"type": "hello", "proto": 1, "id": me.id, "name": me.name, "app": "phone.py/3"})
@@ -424,15 +448,18 @@ def connect(host, port, opts, advertised=None):
     if fp is None:
         how = "plaintext: anyone on the network can read this session"
     else:
-        try:
-            # A certificate proves an id: the laptop's id is derived from its key.
-            if peer.get("id") != fp[:32]:
-                raise Refused("REFUSED: %s claims the id %s but its certificate proves the "
-                              "id %s" % (where, clean(str(peer.get("id"))), fp[:32]))
-            how = "encrypted, " + check_key(name, fp, expect, opts.known, opts.old_known)
-        except Refused as e:  # tell the laptop why we leave, then leave
-            wire.send({"type": "error", "code": "untrusted", "message": str(e)})
-            fail(str(e))
+        # A certificate proves an id: the laptop's id is derived from its key.
+        if peer.get("id") != fp[:32]:
+            why = ("REFUSED: %s claims the id %s but its certificate proves the id %s"
+                   % (where, clean(str(peer.get("id"))), fp[:32]))
+            wire.send({"type": "error", "code": "untrusted", "message": why})  # tell it why
+            fail(why)
+        if pin:  # only now: a laptop that fails the checks is never pinned
+            pins = load_pins(opts.known, opts.old_known)
+            pins[label] = fp
+            save_pins(opts.known, pins)
+            how += ", pinned in %s" % opts.known
+        how = "encrypted, " + how
     say("connected to %s at %s (%s)" % (clean(name), where, how))
     return wire, clean(name)
 
@@ -483,8 +510,8 @@ def reader(wire, peer, state):
     state["reader_code"] = code
 
 
-def chat(host, port, opts, advertised=None):
-    wire, peer = connect(host, port, opts, advertised)
+def chat(host, port, opts, label, advertised=None):
+    wire, peer = connect(host, port, opts, label, advertised)
     say("type a message and press Enter, Ctrl+D to leave")
     state = {"bye_sent": False, "code": 0, "pending": set()}  # pending: ids not yet acked
     thread = threading.Thread(target=reader, args=(wire, peer, state), daemon=True)
@@ -515,8 +542,8 @@ def chat(host, port, opts, advertised=None):
     sys.exit(state["code"] or state.get("reader_code", 0))
 
 
-def send_one(host, port, opts, body, advertised=None):
-    wire, peer = connect(host, port, opts, advertised)
+def send_one(host, port, opts, label, body, advertised=None):
+    wire, peer = connect(host, port, opts, label, advertised)
     msg = text_message(body, 1)
     wire.send(msg)
     deadline = time.monotonic() + 5
@@ -644,6 +671,7 @@ def browse(timeout):
         host, port = found["srv"][key]
         txt = found["txt"].get(key, {})
         peers.append({"name": txt.get("nick") or instance[:-len(SERVICE) - 1],
+                      "instance": instance[:-len(SERVICE) - 1],  # what its key is pinned under
                       "address": found["a"].get(host, found["src"].get(key)),
                       "port": port, "host": host, "id": txt.get("id", ""),
                       "fp": txt.get("fp", "")})  # the fingerprint of its certificate
@@ -694,12 +722,12 @@ def main():
     a.dir = a.dir or DIR
     a.known = a.known or os.path.join(a.dir, "known")
 
-    def dial(host, port, advertised=None):
+    def dial(host, port, label, advertised=None):
         a.me = Me(a.dir, a.name)
         if a.send:
-            send_one(host, port, a, " ".join(a.args[1:]), advertised)
+            send_one(host, port, a, label, " ".join(a.args[1:]), advertised)
         else:
-            chat(host, port, a, advertised)
+            chat(host, port, a, label, advertised)
 
     try:
         if a.browse:
@@ -708,7 +736,8 @@ def main():
             peers = browse(a.timeout)
             if a.args:  # a peer by name: no list, no question
                 peer = pick(peers, a.args[0])
-                dial(peer["address"], peer["port"], advertised_fp(peer))
+                dial(peer["address"], peer["port"], mdns_label(peer["instance"]),
+                     advertised_fp(peer))
             for n, peer in enumerate(peers, 1):
                 if a.json:
                     print(json.dumps(peer), flush=True)
@@ -723,13 +752,15 @@ def main():
             if not choice.isdigit() or not 1 <= int(choice) <= len(peers):
                 fail("no such peer: %r" % choice)
             peer = peers[int(choice) - 1]
-            dial(peer["address"], peer["port"], advertised_fp(peer))
+            dial(peer["address"], peer["port"], mdns_label(peer["instance"]), advertised_fp(peer))
         elif a.send:
             if len(a.args) < 2:
                 p.error("--send needs HOST[:PORT] and TEXT")
-            dial(*split_host_port(a.args[0]))
+            host, port = split_host_port(a.args[0])
+            dial(host, port, dialled_label(host, port))
         elif 1 <= len(a.args) <= 2:
-            dial(*split_host_port(*a.args))
+            host, port = split_host_port(*a.args)
+            dial(host, port, dialled_label(host, port))
         else:
             p.error("give HOST[:PORT], or use --send or --browse")
     except (OSError, EOFError, ValueError) as e:

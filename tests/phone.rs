@@ -1,11 +1,11 @@
 //! `assets/phone.py`, the standard-library Python client, against the real
 //! binary: one-shot send and a two-way chat over TLS, phone.py's own key
 //! (one peer across runs, authenticated; without `openssl` a stable id,
-//! unauthenticated), the laptop's key checked (--fp, pinned on first
-//! contact, advertised on mDNS) and refused when wrong, the plaintext
-//! protocol for older peers and its refusal under --require-encryption, a
-//! fake peer that sends texts, pings and errors, and mDNS browsing inside a
-//! namespace LAN.
+//! unauthenticated), the laptop's key checked (--fp, pinned on first contact
+//! for what was dialled, advertised on mDNS) and refused when wrong before
+//! phone.py says anything, the plaintext protocol for older peers and its
+//! refusal under --require-encryption, a fake peer that sends texts, pings
+//! and errors, and mDNS browsing inside a namespace LAN.
 //!
 //! Every phone.py runs with HOME set to a temporary directory: its key,
 //! name, id and pins go there, never into the home of whoever runs the tests.
@@ -127,8 +127,9 @@ fn send_over_tls_shows_the_laptops_fingerprint_and_is_acknowledged() {
         "{:?}",
         p.err
     );
+    // Pinned under what was dialled, not under the name the laptop claims.
     let pins: Value = serde_json::from_str(&std::fs::read_to_string(&known).unwrap()).unwrap();
-    assert_eq!(pins["laptop"], fp.replace(' ', ""), "{pins}");
+    assert_eq!(pins, json!({ &addr: fp.replace(' ', "") }));
 
     // The second time, the key is the pinned one.
     let (ok, p) = send(home.path(), &addr, "again", &[]);
@@ -296,6 +297,40 @@ fn without_openssl_phone_py_says_it_has_no_key_and_keeps_its_id() {
     });
 }
 
+/// Pins of an earlier phone.py (`~/.lantalk_phone_known`, by the name in
+/// the laptop's hello) are read: they count for the laptop's mDNS name, and
+/// a laptop dialled by address with one of those keys is known.
+#[test]
+fn pins_of_an_earlier_phone_py_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let (mut laptop, port) = listen_local(dir.path(), &["--name", "laptop"]);
+    let fp = fingerprint_of(dir.path()).replace(' ', "");
+    let old = home.path().join(".lantalk_phone_known");
+    let old_pins = json!({"laptop": fp}).to_string();
+    std::fs::write(&old, &old_pins).unwrap();
+    let addr = format!("127.0.0.1:{port}");
+
+    let (ok, p) = send(home.path(), &addr, "hi", &[]);
+    assert!(ok, "{:?}", p.err);
+    laptop.wait_out(SECS(5), |l| l == "phone: hi");
+    let known = known_in(&home);
+    let how =
+        format!("(encrypted, key as pinned for \"laptop._lantalk._tcp.local\", pinned in {known})");
+    assert!(p.err.iter().any(|l| l.ends_with(&how)), "{:?}", p.err);
+    let pins: Value = serde_json::from_str(&std::fs::read_to_string(&known).unwrap()).unwrap();
+    assert_eq!(
+        pins,
+        json!({"laptop._lantalk._tcp.local": fp, &addr: fp}),
+        "moved into the new file"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&old).unwrap(),
+        old_pins,
+        "left as it was"
+    );
+}
+
 #[test]
 fn chat_over_tls_with_piped_stdin_delivers_every_line_and_ends_with_bye() {
     need_openssl();
@@ -403,46 +438,82 @@ fn a_wrong_fp_is_refused_before_anything_is_sent() {
     );
 }
 
+/// Listens as `lantalk --data-dir DIR --port PORT --name NAME listen`.
+fn listen_on(dir: &Path, port: u16, name: &str) -> Proc {
+    let port = port.to_string();
+    common::local::listen_in(dir, &["--port", &port, "--name", name, "listen"]).0
+}
+
+/// Laptop A answers at an address; later another lantalk, B, with another
+/// key and another name, answers there (A reinstalled, or an impostor that
+/// took its address). phone.py pinned A's key under the address it dialled,
+/// so B is a changed key, refused loudly right after the TLS handshake:
+/// B never gets phone.py's hello, let alone a text.
 #[test]
-fn a_changed_key_is_refused_loudly_until_accepted_with_fp() {
-    // Two laptops with the same name and different keys: the second is what
-    // the first looks like after a reinstall (or an impostor).
+fn another_server_at_a_pinned_address_is_refused_before_hello_until_accepted_with_fp() {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let home = tempfile::tempdir().unwrap();
-    let (mut a, port_a) = listen_local(dir_a.path(), &["--name", "laptop"]);
-    let (mut b, port_b) = listen_local(dir_b.path(), &["--name", "laptop"]);
-    let (fp_a, fp_b) = (fingerprint_of(dir_a.path()), fingerprint_of(dir_b.path()));
-    let (addr_a, addr_b) = (format!("127.0.0.1:{port_a}"), format!("127.0.0.1:{port_b}"));
+    let port = common::local::fixed_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut a = listen_on(dir_a.path(), port, "laptop");
+    let fp_a = fingerprint_of(dir_a.path());
 
-    let (ok, p) = send(home.path(), &addr_a, "first contact", &[]);
+    let (ok, p) = send(home.path(), &addr, "first contact", &[]);
     assert!(ok, "{:?}", p.err);
     a.wait_out(SECS(5), |l| l == "phone: first contact");
+    drop(a);
 
-    let (ok, p) = send(home.path(), &addr_b, "must not arrive", &[]);
+    let mut b = listen_on(dir_b.path(), port, "other");
+    let fp_b = fingerprint_of(dir_b.path());
+    let (ok, p) = send(home.path(), &addr, "must not arrive", &[]);
     assert!(!ok, "a changed key was accepted: {:?}", p.err);
     let want = format!(
-        "phone.py: WARNING: THE KEY OF \"laptop\" HAS CHANGED: pinned {fp_a}, presented {fp_b}."
+        "phone.py: WARNING: THE KEY OF \"{addr}\" HAS CHANGED: pinned {fp_a}, presented {fp_b}."
     );
     let warning = p.err.iter().find(|l| l.starts_with(&want)).cloned();
     let warning = warning.unwrap_or_else(|| panic!("want {want:?} in {:?}", p.err));
     let hex_b = fp_b.replace(' ', "");
+    assert!(warning.contains("Nothing was sent"), "{warning}");
     assert!(warning.ends_with(&format!("--fp {hex_b}")), "{warning}");
-    // The laptop is told why the phone left.
-    b.wait_err(SECS(5), |l| l.contains("HAS CHANGED"));
+    assert!(
+        !p.err.iter().any(|l| l.contains("connected to")),
+        "{:?}",
+        p.err
+    );
 
-    // Accepted with the fingerprint read off laptop B: B is pinned now, and A refused.
-    let (ok, p) = send(home.path(), &addr_b, "accepted", &["--fp", &hex_b]);
+    // Accepted with the fingerprint read off B: B is pinned now. B prints a
+    // "connected" line for each hello it gets: this one is its first.
+    std::thread::sleep(Duration::from_millis(300));
+    let (ok, p) = send(home.path(), &addr, "accepted", &["--fp", &hex_b]);
     assert!(ok, "{:?}", p.err);
     b.wait_out(SECS(5), |l| l == "phone: accepted");
+    b.wait_err(SECS(5), |l| l.contains("phone connected from"));
+    let connected: Vec<String> = b
+        .drain_err()
+        .into_iter()
+        .filter(|l| l.contains("connected"))
+        .collect();
+    assert_eq!(connected.len(), 1, "B saw a hello before: {connected:?}");
     assert!(
         !b.drain_out().iter().any(|l| l.contains("must not arrive")),
         "{:?}",
         b.out
     );
-    let (ok, p) = send(home.path(), &addr_b, "pinned", &[]);
+    let (ok, p) = send(home.path(), &addr, "pinned", &[]);
     assert!(ok, "{:?}", p.err);
     b.wait_out(SECS(5), |l| l == "phone: pinned");
-    let (ok, p) = send(home.path(), &addr_a, "old key", &[]);
+    assert!(
+        p.err
+            .iter()
+            .any(|l| l.ends_with("(encrypted, key as pinned)")),
+        "{:?}",
+        p.err
+    );
+    drop(b);
+
+    // A back at its address is now the stranger.
+    let mut a = listen_on(dir_a.path(), port, "laptop");
+    let (ok, p) = send(home.path(), &addr, "old key", &[]);
     assert!(!ok, "{:?}", p.err);
     assert!(
         p.err
@@ -450,6 +521,12 @@ fn a_changed_key_is_refused_loudly_until_accepted_with_fp() {
             .any(|l| l.contains(&format!("HAS CHANGED: pinned {fp_b}, presented {fp_a}"))),
         "{:?}",
         p.err
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !a.drain_err().iter().any(|l| l.contains("connected")),
+        "{:?}",
+        a.err
     );
 }
 
@@ -704,7 +781,8 @@ fn browse_finds_laptop_over_mdns_then_send_reaches_it() {
     assert_eq!(peer["id"], hex[..32]);
     assert_eq!(peer["fp"], hex, "the advertised fingerprint");
 
-    // By name: found on mDNS, its key checked against the advertised one.
+    // By name: found on mDNS, its key checked against the advertised one,
+    // and pinned under its mDNS name.
     let home = tempfile::tempdir().unwrap();
     let known = known_in(&home);
     let body = "Hey there, Rodrigo's laptop.";
@@ -737,8 +815,11 @@ fn browse_finds_laptop_over_mdns_then_send_reaches_it() {
         p.err
     );
     laptop.wait_err(SECS(5), |l| l.ends_with("(encrypted, key pinned now)"));
+    let pins: Value = serde_json::from_str(&std::fs::read_to_string(&known).unwrap()).unwrap();
+    assert_eq!(pins, json!({"laptop._lantalk._tcp.local": hex}));
 
-    // By address: no advertisement to check against, the pinned key is.
+    // By address: a first contact there, with a key pinned for another way
+    // to reach the same laptop.
     let send = [
         python(),
         SCRIPT,
@@ -753,14 +834,49 @@ fn browse_finds_laptop_over_mdns_then_send_reaches_it() {
     let mut p = Proc::spawn(with_home(lan.command_raw(1, &send), home.path()));
     assert!(p.wait_exit(SECS(20)).success(), "send failed: {:?}", p.err);
     laptop.wait_out(SECS(5), |l| l == "phone: 2");
+    let how =
+        format!("(encrypted, key as pinned for \"laptop._lantalk._tcp.local\", pinned in {known})");
+    assert!(p.err.iter().any(|l| l.ends_with(&how)), "{:?}", p.err);
+    laptop.wait_err(SECS(5), |l| l.ends_with("(encrypted)"));
+
+    // Pins of an earlier phone.py (~/.lantalk_phone_known, by the name in
+    // the laptop's hello) count for the laptop's mDNS name: a key that is not
+    // the one pinned there is refused before anything is sent.
+    let old_home = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let wrong = lantalk::identity::load_or_create_keys(other.path())
+        .unwrap()
+        .fingerprint;
+    let old_pins = json!({"laptop": wrong.grouped().replace(' ', "")}).to_string();
+    std::fs::write(old_home.path().join(".lantalk_phone_known"), old_pins).unwrap();
+    let by_name = [
+        python(),
+        SCRIPT,
+        "--browse",
+        "--send",
+        "laptop",
+        "must not arrive",
+    ];
+    let mut p = Proc::spawn(with_home(lan.command_raw(1, &by_name), old_home.path()));
+    assert!(!p.wait_exit(SECS(20)).success(), "{:?}", p.err);
+    let warning = format!(
+        "THE KEY OF \"laptop._lantalk._tcp.local\" HAS CHANGED: pinned {}, presented {fp}",
+        wrong.grouped()
+    );
     assert!(
-        p.err
-            .iter()
-            .any(|l| l.ends_with("(encrypted, key as pinned)")),
-        "{:?}",
+        p.err.iter().any(|l| l.contains(&warning)),
+        "want {warning:?} in {:?}",
         p.err
     );
-    laptop.wait_err(SECS(5), |l| l.ends_with("(encrypted)"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !laptop
+            .drain_out()
+            .iter()
+            .any(|l| l.contains("must not arrive")),
+        "{:?}",
+        laptop.out
+    );
 }
 
 /// `cmd` with HOME=`home`: phone.py keeps its files there.
