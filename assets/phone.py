@@ -21,7 +21,7 @@ lantalks).
 The wire protocol is described in PROTOCOL.md next to this file.
 """
 import argparse, hashlib, json, os, re, secrets, select, shutil, socket, ssl, struct
-import subprocess, sys, threading, time
+import shlex, subprocess, sys, threading, time
 
 PORT = 7342                  # lantalk's default TCP port
 MAX_FRAME = 1_048_576        # the largest payload a frame may carry (1 MiB)
@@ -358,6 +358,15 @@ def mdns_label(instance):
     return "%s.%s" % (instance.lower(), SERVICE)
 
 
+def verification_code(fp_a, fp_b):
+    """The code of PROTOCOL.md section 9.5, from both keys: the laptop shows
+    the same one (/verify, `lantalk verify`) only if each side saw the
+    other's real key, that is, if nobody is in the middle."""
+    low, high = sorted([bytes.fromhex(fp_a), bytes.fromhex(fp_b)])
+    h = hashlib.sha256(b"lantalk verification code v1" + low + high).digest()
+    return " ".join("%04d" % (struct.unpack(">I", h[i:i + 4])[0] % 10000) for i in range(0, 20, 4))
+
+
 class Refused(Exception):
     """The laptop is not who it should be; the message says why."""
 
@@ -461,6 +470,10 @@ def connect(host, port, opts, label, advertised=None):
             how += ", pinned in %s" % opts.known
         how = "encrypted, " + how
     say("connected to %s at %s (%s)" % (clean(name), where, how))
+    if fp and me.fp:
+        say("verification code %s: `lantalk verify %s` on the laptop (or /verify) shows the "
+            "same, unless someone is in the middle"
+            % (verification_code(me.fp, fp), shlex.quote(clean(me.name))))
     return wire, clean(name)
 
 

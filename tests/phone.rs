@@ -206,6 +206,21 @@ fn phone_py_is_one_peer_across_runs_with_a_key_of_its_own() {
         "the id its certificate proves"
     );
 
+    // The verification code it shows is the one the laptop computes.
+    let laptop_fp = lantalk::identity::load_or_create_keys(dir.path())
+        .unwrap()
+        .fingerprint;
+    let code = lantalk::protocol::verification_code(&fp, &laptop_fp);
+    let shown = format!("phone.py: verification code {code}: `lantalk verify phone` on the laptop");
+    assert!(
+        first.err.iter().any(|l| l.starts_with(&shown)),
+        "want {shown:?} in {:?}",
+        first.err
+    );
+    let verify = common::local::lantalk_in(dir.path(), &["verify", "phone"]);
+    verify.assert_success();
+    assert!(verify.stdout.contains(&code), "{}", verify.stdout);
+
     // Its files, its own only.
     use std::os::unix::fs::PermissionsExt;
     let mode = |f: &str| {
