@@ -7,20 +7,30 @@
     python3 phone.py [OPTIONS] --browse NAME             find NAME with mDNS, then chat
     python3 phone.py [OPTIONS] --browse --send NAME TEXT find NAME with mDNS, then send
 
-Sessions are encrypted (TLS). The laptop proves who it is with its
-certificate, whose fingerprint must be the one given with --fp, the one it
-advertises on mDNS (--browse), or the one pinned for its name on first
-contact (in ~/.lantalk_phone_known, or --known FILE). OPTIONS: --name NAME,
---fp FINGERPRINT, --known FILE, --plaintext (no encryption, for older lantalks).
+Sessions are encrypted (TLS). Each side proves who it is with its
+certificate. The laptop's fingerprint must be the one given with --fp, the
+one it advertises on mDNS (--browse), or the one pinned on first contact for
+what was dialled (the HOST:PORT as typed, or the mDNS name). This phone has
+a key of its own, made on first run with the `openssl` command and kept in
+~/.lantalk_phone/ with its name, id and pins; its fingerprint is printed at
+start. Without `openssl` it has no key: the laptop shows it as "encrypted,
+unauthenticated". OPTIONS: --name NAME (kept for next time), --fp
+FINGERPRINT, --dir DIR, --known FILE, --plaintext (no encryption, for older
+lantalks).
 
 The wire protocol is described in PROTOCOL.md next to this file.
 """
-import argparse, hashlib, json, os, re, secrets, select, socket, ssl, struct, sys, threading, time
+import argparse, hashlib, json, os, re, secrets, select, shutil, socket, ssl, struct
+import shlex, subprocess, sys, threading, time
 
 PORT = 7342                  # lantalk's default TCP port
 MAX_FRAME = 1_048_576        # the largest payload a frame may carry (1 MiB)
-MY_ID = secrets.token_hex(16)  # 32 hex digits; a real client would store it and reuse it
-KNOWN = os.path.join(os.path.expanduser("~"), ".lantalk_phone_known")  # pinned keys
+HOME = os.path.expanduser("~")
+DIR = os.path.join(HOME, ".lantalk_phone")       # our key, name, id and pins
+OLD_KNOWN = os.path.join(HOME, ".lantalk_phone_known")  # where pins were kept before
+# Text ids must be unique among all our texts, and our peer id is the same on
+# every run now: a random prefix per run, then a counter (as lantalk does).
+RUN = secrets.token_hex(8)
 
 
 # ---- Framing -------------------------------------------------------------
@@ -129,15 +139,170 @@ def error_text(msg):
     return text
 
 
+# ---- Who we are: a key of our own ----------------------------------------
+# Like every lantalk, phone.py has a key pair and a self-signed certificate,
+# made once, on first run, and kept in its directory (~/.lantalk_phone, or
+# --dir), readable by its owner only:
+#
+#   key.pem    our private key (ECDSA P-256, PEM)
+#   cert.pem   our self-signed certificate (PEM); its SHA-256 is our fingerprint
+#   me.json    {"name": our name, "id": the id we use while we have no key}
+#   known      the laptops' keys we pinned, {what was dialled: fingerprint}
+#
+# We present the certificate in every TLS session, so the laptop knows us by
+# our key, across restarts and new addresses. Our peer id is derived from the
+# certificate exactly as lantalk derives its own (the first 32 hex digits of
+# the fingerprint): nobody without our key can use it.
+#
+# Python's standard library cannot make keys, so we ask the `openssl`
+# command. P-256, because that is what lantalk uses itself and what its TLS
+# library (rustls, with ring) takes from a client: it also takes P-384,
+# Ed25519 and RSA, but a key it does not take (P-521, say) is silently not
+# sent, and the session comes out unauthenticated. Without `openssl` we say
+# so and carry on without a key: the session is still encrypted, but the
+# laptop shows us as "encrypted, unauthenticated", and our id is a random one
+# made once and kept in me.json, so that every run is still the same
+# conversation. Once `openssl` is there, the next run makes the key; the
+# laptop carries the conversation over to the new id (matched by our name).
+
+def write_private(path, text):
+    """Writes `text` to `path`, readable by its owner only; aside first, then
+    renamed, so there is never half a file."""
+    tmp = "%s.tmp%d" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def read_json(path, what):
+    """The JSON object in `path`, {} if there is none. A broken file is an
+    error: ignoring it would quietly forget a pin or change our id."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        fail("cannot read %s in %s: %s" % (what, path, e))
+    if not isinstance(value, dict):
+        fail("cannot read %s in %s: not a JSON object" % (what, path))
+    return value
+
+
+def make_key(key_file, cert_file):
+    """Makes our key and certificate with the openssl command. Returns None
+    once they are in place, else why there is no key."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        return "there is no openssl command to make one"
+    tmp_key, tmp_cert = ("%s.new%d" % (f, os.getpid()) for f in (key_file, cert_file))
+    old_umask = os.umask(0o077)  # openssl's files are ours alone from the start
+    try:
+        done = subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-days", "36500", "-subj", "/CN=lantalk",
+             "-keyout", tmp_key, "-out", tmp_cert],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            timeout=60)
+        said = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        why = None if done.returncode == 0 else "openssl failed: %s" % (
+            said[-1] if said else "exit status %d" % done.returncode)
+    except Exception as e:  # anything: some phones cannot start programs at all
+        why = "openssl could not be run: %s" % e
+    finally:
+        os.umask(old_umask)
+    if why is None:
+        try:  # a key we could not use must not become ours
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(tmp_cert, tmp_key)
+        except (OSError, ssl.SSLError) as e:
+            why = "openssl made a key that cannot be used: %s" % e
+    if why is None:
+        try:
+            os.chmod(tmp_key, 0o600)
+            os.chmod(tmp_cert, 0o600)
+            # The certificate last: a key.pem without a cert.pem is made again.
+            os.replace(tmp_key, key_file)
+            os.replace(tmp_cert, cert_file)
+        except OSError as e:
+            why = "cannot keep the key: %s" % e
+    for tmp in (tmp_key, tmp_cert):
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return why
+
+
+class Me:
+    """Who this phone is: its name, its peer id, and the key and certificate
+    it presents (`fp` is None when it has none)."""
+
+    def __init__(self, directory, name=None):
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        except OSError as e:
+            fail("cannot create %s: %s" % (directory, e))
+        self.dir = directory
+        self.key_file = os.path.join(directory, "key.pem")
+        self.cert_file = os.path.join(directory, "cert.pem")
+        me_file = os.path.join(directory, "me.json")
+        saved = read_json(me_file, "this phone's name and id")
+        kept = dict(saved)
+        if not isinstance(saved.get("name", ""), str) or not isinstance(saved.get("id", ""), str):
+            fail("cannot read %s: \"name\" and \"id\" must be strings" % me_file)
+        # The name lantalk knows us by: given once with --name, kept after.
+        self.name = name or saved.get("name") or socket.gethostname().split(".")[0] or "phone"
+        kept["name"] = self.name
+        self.made = False           # the key was made just now
+        self.no_key = None          # why we have no key
+        if not os.path.exists(self.cert_file):
+            self.no_key = make_key(self.key_file, self.cert_file)
+            self.made = self.no_key is None
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if os.path.exists(self.cert_file):
+            try:
+                # Both files, or an error: a key that does not match its
+                # certificate (or is missing) must not turn us into a new peer.
+                self.context.load_cert_chain(self.cert_file, self.key_file)
+                with open(self.cert_file, encoding="ascii") as f:
+                    der = ssl.PEM_cert_to_DER_cert(f.read())
+            except (OSError, ValueError, ssl.SSLError) as e:
+                fail("cannot use our key (%s, %s): %s. Moving both away makes a new key, "
+                     "and a new peer id" % (self.key_file, self.cert_file, e))
+            self.fp = hashlib.sha256(der).hexdigest()
+            self.id = self.fp[:32]  # exactly as lantalk derives a peer id
+        else:
+            self.fp = None
+            self.id = saved.get("id") or secrets.token_hex(16)
+            if not re.fullmatch("[0-9a-f]{32}", self.id):
+                fail("cannot read %s: \"id\" must be 32 lowercase hex digits" % me_file)
+            kept["id"] = self.id
+        if kept != saved:
+            try:
+                write_private(me_file, json.dumps(kept, indent=1, sort_keys=True) + "\n")
+            except OSError as e:
+                fail("cannot write %s: %s" % (me_file, e))
+
+    def introduce(self):
+        """Tells the user who we are, once per run, as `lantalk listen` does."""
+        if self.made:
+            say("made our key with openssl (ECDSA P-256): %s, %s"
+                % (self.key_file, self.cert_file))
+        if self.fp:
+            say("our fingerprint %s (id %s, key in %s)" % (grouped(self.fp), self.id, self.dir))
+        else:
+            say("no key: %s. The laptop shows this phone as encrypted, unauthenticated; "
+                "its id %s is kept in %s"
+                % (self.no_key, self.id, os.path.join(self.dir, "me.json")))
+
+
 # ---- Who is on the other end: TLS and fingerprints ------------------------
 # A lantalk's certificate is self-signed: no authority vouches for it, so
 # TLS here checks no chain and no host name. What it does guarantee is that
 # the laptop holds the private key of the certificate it shows, and that
 # nobody can read or change the session. WHO that certificate belongs to is
 # settled by its fingerprint (SHA-256 of the certificate), which people can
-# compare: `lantalk listen` prints its own. The laptop's peer id is the first
-# 32 hex digits of it. We show no certificate ourselves: the laptop marks us
-# "encrypted, unauthenticated".
+# compare: `lantalk listen` prints its own, as we print ours. The laptop's
+# peer id is the first 32 hex digits of it.
 
 def parse_fp(text):
     """64 hex digits, as people copy them: any case, grouped with spaces or colons."""
@@ -151,9 +316,10 @@ def grouped(hexfp):  # "1a2b3c4d..." -> "1a2b 3c4d ...", as lantalk prints it
     return " ".join(hexfp[i:i + 4] for i in range(0, len(hexfp), 4))
 
 
-def start_tls(sock):
-    """TLS 1.3 over `sock`; returns the TLS socket and the peer's fingerprint."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+def start_tls(sock, me):
+    """TLS 1.3 over `sock`, presenting our certificate if we have one; returns
+    the TLS socket and the peer's fingerprint."""
+    context = me.context
     context.minimum_version = ssl.TLSVersion.TLSv1_3
     context.check_hostname = False      # no names in lantalk certificates...
     context.verify_mode = ssl.CERT_NONE  # ...and no authority: see above
@@ -161,57 +327,76 @@ def start_tls(sock):
     return tls, hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest()
 
 
-def load_pins(path):
-    """{laptop name: fingerprint} pinned so far. A broken file is an error:
-    ignoring it would quietly turn every laptop into a first contact."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            pins = json.load(f)
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as e:
-        fail("cannot read the pinned keys in %s: %s" % (path, e))
-    if not isinstance(pins, dict):
-        fail("cannot read the pinned keys in %s: not a JSON object" % path)
+def load_pins(path, old=None):
+    """{what was dialled: fingerprint} pinned so far. Pins kept before, in
+    `old` ({laptop name: fingerprint}), count for the mDNS names of those
+    laptops until the first pin is written here."""
+    pins = read_json(path, "the pinned keys")
+    if not pins and old and not os.path.exists(path):
+        # They were pinned under the name in the laptop's hello, which is
+        # also its mDNS instance name (unless someone else had it first).
+        pins = {mdns_label(name): fp for name, fp in read_json(old, "the pinned keys").items()}
+    for label, fp in pins.items():
+        if not (isinstance(fp, str) and re.fullmatch("[0-9a-f]{64}", fp)):
+            fail("cannot read the pinned keys in %s: the one for %s is not a fingerprint"
+                 % (path if os.path.exists(path) else old, json.dumps(label)))
     return pins
 
 
 def save_pins(path, pins):
-    tmp = "%s.tmp%d" % (path, os.getpid())  # write aside, then rename: never half a file
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(pins, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    write_private(path, json.dumps(pins, indent=1, sort_keys=True) + "\n")
+
+
+def dialled_label(host, port):
+    """What a laptop dialled by address is pinned under: the host as typed
+    (case does not matter in host names) and the port."""
+    return ("[%s]:%d" if ":" in host else "%s:%d") % (host.lower(), port)
+
+
+def mdns_label(instance):
+    """What a laptop found with --browse is pinned under: its mDNS instance."""
+    return "%s.%s" % (instance.lower(), SERVICE)
+
+
+def verification_code(fp_a, fp_b):
+    """The code of PROTOCOL.md section 9.5, from both keys: the laptop shows
+    the same one (/verify, `lantalk verify`) only if each side saw the
+    other's real key, that is, if nobody is in the middle."""
+    low, high = sorted([bytes.fromhex(fp_a), bytes.fromhex(fp_b)])
+    h = hashlib.sha256(b"lantalk verification code v1" + low + high).digest()
+    return " ".join("%04d" % (struct.unpack(">I", h[i:i + 4])[0] % 10000) for i in range(0, 20, 4))
 
 
 class Refused(Exception):
     """The laptop is not who it should be; the message says why."""
 
 
-def check_key(name, fp, expect, known):
-    """Trust on first use, as lantalk does: the first key seen under a name
-    is pinned; another key under that name later is refused, loudly. Returns
-    how the key is known."""
-    pins = load_pins(known)
-    pinned = pins.get(name)
+def check_key(label, fp, expect, pins):
+    """Trust on first use, as lantalk does, by what was dialled: the first key
+    seen there is pinned; another key there later is refused, loudly. Runs
+    before we send anything. Returns how the key is known, and whether to pin
+    it (once the laptop's hello holds)."""
+    pinned = pins.get(label)
     if expect and expect[1] == "--fp":
         # The person read the fingerprint off the laptop: that settles it,
         # and replaces an older pin (this is how a new key is accepted).
-        how = "key as given with --fp"
-    elif pinned and pinned != fp:
+        return "key as given with --fp", pinned != fp
+    if pinned and pinned != fp:
         raise Refused("WARNING: THE KEY OF \"%s\" HAS CHANGED: pinned %s, presented %s. "
                       "Someone may be impersonating it, or it was reinstalled. Nothing was "
                       "sent. If you are sure (compare with the fingerprint `lantalk listen` "
                       "prints), accept the new key with --fp %s"
-                      % (clean(name), grouped(pinned), grouped(fp), fp))
-    elif pinned:
-        return "key as pinned"
-    else:
-        how = "key as advertised on mDNS" if expect else "first contact"
-    if pinned != fp:
-        pins[name] = fp
-        save_pins(known, pins)
-        how += ", pinned in %s" % known
-    return how
+                      % (clean(label), grouped(pinned), grouped(fp), fp))
+    if pinned:
+        return "key as pinned", False
+    if expect:
+        return "key as advertised on mDNS", True
+    # A laptop we know, reached another way (its address rather than its
+    # mDNS name, say): not a stranger, though nothing made it expected here.
+    known_as = sorted(other for other, key in pins.items() if key == fp)
+    if known_as:
+        return "key as pinned for \"%s\"" % clean(known_as[0]), True
+    return "first contact", True
 
 
 # ---- Connecting ----------------------------------------------------------
@@ -226,9 +411,12 @@ def split_host_port(text, port=None):
     return text, int(port or PORT)
 
 
-def connect(host, port, opts, advertised=None):
+def connect(host, port, opts, label, advertised=None):
     """Opens a session; returns the Wire and the laptop's (printable) name.
+    `label`: what the user dialled, which its key is pinned under.
     `advertised`: the fingerprint its mDNS advertisement carries, if any."""
+    me = opts.me
+    me.introduce()
     where = "%s:%d" % (host, port)
     sock = socket.create_connection((host, port), timeout=5)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -236,20 +424,27 @@ def connect(host, port, opts, advertised=None):
     fp = None
     if not opts.plaintext:
         try:
-            sock, fp = start_tls(sock)
+            sock, fp = start_tls(sock, me)
         except (ssl.SSLError, OSError) as e:
             fail("no encrypted session with %s (%s): an older lantalk? "
                  "--plaintext talks to it in clear" % (where, e))
         say("fingerprint of %s: %s" % (where, grouped(fp)))
+        # Checked before we say anything, not even hello: an impostor learns
+        # nothing, not our name, not our id.
         if expect and expect[0] != fp:
-            # Checked before we say anything: an impostor learns nothing.
+            sock.close()
             fail("REFUSED: %s presented the key %s, but %s says %s: someone may be in "
                  "the middle. Nothing was sent." % (where, grouped(fp),
                  "--fp" if expect[1] == "--fp" else "its mDNS advertisement",
                  grouped(expect[0])))
+        try:
+            how, pin = check_key(label, fp, expect, load_pins(opts.known, opts.old_known))
+        except Refused as e:
+            sock.close()
+            fail(str(e))
     wire = Wire(sock)
     # Say hello at once: in clear, the listener sends nothing until we have spoken.
-    wire.send({"type": "hello", "proto": 1, "id": MY_ID, "name": opts.name, "app": "phone.py/2"})
+    wire.send({"type": "hello", "proto": 1, "id": me.id, "name": me.name, "app": "phone.py/3"})
     try:
         peer = wire.recv(time.monotonic() + 5)
     except socket.timeout:
@@ -262,21 +457,28 @@ def connect(host, port, opts, advertised=None):
     if fp is None:
         how = "plaintext: anyone on the network can read this session"
     else:
-        try:
-            # A certificate proves an id: the laptop's id is derived from its key.
-            if peer.get("id") != fp[:32]:
-                raise Refused("REFUSED: %s claims the id %s but its certificate proves the "
-                              "id %s" % (where, clean(str(peer.get("id"))), fp[:32]))
-            how = "encrypted, " + check_key(name, fp, expect, opts.known)
-        except Refused as e:  # tell the laptop why we leave, then leave
-            wire.send({"type": "error", "code": "untrusted", "message": str(e)})
-            fail(str(e))
+        # A certificate proves an id: the laptop's id is derived from its key.
+        if peer.get("id") != fp[:32]:
+            why = ("REFUSED: %s claims the id %s but its certificate proves the id %s"
+                   % (where, clean(str(peer.get("id"))), fp[:32]))
+            wire.send({"type": "error", "code": "untrusted", "message": why})  # tell it why
+            fail(why)
+        if pin:  # only now: a laptop that fails the checks is never pinned
+            pins = load_pins(opts.known, opts.old_known)
+            pins[label] = fp
+            save_pins(opts.known, pins)
+            how += ", pinned in %s" % opts.known
+        how = "encrypted, " + how
     say("connected to %s at %s (%s)" % (clean(name), where, how))
+    if fp and me.fp:
+        say("verification code %s: `lantalk verify %s` on the laptop (or /verify) shows the "
+            "same, unless someone is in the middle"
+            % (verification_code(me.fp, fp), shlex.quote(clean(me.name))))
     return wire, clean(name)
 
 
 def text_message(body, counter):
-    return {"type": "text", "id": "%s-%d" % (MY_ID[:16], counter),
+    return {"type": "text", "id": "%s-%d" % (RUN, counter),
             "ts": int(time.time() * 1000), "body": body}
 
 
@@ -321,8 +523,8 @@ def reader(wire, peer, state):
     state["reader_code"] = code
 
 
-def chat(host, port, opts, advertised=None):
-    wire, peer = connect(host, port, opts, advertised)
+def chat(host, port, opts, label, advertised=None):
+    wire, peer = connect(host, port, opts, label, advertised)
     say("type a message and press Enter, Ctrl+D to leave")
     state = {"bye_sent": False, "code": 0, "pending": set()}  # pending: ids not yet acked
     thread = threading.Thread(target=reader, args=(wire, peer, state), daemon=True)
@@ -353,8 +555,8 @@ def chat(host, port, opts, advertised=None):
     sys.exit(state["code"] or state.get("reader_code", 0))
 
 
-def send_one(host, port, opts, body, advertised=None):
-    wire, peer = connect(host, port, opts, advertised)
+def send_one(host, port, opts, label, body, advertised=None):
+    wire, peer = connect(host, port, opts, label, advertised)
     msg = text_message(body, 1)
     wire.send(msg)
     deadline = time.monotonic() + 5
@@ -482,6 +684,7 @@ def browse(timeout):
         host, port = found["srv"][key]
         txt = found["txt"].get(key, {})
         peers.append({"name": txt.get("nick") or instance[:-len(SERVICE) - 1],
+                      "instance": instance[:-len(SERVICE) - 1],  # what its key is pinned under
                       "address": found["a"].get(host, found["src"].get(key)),
                       "port": port, "host": host, "id": txt.get("id", ""),
                       "fp": txt.get("fp", "")})  # the fingerprint of its certificate
@@ -515,28 +718,39 @@ def main():
     p.add_argument("--browse", action="store_true", help="find lantalk peers with mDNS")
     p.add_argument("--timeout", type=float, default=2.0, help="browse for SECS (default 2)")
     p.add_argument("--json", action="store_true", help="--browse: one JSON object per line")
-    p.add_argument("--name", default=socket.gethostname().split(".")[0], help="our name")
+    p.add_argument("--name", help="our name, kept for next time (at first: the host name)")
     p.add_argument("--fp", type=parse_fp, metavar="FINGERPRINT",
                    help="the laptop's key fingerprint, as `lantalk listen` prints it")
-    p.add_argument("--known", default=KNOWN, metavar="FILE",
-                   help="where keys are pinned on first contact (default %(default)s)")
+    p.add_argument("--dir", metavar="DIR", help="where our key, name, id and pinned keys are "
+                   "kept (default %s)" % DIR)
+    p.add_argument("--known", metavar="FILE",
+                   help="where keys are pinned on first contact (default DIR/known)")
     p.add_argument("--plaintext", action="store_true",
                    help="no encryption: the old protocol in clear, for older lantalks")
     a = p.parse_args()
     if a.plaintext and a.fp:
         p.error("--fp needs encryption: leave out --plaintext")
+    # The pins of earlier versions are read when nothing says where pins are.
+    a.old_known = OLD_KNOWN if a.known is None and a.dir is None else None
+    a.dir = a.dir or DIR
+    a.known = a.known or os.path.join(a.dir, "known")
+
+    def dial(host, port, label, advertised=None):
+        a.me = Me(a.dir, a.name)
+        if a.send:
+            send_one(host, port, a, label, " ".join(a.args[1:]), advertised)
+        else:
+            chat(host, port, a, label, advertised)
+
     try:
         if a.browse:
+            if a.send and len(a.args) < 2:
+                p.error("--browse --send needs NAME and TEXT")
             peers = browse(a.timeout)
             if a.args:  # a peer by name: no list, no question
-                if a.send and len(a.args) < 2:
-                    p.error("--browse --send needs NAME and TEXT")
                 peer = pick(peers, a.args[0])
-                where, fp = (peer["address"], peer["port"]), advertised_fp(peer)
-                if a.send:
-                    send_one(*where, a, " ".join(a.args[1:]), fp)
-                else:
-                    chat(*where, a, fp)
+                dial(peer["address"], peer["port"], mdns_label(peer["instance"]),
+                     advertised_fp(peer))
             for n, peer in enumerate(peers, 1):
                 if a.json:
                     print(json.dumps(peer), flush=True)
@@ -551,13 +765,15 @@ def main():
             if not choice.isdigit() or not 1 <= int(choice) <= len(peers):
                 fail("no such peer: %r" % choice)
             peer = peers[int(choice) - 1]
-            chat(peer["address"], peer["port"], a, advertised_fp(peer))
+            dial(peer["address"], peer["port"], mdns_label(peer["instance"]), advertised_fp(peer))
         elif a.send:
             if len(a.args) < 2:
                 p.error("--send needs HOST[:PORT] and TEXT")
-            send_one(*split_host_port(a.args[0]), a, " ".join(a.args[1:]))
+            host, port = split_host_port(a.args[0])
+            dial(host, port, dialled_label(host, port))
         elif 1 <= len(a.args) <= 2:
-            chat(*split_host_port(*a.args), a)
+            host, port = split_host_port(*a.args)
+            dial(host, port, dialled_label(host, port))
         else:
             p.error("give HOST[:PORT], or use --send or --browse")
     except (OSError, EOFError, ValueError) as e:

@@ -18,6 +18,7 @@ missing=()
 command -v ip >/dev/null || missing+=(iproute2)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v python3 >/dev/null || missing+=(python3)
+command -v openssl >/dev/null || missing+=(openssl) # phone.py makes its key with it
 [ -x /usr/bin/tmux ] || missing+=(tmux) # the tests run this path
 command -v tcpdump >/dev/null || missing+=(tcpdump)
 type -P kill >/dev/null || missing+=(procps) # the program, not the shell's builtin

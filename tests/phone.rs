@@ -1,9 +1,14 @@
 //! `assets/phone.py`, the standard-library Python client, against the real
-//! binary: one-shot send and a two-way chat over TLS, the laptop's key
-//! checked (--fp, pinned on first contact, advertised on mDNS) and refused
-//! when wrong, the plaintext protocol for older peers and its refusal under
-//! --require-encryption, a fake peer that sends texts, pings and errors, and
-//! mDNS browsing inside a namespace LAN.
+//! binary: one-shot send and a two-way chat over TLS, phone.py's own key
+//! (one peer across runs, authenticated; without `openssl` a stable id,
+//! unauthenticated), the laptop's key checked (--fp, pinned on first contact
+//! for what was dialled, advertised on mDNS) and refused when wrong before
+//! phone.py says anything, the plaintext protocol for older peers and its
+//! refusal under --require-encryption, a fake peer that sends texts, pings
+//! and errors, and mDNS browsing inside a namespace LAN.
+//!
+//! Every phone.py runs with HOME set to a temporary directory: its key,
+//! name, id and pins go there, never into the home of whoever runs the tests.
 
 mod common;
 
@@ -20,9 +25,11 @@ use serde_json::{Value, json};
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/phone.py");
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
-fn phone(args: &[&str]) -> Command {
+/// `phone.py ARGS...` with HOME=`home`, so its files are in
+/// `home/.lantalk_phone`.
+fn phone(home: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(python());
-    cmd.arg(SCRIPT).args(args);
+    cmd.arg(SCRIPT).args(args).env("HOME", home);
     cmd
 }
 
@@ -43,23 +50,59 @@ fn fingerprint_of(dir: &Path) -> String {
         .grouped()
 }
 
-/// A file for phone.py's pinned keys (never the real `~/.lantalk_phone_known`).
-fn known_in(dir: &tempfile::TempDir) -> String {
-    dir.path().join("known").to_str().unwrap().to_owned()
+/// Where phone.py with HOME=`home` keeps its files.
+fn phone_dir(home: &Path) -> std::path::PathBuf {
+    home.join(".lantalk_phone")
 }
 
-/// `phone.py --name phone --known KNOWN --send ADDR BODY [EXTRA...]`, run to
-/// its end.
-fn send(known: &str, addr: &str, body: &str, extra: &[&str]) -> (bool, Proc) {
-    let mut args = vec!["--name", "phone", "--known", known, "--send", addr, body];
+/// Where phone.py with HOME=`home` pins the laptops' keys.
+fn known_in(home: &tempfile::TempDir) -> String {
+    phone_dir(home.path())
+        .join("known")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `phone.py --name phone --send ADDR BODY [EXTRA...]` with HOME=`home`,
+/// run to its end.
+fn send(home: &Path, addr: &str, body: &str, extra: &[&str]) -> (bool, Proc) {
+    let mut args = vec!["--name", "phone", "--send", addr, body];
     args.extend_from_slice(extra);
-    let mut p = Proc::spawn(phone(&args));
+    let mut p = Proc::spawn(phone(home, &args));
     let ok = p.wait_exit(SECS(15)).success();
     (ok, p)
 }
 
+/// The fingerprint of the certificate phone.py keeps in `home`, computed
+/// here as lantalk computes every fingerprint.
+fn phone_fingerprint(home: &Path) -> lantalk::protocol::Fingerprint {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let cert = CertificateDer::from_pem_file(phone_dir(home).join("cert.pem"))
+        .expect("phone.py keeps a PEM certificate");
+    lantalk::protocol::Fingerprint::of_cert(&cert)
+}
+
+/// phone.py makes its key with the `openssl` command: a test that expects
+/// it to have a key says so plainly when there is none.
+fn need_openssl() {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("openssl").is_file()));
+    assert!(
+        found,
+        "this test needs the openssl command (Debian package openssl; scripts/test.sh installs it as root)"
+    );
+}
+
+/// Parses a `listen --json` line.
+fn json_line(line: &str) -> Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+}
+
 #[test]
 fn send_over_tls_shows_the_laptops_fingerprint_and_is_acknowledged() {
+    need_openssl();
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     let known = known_in(&home);
@@ -70,11 +113,11 @@ fn send_over_tls_shows_the_laptops_fingerprint_and_is_acknowledged() {
     laptop.wait_err(SECS(5), |l| l == format!("lantalk: fingerprint {fp}"));
     let addr = format!("127.0.0.1:{port}");
 
-    let (ok, p) = send(&known, &addr, "Hey there, Rodrigo's laptop.", &[]);
+    let (ok, p) = send(home.path(), &addr, "Hey there, Rodrigo's laptop.", &[]);
     assert!(ok, "phone.py --send failed: {:?}", p.err);
     laptop.wait_out(SECS(5), |l| l == "phone: Hey there, Rodrigo's laptop.");
     laptop.wait_err(SECS(5), |l| {
-        l.contains("phone connected from 127.0.0.1:") && l.ends_with("(encrypted, unauthenticated)")
+        l.contains("phone connected from 127.0.0.1:") && l.ends_with("(encrypted, key pinned now)")
     });
     let shown = format!("phone.py: fingerprint of {addr}: {fp}");
     assert!(p.err.contains(&shown), "want {shown:?} in {:?}", p.err);
@@ -84,11 +127,12 @@ fn send_over_tls_shows_the_laptops_fingerprint_and_is_acknowledged() {
         "{:?}",
         p.err
     );
+    // Pinned under what was dialled, not under the name the laptop claims.
     let pins: Value = serde_json::from_str(&std::fs::read_to_string(&known).unwrap()).unwrap();
-    assert_eq!(pins["laptop"], fp.replace(' ', ""), "{pins}");
+    assert_eq!(pins, json!({ &addr: fp.replace(' ', "") }));
 
     // The second time, the key is the pinned one.
-    let (ok, p) = send(&known, &addr, "again", &[]);
+    let (ok, p) = send(home.path(), &addr, "again", &[]);
     assert!(ok, "{:?}", p.err);
     assert!(
         p.err
@@ -98,29 +142,222 @@ fn send_over_tls_shows_the_laptops_fingerprint_and_is_acknowledged() {
         p.err
     );
     laptop.wait_out(SECS(5), |l| l == "phone: again");
+    laptop.wait_err(SECS(5), |l| l.ends_with("(encrypted)"));
 
     // Nobody listening: exit 1 with a message.
     drop(laptop);
-    let args = [
-        "--name", "phone", "--known", &known, "--send", &addr, "lost",
-    ];
-    let mut p = Proc::spawn(phone(&args));
+    let args = ["--name", "phone", "--send", &addr, "lost"];
+    let mut p = Proc::spawn(phone(home.path(), &args));
     assert_eq!(p.wait_exit(SECS(15)).code(), Some(1), "{:?}", p.err);
     assert!(!p.err.is_empty(), "no error message on stderr");
 }
 
+/// `lantalk --no-mdns --data-dir DIR --port 0 --name laptop listen --json`.
+fn listen_json(dir: &Path) -> (Proc, u16) {
+    common::local::listen_in(
+        dir,
+        &["--port", "0", "--name", "laptop", "listen", "--json"],
+    )
+}
+
+/// phone.py makes a key on first run and presents it every time: run twice
+/// (and a third time without --name, which it kept), it is one peer to the
+/// laptop, authenticated, under the id its certificate proves; lantalk
+/// checks that the hello id is that one, so texts arriving at all show it.
 #[test]
-fn chat_over_tls_with_piped_stdin_delivers_every_line_and_ends_with_bye() {
+fn phone_py_is_one_peer_across_runs_with_a_key_of_its_own() {
+    need_openssl();
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
+    let (mut laptop, port) = listen_json(dir.path());
+    let addr = format!("127.0.0.1:{port}");
+
+    let (ok, first) = send(home.path(), &addr, "one", &[]);
+    assert!(ok, "{:?}", first.err);
+    let files = phone_dir(home.path());
+    let fp = phone_fingerprint(home.path());
+    assert!(
+        first
+            .err
+            .iter()
+            .any(|l| l.starts_with("phone.py: made our key with openssl")),
+        "{:?}",
+        first.err
+    );
+    let ours = format!(
+        "phone.py: our fingerprint {} (id {}, key in {})",
+        fp.grouped(),
+        fp.peer_id(),
+        files.display()
+    );
+    assert!(
+        first.err.contains(&ours),
+        "want {ours:?} in {:?}",
+        first.err
+    );
+    let one = json_line(&laptop.wait_out(SECS(5), |l| l.contains(r#""body":"one""#)));
+    laptop.wait_err(SECS(5), |l| {
+        l.starts_with("lantalk: phone connected from") && l.ends_with("(encrypted, key pinned now)")
+    });
+    assert_eq!(one["from"], "phone");
+    assert_eq!(
+        one["from_id"],
+        fp.peer_id(),
+        "the id its certificate proves"
+    );
+
+    // The verification code it shows is the one the laptop computes.
+    let laptop_fp = lantalk::identity::load_or_create_keys(dir.path())
+        .unwrap()
+        .fingerprint;
+    let code = lantalk::protocol::verification_code(&fp, &laptop_fp);
+    let shown = format!("phone.py: verification code {code}: `lantalk verify phone` on the laptop");
+    assert!(
+        first.err.iter().any(|l| l.starts_with(&shown)),
+        "want {shown:?} in {:?}",
+        first.err
+    );
+    let verify = common::local::lantalk_in(dir.path(), &["verify", "phone"]);
+    verify.assert_success();
+    assert!(verify.stdout.contains(&code), "{}", verify.stdout);
+
+    // Its files, its own only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |f: &str| {
+        let path = files.join(f);
+        let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        meta.permissions().mode() & 0o777
+    };
+    assert_eq!(mode(""), 0o700);
+    for f in ["key.pem", "cert.pem", "me.json", "known"] {
+        assert_eq!(mode(f), 0o600, "{f}");
+    }
+    let me: Value =
+        serde_json::from_str(&std::fs::read_to_string(files.join("me.json")).unwrap()).unwrap();
+    assert_eq!(me["name"], "phone", "{me}");
+
+    // Again: the same key, the same peer.
+    let (ok, second) = send(home.path(), &addr, "two", &[]);
+    assert!(ok, "{:?}", second.err);
+    assert!(second.err.contains(&ours), "{:?}", second.err);
+    assert!(
+        !second.err.iter().any(|l| l.contains("made our key")),
+        "{:?}",
+        second.err
+    );
+    let two = json_line(&laptop.wait_out(SECS(5), |l| l.contains(r#""body":"two""#)));
+    assert_eq!(two["from_id"], one["from_id"]);
+    laptop.wait_err(SECS(5), |l| {
+        l.starts_with("lantalk: phone connected from") && l.ends_with("(encrypted)")
+    });
+
+    // The name was kept: no --name this time.
+    let mut p = Proc::spawn(phone(home.path(), &["--send", &addr, "three"]));
+    assert!(p.wait_exit(SECS(15)).success(), "{:?}", p.err);
+    let three = json_line(&laptop.wait_out(SECS(5), |l| l.contains(r#""body":"three""#)));
+    assert_eq!(three["from"], "phone");
+    assert_eq!(three["from_id"], one["from_id"]);
+}
+
+/// Without the openssl command phone.py cannot make a key: it says so,
+/// and goes on, encrypted but unauthenticated, under a random id it keeps,
+/// so that it is still one conversation. Once openssl is there it makes its
+/// key, and the laptop carries the conversation over to the new id.
+#[test]
+fn without_openssl_phone_py_says_it_has_no_key_and_keeps_its_id() {
+    need_openssl();
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let no_openssl = tempfile::tempdir().unwrap(); // an empty PATH
+    let (mut laptop, port) = listen_json(dir.path());
+    let addr = format!("127.0.0.1:{port}");
+    let files = phone_dir(home.path());
+    let keyless = |body: &str| {
+        let args = ["--name", "phone", "--send", &addr, body];
+        let mut cmd = phone(home.path(), &args);
+        cmd.env("PATH", no_openssl.path());
+        let mut p = Proc::spawn(cmd);
+        assert!(p.wait_exit(SECS(15)).success(), "{:?}", p.err);
+        p
+    };
+
+    let p = keyless("one");
+    let me: Value =
+        serde_json::from_str(&std::fs::read_to_string(files.join("me.json")).unwrap()).unwrap();
+    let id = me["id"].as_str().expect("an id in me.json").to_owned();
+    let said = format!(
+        "phone.py: no key: there is no openssl command to make one. The laptop shows this \
+         phone as encrypted, unauthenticated; its id {id} is kept in {}",
+        files.join("me.json").display()
+    );
+    assert!(p.err.contains(&said), "want {said:?} in {:?}", p.err);
+    assert!(!files.join("key.pem").exists() && !files.join("cert.pem").exists());
+    let one = json_line(&laptop.wait_out(SECS(5), |l| l.contains(r#""body":"one""#)));
+    assert_eq!(one["from_id"], id.as_str());
+    laptop.wait_err(SECS(5), |l| l.ends_with("(encrypted, unauthenticated)"));
+
+    let p = keyless("two");
+    assert!(p.err.contains(&said), "{:?}", p.err);
+    let two = json_line(&laptop.wait_out(SECS(5), |l| l.contains(r#""body":"two""#)));
+    assert_eq!(two["from_id"], id.as_str(), "a new id on the second run");
+
+    // With openssl: a key now, and the conversation goes on under it.
+    let (ok, p) = send(home.path(), &addr, "three", &[]);
+    assert!(ok, "{:?}", p.err);
+    let fp = phone_fingerprint(home.path());
+    let three = json_line(&laptop.wait_out(SECS(5), |l| l.contains(r#""body":"three""#)));
+    assert_eq!(three["from_id"], fp.peer_id());
+    laptop.wait_err(SECS(5), |l| {
+        l == format!("lantalk: the conversation with phone (id {id}) continues under its key")
+    });
+}
+
+/// Pins of an earlier phone.py (`~/.lantalk_phone_known`, by the name in
+/// the laptop's hello) are read: they count for the laptop's mDNS name, and
+/// a laptop dialled by address with one of those keys is known.
+#[test]
+fn pins_of_an_earlier_phone_py_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let (mut laptop, port) = listen_local(dir.path(), &["--name", "laptop"]);
+    let fp = fingerprint_of(dir.path()).replace(' ', "");
+    let old = home.path().join(".lantalk_phone_known");
+    let old_pins = json!({"laptop": fp}).to_string();
+    std::fs::write(&old, &old_pins).unwrap();
+    let addr = format!("127.0.0.1:{port}");
+
+    let (ok, p) = send(home.path(), &addr, "hi", &[]);
+    assert!(ok, "{:?}", p.err);
+    laptop.wait_out(SECS(5), |l| l == "phone: hi");
     let known = known_in(&home);
+    let how =
+        format!("(encrypted, key as pinned for \"laptop._lantalk._tcp.local\", pinned in {known})");
+    assert!(p.err.iter().any(|l| l.ends_with(&how)), "{:?}", p.err);
+    let pins: Value = serde_json::from_str(&std::fs::read_to_string(&known).unwrap()).unwrap();
+    assert_eq!(
+        pins,
+        json!({"laptop._lantalk._tcp.local": fp, &addr: fp}),
+        "moved into the new file"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&old).unwrap(),
+        old_pins,
+        "left as it was"
+    );
+}
+
+#[test]
+fn chat_over_tls_with_piped_stdin_delivers_every_line_and_ends_with_bye() {
+    need_openssl();
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
     let (mut laptop, port) = listen_local(dir.path(), &[]);
     let port = port.to_string();
-    let args = ["--name", "phone", "--known", &known, "127.0.0.1", &port];
-    let (mut p, mut stdin) = Proc::spawn_with_stdin(phone(&args));
+    let args = ["--name", "phone", "127.0.0.1", &port];
+    let (mut p, mut stdin) = Proc::spawn_with_stdin(phone(home.path(), &args));
     writeln!(stdin, "first line").unwrap();
     laptop.wait_out(SECS(10), |l| l == "phone: first line");
-    laptop.wait_err(SECS(5), |l| l.ends_with("(encrypted, unauthenticated)"));
+    laptop.wait_err(SECS(5), |l| l.ends_with("(encrypted, key pinned now)"));
     p.wait_out(SECS(5), |l| l.contains("✓ delivered"));
     writeln!(stdin, "Sure. 好的 👍").unwrap();
     drop(stdin); // Ctrl+D: phone.py says bye and waits for the peer's
@@ -139,19 +376,20 @@ fn chat_over_tls_with_piped_stdin_delivers_every_line_and_ends_with_bye() {
 #[test]
 fn a_flood_of_lines_over_tls_is_all_delivered_and_acknowledged() {
     const LINES: usize = 20_000;
-    let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let known = known_in(&home);
-    let (mut laptop, port) = listen_local(dir.path(), &[]);
-    let port = port.to_string();
     let input: String = (1..=LINES).map(|i| format!("line {i}\n")).collect();
     for mode in ["TLS", "plaintext"] {
-        let mut args = vec!["--name", "phone", "--known", &known, "127.0.0.1", &port];
+        // A laptop each: once it knows "phone" by its key, it rightly
+        // refuses "phone" in clear.
+        let dir = tempfile::tempdir().unwrap();
+        let (mut laptop, port) = listen_local(dir.path(), &[]);
+        let port = port.to_string();
+        let mut args = vec!["--name", "phone", "127.0.0.1", &port];
         if mode == "plaintext" {
             args.insert(0, "--plaintext");
         }
         let started = std::time::Instant::now();
-        let (mut p, mut stdin) = Proc::spawn_with_stdin(phone(&args));
+        let (mut p, mut stdin) = Proc::spawn_with_stdin(phone(home.path(), &args));
         stdin.write_all(input.as_bytes()).unwrap();
         drop(stdin);
         let status = p.wait_exit(SECS(120));
@@ -163,7 +401,6 @@ fn a_flood_of_lines_over_tls_is_all_delivered_and_acknowledged() {
         let got = laptop.drain_out();
         let got = got.iter().filter(|l| l.starts_with("phone: line ")).count();
         assert_eq!(got, LINES, "{mode}");
-        laptop.out.clear();
         println!(
             "phone.py chat, {mode}: {LINES} lines delivered and acknowledged in {took:.2?} ({:.0} lines/s)",
             LINES as f64 / took.as_secs_f64()
@@ -186,7 +423,7 @@ fn a_wrong_fp_is_refused_before_anything_is_sent() {
     let fp = fingerprint_of(dir.path());
     let addr = format!("127.0.0.1:{port}");
 
-    let (ok, p) = send(&known, &addr, "to an impostor", &["--fp", &wrong]);
+    let (ok, p) = send(home.path(), &addr, "to an impostor", &["--fp", &wrong]);
     assert!(!ok, "sent despite a wrong --fp: {:?}", p.err);
     let refusal = p.err.iter().find(|l| l.contains("REFUSED")).cloned();
     let refusal = refusal.unwrap_or_else(|| panic!("no refusal: {:?}", p.err));
@@ -199,7 +436,7 @@ fn a_wrong_fp_is_refused_before_anything_is_sent() {
     // The right one (copied with colons, upper case) goes through; the
     // laptop prints texts in order, so the refused one never arrived.
     let colons = fp.replace(' ', ":").to_uppercase();
-    let (ok, p) = send(&known, &addr, "to the laptop", &["--fp", &colons]);
+    let (ok, p) = send(home.path(), &addr, "to the laptop", &["--fp", &colons]);
     assert!(ok, "{:?}", p.err);
     assert!(
         p.err
@@ -216,47 +453,82 @@ fn a_wrong_fp_is_refused_before_anything_is_sent() {
     );
 }
 
+/// Listens as `lantalk --data-dir DIR --port PORT --name NAME listen`.
+fn listen_on(dir: &Path, port: u16, name: &str) -> Proc {
+    let port = port.to_string();
+    common::local::listen_in(dir, &["--port", &port, "--name", name, "listen"]).0
+}
+
+/// Laptop A answers at an address; later another lantalk, B, with another
+/// key and another name, answers there (A reinstalled, or an impostor that
+/// took its address). phone.py pinned A's key under the address it dialled,
+/// so B is a changed key, refused loudly right after the TLS handshake:
+/// B never gets phone.py's hello, let alone a text.
 #[test]
-fn a_changed_key_is_refused_loudly_until_accepted_with_fp() {
-    // Two laptops with the same name and different keys: the second is what
-    // the first looks like after a reinstall (or an impostor).
+fn another_server_at_a_pinned_address_is_refused_before_hello_until_accepted_with_fp() {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let home = tempfile::tempdir().unwrap();
-    let known = known_in(&home);
-    let (mut a, port_a) = listen_local(dir_a.path(), &["--name", "laptop"]);
-    let (mut b, port_b) = listen_local(dir_b.path(), &["--name", "laptop"]);
-    let (fp_a, fp_b) = (fingerprint_of(dir_a.path()), fingerprint_of(dir_b.path()));
-    let (addr_a, addr_b) = (format!("127.0.0.1:{port_a}"), format!("127.0.0.1:{port_b}"));
+    let port = common::local::fixed_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut a = listen_on(dir_a.path(), port, "laptop");
+    let fp_a = fingerprint_of(dir_a.path());
 
-    let (ok, p) = send(&known, &addr_a, "first contact", &[]);
+    let (ok, p) = send(home.path(), &addr, "first contact", &[]);
     assert!(ok, "{:?}", p.err);
     a.wait_out(SECS(5), |l| l == "phone: first contact");
+    drop(a);
 
-    let (ok, p) = send(&known, &addr_b, "must not arrive", &[]);
+    let mut b = listen_on(dir_b.path(), port, "other");
+    let fp_b = fingerprint_of(dir_b.path());
+    let (ok, p) = send(home.path(), &addr, "must not arrive", &[]);
     assert!(!ok, "a changed key was accepted: {:?}", p.err);
     let want = format!(
-        "phone.py: WARNING: THE KEY OF \"laptop\" HAS CHANGED: pinned {fp_a}, presented {fp_b}."
+        "phone.py: WARNING: THE KEY OF \"{addr}\" HAS CHANGED: pinned {fp_a}, presented {fp_b}."
     );
     let warning = p.err.iter().find(|l| l.starts_with(&want)).cloned();
     let warning = warning.unwrap_or_else(|| panic!("want {want:?} in {:?}", p.err));
     let hex_b = fp_b.replace(' ', "");
+    assert!(warning.contains("Nothing was sent"), "{warning}");
     assert!(warning.ends_with(&format!("--fp {hex_b}")), "{warning}");
-    // The laptop is told why the phone left.
-    b.wait_err(SECS(5), |l| l.contains("HAS CHANGED"));
+    assert!(
+        !p.err.iter().any(|l| l.contains("connected to")),
+        "{:?}",
+        p.err
+    );
 
-    // Accepted with the fingerprint read off laptop B: B is pinned now, and A refused.
-    let (ok, p) = send(&known, &addr_b, "accepted", &["--fp", &hex_b]);
+    // Accepted with the fingerprint read off B: B is pinned now. B prints a
+    // "connected" line for each hello it gets: this one is its first.
+    std::thread::sleep(Duration::from_millis(300));
+    let (ok, p) = send(home.path(), &addr, "accepted", &["--fp", &hex_b]);
     assert!(ok, "{:?}", p.err);
     b.wait_out(SECS(5), |l| l == "phone: accepted");
+    b.wait_err(SECS(5), |l| l.contains("phone connected from"));
+    let connected: Vec<String> = b
+        .drain_err()
+        .into_iter()
+        .filter(|l| l.contains("connected"))
+        .collect();
+    assert_eq!(connected.len(), 1, "B saw a hello before: {connected:?}");
     assert!(
         !b.drain_out().iter().any(|l| l.contains("must not arrive")),
         "{:?}",
         b.out
     );
-    let (ok, p) = send(&known, &addr_b, "pinned", &[]);
+    let (ok, p) = send(home.path(), &addr, "pinned", &[]);
     assert!(ok, "{:?}", p.err);
     b.wait_out(SECS(5), |l| l == "phone: pinned");
-    let (ok, p) = send(&known, &addr_a, "old key", &[]);
+    assert!(
+        p.err
+            .iter()
+            .any(|l| l.ends_with("(encrypted, key as pinned)")),
+        "{:?}",
+        p.err
+    );
+    drop(b);
+
+    // A back at its address is now the stranger.
+    let mut a = listen_on(dir_a.path(), port, "laptop");
+    let (ok, p) = send(home.path(), &addr, "old key", &[]);
     assert!(!ok, "{:?}", p.err);
     assert!(
         p.err
@@ -265,16 +537,21 @@ fn a_changed_key_is_refused_loudly_until_accepted_with_fp() {
         "{:?}",
         p.err
     );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !a.drain_err().iter().any(|l| l.contains("connected")),
+        "{:?}",
+        a.err
+    );
 }
 
 #[test]
 fn plaintext_still_works_and_require_encryption_refuses_it() {
     let home = tempfile::tempdir().unwrap();
-    let known = known_in(&home);
     let dir = tempfile::tempdir().unwrap();
     let (mut laptop, port) = listen_local(dir.path(), &[]);
     let addr = format!("127.0.0.1:{port}");
-    let (ok, p) = send(&known, &addr, "in clear", &["--plaintext"]);
+    let (ok, p) = send(home.path(), &addr, "in clear", &["--plaintext"]);
     assert!(ok, "{:?}", p.err);
     laptop.wait_out(SECS(5), |l| l == "phone: in clear");
     laptop.wait_err(SECS(5), |l| l.ends_with("(plaintext)"));
@@ -286,7 +563,7 @@ fn plaintext_still_works_and_require_encryption_refuses_it() {
         p.err
     );
     assert!(
-        !p.err.iter().any(|l| l.contains("fingerprint")),
+        !p.err.iter().any(|l| l.contains("fingerprint of")),
         "{:?}",
         p.err
     );
@@ -295,7 +572,7 @@ fn plaintext_still_works_and_require_encryption_refuses_it() {
     let dir = tempfile::tempdir().unwrap();
     let (mut strict, port) = listen_local(dir.path(), &["--require-encryption"]);
     let addr = format!("127.0.0.1:{port}");
-    let (ok, p) = send(&known, &addr, "refused in clear", &["--plaintext"]);
+    let (ok, p) = send(home.path(), &addr, "refused in clear", &["--plaintext"]);
     assert!(!ok, "{:?}", p.err);
     assert!(
         p.err.iter().any(|l| l.contains("encryption_required")
@@ -305,8 +582,7 @@ fn plaintext_still_works_and_require_encryption_refuses_it() {
         p.err
     );
     strict.wait_err(SECS(5), |l| l.contains("refused a plaintext session"));
-    // Encrypted without a certificate is encrypted: accepted.
-    let (ok, p) = send(&known, &addr, "encrypted", &[]);
+    let (ok, p) = send(home.path(), &addr, "encrypted", &[]);
     assert!(ok, "{:?}", p.err);
     strict.wait_out(SECS(5), |l| l == "phone: encrypted");
     assert!(
@@ -362,8 +638,9 @@ fn chat_shows_peer_texts_acks_them_answers_pings_and_fails_on_error() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port().to_string();
     // The framed protocol in clear (--plaintext), as older lantalks speak it.
+    let home = tempfile::tempdir().unwrap();
     let args = ["--plaintext", "--name", "phone", "127.0.0.1", &port];
-    let (mut p, stdin) = Proc::spawn_with_stdin(phone(&args));
+    let (mut p, stdin) = Proc::spawn_with_stdin(phone(home.path(), &args));
     let mut s = accept(&server, &mut p);
     let hello = read_frame(&mut s);
     assert_eq!(hello["type"], "hello");
@@ -410,7 +687,7 @@ fn an_older_lantalk_without_tls_gets_a_hint_to_use_plaintext() {
     let home = tempfile::tempdir().unwrap();
     let known = known_in(&home);
     let args = ["--known", &known, "--send", &addr, "hi"];
-    let mut p = Proc::spawn(phone(&args));
+    let mut p = Proc::spawn(phone(home.path(), &args));
     let mut s = accept(&server, &mut p);
     let mut first = [0u8; 1];
     s.read_exact(&mut first).unwrap();
@@ -448,7 +725,7 @@ fn a_hello_id_that_the_certificate_does_not_prove_is_refused() {
     let args = [
         "--name", "phone", "--known", &known, "--send", &addr, "secret",
     ];
-    let mut p = Proc::spawn(phone(&args));
+    let mut p = Proc::spawn(phone(home.path(), &args));
     let tcp = accept(&server, &mut p);
     let conn = rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, tcp);
@@ -476,6 +753,7 @@ fn a_hello_id_that_the_certificate_does_not_prove_is_refused() {
 #[test]
 #[ignore = "needs root (network namespaces)"]
 fn browse_finds_laptop_over_mdns_then_send_reaches_it() {
+    need_openssl();
     let lan = Lan::new("phone_browse", 2);
     let dirs = tempfile::tempdir().unwrap();
     let dir = dirs.path().join("laptop");
@@ -518,7 +796,8 @@ fn browse_finds_laptop_over_mdns_then_send_reaches_it() {
     assert_eq!(peer["id"], hex[..32]);
     assert_eq!(peer["fp"], hex, "the advertised fingerprint");
 
-    // By name: found on mDNS, its key checked against the advertised one.
+    // By name: found on mDNS, its key checked against the advertised one,
+    // and pinned under its mDNS name.
     let home = tempfile::tempdir().unwrap();
     let known = known_in(&home);
     let body = "Hey there, Rodrigo's laptop.";
@@ -534,7 +813,7 @@ fn browse_finds_laptop_over_mdns_then_send_reaches_it() {
         "laptop",
         body,
     ];
-    let mut p = Proc::spawn(lan.command_raw(1, &by_name));
+    let mut p = Proc::spawn(with_home(lan.command_raw(1, &by_name), home.path()));
     assert!(p.wait_exit(SECS(20)).success(), "send failed: {:?}", p.err);
     laptop.wait_out(SECS(5), |l| l == format!("phone: {body}"));
     assert!(
@@ -550,8 +829,12 @@ fn browse_finds_laptop_over_mdns_then_send_reaches_it() {
         "{:?}",
         p.err
     );
+    laptop.wait_err(SECS(5), |l| l.ends_with("(encrypted, key pinned now)"));
+    let pins: Value = serde_json::from_str(&std::fs::read_to_string(&known).unwrap()).unwrap();
+    assert_eq!(pins, json!({"laptop._lantalk._tcp.local": hex}));
 
-    // By address: no advertisement to check against, the pinned key is.
+    // By address: a first contact there, with a key pinned for another way
+    // to reach the same laptop.
     let send = [
         python(),
         SCRIPT,
@@ -563,15 +846,56 @@ fn browse_finds_laptop_over_mdns_then_send_reaches_it() {
         &want,
         "2",
     ];
-    let mut p = Proc::spawn(lan.command_raw(1, &send));
+    let mut p = Proc::spawn(with_home(lan.command_raw(1, &send), home.path()));
     assert!(p.wait_exit(SECS(20)).success(), "send failed: {:?}", p.err);
     laptop.wait_out(SECS(5), |l| l == "phone: 2");
+    let how =
+        format!("(encrypted, key as pinned for \"laptop._lantalk._tcp.local\", pinned in {known})");
+    assert!(p.err.iter().any(|l| l.ends_with(&how)), "{:?}", p.err);
+    laptop.wait_err(SECS(5), |l| l.ends_with("(encrypted)"));
+
+    // Pins of an earlier phone.py (~/.lantalk_phone_known, by the name in
+    // the laptop's hello) count for the laptop's mDNS name: a key that is not
+    // the one pinned there is refused before anything is sent.
+    let old_home = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let wrong = lantalk::identity::load_or_create_keys(other.path())
+        .unwrap()
+        .fingerprint;
+    let old_pins = json!({"laptop": wrong.grouped().replace(' ', "")}).to_string();
+    std::fs::write(old_home.path().join(".lantalk_phone_known"), old_pins).unwrap();
+    let by_name = [
+        python(),
+        SCRIPT,
+        "--browse",
+        "--send",
+        "laptop",
+        "must not arrive",
+    ];
+    let mut p = Proc::spawn(with_home(lan.command_raw(1, &by_name), old_home.path()));
+    assert!(!p.wait_exit(SECS(20)).success(), "{:?}", p.err);
+    let warning = format!(
+        "THE KEY OF \"laptop._lantalk._tcp.local\" HAS CHANGED: pinned {}, presented {fp}",
+        wrong.grouped()
+    );
     assert!(
-        p.err
-            .iter()
-            .any(|l| l.ends_with("(encrypted, key as pinned)")),
-        "{:?}",
+        p.err.iter().any(|l| l.contains(&warning)),
+        "want {warning:?} in {:?}",
         p.err
     );
-    laptop.wait_err(SECS(5), |l| l.ends_with("(encrypted, unauthenticated)"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !laptop
+            .drain_out()
+            .iter()
+            .any(|l| l.contains("must not arrive")),
+        "{:?}",
+        laptop.out
+    );
+}
+
+/// `cmd` with HOME=`home`: phone.py keeps its files there.
+fn with_home(mut cmd: Command, home: &Path) -> Command {
+    cmd.env("HOME", home);
+    cmd
 }
