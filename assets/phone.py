@@ -162,8 +162,9 @@ def error_text(msg):
 # so and carry on without a key: the session is still encrypted, but the
 # laptop shows us as "encrypted, unauthenticated", and our id is a random one
 # made once and kept in me.json, so that every run is still the same
-# conversation. Once `openssl` is there, the next run makes the key; the
-# laptop carries the conversation over to the new id (matched by our name).
+# conversation. Once `openssl` is there, the next run makes the key. To the
+# laptop a key is a new peer: it shows the key-less conversation how to move
+# to it (/trust there, or `lantalk trust`), and moves nothing by itself.
 
 def write_private(path, text):
     """Writes `text` to `path`, readable by its owner only; aside first, then
@@ -363,8 +364,8 @@ def verification_code(fp_a, fp_b):
     the same one (/verify, `lantalk verify`) only if each side saw the
     other's real key, that is, if nobody is in the middle."""
     low, high = sorted([bytes.fromhex(fp_a), bytes.fromhex(fp_b)])
-    h = hashlib.sha256(b"lantalk verification code v1" + low + high).digest()
-    return " ".join("%04d" % (struct.unpack(">I", h[i:i + 4])[0] % 10000) for i in range(0, 20, 4))
+    h = hashlib.sha256(b"lantalk verification code v2" + low + high).digest()
+    return " ".join("%05d" % (struct.unpack(">I", h[i:i + 4])[0] % 100000) for i in range(0, 32, 4))
 
 
 class Refused(Exception):

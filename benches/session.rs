@@ -189,7 +189,9 @@ async fn acknowledge_everything(mut events: mpsc::Receiver<SessionEvent>) {
             SessionEvent::Closed { sid, .. } => {
                 sessions.remove(&sid);
             }
-            SessionEvent::Acked { .. } | SessionEvent::Refused { .. } => {}
+            SessionEvent::Acked { .. }
+            | SessionEvent::Refused { .. }
+            | SessionEvent::Renamed { .. } => {}
         }
     }
 }

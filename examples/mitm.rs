@@ -106,6 +106,10 @@ async fn downgrade(
 ) -> std::io::Result<()> {
     let mut first = [0u8; 1];
     if stream.peek(&mut first).await? == 1 && first[0] == 0x16 {
+        // Read, then closed: an end of stream, not a reset.
+        let mut hello = vec![0u8; 16 * 1024];
+        let mut stream = stream;
+        let _ = stream.read(&mut hello).await;
         println!("closed a TLS hello from {from}");
         std::io::stdout().flush()?;
         return Ok(());
@@ -159,7 +163,9 @@ async fn pump(
         }
         let mut payload = vec![0u8; len];
         from.read_exact(&mut payload).await?;
-        if let Ok(mut msg) = serde_json::from_slice::<serde_json::Value>(&payload)
+        let rewrites = rewrite.id.is_some() || rewrite.name.is_some();
+        if rewrites
+            && let Ok(mut msg) = serde_json::from_slice::<serde_json::Value>(&payload)
             && msg["type"] == "hello"
         {
             if let Some(id) = &rewrite.id {

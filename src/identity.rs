@@ -96,7 +96,8 @@ impl Keys {
 
 impl Identity {
     /// Loads (or creates) the identity in `dir_flag` or the platform data
-    /// directory, named `name_flag` or after the host. With `listening`, the
+    /// directory, named `name_flag`, or as `/name` last chose (kept in the
+    /// directory: [`save_name`]), or after the host. With `listening`, the
     /// directory is locked so no second listener can share the keys.
     ///
     /// A data directory that cannot be written (read-only, not a directory,
@@ -149,7 +150,10 @@ impl Identity {
         let hello = Hello {
             proto: PROTO_VERSION,
             id: keys.fingerprint.peer_id(),
-            name: display_name(name_flag),
+            name: match name_flag {
+                Some(_) => display_name(name_flag),
+                None => saved_name(&dir).unwrap_or_else(|| display_name(None)),
+            },
             app: concat!("lantalk/", env!("CARGO_PKG_VERSION")).to_owned(),
         };
         Ok(Self {
@@ -219,6 +223,23 @@ const LOCK_FILE: &str = "lock";
 /// derived from the certificate, for scripts and people to read. Earlier
 /// versions kept a random id here.
 const ID_FILE: &str = "id";
+
+/// The file in the data directory holding the name chosen with `/name`.
+pub const NAME_FILE: &str = "name";
+
+/// Keeps `name` (chosen with `/name` in the chat screen) in `dir`: it is
+/// the name of every later run on that data directory without `--name`.
+pub fn save_name(dir: &Path, name: &str) -> io::Result<()> {
+    crate::files::write_private_atomically(dir, NAME_FILE, format!("{name}\n").as_bytes())
+}
+
+/// The name [`save_name`] kept in `dir`, if any (and usable).
+fn saved_name(dir: &Path) -> Option<String> {
+    let text = fs::read_to_string(dir.join(NAME_FILE)).ok()?;
+    let name = text.trim();
+    (!name.is_empty() && name.len() <= crate::protocol::MAX_NAME_LEN && !name.contains('\n'))
+        .then(|| name.to_owned())
+}
 
 /// The display name to use: `--name` if given, else the machine's hostname
 /// without any domain part, else `lantalk`.

@@ -136,6 +136,7 @@ async fn chat_screen(
         bell: bell && file.bell(),
         theme: file.theme(),
         log_path,
+        data_dir: me.dir.clone(),
     };
     let result = tui::run(config).await;
     for warning in &me.warnings {

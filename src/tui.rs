@@ -47,6 +47,8 @@ pub struct TuiConfig {
     pub theme: app::Theme,
     /// Where the log goes, to mention it if something breaks.
     pub log_path: std::path::PathBuf,
+    /// The data directory, where `/name` keeps the name chosen.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Runs the TUI until the user quits or a SIGTERM/SIGHUP arrives.
@@ -67,7 +69,14 @@ pub async fn run(config: TuiConfig) -> anyhow::Result<()> {
     let signals = shutdown_signal().context("cannot watch for signals")?;
     let mut terminal = enter(&config.log_path).context("cannot set up the terminal")?;
     let (commands, events, node_task) = node::spawn(config.net);
-    let result = event_loop(&mut terminal, &mut app, &commands, events, signals).await;
+    let result = event_loop(
+        &mut terminal,
+        &mut app,
+        (&commands, &config.data_dir),
+        events,
+        signals,
+    )
+    .await;
     // Goodbyes happen while the screen is still up; then the terminal is restored.
     let _ = commands.send(NetCommand::Shutdown);
     let _ = tokio::time::timeout(QUIT_WAIT, node_task).await;
@@ -78,7 +87,7 @@ pub async fn run(config: TuiConfig) -> anyhow::Result<()> {
 async fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     app: &mut App,
-    commands: &mpsc::UnboundedSender<NetCommand>,
+    (commands, data_dir): (&mpsc::UnboundedSender<NetCommand>, &std::path::Path),
     mut events: mpsc::Receiver<NetEvent>,
     signals: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -143,6 +152,12 @@ async fn event_loop(
             match effect {
                 // The UI never waits on the network: commands go on an unbounded channel.
                 Effect::Net(command) => {
+                    if let NetCommand::Rename(name) = &command
+                        && let Err(e) = crate::identity::save_name(data_dir, name)
+                    {
+                        // Still the name of this run; said in the log.
+                        tracing::warn!("cannot keep the name {name:?} for later runs: {e}");
+                    }
                     let _ = commands.send(command);
                 }
                 Effect::Bell if rang => {}

@@ -281,3 +281,35 @@ fn a_name_longer_than_200_bytes_is_refused() {
         "a text under a refused name was shown"
     );
 }
+
+/// `/name` on the other side: its hello again, the same id, a new name.
+/// The session goes on under the new name; a hello that changes the id is
+/// a protocol error (the session was judged on that id).
+#[test]
+fn a_hello_during_a_session_renames_the_peer_but_cannot_change_its_id() {
+    let laptop = data_dir();
+    let (mut listen, port) = listen_in(laptop.path(), &listen_args());
+    let (mut raw, _) = Raw::handshake(port, "phone");
+    raw.send(&serde_json::json!({"type": "text", "id": "r-1", "ts": 1, "body": "before"}));
+    raw.expect("ack");
+    // The same id (Raw's), a new name.
+    raw.send(&hello("fone"));
+    raw.send(&serde_json::json!({"type": "text", "id": "r-2", "ts": 2, "body": "after"}));
+    raw.expect("ack");
+    listen.wait_err(WAIT, |l| l == "lantalk: phone is now called fone");
+    listen.wait_out(WAIT, |l| l == "fone: after");
+
+    let mut other = hello("fone");
+    other["id"] = "ffffffffffffffffffffffffffffffff".into();
+    raw.send(&other);
+    let error = raw.expect("error");
+    assert_eq!(error["code"], "bad_hello", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("may change the name, not the id"),
+        "{error}"
+    );
+    raw.expect_eof();
+}

@@ -202,6 +202,11 @@ fn send_to_a_missing_peer_exits_3_with_a_clear_message() {
     );
 }
 
+/// Two hosts with the same hostname (the default name: `raspberrypi`,
+/// `MacBook-Pro`) both chat with a third, both ways. A name is a label: the
+/// second key under "laptop" is another peer, not a changed key; the phone
+/// tells them apart by instance (`laptop (2)`), host, or the start of the
+/// id (`laptop#3f2a`), and shows each with its tag.
 #[test]
 #[ignore = "needs root (network namespaces)"]
 fn two_hosts_with_the_same_hostname_both_stay_reachable() {
@@ -221,6 +226,7 @@ fn two_hosts_with_the_same_hostname_both_stay_reachable() {
     );
     let (mut second, _) = listen(&lan, 2, "laptop", &second_dir, &[]);
     second.wait_err(SECS(10), |l| l.contains(r#"advertising as "laptop (2)""#));
+    let (mut phone_listen, _) = listen(&lan, 1, "phone", &phone_dir, &[]);
 
     let peers = peers_json(&lan, 1, "3");
     let ids: Vec<String> = [&first_dir, &second_dir]
@@ -242,52 +248,60 @@ fn two_hosts_with_the_same_hostname_both_stay_reachable() {
             SECS(30),
         )
     };
-    // Keys are pinned by name: once the phone knows the first "laptop", the
-    // second one's key is refused as a changed key, until the phone's user
-    // says it is another device of that name.
-    assert!(send("laptop", "first contact").status.success());
-    let refused = send("laptop (2)", "refused");
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert_eq!(refused.status.code(), Some(4), "{stderr}");
-    assert!(
-        stderr.contains(r#"WARNING: THE KEY OF "laptop" HAS CHANGED"#)
-            && stderr.contains("lantalk trust laptop --also"),
-        "{stderr}"
-    );
-    let trusted = lan.run(
-        1,
-        "phone",
-        &["--data-dir", phone, "trust", "laptop", "--also"],
-        SECS(10),
-    );
-    assert!(
-        trusted.status.success(),
-        "{}",
-        String::from_utf8_lossy(&trusted.stderr)
-    );
-    assert!(
-        !second.drain_out().iter().any(|l| l.contains("refused")),
-        "the refused text reached the second laptop"
-    );
-    for (query, body) in [
-        ("laptop", "to the first"),
-        ("laptop (2)", "to the second"),
-        ("laptop-2.local", "to the second by host"),
-    ] {
-        let out = send(query, body);
+    let ok = |out: std::process::Output, what: &str| {
         assert!(
             out.status.success(),
-            "send {query:?} failed: {}",
+            "{what}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-    }
+    };
+    // Both are reached, neither is refused: two keys, two peers.
+    ok(send("laptop", "to the first"), "send laptop");
+    ok(send("laptop (2)", "to the second"), "send laptop (2)");
+    ok(send("laptop-2.local", "to the second by host"), "by host");
+    let tag = &ids[1][..4];
+    ok(
+        send(&format!("laptop#{tag}"), "to the second by tag"),
+        "by tag",
+    );
     first.wait_out(SECS(5), |l| l == "phone: to the first");
-    second.wait_out(SECS(5), |l| l == "phone: to the second");
-    second.wait_out(SECS(5), |l| l == "phone: to the second by host");
+    for body in [
+        "to the second",
+        "to the second by host",
+        "to the second by tag",
+    ] {
+        second.wait_out(SECS(5), |l| l == format!("phone: {body}"));
+    }
     assert!(
         !first.drain_out().iter().any(|l| l.contains("second")),
         "first got the second's messages"
     );
+    // ... and both write to the phone, which shows each with its tag.
+    let dirs_and_hosts = [
+        (&first_dir, 0, "from the first"),
+        (&second_dir, 2, "from the second"),
+    ];
+    for (i, (dir, host, body)) in dirs_and_hosts.into_iter().enumerate() {
+        let out = lan.run(
+            host,
+            "laptop",
+            &["--data-dir", dir.to_str().unwrap(), "send", "phone", body],
+            SECS(30),
+        );
+        ok(out, body);
+        let shown = format!("laptop#{}: {body}", &ids[i][..4]);
+        phone_listen.wait_out(SECS(5), |l| l == shown);
+    }
+    let all_err = phone_listen.drain_err();
+    assert!(
+        all_err
+            .iter()
+            .all(|l| !l.contains("WARNING") && !l.contains("refused")),
+        "{all_err:#?}"
+    );
+    let out = lan.run(1, "phone", &["--data-dir", phone, "peers"], SECS(30));
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(table.contains("known"), "{table}");
 }
 
 #[test]

@@ -262,7 +262,8 @@ fn phone_py_is_one_peer_across_runs_with_a_key_of_its_own() {
 /// Without the openssl command phone.py cannot make a key: it says so,
 /// and goes on, encrypted but unauthenticated, under a random id it keeps,
 /// so that it is still one conversation. Once openssl is there it makes its
-/// key, and the laptop carries the conversation over to the new id.
+/// key: a key is a new peer, so the laptop tells the key-less phone's
+/// conversation how to move to it, and moves nothing by itself.
 #[test]
 fn without_openssl_phone_py_says_it_has_no_key_and_keeps_its_id() {
     need_openssl();
@@ -301,15 +302,24 @@ fn without_openssl_phone_py_says_it_has_no_key_and_keeps_its_id() {
     let two = json_line(&laptop.wait_out(SECS(5), |l| l.contains(r#""body":"two""#)));
     assert_eq!(two["from_id"], id.as_str(), "a new id on the second run");
 
-    // With openssl: a key now, and the conversation goes on under it.
+    // With openssl: a key now, a peer of its own; the old conversation is
+    // told the command that moves it to that key.
     let (ok, p) = send(home.path(), &addr, "three", &[]);
     assert!(ok, "{:?}", p.err);
     let fp = phone_fingerprint(home.path());
     let three = json_line(&laptop.wait_out(SECS(5), |l| l.contains(r#""body":"three""#)));
     assert_eq!(three["from_id"], fp.peer_id());
-    laptop.wait_err(SECS(5), |l| {
-        l == format!("lantalk: the conversation with phone (id {id}) continues under its key")
+    let told = laptop.wait_err(SECS(5), |l| {
+        l.contains("a new key named \"phone\" connected")
     });
+    assert!(
+        told.contains(&format!("(id {id})"))
+            && told.contains(&format!(
+                "lantalk trust phone#{} --fingerprint {fp}",
+                &id[..4]
+            )),
+        "{told}"
+    );
 }
 
 /// Pins of an earlier phone.py (`~/.lantalk_phone_known`, by the name in

@@ -188,6 +188,15 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
             ..
         } => super::trust::verification(app, &peer, code, theirs, verified, now),
         NetEvent::Notice { peer, text } => super::trust::notice(app, &peer, &text, now),
+        NetEvent::PeerRenamed { peer, name } => {
+            if let Some(entry) = find(app, &peer)
+                && entry.name != name
+            {
+                let line = format!("{} is now called {}", quoted(&entry.name), quoted(&name));
+                entry.name = name;
+                system(entry, now, line);
+            }
+        }
         NetEvent::Namesake { known, peer, fp } => {
             super::trust::namesake(app, &known, &peer, &fp, now)
         }

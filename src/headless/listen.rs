@@ -273,6 +273,23 @@ impl Printer {
                     tagged(&peer.name, &known),
                 );
             }
+            NetEvent::PeerRenamed { peer, name } => {
+                let info = PeerInfo {
+                    id: peer,
+                    name,
+                    kind: PeerKind::Lantalk,
+                };
+                let shown = self.shown(&info).await;
+                let mut said = false;
+                for conn in self.conns.values_mut().filter(|c| c.id == info.id) {
+                    if !said {
+                        status!("{} is now called {shown}", conn.shown);
+                        said = true;
+                    }
+                    conn.name = info.name.clone();
+                    conn.shown = shown.clone();
+                }
+            }
             NetEvent::Notice { text, .. } => {
                 status!("{}", sanitize::one_line(&text, 2 * MAX_REASON));
             }

@@ -241,6 +241,13 @@ pub enum NetEvent {
         /// The new one.
         into: PeerId,
     },
+    /// A peer changed its name during a session (`/name` there).
+    PeerRenamed {
+        /// Who.
+        peer: PeerId,
+        /// Its new name.
+        name: String,
+    },
     /// A key met for the first time goes by the name of `known`, a peer
     /// known by another key (or from before keys): another peer, told once
     /// in `known`'s conversation with how to move that conversation to the

@@ -59,6 +59,13 @@ pub enum SessionEvent {
         /// We dialled the peer (rather than it us).
         dialled: bool,
     },
+    /// The peer sent its hello again, with a new name.
+    Renamed {
+        /// Which session.
+        sid: SessionId,
+        /// Its new name.
+        name: String,
+    },
     /// A connection was refused for who the peer is or how it came (a key
     /// that is not the pinned one, plaintext when encryption is required).
     /// The peer was told why; the user should be too.
@@ -170,6 +177,13 @@ impl SessionHandle {
     /// Queues a text. Returns false if the session has already ended.
     pub fn send_text(&self, text: Text) -> bool {
         self.guard.0.push(Some(&Message::Text(text)), false)
+    }
+
+    /// Sends our hello again: our new name (`/name`), same id.
+    pub fn hello(&self, hello: &Hello) -> bool {
+        self.guard
+            .0
+            .push(Some(&Message::Hello(hello.clone())), false)
     }
 
     /// Acknowledges a received text.
@@ -304,6 +318,7 @@ impl Handshaken {
     ) -> SessionHandle {
         let outbox = Outbox::new(self.writer.into_inner(), Wire::Frames);
         let handle = SessionHandle::new(Arc::clone(&outbox));
+        let id = self.peer.id.clone();
         let opened = SessionEvent::Opened {
             sid,
             peer: PeerInfo {
@@ -320,7 +335,7 @@ impl Handshaken {
         tokio::spawn(async move {
             let _slot = slot;
             if events.send(opened).await.is_ok() {
-                read_loop(self.reader, sid, outbox, events).await;
+                read_loop(self.reader, sid, id, outbox, events).await;
             }
         });
         handle
@@ -330,6 +345,7 @@ impl Handshaken {
 async fn read_loop(
     mut reader: FramedRead<Watched, FrameCodec>,
     sid: SessionId,
+    id: String,
     out: Arc<Outbox>,
     events: mpsc::Sender<SessionEvent>,
 ) {
@@ -393,8 +409,24 @@ async fn read_loop(
                 break CloseReason::Bye;
             }
             Message::Error { code, message } => break CloseReason::PeerError { code, message },
-            // A repeated hello, a pong, or a type from a later version: ignored.
-            Message::Hello(_) | Message::Pong { .. } | Message::Unknown => continue,
+            // A hello again: the peer's new name. Its id is what the
+            // session was judged on: it cannot change.
+            Message::Hello(hello) if hello.id == id => SessionEvent::Renamed {
+                sid,
+                name: hello.name,
+            },
+            Message::Hello(_) => {
+                let e = ProtocolError::BadHello(
+                    "a hello during a session may change the name, not the id".into(),
+                );
+                out.push(e.to_message().as_ref(), true);
+                drain(reader.into_inner().inner).await;
+                let reason = CloseReason::Protocol(e.to_string());
+                let _ = events.send(SessionEvent::Closed { sid, reason }).await;
+                return;
+            }
+            // A pong, or a type from a later version: ignored.
+            Message::Pong { .. } | Message::Unknown => continue,
         };
         match events.try_send(event) {
             Ok(()) => {}

@@ -106,7 +106,7 @@ fn hex(bytes: &[u8]) -> String {
 ///
 /// Forty decimal digits in eight groups of five (about 133 bits): someone
 /// who could make key pairs until one gives the code of the pair they want
-/// to stand between would need about 2^132 tries (PROTOCOL.md section 9.4),
+/// to stand between would need about 2^132 tries (PROTOCOL.md section 9.5),
 /// where the twenty digits of version 1 (about 66 bits) left 2^33 a side
 /// within reach of an offline search.
 pub fn verification_code(a: &Fingerprint, b: &Fingerprint) -> String {

@@ -354,9 +354,15 @@ impl Node {
         }
     }
 
-    /// Our new name: in later hellos, and advertised anew.
+    /// Our new name: told to every open session (a hello again, same id),
+    /// in later hellos, and advertised anew.
     async fn rename(&mut self, name: String, renames: &mut Option<mpsc::Receiver<String>>) {
         self.hello.name = name.clone();
+        for live in self.sessions.values() {
+            if live.peer.kind == crate::peer::PeerKind::Lantalk {
+                live.handle.hello(&self.hello);
+            }
+        }
         if let (Some(discovery), Some(advert)) = (&mut self.discovery, &mut self.advert) {
             advert.name = name;
             discovery.unadvertise();

@@ -153,7 +153,34 @@ impl Node {
             SessionEvent::Text { sid, text } => self.texts_arrived(vec![(sid, text)]).await,
             SessionEvent::Acked { sid, id } => self.acked(sid, id),
             SessionEvent::Closed { sid, reason } => self.closed(sid, reason).await,
+            SessionEvent::Renamed { sid, name } => self.renamed(sid, name).await,
         }
+    }
+
+    /// The peer of session `sid` goes by `name` now (`/name` there): in its
+    /// sessions, the history's next entries, its pin's label, the users.
+    async fn renamed(&mut self, sid: SessionId, name: String) {
+        let Some(live) = self.sessions.get_mut(&sid) else {
+            return;
+        };
+        if live.peer.name == name {
+            return;
+        }
+        live.peer.name = name.clone();
+        let (peer, link) = (live.peer.id.clone(), live.link);
+        for other in self.sessions.values_mut() {
+            if other.peer.id == peer {
+                other.peer.name = name.clone();
+            }
+        }
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.name = Some(name.clone());
+        }
+        if let (Link::Authenticated { fp, .. }, Some(known)) = (link, &self.policy.known) {
+            // A key met already: only its label changes.
+            let _ = known.pin(&name, fp, crate::trust::Met::Inbound).await;
+        }
+        let _ = self.events.send(NetEvent::PeerRenamed { peer, name }).await;
     }
 
     /// A session ended: its unacknowledged texts go out on another open
