@@ -31,8 +31,9 @@ pub struct Cli {
 /// Options accepted before or after the subcommand.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Display name shown to peers [default: this machine's hostname]
-    #[arg(long, global = true, value_name = "NAME")]
+    /// Display name shown to peers, at most 63 bytes [default: the name last
+    /// chosen with /name, else this machine's hostname]
+    #[arg(long, global = true, value_name = "NAME", value_parser = parse_name)]
     pub name: Option<String>,
     /// TCP port to listen on; 0 picks any free port [default: 7342, or a free
     /// port if 7342 is busy]
@@ -149,6 +150,15 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+}
+
+/// A display name: what `/name` takes (an mDNS label holds 63 bytes).
+pub(crate) fn parse_name(s: &str) -> Result<String, String> {
+    let name = s.trim();
+    if name.chars().any(char::is_control) || name.len() > 63 {
+        return Err("a name is at most 63 bytes, without control characters".into());
+    }
+    Ok(name.to_owned())
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {

@@ -128,7 +128,7 @@ pub fn load(given: Option<&Path>) -> Result<Config, ConfigError> {
 
 /// Parses the text of a config file; `path` is only for the error message.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-    toml::from_str(text).map_err(|e| {
+    let mut config: Config = toml::from_str(text).map_err(|e| {
         let (line, column) = e
             .span()
             .map_or((1, 1), |span| line_column(text, span.start));
@@ -138,7 +138,24 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             column,
             message: one_line(e.message()),
         }
-    })
+    })?;
+    // The name as `--name` takes it.
+    if let Some(name) = &config.name {
+        let name = crate::cli::parse_name(name).map_err(|why| {
+            let at = text
+                .lines()
+                .position(|l| l.trim_start().starts_with("name"))
+                .map_or(1, |i| i + 1);
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                line: at,
+                column: 1,
+                message: format!("name: {why}"),
+            }
+        })?;
+        config.name = Some(name);
+    }
+    Ok(config)
 }
 
 /// The 1-based line and column (in characters) of byte `offset` of `text`.
@@ -373,6 +390,16 @@ mod tests {
         assert!(e.starts_with("config.toml:1:8: "), "{e}");
         let e = error("interfaces = \"eth0\"\n");
         assert!(e.starts_with("config.toml:1:14: invalid type"), "{e}");
+    }
+
+    #[test]
+    fn a_name_is_checked_as_name_takes_it() {
+        let long = format!("port = 1\nname = \"{}\"\n", "x".repeat(64));
+        assert_eq!(
+            error(&long),
+            "config.toml:2:1: name: a name is at most 63 bytes, without control characters"
+        );
+        assert!(error("name = \"a\\u001bb\"\n").contains("without control characters"));
     }
 
     #[test]

@@ -30,7 +30,8 @@
 //! identity.rs  who we are: display name, key pair and certificate in the data directory
 //! files.rs     private files in the data directory: 0700 directory, 0600 files, no
 //!              writes through symbolic links, atomic replacement (std only)
-//! trust.rs     whom we know: fingerprints pinned per peer name, owned by one thread
+//! trust.rs     whom we know: every key met (a peer; its name only a label), owned by
+//!              one thread
 //! store/       history and outbox in SQLite (the only module naming rusqlite); plain data types
 //! sanitize.rs  making peers' text safe to print on a terminal
 //! ```
@@ -47,8 +48,8 @@
 //! | `cli` | |
 //! | `config` | `cli`, `app` |
 //! | `options` | `identity`, `net`, `store` |
-//! | `tui` | `app`, `ui`, `net` |
-//! | `ui` | `app`, `sanitize` |
+//! | `tui` | `app`, `ui`, `net`, `identity` |
+//! | `ui` | `app`, `peer`, `sanitize` |
 //! | `app` | `net`, `peer`, `protocol`, `store`, `sanitize` |
 //! | `headless` | `options`, `net`, `peer`, `protocol`, `identity`, `store`, `trust`, `sanitize` |
 //! | `net` | `protocol`, `peer`, `store`, `trust`, `identity` |
@@ -61,7 +62,8 @@
 //! | `files` | |
 //!
 //! `app` takes from `net` only plain data (the types of `net::api`, `Link`,
-//! `CloseReason`); `config` takes from `app` only its `Theme`.
+//! `CloseReason`); `config` takes from `app` only its `Theme`; `tui` takes
+//! from `identity` only `save_name` (what `/name` chose is kept).
 #![forbid(unsafe_code)]
 
 /// Prints a status line on stderr, prefixed with `lantalk: `. A closed or full
