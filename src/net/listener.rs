@@ -375,6 +375,7 @@ fn is_reserved(first: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::session::CloseReason;
     use tokio::io::AsyncReadExt;
 
     /// A connection that never sends a byte is closed after the idle timeout
@@ -492,5 +493,84 @@ mod tests {
         assert!(tokio::time::timeout(now, held[2].evicted()).await.is_err());
         drop((held, newcomer));
         assert_eq!(limits.lock().total, 0);
+    }
+
+    fn test_hello() -> Hello {
+        Hello {
+            proto: crate::protocol::PROTO_VERSION,
+            id: "0".repeat(32),
+            name: "test".into(),
+            app: "test".into(),
+        }
+    }
+
+    /// A connected pair on loopback: the client's end and the server's.
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (client, server)
+    }
+
+    /// Everything the server writes until it closes, then our side closes.
+    async fn read_all(mut client: TcpStream) -> String {
+        let mut text = Vec::new();
+        client.read_to_end(&mut text).await.unwrap();
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
+    const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    /// A raw session that receives nothing for ten minutes is told so and
+    /// closed, and its slot freed; a peer typing a line every nine minutes
+    /// keeps its session (virtual time).
+    #[tokio::test(start_paused = true)]
+    async fn a_raw_session_is_closed_after_ten_idle_minutes_but_not_while_typing() {
+        let limits = Arc::new(Limits::default());
+        let slot = limits.admit(LOCALHOST).unwrap();
+        let (mut client, server) = pair().await;
+        let (events, mut rx) = mpsc::channel(16);
+        let session = tokio::spawn(async move {
+            let policy = Policy::plaintext();
+            accept_one(server, &test_hello(), &policy, events, slot).await
+        });
+        let mut last = tokio::time::Instant::now();
+        for i in 0..4 {
+            if i > 0 {
+                tokio::time::sleep(Duration::from_secs(9 * 60)).await;
+            }
+            client
+                .write_all(format!("line {i}\n").as_bytes())
+                .await
+                .unwrap();
+            last = tokio::time::Instant::now();
+        }
+        let mut handle = None;
+        let mut texts = Vec::new();
+        let reason = loop {
+            match rx.recv().await.expect("events until the session closes") {
+                // The owner holds the handle: dropping it would close the session.
+                SessionEvent::Opened { handle: h, .. } => handle = Some(h),
+                SessionEvent::Text { text, .. } => texts.push(text.body),
+                SessionEvent::Closed { reason, .. } => break reason,
+                other => panic!("{other:?}"),
+            }
+        };
+        let idle = last.elapsed();
+        assert_eq!(reason, CloseReason::Idle);
+        assert_eq!(texts, ["line 0", "line 1", "line 2", "line 3"]);
+        assert!(
+            idle >= raw::IDLE_TIMEOUT && idle < raw::IDLE_TIMEOUT + Duration::from_secs(1),
+            "closed {idle:?} after the last byte"
+        );
+        assert_eq!(
+            read_all(client).await,
+            "lantalk: closed: nothing received for 10 minutes\n"
+        );
+        session.await.unwrap().unwrap();
+        drop(handle);
+        assert_eq!(limits.lock().total, 0, "its slot is freed");
     }
 }

@@ -111,6 +111,9 @@ pub enum CloseReason {
     /// Nothing arrived for [`PEER_TIMEOUT`] despite a ping: the peer's
     /// process or link is gone.
     Timeout,
+    /// A raw text session received nothing for [`super::raw::IDLE_TIMEOUT`]
+    /// (it cannot be pinged; the peer was told in a last line).
+    Idle,
     /// The socket failed.
     Io(String),
 }
@@ -127,6 +130,11 @@ impl std::fmt::Display for CloseReason {
                 f,
                 "the peer stopped responding (nothing for {} s)",
                 PEER_TIMEOUT.as_secs()
+            ),
+            Self::Idle => write!(
+                f,
+                "nothing received for {} minutes",
+                super::raw::IDLE_TIMEOUT.as_secs() / 60
             ),
             Self::Io(why) => write!(f, "connection error: {why}"),
         }
