@@ -198,9 +198,15 @@ fn refuse(counts: &mut Counts, source: IpAddr, why: String) -> Option<String> {
 }
 
 impl Slot {
-    /// The connection has spoken: it can no longer be evicted.
-    fn spoke(&self) {
-        self.limits.lock().silent.retain(|(id, _)| *id != self.id);
+    /// The connection has spoken: it can no longer be evicted. False when
+    /// it was already told to make room (its first byte and a newcomer
+    /// came at once): it must close all the same, or the total would
+    /// overflow.
+    fn spoke(&self) -> bool {
+        let mut counts = self.limits.lock();
+        let before = counts.silent.len();
+        counts.silent.retain(|(id, _)| *id != self.id);
+        counts.silent.len() < before
     }
 
     /// Resolves when this silent connection must close to make room.
@@ -307,7 +313,9 @@ async fn accept_one(
         Ok(Ok(0)) => return Err("closed before sending anything".into()),
         Ok(Ok(n)) => &first[..n],
     };
-    slot.spoke();
+    if !slot.spoke() {
+        return Err("closed to make room for a new connection".into());
+    }
     let conn = match (seen[0], &policy.tls) {
         (0x16, Some(tls)) => {
             let (stream, fp) = tls
@@ -491,6 +499,20 @@ mod tests {
             "the oldest silent one is told to go"
         );
         assert!(tokio::time::timeout(now, held[2].evicted()).await.is_err());
+        drop((held, newcomer));
+        assert_eq!(limits.lock().total, 0);
+    }
+
+    /// A connection told to make room goes even if its first byte came in
+    /// at the same moment: else the slots would overflow.
+    #[test]
+    fn a_connection_told_to_make_room_cannot_stay_by_speaking() {
+        let limits = Arc::new(Limits::default());
+        let held = fill(&limits);
+        let newcomer = limits.admit("192.168.1.1".parse().unwrap()).unwrap();
+        assert!(!held[0].spoke(), "told to make room: it must close");
+        assert!(held[1].spoke());
+        assert!(newcomer.spoke());
         drop((held, newcomer));
         assert_eq!(limits.lock().total, 0);
     }
