@@ -33,6 +33,18 @@ pub const MAX_CONNECTIONS: usize = 512;
 /// that a host cannot dodge the cap by picking new addresses).
 pub const MAX_PER_SOURCE: usize = 32;
 
+/// At most this many raw text sessions are open at once (16 hosts × 4): raw
+/// sessions can take at most 64 of the 512 slots, so at least 448 stay for
+/// framed sessions. A raw connection beyond it is told why in one line and
+/// closed: the sessions already open are people typing, and a newcomer is
+/// the one that can read the refusal and try again, whereas pushing out the
+/// oldest would let a flood disconnect them one after the other.
+pub const MAX_RAW: usize = 64;
+
+/// At most this many raw text sessions from one source address (one /64
+/// for IPv6): a few terminals on one device.
+pub const MAX_RAW_PER_SOURCE: usize = 4;
+
 /// The port lantalk listens on unless told otherwise (the tutorial's port).
 pub const DEFAULT_PORT: u16 = 7342;
 
@@ -118,19 +130,27 @@ struct Limits {
 struct Counts {
     by_source: HashMap<IpAddr, Source>,
     total: usize,
+    /// Raw text sessions among them.
+    raw: usize,
     /// Connections still waiting for their first byte, oldest first: when
     /// the total is reached, the oldest of them makes room for a new one.
     silent: VecDeque<(u64, Arc<Notify>)>,
     next_id: u64,
     /// A refusal for the total was logged since the total was last below it.
     warned_total: bool,
+    /// A refusal for [`MAX_RAW`] was logged since the count was last below it.
+    warned_raw: bool,
 }
 
 #[derive(Default)]
 struct Source {
     open: usize,
+    /// Raw text sessions among them.
+    raw: usize,
     /// A refusal was logged since this source was last under its cap.
     warned: bool,
+    /// A raw refusal was logged since this source was last under its raw cap.
+    warned_raw: bool,
 }
 
 /// One admitted connection; frees its place when dropped.
@@ -138,8 +158,19 @@ struct Slot {
     limits: Arc<Limits>,
     source: IpAddr,
     id: u64,
+    /// Counted as a raw text session ([`Slot::raw`]).
+    raw: bool,
     /// Told when this connection, still silent, must make room.
     evict: Arc<Notify>,
+}
+
+/// A raw text session refused for its caps.
+#[derive(Debug)]
+struct RawFull {
+    /// Which cap, for the log and the peer.
+    why: String,
+    /// The first refusal since the cap was last free: worth a warning.
+    first: bool,
 }
 
 impl Limits {
@@ -183,6 +214,7 @@ impl Limits {
             limits: Arc::clone(self),
             source,
             id: counts.next_id,
+            raw: false,
             evict,
         })
     }
@@ -209,6 +241,33 @@ impl Slot {
         counts.silent.len() < before
     }
 
+    /// Counts this connection as a raw text session, unless [`MAX_RAW`]
+    /// or [`MAX_RAW_PER_SOURCE`] are reached.
+    fn raw(&mut self) -> Result<(), RawFull> {
+        let mut counts = self.limits.lock();
+        let counts = &mut *counts;
+        if counts.raw >= MAX_RAW {
+            let first = !counts.warned_raw;
+            counts.warned_raw = true;
+            let why = format!("{MAX_RAW} raw text sessions open");
+            return Err(RawFull { why, first });
+        }
+        let entry = counts.by_source.entry(self.source).or_default();
+        if entry.raw >= MAX_RAW_PER_SOURCE {
+            let first = !entry.warned_raw;
+            entry.warned_raw = true;
+            let why = format!(
+                "{MAX_RAW_PER_SOURCE} raw text sessions open from {}",
+                self.source
+            );
+            return Err(RawFull { why, first });
+        }
+        entry.raw += 1;
+        counts.raw += 1;
+        self.raw = true;
+        Ok(())
+    }
+
     /// Resolves when this silent connection must close to make room.
     async fn evicted(&self) {
         self.evict.notified().await;
@@ -221,9 +280,17 @@ impl Drop for Slot {
         counts.total -= 1;
         counts.warned_total = false;
         counts.silent.retain(|(id, _)| *id != self.id);
+        if self.raw {
+            counts.raw -= 1;
+            counts.warned_raw = false;
+        }
         if let Some(entry) = counts.by_source.get_mut(&self.source) {
             entry.open -= 1;
             entry.warned = false;
+            if self.raw {
+                entry.raw -= 1;
+                entry.warned_raw = false;
+            }
             if entry.open == 0 {
                 counts.by_source.remove(&self.source);
             }
@@ -298,7 +365,7 @@ async fn accept_one(
     hello: &Hello,
     policy: &Policy,
     events: mpsc::Sender<SessionEvent>,
-    slot: Slot,
+    mut slot: Slot,
 ) -> Result<(), String> {
     let mut first = [0u8; 8];
     let peeked = tokio::select! {
@@ -338,6 +405,14 @@ async fn accept_one(
             return Err(why);
         }
         _ => {
+            if let Err(full) = slot.raw() {
+                if full.first {
+                    tracing::warn!("refusing raw text sessions: {}", full.why);
+                }
+                let told = format!("lantalk: refused: {}; try again later\n", full.why);
+                close_politely(stream, Some(&told), seen[0]).await;
+                return Err(format!("raw text session refused: {}", full.why));
+            }
             raw::run(stream, next_session_id(), events).await;
             drop(slot);
             return Ok(());
@@ -517,6 +592,52 @@ mod tests {
         assert_eq!(limits.lock().total, 0);
     }
 
+    #[test]
+    fn raw_sessions_are_capped_in_total_and_per_source() {
+        let limits = Arc::new(Limits::default());
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut held = Vec::new();
+        for _ in 0..MAX_RAW_PER_SOURCE {
+            let mut slot = limits.admit(a).unwrap();
+            slot.raw().unwrap();
+            held.push(slot);
+        }
+        // The host is at its raw cap: reported once, its connections are
+        // still admitted (a framed session is not raw).
+        let mut more = limits.admit(a).unwrap();
+        let full = more.raw().unwrap_err();
+        assert!(
+            full.first && full.why.ends_with("from 10.0.0.1"),
+            "{full:?}"
+        );
+        let mut again = limits.admit(a).unwrap();
+        assert!(!again.raw().unwrap_err().first, "reported once");
+        drop((more, again));
+        // Other hosts up to the total.
+        for host in 1..MAX_RAW / MAX_RAW_PER_SOURCE {
+            let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 1, host as u8));
+            for _ in 0..MAX_RAW_PER_SOURCE {
+                let mut slot = limits.admit(ip).unwrap();
+                slot.raw().unwrap();
+                held.push(slot);
+            }
+        }
+        assert_eq!(limits.lock().raw, MAX_RAW);
+        let mut late = limits.admit("10.0.2.1".parse().unwrap()).unwrap();
+        let full = late.raw().unwrap_err();
+        assert!(full.first, "{full:?}");
+        assert_eq!(full.why, format!("{MAX_RAW} raw text sessions open"));
+        // One closes: the next raw session takes its place.
+        held.pop();
+        late.raw().unwrap();
+        drop((held, late));
+        let counts = limits.lock();
+        assert!(
+            counts.total == 0 && counts.raw == 0 && counts.by_source.is_empty(),
+            "every slot freed"
+        );
+    }
+
     fn test_hello() -> Hello {
         Hello {
             proto: crate::protocol::PROTO_VERSION,
@@ -544,6 +665,33 @@ mod tests {
     }
 
     const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    /// A raw text client over its host's raw cap reads one line saying
+    /// why, then the end of the stream.
+    #[tokio::test]
+    async fn refused_raw_text_is_told_why_in_one_line() {
+        let limits = Arc::new(Limits::default());
+        let (events, _rx) = mpsc::channel(4);
+        let (hello, policy) = (test_hello(), Policy::plaintext());
+        let mut raw = Vec::new();
+        for _ in 0..MAX_RAW_PER_SOURCE {
+            let mut slot = limits.admit(LOCALHOST).unwrap();
+            slot.raw().unwrap();
+            raw.push(slot);
+        }
+        let (mut client, server) = pair().await;
+        client.write_all(b"hello\n").await.unwrap();
+        let slot = limits.admit(LOCALHOST).unwrap();
+        let (why, told) = tokio::join!(
+            accept_one(server, &hello, &policy, events, slot),
+            read_all(client)
+        );
+        assert!(why.unwrap_err().contains("raw text session refused"));
+        assert_eq!(
+            told,
+            "lantalk: refused: 4 raw text sessions open from 127.0.0.1; try again later\n"
+        );
+    }
 
     /// A raw session that receives nothing for ten minutes is told so and
     /// closed, and its slot freed; a peer typing a line every nine minutes
@@ -593,6 +741,7 @@ mod tests {
         );
         session.await.unwrap().unwrap();
         drop(handle);
-        assert_eq!(limits.lock().total, 0, "its slot is freed");
+        let counts = limits.lock();
+        assert!(counts.total == 0 && counts.raw == 0, "its slot is freed");
     }
 }
