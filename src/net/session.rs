@@ -292,6 +292,13 @@ pub async fn handshake(
 }
 
 impl Handshaken {
+    /// Closes the connection without starting the session (the listener
+    /// turned the peer away): shuts our side down and lingers briefly, as
+    /// after an `error`, but without one.
+    pub(super) async fn close(self) {
+        abort(self.reader, self.writer, None).await;
+    }
+
     /// Starts the reader and writer tasks. Events go to `events`, tagged with `sid`.
     pub fn start(self, sid: SessionId, events: mpsc::Sender<SessionEvent>) -> SessionHandle {
         self.start_holding(sid, events, ())
