@@ -462,17 +462,21 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
     });
     drop(advert);
 
-    // (a) "b" advertised with the relay's own key and id, under another
-    // nickname (finding 3): the name typed is known by B's key, and an
-    // advert for it must offer that key. Refused before connecting.
+    // (a) "b" advertised with a relay's own key and id under another
+    // nickname, the relay naming both hellos after that nickname (finding
+    // 3: the lookup matched the instance, the TLS choice used the nick, the
+    // pin check the hello name, all the spoofer's). The name typed is known
+    // by B's key, and an advert for it must offer that key: refused before
+    // connecting.
+    let (mut evil, evil_port, fe) = mitm(&lan, M, &b_addr, &["--rewrite-id", "--name", "evil"]);
     let advert = advertise_as(
         &lan,
         M,
         "b",
         "evil",
-        relay_port,
-        &fm.peer_id(),
-        Some(&fm.to_string()),
+        evil_port,
+        &fe.peer_id(),
+        Some(&fe.to_string()),
     );
     let started = Instant::now();
     let out = a.send(&[], "b", "spoofed advert, for b only");
@@ -482,11 +486,18 @@ fn a_relay_answering_for_a_pinned_peer_is_refused_on_both_sides() {
         &out,
         &format!(
             "the advert for \"b\" offers the key {}, but \"b\" is known by {}: not sent",
-            fm.grouped(),
+            fe.grouped(),
             fb.grouped()
         ),
     );
     drop(advert);
+    let spoofed_saw = evil.drain_out();
+    assert_eq!(
+        spoofed_saw.len(),
+        1,
+        "the spoofed advert's relay was connected to: {spoofed_saw:#?}"
+    );
+    drop(evil);
 
     // (a) The relay's address typed: whoever answers is reached, but a key
     // met for the first time is said to be one, and not to be the "b" that

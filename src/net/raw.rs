@@ -3,7 +3,8 @@
 //! `b"Hey there"`). Bytes are decoded as UTF-8 (invalid sequences replaced);
 //! each line is a message, a partial line is delivered after a pause or at
 //! close, and very long lines arrive in pieces. Replies are written back as
-//! lines. There are no acks: a raw peer cannot send them.
+//! lines. There are no acks: a raw peer cannot send them. A session that
+//! receives nothing for [`IDLE_TIMEOUT`] is closed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,11 +13,12 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::outbox::{Outbox, Wire};
 use super::session::{CloseReason, SessionEvent, SessionHandle, SessionId};
 use crate::peer::{PeerId, PeerInfo, PeerKind};
-use crate::protocol::Text;
+use crate::protocol::{Message, Text};
 
 /// A partial line (no newline yet) is delivered after this long without more bytes.
 pub const PARTIAL_LINE_DELAY: Duration = Duration::from_millis(500);
@@ -24,7 +26,25 @@ pub const PARTIAL_LINE_DELAY: Duration = Duration::from_millis(500);
 /// Longer lines are delivered in pieces of at most this many bytes.
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// Runs a raw text session on `stream` until the peer closes it.
+/// A raw text session that receives nothing for this long is closed, after
+/// a last line telling the peer why. A raw peer cannot be pinged, and TCP
+/// keepalive only notices a peer that is gone, not one that stays connected
+/// and silent: without this, idle `nc`s and scripts would hold their slots
+/// (and [`super::listener::MAX_RAW`]) for good. Ten minutes is long enough
+/// for a person to read, think and type; every byte the peer sends starts
+/// the wait again, and what we send does not.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// What the peer is told when its session is closed for [`IDLE_TIMEOUT`].
+fn idle_line() -> String {
+    format!(
+        "lantalk: closed: nothing received for {} minutes",
+        IDLE_TIMEOUT.as_secs() / 60
+    )
+}
+
+/// Runs a raw text session on `stream` until the peer closes it, or
+/// sends nothing for [`IDLE_TIMEOUT`].
 pub(super) async fn run(stream: TcpStream, sid: SessionId, events: mpsc::Sender<SessionEvent>) {
     let _ = stream.set_nodelay(true);
     watch_link(&stream);
@@ -47,6 +67,7 @@ pub(super) async fn run(stream: TcpStream, sid: SessionId, events: mpsc::Sender<
     let mut lines = Lines::default();
     let mut buf = vec![0u8; 16 * 1024];
     let mut count = Counter::new();
+    let mut last_byte = Instant::now();
     let reason = loop {
         let read_result = if lines.has_partial() {
             match tokio::time::timeout(PARTIAL_LINE_DELAY, read.read(&mut buf)).await {
@@ -60,13 +81,26 @@ pub(super) async fn run(stream: TcpStream, sid: SessionId, events: mpsc::Sender<
                 }
             }
         } else {
-            read.read(&mut buf).await
+            let idle_until = last_byte + IDLE_TIMEOUT;
+            match tokio::time::timeout_at(idle_until, read.read(&mut buf)).await {
+                Ok(result) => result,
+                Err(_) => {
+                    let text = Text {
+                        id: String::new(),
+                        ts: super::now_ms(),
+                        body: idle_line(),
+                    };
+                    outbox.push(Some(&Message::Text(text)), false);
+                    break CloseReason::Idle;
+                }
+            }
         };
         match read_result {
             Ok(0) => break CloseReason::Eof,
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break CloseReason::Timeout,
             Err(e) => break CloseReason::Io(e.to_string()),
             Ok(n) => {
+                last_byte = Instant::now();
                 if !emit(&events, sid, &mut count, lines.push(&buf[..n])).await {
                     break CloseReason::Local;
                 }

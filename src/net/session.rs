@@ -120,6 +120,9 @@ pub enum CloseReason {
     /// Nothing arrived for [`PEER_TIMEOUT`] despite a ping: the peer's
     /// process or link is gone.
     Timeout,
+    /// A raw text session received nothing for [`super::raw::IDLE_TIMEOUT`]
+    /// (it cannot be pinged; the peer was told in a last line).
+    Idle,
     /// The socket failed.
     Io(String),
 }
@@ -136,6 +139,11 @@ impl std::fmt::Display for CloseReason {
                 f,
                 "the peer stopped responding (nothing for {} s)",
                 PEER_TIMEOUT.as_secs()
+            ),
+            Self::Idle => write!(
+                f,
+                "nothing received for {} minutes",
+                super::raw::IDLE_TIMEOUT.as_secs() / 60
             ),
             Self::Io(why) => write!(f, "connection error: {why}"),
         }
@@ -303,6 +311,13 @@ pub async fn handshake(
 }
 
 impl Handshaken {
+    /// Closes the connection without starting the session (the listener
+    /// turned the peer away): shuts our side down and lingers briefly, as
+    /// after an `error`, but without one.
+    pub(super) async fn close(self) {
+        abort(self.reader, self.writer, None).await;
+    }
+
     /// Starts the reader and writer tasks. Events go to `events`, tagged with `sid`.
     pub fn start(self, sid: SessionId, events: mpsc::Sender<SessionEvent>) -> SessionHandle {
         self.start_holding(sid, events, ())
