@@ -1310,7 +1310,16 @@ fn framed_session_floods_leave_the_reserve_to_a_pinned_peer() {
         "a peer with a new key was not turned away twice within {WAIT:?}: {:?}; flood {view:?}",
         stranger_send.drain_err()
     );
-    stranger_send.kill();
+    // ... and gives up after its 10 s without an ack, rather than for ever.
+    let gave_up = Instant::now();
+    let status = stranger_send.wait_exit(Duration::from_secs(40));
+    let said = stranger_send.drain_err().join("\n");
+    assert_eq!(status.code(), Some(4), "{said}");
+    assert!(said.contains("were not acknowledged"), "{said}");
+    println!(
+        "figure: the turned-away `send` gave up (exit 4) {:.1} s after its second try",
+        gave_up.elapsed().as_secs_f64()
+    );
     let again = flood.report();
     println!(
         "figure: listen: {opened} framed sessions in clear from {} hosts: {} held (shared slots {SHARED}), {} closed, {} still held at the end; a peer with a new key was turned away twice (`lantalk send` connecting again); a peer pinned before sent a text through the reserve ({RESERVED} slots), `lantalk send` exited 0 after {:.0} ms; RSS before / during: {} / {}",

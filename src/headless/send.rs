@@ -443,6 +443,11 @@ impl Pump<'_> {
         // failed, while no session is open.
         let mut dropped: Option<String> = None;
         let mut retry_failed: Option<String> = None;
+        // A session opened again gives the acks a fresh ACK_TIMEOUT once
+        // per ack received: a peer that lets us in and closes again at once
+        // (a listener turning newcomers away during a flood) would
+        // otherwise keep `send` trying for ever.
+        let mut reopen_credit = true;
         let mut batch = Vec::with_capacity(LINES_AT_ONCE);
         let closed = loop {
             if input_done && in_flight.is_empty() {
@@ -466,6 +471,7 @@ impl Pump<'_> {
                         }
                         if in_flight.len() < before {
                             deadline = Instant::now() + ACK_TIMEOUT;
+                            reopen_credit = true;
                         }
                     }
                     Some(NetEvent::SessionClosed { peer, reason, connected: false, .. }) if peer == to => {
@@ -481,7 +487,10 @@ impl Pump<'_> {
                     Some(NetEvent::SessionOpened { peer, .. }) if peer.id == to => {
                         dropped = None;
                         retry_failed = None;
-                        deadline = Instant::now() + ACK_TIMEOUT;
+                        if reopen_credit {
+                            deadline = Instant::now() + ACK_TIMEOUT;
+                            reopen_credit = false;
+                        }
                     }
                     Some(NetEvent::Waiting { to: peer, reason, retry_in, .. }) if peer == to && dropped.is_some() => {
                         // The next try would come after the deadline: give up now.
