@@ -24,7 +24,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 /// Accepts the next connection that speaks in clear, as a plaintext-only
 /// server would: `lantalk send HOST:PORT` tries TLS first (first byte
-/// 0x16) and comes back in clear when the server drops that attempt.
+/// 0x16) and comes back in clear when the server closes that attempt.
 /// Panics, instead of hanging the test, when no such connection comes
 /// within [`WAIT`].
 #[track_caller]
@@ -48,7 +48,15 @@ pub fn accept_plaintext(listener: &TcpListener) -> TcpStream {
         stream.set_read_timeout(Some(WAIT)).unwrap();
         let mut first = [0u8; 1];
         match stream.peek(&mut first) {
-            Ok(1) if first[0] == 0x16 => continue,
+            Ok(1) if first[0] == 0x16 => {
+                // What a lantalk from before TLS does: close politely and
+                // drain (dropping unread input would reset the connection,
+                // which `send` rightly takes for an attack, not for an old
+                // peer).
+                let _ = stream.shutdown(std::net::Shutdown::Write);
+                let _ = std::io::copy(&mut &stream, &mut std::io::sink());
+                continue;
+            }
             _ => return stream,
         }
     }
