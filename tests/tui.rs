@@ -28,6 +28,12 @@ fn start_tui(tmux: &mut Tmux, lan: &Lan, i: usize, name: &str, dir: &Path, size:
     tmux.new_session(name, size.0, size.1, &format!("exec {cmd}"));
 }
 
+/// Runs the chat screen of session `name` again, in its (dead) pane.
+fn restart_tui(tmux: &Tmux, lan: &Lan, i: usize, name: &str, dir: &Path) {
+    let cmd = lan.shell_command(i, name, &["--data-dir", dir.to_str().unwrap()]);
+    tmux.respawn(name, &format!("exec {cmd}"));
+}
+
 /// Prints the TUIs' log files if the test fails, for the cause behind a screen.
 struct LogsOnFailure(Vec<PathBuf>);
 
@@ -614,8 +620,7 @@ fn waiting_texts_survive_a_restart_and_reach_the_peer_once_in_order() {
     // its waiting texts are back from history.
     tmux.keys("phone", &["C-c"]);
     assert_eq!(tmux.wait_dead("phone", WAIT), Some(0));
-    tmux.ok(&["kill-session", "-t", "phone"]);
-    start_tui(&mut tmux, &lan, PHONE, "phone", &phone_dir, (100, 30));
+    restart_tui(&tmux, &lan, PHONE, "phone", &phone_dir);
     let screen = tmux.wait_screen(
         "phone",
         "the old conversation with its waiting texts",

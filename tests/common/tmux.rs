@@ -123,6 +123,13 @@ impl Tmux {
         }
     }
 
+    /// Runs the shell command `cmd` again in session `name`'s pane (dead or
+    /// not), same size. Unlike killing the session and starting a new one,
+    /// the server stays: no race with a server exiting with its last session.
+    pub fn respawn(&self, name: &str, cmd: &str) {
+        self.ok(&["respawn-pane", "-k", "-t", name, cmd]);
+    }
+
     /// A format (`#{pane_dead}` …) expanded for the pane of session `name`.
     pub fn display(&self, name: &str, format: &str) -> String {
         self.ok(&["display-message", "-p", "-t", name, format])
