@@ -169,7 +169,8 @@ async fn chat_screen(
         net: options.node(&me, Role::Chat, history)?,
         msg_prefix: lantalk::options::message_prefix()?,
         bell: bell && file.bell(),
-        theme: file.theme(),
+        // https://no-color.org: a non-empty NO_COLOR turns colour off.
+        theme: file.theme_for(std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())),
         log_path,
         data_dir: me.dir.clone(),
     };
