@@ -6,6 +6,10 @@
 //! A peer id is opaque: nothing parses it back to learn what kind of peer it
 //! names. The kind travels beside it (in the session-opened event, in the
 //! history's `kind` column, in the chat screen's peer list).
+//!
+//! Also what an address typed by hand means: [`with_default_port`] (no port
+//! is port [`DEFAULT_PORT`]) and [`is_ip_address`] (an address, not a name
+//! to discover).
 
 use std::fmt;
 use std::net::IpAddr;
