@@ -182,3 +182,37 @@ fn send_to_an_address_without_a_port_dials_7342() {
         laptop.wait_out(SECS(10), |l| l == format!("phone: {text}"));
     }
 }
+
+/// `/connect IP` in the chat screen means port 7342 (it used to print only
+/// its usage).
+#[test]
+#[ignore = "needs root (network namespaces) and tmux"]
+fn chat_screen_connect_to_an_address_without_a_port_dials_7342() {
+    let lan = Lan::new("connect_without_a_port", 2);
+    let dirs = tempfile::tempdir().unwrap();
+    let laptop_dir = dirs.path().join("laptop");
+    let mut laptop = lan.spawn(
+        0,
+        "laptop",
+        &[
+            "--no-mdns",
+            "--data-dir",
+            laptop_dir.to_str().unwrap(),
+            "listen",
+        ],
+    );
+    laptop.wait_err(SECS(10), |l| l.contains("listening on port 7342"));
+    let phone_dir = dirs.path().join("phone");
+    let cmd = lan.shell_command(
+        1,
+        "phone",
+        &["--no-mdns", "--data-dir", phone_dir.to_str().unwrap()],
+    );
+    let mut tmux = common::tmux::Tmux::new();
+    tmux.new_session("phone", 100, 30, &format!("exec {cmd}"));
+    tmux.wait_for("phone", "Message", SECS(10));
+    tmux.type_text("phone", &format!("/connect {}", lan.addr(0)));
+    tmux.keys("phone", &["Enter"]);
+    tmux.wait_for("phone", "reached laptop#", SECS(10));
+    laptop.wait_err(SECS(10), |l| l.contains("phone connected from"));
+}
