@@ -75,7 +75,8 @@ pub enum Command {
     /// input is a message (`tail -f log | lantalk send laptop`).
     Send {
         /// Peer name or host as found by mDNS (`laptop`, `laptop.local`), or
-        /// HOST:PORT / IP:PORT to skip discovery
+        /// HOST:PORT, or an IP address with or without a port (`10.0.0.2`,
+        /// `::1`, `[::1]:7342`; without one, 7342) to skip discovery
         peer: String,
         /// The message; words are joined with spaces
         text: Vec<String>,
