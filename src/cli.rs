@@ -15,7 +15,7 @@ Exit codes:
 /// Chat between devices on the same LAN: peers find each other by name over
 /// mDNS and talk over TCP. Without a command, opens the chat screen.
 #[derive(Debug, Parser)]
-#[command(name = "lantalk", version, after_help = EXIT_CODES)]
+#[command(name = "lantalk", version = env!("LANTALK_VERSION"), after_help = EXIT_CODES)]
 pub struct Cli {
     /// Options that apply to every command.
     #[command(flatten)]
@@ -35,8 +35,9 @@ pub struct Global {
     /// chosen with /name, else this machine's hostname]
     #[arg(long, global = true, value_name = "NAME", value_parser = parse_name)]
     pub name: Option<String>,
-    /// TCP port to listen on; 0 picks any free port [default: 7342, or a free
-    /// port if 7342 is busy]
+    /// TCP port the chat screen and `listen` listen on; 0 picks any free
+    /// port [default: 7342, or a free port if 7342 is busy]. `send` does
+    /// not listen and ignores it: give the peer's port in PEER (HOST:PORT)
     #[arg(long, global = true, value_name = "N")]
     pub port: Option<u16>,
     /// Use only this network interface for mDNS (repeatable)
@@ -74,7 +75,8 @@ pub enum Command {
     /// input is a message (`tail -f log | lantalk send laptop`).
     Send {
         /// Peer name or host as found by mDNS (`laptop`, `laptop.local`), or
-        /// HOST:PORT / IP:PORT to skip discovery
+        /// HOST:PORT, or an IP address with or without a port (`10.0.0.2`,
+        /// `::1`, `[::1]:7342`; without one, 7342) to skip discovery
         peer: String,
         /// The message; words are joined with spaces
         text: Vec<String>,
@@ -97,17 +99,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show the stored conversation with a peer, oldest first
+    /// Show the stored conversation with a peer, oldest first, or without
+    /// PEER the conversations
     ///
     /// Lines read `YYYY-MM-DD HH:MM NAME: TEXT` (local time, the sender's
-    /// clock). Without a history, or with no conversation with PEER, exits 3
-    /// (the known conversations are listed).
+    /// clock); a text to a raw peer (which never acknowledges) ends in
+    /// `(sent)`. Without PEER, one line per conversation, newest first:
+    /// `YYYY-MM-DD HH:MM  NAME  KIND[, N undelivered]`. Without a history,
+    /// or with no conversation with PEER, exits 3 (the known conversations
+    /// are listed).
     History {
         /// The peer: its name (the latest one, case-insensitive), its peer id,
         /// or `raw IP` for a raw text peer
-        peer: String,
+        peer: Option<String>,
         /// One JSON object per message (seq, peer, name, outgoing, id, ts,
-        /// body, state), one per line
+        /// body, state), one per line; without PEER, one per conversation
+        /// (peer, name, kind, last_ts, undelivered)
         #[arg(long)]
         json: bool,
         /// Show the newest N messages (or matches)
@@ -150,6 +157,20 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Print a completion script for SHELL on standard output
+    ///
+    /// bash: `lantalk completions bash > ~/.local/share/bash-completion/completions/lantalk`;
+    /// zsh: `lantalk completions zsh > "${fpath[1]}/_lantalk"`;
+    /// fish: `lantalk completions fish > ~/.config/fish/completions/lantalk.fish`
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on standard output
+    ///
+    /// Read it with `lantalk man | man -l -`, or install it:
+    /// `lantalk man > ~/.local/share/man/man1/lantalk.1`
+    Man,
 }
 
 /// A display name: what `/name` takes (an mDNS label holds 63 bytes).

@@ -209,9 +209,21 @@ impl Config {
     /// The built-in theme with the file's colours in place.
     #[must_use]
     pub fn theme(&self) -> Theme {
+        self.theme_for(false)
+    }
+
+    /// The file's colours over the built-in theme, or over no colour at all
+    /// when `no_color` (`NO_COLOR` is set): a colour the file names is
+    /// still used, as no-color.org asks of configuration files.
+    #[must_use]
+    pub fn theme_for(&self, no_color: bool) -> Theme {
         let c = &self.colours;
         let pick = |set: Option<Colour>, default: Color| set.map_or(default, |c| c.0);
-        let d = Theme::default();
+        let d = if no_color {
+            Theme::monochrome()
+        } else {
+            Theme::default()
+        };
         Theme {
             own: pick(c.own, d.own),
             peer: pick(c.peer, d.peer),

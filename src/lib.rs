@@ -24,7 +24,8 @@
 //!              sessions (heartbeat, deadlines), raw text sessions, dialling, the
 //!              policy (who is trusted), discovery (the only module naming mdns_sd),
 //!              duplicate detection
-//! peer.rs      who a peer is: PeerId, PeerKind and what each kind can do (plain data)
+//! peer.rs      who a peer is: PeerId, PeerKind and what each kind can do, and where
+//!              (an address typed without a port means port 7342) (plain data)
 //! protocol/    wire format: messages, codec, handshake rules, refusals, fingerprints and
 //!              the verification code (no sockets)
 //! identity.rs  who we are: display name, key pair and certificate in the data directory

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory as _, Parser};
 use lantalk::cli::{Cli, Command, Global};
 use lantalk::config::{self, Config};
 use lantalk::headless::{self, Exit, Failure};
@@ -22,6 +22,19 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
     };
+    // Generated from the argument types alone: no config, no runtime.
+    match cli.command {
+        Some(Command::Completions { shell }) => {
+            return print_generated(|out| {
+                clap_complete::generate(shell, &mut Cli::command(), "lantalk", out);
+                Ok(())
+            });
+        }
+        Some(Command::Man) => {
+            return print_generated(|out| clap_mangen::Man::new(Cli::command()).render(out));
+        }
+        _ => {}
+    }
     // Flags > config file > built-in defaults.
     let config = match config::load(cli.global.config.as_deref()) {
         Ok(config) => config,
@@ -69,6 +82,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes what `generate` makes (a completion script, the manual page) on
+/// standard output; a closed pipe (`| head`) is no failure.
+fn print_generated(
+    generate: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> ExitCode {
+    let mut out = Vec::new();
+    let written = generate(&mut out).and_then(|()| {
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(&out).and_then(|()| stdout.flush())
+    });
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            status!("cannot write to standard output: {e}");
+            ExitCode::from(Exit::Other as u8)
+        }
+        _ => ExitCode::SUCCESS,
+    }
+}
+
 /// The options every command takes, from the command line (already filled
 /// in from the config file).
 fn options(global: &Global) -> Options {
@@ -100,11 +133,13 @@ async fn run(options: &Options, command: Command) -> Result<(), Failure> {
             json,
             limit,
             search,
-        } => headless::history(options, &peer, json, limit as usize, search).await,
+        } => headless::history(options, peer.as_deref(), json, limit as usize, search).await,
         Command::Trust { peer, fingerprint } => {
             headless::trust(options, &peer, fingerprint.as_deref()).await
         }
         Command::Verify { peer, yes } => headless::verify(options, &peer, yes).await,
+        // Handled before the runtime starts.
+        Command::Completions { .. } | Command::Man => Ok(()),
     }
 }
 
@@ -134,7 +169,8 @@ async fn chat_screen(
         net: options.node(&me, Role::Chat, history)?,
         msg_prefix: lantalk::options::message_prefix()?,
         bell: bell && file.bell(),
-        theme: file.theme(),
+        // https://no-color.org: a non-empty NO_COLOR turns colour off.
+        theme: file.theme_for(std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())),
         log_path,
         data_dir: me.dir.clone(),
     };

@@ -6,9 +6,49 @@
 //! A peer id is opaque: nothing parses it back to learn what kind of peer it
 //! names. The kind travels beside it (in the session-opened event, in the
 //! history's `kind` column, in the chat screen's peer list).
+//!
+//! Also what an address typed by hand means: [`with_default_port`] (no port
+//! is port [`DEFAULT_PORT`]) and [`is_ip_address`] (an address, not a name
+//! to discover).
 
 use std::fmt;
 use std::net::IpAddr;
+
+/// The TCP port lantalk listens on unless told otherwise, and the port an
+/// address typed without one means.
+pub const DEFAULT_PORT: u16 = 7342;
+
+/// An address as typed, with the port made explicit: `10.0.0.2`,
+/// `laptop.lan`, `::1` and `[::1]` mean port [`DEFAULT_PORT`]
+/// (`10.0.0.2:7342`, `laptop.lan:7342`, `[::1]:7342`); `HOST:PORT` and
+/// `[IPv6]:PORT` are returned as they are. Nothing is resolved.
+pub fn with_default_port(typed: &str) -> String {
+    if let Some(inside) = typed.strip_prefix('[') {
+        // `[::1]` (no port) or `[::1]:7342` (as typed).
+        return match inside.strip_suffix(']') {
+            Some(_) => format!("{typed}:{DEFAULT_PORT}"),
+            None => typed.to_owned(),
+        };
+    }
+    match typed.matches(':').count() {
+        0 => format!("{typed}:{DEFAULT_PORT}"),
+        1 => typed.to_owned(),
+        // Two colons or more: a bare IPv6 address (`::1`, `fe80::1%eth0`).
+        _ => format!("[{typed}]:{DEFAULT_PORT}"),
+    }
+}
+
+/// Whether `typed` is an IP address, with or without a port or brackets
+/// (`10.0.0.2`, `10.0.0.2:7342`, `::1`, `[::1]`, `[fe80::1%eth0]:7342`):
+/// something to dial as it is, never a name to look for on the network.
+pub fn is_ip_address(typed: &str) -> bool {
+    let bare = typed
+        .strip_prefix('[')
+        .and_then(|t| t.split_once(']'))
+        .map_or(typed, |(inside, _)| inside);
+    let bare = bare.split_once('%').map_or(bare, |(ip, _scope)| ip);
+    bare.parse::<IpAddr>().is_ok() || typed.parse::<std::net::SocketAddr>().is_ok()
+}
 
 /// The key of a peer: for a lantalk peer the 32-hex id its certificate
 /// proves (or the id it claims, without one); for a raw text peer a key
@@ -220,6 +260,48 @@ pub struct PeerInfo {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_address_without_a_port_means_the_default_port() {
+        for (typed, meant) in [
+            ("10.66.0.2", "10.66.0.2:7342"),
+            ("10.66.0.2:9000", "10.66.0.2:9000"),
+            ("laptop.lan", "laptop.lan:7342"),
+            ("laptop.lan:9000", "laptop.lan:9000"),
+            ("::1", "[::1]:7342"),
+            ("[::1]", "[::1]:7342"),
+            ("[::1]:9000", "[::1]:9000"),
+            ("fe80::1%eth0", "[fe80::1%eth0]:7342"),
+            ("[fe80::1%eth0]:9000", "[fe80::1%eth0]:9000"),
+        ] {
+            assert_eq!(with_default_port(typed), meant, "{typed}");
+        }
+    }
+
+    #[test]
+    fn ip_addresses_are_told_from_names() {
+        for ip in [
+            "10.66.0.2",
+            "10.66.0.2:7342",
+            "::1",
+            "[::1]",
+            "[::1]:7342",
+            "fe80::1%eth0",
+            "[fe80::1%eth0]:7342",
+        ] {
+            assert!(is_ip_address(ip), "{ip}");
+        }
+        for name in [
+            "laptop",
+            "laptop.local",
+            "laptop:7342",
+            "[laptop]",
+            "10.66.0",
+        ] {
+            assert!(!is_ip_address(name), "{name}");
+        }
+    }
+
     use super::*;
 
     #[test]

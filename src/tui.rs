@@ -66,6 +66,11 @@ pub async fn run(config: TuiConfig) -> anyhow::Result<()> {
     );
     app.bell = config.bell;
     app.theme = config.theme;
+    // The theme already leaves colour out under NO_COLOR (see
+    // `Config::theme_for`); what colour it still has, the config file asked
+    // for, and no-color.org lets a configuration file override NO_COLOR.
+    // crossterm would drop those too on its own.
+    crossterm::style::force_color_output(true);
     let signals = shutdown_signal().context("cannot watch for signals")?;
     let mut terminal = enter(&config.log_path).context("cannot set up the terminal")?;
     let (commands, events, node_task) = node::spawn(config.net);

@@ -339,11 +339,21 @@ fn status_port(screen: &str) -> Option<u16> {
 /// sender's conversation opens by itself; the second's is not on screen,
 /// which is what rings the bell.
 fn chat_screen(tmux: &mut Tmux, name: &str, config: Option<&Path>) -> (String, String, bool) {
+    chat_screen_with(tmux, name, config, "")
+}
+
+/// [`chat_screen`] with `env` (`NAME=VALUE ...`) in lantalk's environment.
+fn chat_screen_with(
+    tmux: &mut Tmux,
+    name: &str,
+    config: Option<&Path>,
+    env: &str,
+) -> (String, String, bool) {
     let home = ConfigHome::empty();
     let data = data_dir();
     let config = config.map_or(String::new(), |c| format!("--config {}", c.display()));
     let cmd = format!(
-        "exec env XDG_CONFIG_HOME={} {BIN} --no-mdns --port 0 --data-dir {} {config}",
+        "exec env XDG_CONFIG_HOME={} {env} {BIN} --no-mdns --port 0 --data-dir {} {config}",
         home.dir.path().display(),
         data.path().display()
     );
@@ -407,6 +417,61 @@ fn the_chat_screen_takes_name_bell_and_colours_from_the_file() {
             .any(|s| s.contains("38;2;255;0;128")),
         "{colours:?}"
     );
+}
+
+/// The colour parameters (30–38, 40–48, 90–97, 100–107: a foreground or
+/// background colour; 39 and 49 are the terminal's own) of the SGR
+/// sequences in a `capture-pane -e` screen.
+fn colours_in(screen: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (at, _) in screen.match_indices("\x1b[") {
+        let rest = &screen[at + 2..];
+        let Some(end) = rest.find(|c: char| !(c.is_ascii_digit() || c == ';')) else {
+            continue;
+        };
+        if !rest[end..].starts_with('m') {
+            continue;
+        }
+        let params = &rest[..end];
+        let colour = params.split(';').any(|p| {
+            matches!(
+                p.parse::<u16>(),
+                Ok(30..=38 | 40..=48 | 90..=97 | 100..=107)
+            )
+        });
+        if colour {
+            found.push(params.to_owned());
+        }
+    }
+    found
+}
+
+/// no-color.org: a non-empty `NO_COLOR` turns colour off (an empty one
+/// does not), and a colour the config file names is still used.
+#[test]
+#[ignore = "needs tmux"]
+fn no_color_turns_the_chat_screens_colours_off() {
+    let mut tmux = Tmux::with_config(TMUX_CONF);
+    let (_, colours, _) = chat_screen_with(&mut tmux, "coloured", None, "NO_COLOR=");
+    assert!(
+        !colours_in(&colours).is_empty(),
+        "no colour without NO_COLOR: {colours:?}"
+    );
+    let (screen, colours, _) = chat_screen_with(&mut tmux, "plain", None, "NO_COLOR=1");
+    assert!(
+        colours_in(&colours).is_empty(),
+        "colours with NO_COLOR=1: {:?}\n{}",
+        colours_in(&colours),
+        framed(&screen)
+    );
+    // Still bold, reversed: the focused pane and the unread count stand out.
+    assert!(colours.contains("\x1b[1m"), "{colours:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pink.toml");
+    std::fs::write(&file, "[colours]\npeer = \"#ff0080\"\n").unwrap();
+    let (_, colours, _) = chat_screen_with(&mut tmux, "pink", Some(&file), "NO_COLOR=1");
+    assert_eq!(colours_in(&colours), ["38;2;255;0;128"], "{colours:?}");
 }
 
 /// For each `needle` in a `capture-pane -e` screen, the SGR sequences

@@ -1,4 +1,4 @@
-//! Commands typed in the input: `/connect HOST:PORT`, `/name NEW`,
+//! Commands typed in the input: `/connect HOST[:PORT]`, `/name NEW`,
 //! `/search WORDS`, `/verify [yes]`, `/trust KEY`, `/quit`, `/help`.
 //! Unknown commands get a hint and are never sent as messages.
 
@@ -13,13 +13,15 @@ pub(super) fn run(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
         .map_or((line, ""), |(c, a)| (c, a.trim()));
     match cmd {
         "/connect" | "/c" => {
-            if arg.is_empty() || !arg.contains(':') || arg.contains(char::is_whitespace) {
+            if arg.is_empty() || arg.contains(char::is_whitespace) {
                 return refuse(
                     app,
                     line,
-                    "usage: /connect HOST:PORT (for example /connect 192.168.1.20:7342)",
+                    "usage: /connect HOST[:PORT] (for example /connect 192.168.1.20; the port is 7342 unless given)",
                 );
             }
+            let arg = crate::peer::with_default_port(arg);
+            let arg = arg.as_str();
             app.notice = Some(format!("connecting to {arg}…"));
             app.connecting = Some(arg.to_owned());
             fx.push(Effect::Net(NetCommand::Connect(Target::Address(

@@ -105,6 +105,28 @@ fn enter_with_no_conversation_keeps_the_text_and_explains() {
 }
 
 #[test]
+fn connect_without_a_port_means_port_7342() {
+    let mut app = app();
+    for (typed, meant) in [
+        ("10.66.0.2", "10.66.0.2:7342"),
+        ("laptop.lan", "laptop.lan:7342"),
+        ("::1", "[::1]:7342"),
+        ("[::1]", "[::1]:7342"),
+        ("[::1]:9000", "[::1]:9000"),
+    ] {
+        type_str(&mut app, &format!("/connect {typed}"));
+        assert_eq!(
+            key(&mut app, KeyCode::Enter),
+            vec![Effect::Net(NetCommand::Connect(
+                crate::net::Target::Address(meant.into())
+            ))],
+            "{typed}"
+        );
+        assert_eq!(app.connecting.as_deref(), Some(meant));
+    }
+}
+
+#[test]
 fn commands_connect_name_quit_and_unknown() {
     let mut app = app();
     type_str(&mut app, "/connect 10.0.0.9:7342");
@@ -137,7 +159,7 @@ fn commands_connect_name_quit_and_unknown() {
         "the line is given back to edit"
     );
     app.input.take();
-    type_str(&mut app, "/connect nowhere");
+    type_str(&mut app, "/connect");
     assert!(key(&mut app, KeyCode::Enter).is_empty());
     assert!(
         app.notice

@@ -52,3 +52,26 @@ impl Default for Theme {
         }
     }
 }
+
+impl Theme {
+    /// No colour at all, every role in the terminal's own colour: the
+    /// defaults when `NO_COLOR` is set (<https://no-color.org>). Bold, dim
+    /// and reversed text stay.
+    #[must_use]
+    pub fn monochrome() -> Self {
+        Self {
+            own: Color::Reset,
+            peer: Color::Reset,
+            system: Color::Reset,
+            accent: Color::Reset,
+            online: Color::Reset,
+            offline: Color::Reset,
+            delivered: Color::Reset,
+            waiting: Color::Reset,
+            error: Color::Reset,
+            unread: Color::Reset,
+            notice: Color::Reset,
+            selection: Color::Reset,
+        }
+    }
+}

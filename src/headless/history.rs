@@ -1,6 +1,6 @@
-//! `lantalk history PEER [--json] [--limit N] [--search WORDS]`: the stored
-//! conversation with one peer, oldest first, from the history database of
-//! the data directory. Reads only: it never creates the database, and it can
+//! `lantalk history [PEER] [--json] [--limit N] [--search WORDS]`: the
+//! stored conversation with one peer, oldest first, or without PEER the
+//! list of conversations, from the history database of the data directory. Reads only: it never creates the database, and it can
 //! run next to a chat screen or `listen` using the same file.
 //!
 //! As in `listen`, what peers wrote reaches the terminal only through
@@ -27,7 +27,7 @@ const NAMES_SHOWN: usize = 20;
 /// `lantalk history`
 pub async fn history(
     options: &Options,
-    peer: &str,
+    peer: Option<&str>,
     json: bool,
     limit: usize,
     search: Option<String>,
@@ -51,6 +51,24 @@ pub async fn history(
     }
     let store = Store::open_existing(&dir).map_err(Failure::from_other)?;
     let conversations = store.conversations().await.map_err(Failure::from_other)?;
+    let Some(peer) = peer else {
+        if search.is_some() {
+            return Err(Failure::new(
+                Exit::Usage,
+                anyhow!("--search looks in one conversation: name the PEER"),
+            ));
+        }
+        let mut out = String::new();
+        for conversation in &conversations {
+            if json {
+                out.push_str(&json_conversation(conversation));
+            } else {
+                out.push_str(&plain_conversation(conversation, &conversations));
+            }
+            out.push('\n');
+        }
+        return write_out(&out);
+    };
     let conversation = find(&conversations, peer)?;
 
     let records = match search {
@@ -84,6 +102,11 @@ pub async fn history(
         }
         out.push('\n');
     }
+    write_out(&out)
+}
+
+/// Writes `out` on standard output.
+fn write_out(out: &str) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(out.as_bytes())
@@ -94,6 +117,55 @@ pub async fn history(
             "cannot write to standard output: {e}"
         ))),
         _ => Ok(()),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM  NAME  KIND[, N undelivered]`, newest first: NAME is
+/// what `lantalk history NAME` takes (`name#tag` where peers share a name).
+fn plain_conversation(conversation: &Conversation, all: &[Conversation]) -> String {
+    let shared = all
+        .iter()
+        .filter(|c| c.name.eq_ignore_ascii_case(&conversation.name))
+        .count()
+        > 1;
+    let name = if shared {
+        crate::peer::labelled(&conversation.name, &conversation.peer)
+    } else {
+        conversation.name.clone()
+    };
+    let undelivered = match conversation.undelivered {
+        0 => String::new(),
+        n => format!(", {n} undelivered"),
+    };
+    format!(
+        "{}  {}  {}{undelivered}",
+        local_time(conversation.last_ts),
+        sanitize::short_name(&name),
+        kind_name(&conversation.kind),
+    )
+}
+
+/// One JSON object per conversation: `peer` (its key), `name` (latest),
+/// `kind` (`lantalk` or `raw`), `last_ts` (Unix ms), `undelivered`.
+fn json_conversation(conversation: &Conversation) -> String {
+    let json = serde_json::json!({
+        "peer": conversation.peer,
+        "name": conversation.name,
+        "kind": kind_name(&conversation.kind),
+        "last_ts": conversation.last_ts,
+        "undelivered": conversation.undelivered,
+    })
+    .to_string();
+    match sanitize::json_for_terminal(&json) {
+        Cow::Borrowed(_) => json,
+        Cow::Owned(safe) => safe,
+    }
+}
+
+fn kind_name(kind: &PeerKind) -> &'static str {
+    match kind {
+        PeerKind::Lantalk => "lantalk",
+        PeerKind::Raw(_) => "raw",
     }
 }
 
@@ -179,6 +251,9 @@ fn plain_line(record: &Record, conversation: &Conversation, me: &str) -> String 
     let fate = match (record.outgoing, record.state) {
         (false, _) | (true, State::Delivered) => "",
         (true, State::Pending) => " [pending]",
+        // A raw peer never acknowledges: sent is all there is to know (the
+        // chat screen says `(sent)` too).
+        (true, State::Sent) if !conversation.kind.capabilities().acks => " (sent)",
         (true, State::Sent) => " [not acknowledged]",
         (true, State::Failed) => " [failed]",
     };
@@ -277,6 +352,47 @@ mod tests {
                 .to_string()
                 .contains("none yet")
         );
+    }
+
+    /// A reply to a raw peer reads `(sent)`, as in the chat screen: such a
+    /// peer never acknowledges, so nothing more is waited for.
+    #[test]
+    fn replies_to_raw_peers_read_sent_as_in_the_chat_screen() {
+        let reply = |peer: &str| Record {
+            seq: 1,
+            peer: peer.into(),
+            outgoing: true,
+            id: "1".into(),
+            ts: 0,
+            body: "hi".into(),
+            state: State::Sent,
+        };
+        let raw = conv("raw-192.168.1.23", "raw 192.168.1.23:5000");
+        let line = plain_line(&reply("raw-192.168.1.23"), &raw, "me");
+        assert!(line.ends_with("me: hi (sent)"), "{line}");
+        let lantalk = conv("aaaa", "laptop");
+        let line = plain_line(&reply("aaaa"), &lantalk, "me");
+        assert!(line.ends_with("me: hi [not acknowledged]"), "{line}");
+    }
+
+    #[test]
+    fn conversations_are_listed_by_the_name_history_takes() {
+        let list = [
+            conv("aaaa", "Laptop"),
+            conv("raw-192.168.1.23", "raw 192.168.1.23:5000"),
+            conv("bbbb1111", "twin"),
+            conv("cccc2222", "twin"),
+        ];
+        let lines: Vec<String> = list.iter().map(|c| plain_conversation(c, &list)).collect();
+        assert!(lines[0].ends_with("  Laptop  lantalk"), "{lines:?}");
+        assert!(
+            lines[1].ends_with("  raw 192.168.1.23:5000  raw"),
+            "{lines:?}"
+        );
+        assert!(lines[2].ends_with("  twin#bbbb  lantalk"), "{lines:?}");
+        let json: serde_json::Value = serde_json::from_str(&json_conversation(&list[1])).unwrap();
+        assert_eq!(json["kind"], "raw");
+        assert_eq!(json["peer"], "raw-192.168.1.23");
     }
 
     #[test]

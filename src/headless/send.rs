@@ -51,8 +51,17 @@ const LINES_AT_ONCE: usize = 1024;
 /// and say goodbye.
 const STOP_WAIT: Duration = Duration::from_secs(10);
 
-/// `HOST:PORT` / `IP:PORT` / `[IPv6]:PORT`, resolved; `None` if `peer` is a name to discover.
+/// `HOST:PORT` / `IP:PORT` / `[IPv6]:PORT`, or an IP address without a
+/// port (port [`DEFAULT_PORT`](crate::peer::DEFAULT_PORT)), resolved; `None`
+/// if `peer` is a name to discover.
 async fn direct_addrs(peer: &str) -> Result<Option<Vec<SocketAddr>>, Failure> {
+    let with_port;
+    let peer = if crate::peer::is_ip_address(peer) {
+        with_port = crate::peer::with_default_port(peer);
+        with_port.as_str()
+    } else {
+        peer
+    };
     if let Ok(addr) = peer.parse::<SocketAddr>() {
         return Ok(Some(vec![addr]));
     }
@@ -346,7 +355,14 @@ async fn opened(
                 reason, refusal, ..
             } => {
                 let why = refusal.map_or(reason, |r| r.to_string());
-                return Err(Failure::new(Exit::Delivery, anyhow!("{peer}: {why}")));
+                // `could not connect to 10.0.0.2:7342 (...)` already names
+                // what was typed: once is enough.
+                let why = if why.contains(peer) {
+                    why
+                } else {
+                    format!("{peer}: {why}")
+                };
+                return Err(Failure::new(Exit::Delivery, anyhow!("{why}")));
             }
             _ => {}
         }

@@ -101,8 +101,7 @@ pub const PROBATION_PINS: usize = 1024;
 
 const _: () = assert!(MAX_RAW <= SHARED && RESERVED < MAX_CONNECTIONS);
 
-/// The port lantalk listens on unless told otherwise (the tutorial's port).
-pub const DEFAULT_PORT: u16 = 7342;
+pub use crate::peer::DEFAULT_PORT;
 
 /// A bound listening socket and how it came to be on its port.
 #[derive(Debug)]

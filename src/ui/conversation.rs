@@ -123,7 +123,12 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) -> View {
             ..inner
         };
         let mark = Line::from(" new messages below ↓ ")
-            .style(Style::new().fg(Color::Black).bg(app.theme.unread).bold())
+            .style(if app.theme.unread == Color::Reset {
+                // No colour (NO_COLOR): reversed stands out as well.
+                Style::new().reversed().bold()
+            } else {
+                Style::new().fg(Color::Black).bg(app.theme.unread).bold()
+            })
             .alignment(Alignment::Center);
         frame.render_widget(ratatui::widgets::Clear, bottom);
         frame.render_widget(Paragraph::new(mark), bottom);

@@ -8,7 +8,7 @@
 use chrono::{DateTime, FixedOffset};
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::style::{Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 
@@ -52,7 +52,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, view: &SearchView) 
     ]);
     let block = Block::bordered()
         .border_type(BorderType::Rounded)
-        .border_style(Style::new().fg(Color::Cyan))
+        .border_style(super::fg(app.theme.accent))
         .title(title)
         .title_bottom(Line::from(" ↑/↓ move · Enter opens · Esc closes ").right_aligned());
     let inner = block.inner(popup);
@@ -70,7 +70,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, view: &SearchView) 
         .take(rows)
         .map(|(i, hit)| {
             let name = app.name_of(&hit.name, &hit.record.peer);
-            let line = row(hit, &name, &app.me.name, tz, cols);
+            let line = row(hit, &name, &app.me.name, tz, cols, &app.theme);
             if i == view.cursor {
                 line.patch_style(Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD))
             } else {
@@ -83,7 +83,14 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App, view: &SearchView) 
 }
 
 /// One result, exactly `width` cells wide so the highlight fills it.
-fn row(hit: &SearchHit, name: &str, me: &str, tz: FixedOffset, width: usize) -> Line<'static> {
+fn row(
+    hit: &SearchHit,
+    name: &str,
+    me: &str,
+    tz: FixedOffset,
+    width: usize,
+    theme: &crate::app::Theme,
+) -> Line<'static> {
     let r = &hit.record;
     let when = i64::try_from(r.ts)
         .ok()
@@ -105,13 +112,7 @@ fn row(hit: &SearchHit, name: &str, me: &str, tz: FixedOffset, width: usize) -> 
         sep(),
         Span::styled(
             who,
-            Style::new()
-                .fg(if r.outgoing {
-                    Color::Cyan
-                } else {
-                    Color::Green
-                })
-                .bold(),
+            super::fg(if r.outgoing { theme.own } else { theme.peer }).bold(),
         ),
         sep(),
     ];

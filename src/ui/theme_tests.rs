@@ -187,3 +187,31 @@ fn a_role_set_to_the_terminal_colour_paints_nothing() {
     assert_eq!(me.fg, Color::Reset);
     assert!(me.modifier.contains(Modifier::BOLD), "only the colour goes");
 }
+
+/// Under NO_COLOR (the monochrome theme) nothing is coloured, the unread
+/// bar stands out reversed instead of black on a colour, and search uses
+/// the theme too.
+#[test]
+fn the_monochrome_theme_paints_no_colour_anywhere() {
+    let mut app = app();
+    app.theme = Theme::monochrome();
+    app.focus = Focus::Conversation;
+    let alice = &mut app.peers[0].conversation;
+    for i in 0..40 {
+        alice
+            .entries
+            .push(own(TS, Delivery::Delivered, &format!("n{i}")));
+    }
+    alice.scroll = 5;
+    alice.unseen_below = true;
+    let t = render(&app);
+    let bar = find(&t, "new messages below");
+    assert!(bar.modifier.contains(Modifier::REVERSED), "{bar:?}");
+    for cell in t.backend().buffer().content() {
+        assert_eq!(
+            (cell.fg, cell.bg),
+            (Color::Reset, Color::Reset),
+            "{cell:?} is coloured"
+        );
+    }
+}
