@@ -11,6 +11,14 @@
 //! nothing it had read: those texts are in the history as pending or sent,
 //! and go out with the next lantalk on that data directory that meets the
 //! peer.
+//!
+//! When a lantalk already runs on the data directory (the chat screen or
+//! `listen`), `send` drives that one's node instead, through its control
+//! socket (`net::control`): same commands, same events, same code below,
+//! so the texts appear in that chat screen, go out on its sessions and are
+//! in its one history; exit codes and messages are those of a `send` on
+//! its own. The peer is still looked up here. `--no-history` keeps `send`
+//! on its own node: the running one would record the texts.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -135,7 +143,21 @@ pub async fn send(
         }
     };
     let known = config.policy.known.clone();
-    let (commands, mut events, task) = net::node::spawn(config);
+    let running = if options.history {
+        net::control::connect(&me.dir).await
+    } else {
+        None
+    };
+    let (commands, mut events, task) = match running {
+        Some(running) => {
+            tracing::info!(
+                "sending through the lantalk running on {}",
+                me.dir.display()
+            );
+            running
+        }
+        None => net::node::spawn(config),
+    };
     let _ = commands.send(NetCommand::Connect(target));
     let opened = opened(peer, discovery.is_none(), known.as_ref(), &mut events).await;
     // Only the lookup needed it.
