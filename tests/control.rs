@@ -333,3 +333,42 @@ fn names_are_looked_up_by_send_and_not_found_is_still_3() {
     laptop.wait_out(WAIT, |l| l == "phone: by name");
     phone.wait_err(WAIT, |l| l.contains("laptop connected from"));
 }
+
+#[test]
+fn require_encryption_holds_when_the_running_lantalk_does_not_require_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let phone_dir = tmp.path().join("phone");
+    // The running lantalk talks to plaintext peers; this send must not.
+    let (_phone, _) = listen_in(&phone_dir, &["--name", "phone", "--port", "0", "listen"]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/framed_peer.py");
+    let mut cmd = std::process::Command::new(common::proc::python());
+    cmd.args([script, "server", "0", "old"]);
+    let mut old = Proc::spawn(cmd);
+    let line = old.wait_out(WAIT, |l| l.contains("\"listening\""));
+    let port: Value = serde_json::from_str(&line).unwrap();
+    let to = format!("127.0.0.1:{}", port["port"]);
+
+    let mut cmd = lantalk();
+    cmd.arg("--data-dir").arg(&phone_dir).args([
+        "--require-encryption",
+        "send",
+        &to,
+        "must stay home",
+    ]);
+    let out = run(cmd, None, WAIT * 2);
+    assert_eq!(out.code(), Some(4), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("refused because encryption is required"),
+        "{}",
+        out.stderr
+    );
+    // Without the flag it goes, in plaintext, through the same lantalk.
+    send(&to, &phone_dir, "phone", &["in clear"]).assert_success();
+    old.wait_out(WAIT, |l| l.contains("in clear"));
+    let seen = old.drain_out();
+    assert!(
+        seen.iter().all(|l| !l.contains("must stay home")),
+        "a text went out in clear despite --require-encryption: {seen:#?}"
+    );
+}

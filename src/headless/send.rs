@@ -159,7 +159,14 @@ pub async fn send(
         None => net::node::spawn(config),
     };
     let _ = commands.send(NetCommand::Connect(target));
-    let opened = opened(peer, discovery.is_none(), known.as_ref(), &mut events).await;
+    let opened = opened(
+        peer,
+        discovery.is_none(),
+        known.as_ref(),
+        options.require_encryption,
+        &mut events,
+    )
+    .await;
     // Only the lookup needed it.
     drop(discovery);
     let result = match opened {
@@ -325,9 +332,10 @@ async fn namesakes(known: Option<&KnownPeers>, peer: &crate::peer::PeerInfo, fp:
 /// the first time, a peer without a key; plaintext loudly. `send NAME` to
 /// a key known by that name says nothing: scripts stay quiet.
 async fn opened(
-    peer: &str,
+    target: &str,
     typed: bool,
     known: Option<&KnownPeers>,
+    require_encryption: bool,
     events: &mut mpsc::Receiver<NetEvent>,
 ) -> Result<(PeerId, String), Failure> {
     while let Some(event) = events.recv().await {
@@ -336,6 +344,17 @@ async fn opened(
                 peer, addr, link, ..
             } => {
                 let who = escape_for_terminal(&labelled(&peer.name, &peer.id), false).into_owned();
+                // A node of our own refuses plaintext before this; the
+                // running lantalk we may be driving has its own policy.
+                if require_encryption && !link.encrypted() {
+                    return Err(Failure::new(
+                        Exit::Delivery,
+                        anyhow!(
+                            "{target}: {who} at {addr} offers no encryption; refused because \
+                             encryption is required (--require-encryption): nothing was sent"
+                        ),
+                    ));
+                }
                 match link {
                     Link::Authenticated {
                         fp, first: true, ..
@@ -368,7 +387,7 @@ async fn opened(
                 reason, refusal, ..
             } => {
                 let why = refusal.map_or(reason, |r| r.to_string());
-                return Err(Failure::new(Exit::Delivery, anyhow!("{peer}: {why}")));
+                return Err(Failure::new(Exit::Delivery, anyhow!("{target}: {why}")));
             }
             _ => {}
         }
