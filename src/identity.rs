@@ -95,6 +95,12 @@ impl Keys {
 }
 
 impl Identity {
+    /// This process holds the data directory's lock: it is the one
+    /// listening lantalk on that directory.
+    pub fn holds_lock(&self) -> bool {
+        self._lock.is_some()
+    }
+
     /// Loads (or creates) the identity in `dir_flag` or the platform data
     /// directory, named `name_flag`, or as `/name` last chose (kept in the
     /// directory: [`save_name`]), or after the host. With `listening`, the

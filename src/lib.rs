@@ -23,7 +23,8 @@
 //!              listener (connection caps), TLS (the only module configuring rustls),
 //!              sessions (heartbeat, deadlines), raw text sessions, dialling, the
 //!              policy (who is trusted), discovery (the only module naming mdns_sd),
-//!              duplicate detection
+//!              duplicate detection, control (the data directory's Unix socket
+//!              through which `send` drives the running lantalk's node)
 //! peer.rs      who a peer is: PeerId, PeerKind and what each kind can do, and where
 //!              (an address typed without a port means port 7342) (plain data)
 //! protocol/    wire format: messages, codec, handshake rules, refusals, fingerprints and

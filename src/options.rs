@@ -93,6 +93,9 @@ impl Options {
             policy: Policy::of(me, self.require_encryption)?,
             acks,
             show_history: role == Role::Chat,
+            // The lantalk holding the directory serves `send`s run on it.
+            control: (role != Role::Send && me.holds_lock())
+                .then(|| me.dir.join(crate::net::control::SOCKET)),
         })
     }
 }

@@ -171,9 +171,17 @@ impl serde::Serialize for PeerId {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for PeerId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self)
+    }
+}
+
 /// How a peer reaches us, which decides what it can do. New kinds of peers
 /// (a browser, the LocalSend app) are new variants here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub enum PeerKind {
     /// Another lantalk, or anything speaking its framed protocol
     /// (`assets/phone.py`): acknowledges, can be dialled back.
@@ -248,7 +256,7 @@ impl PeerKind {
 
 /// A peer as a session or a stored conversation knows it: id, the name it
 /// goes by, and its kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PeerInfo {
     /// Its key.
     pub id: PeerId,

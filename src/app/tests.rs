@@ -5,7 +5,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::test_support::*;
 use super::*;
 use crate::net::CloseReason;
-use crate::net::{NetCommand, NetEvent};
+use crate::net::{Link, NetCommand, NetEvent};
+use crate::peer::PeerId;
 use crate::protocol::Text;
 
 const PHONE: &str = "11111111111111111111111111111111";
@@ -706,4 +707,42 @@ fn limited_discovery_is_shown_with_its_reason() {
     );
     net(&mut app, NetEvent::DiscoveryActive);
     assert_eq!(app.discovery, DiscoveryState::Active);
+}
+
+#[test]
+fn texts_sent_with_lantalk_send_show_as_ours_and_take_their_acks() {
+    let mut app = app();
+    opened(&mut app, 1, PHONE, "phone", Link::Plain);
+    let fx = net(
+        &mut app,
+        NetEvent::Sending {
+            to: PeerId::new(PHONE),
+            texts: vec![text("x-1", "from a script"), text("x-2", "and another")],
+        },
+    );
+    // Already handed to the node: nothing to ask of it.
+    assert!(fx.is_empty(), "{fx:?}");
+    let own: Vec<_> = entries(&app, PHONE)
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EntryKind::Own { id, state } => Some((id.as_str(), e.body.as_str(), state.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        own,
+        [
+            ("x-1", "from a script", Delivery::Sending),
+            ("x-2", "and another", Delivery::Sending)
+        ]
+    );
+    net(&mut app, acked_on(1, "x-2".into()));
+    let last = entries(&app, PHONE).last().unwrap();
+    assert!(matches!(
+        &last.kind,
+        EntryKind::Own {
+            state: Delivery::Delivered,
+            ..
+        }
+    ));
 }

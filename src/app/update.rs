@@ -140,6 +140,7 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
             forget_if_idle(app, &id);
         }
         NetEvent::Text { from, text, .. } => received(app, from, text, now, fx),
+        NetEvent::Sending { to, texts } => sent_elsewhere(app, &to, texts, now),
         NetEvent::Acked { peer, ids } => {
             if let Some(entry) = find(app, &peer) {
                 let missing = ids.len() - set_state(entry, &ids, &Delivery::Delivered);
@@ -266,6 +267,41 @@ fn received(app: &mut App, peer_id: PeerId, text: Text, now: u64, fx: &mut Vec<E
         entry.unread += 1;
         ring(app, now, fx);
     }
+}
+
+/// Texts `lantalk send` handed to our node: ours, in the conversation as
+/// if typed here (their acks arrive as for those), without moving the
+/// scroll or taking the screen from another conversation.
+fn sent_elsewhere(app: &mut App, to: &PeerId, texts: Vec<Text>, now: u64) {
+    open_if_none(app, to);
+    let on_screen = app.open.as_ref() == Some(to);
+    let Some(entry) = find(app, to) else {
+        return;
+    };
+    let state = if entry.kind.capabilities().acks {
+        Delivery::Sending
+    } else {
+        Delivery::Sent
+    };
+    for text in texts {
+        push(
+            entry,
+            Entry {
+                ts: text.ts,
+                kind: EntryKind::Own {
+                    id: text.id,
+                    state: state.clone(),
+                },
+                body: text.body,
+                seq: None,
+            },
+        );
+    }
+    entry.last_activity = now;
+    if on_screen && entry.conversation.scroll > 0 {
+        entry.conversation.unseen_below = true;
+    }
+    sort_peers(app);
 }
 
 /// Rings the bell, if it is on; once per [`BELL_GAP_MS`] however many

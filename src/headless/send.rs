@@ -11,6 +11,14 @@
 //! nothing it had read: those texts are in the history as pending or sent,
 //! and go out with the next lantalk on that data directory that meets the
 //! peer.
+//!
+//! When a lantalk already runs on the data directory (the chat screen or
+//! `listen`), `send` drives that one's node instead, through its control
+//! socket (`net::control`): same commands, same events, same code below,
+//! so the texts appear in that chat screen, go out on its sessions and are
+//! in its one history; exit codes and messages are those of a `send` on
+//! its own. The peer is still looked up here. `--no-history` keeps `send`
+//! on its own node: the running one would record the texts.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -144,9 +152,30 @@ pub async fn send(
         }
     };
     let known = config.policy.known.clone();
-    let (commands, mut events, task) = net::node::spawn(config);
+    let running = if options.history {
+        net::control::connect(&me.dir).await
+    } else {
+        None
+    };
+    let (commands, mut events, task) = match running {
+        Some(running) => {
+            tracing::info!(
+                "sending through the lantalk running on {}",
+                me.dir.display()
+            );
+            running
+        }
+        None => net::node::spawn(config),
+    };
     let _ = commands.send(NetCommand::Connect(target));
-    let opened = opened(peer, discovery.is_none(), known.as_ref(), &mut events).await;
+    let opened = opened(
+        peer,
+        discovery.is_none(),
+        known.as_ref(),
+        options.require_encryption,
+        &mut events,
+    )
+    .await;
     // Only the lookup needed it.
     drop(discovery);
     let result = match opened {
@@ -312,9 +341,10 @@ async fn namesakes(known: Option<&KnownPeers>, peer: &crate::peer::PeerInfo, fp:
 /// the first time, a peer without a key; plaintext loudly. `send NAME` to
 /// a key known by that name says nothing: scripts stay quiet.
 async fn opened(
-    peer: &str,
+    target: &str,
     typed: bool,
     known: Option<&KnownPeers>,
+    require_encryption: bool,
     events: &mut mpsc::Receiver<NetEvent>,
 ) -> Result<(PeerId, String), Failure> {
     while let Some(event) = events.recv().await {
@@ -323,6 +353,17 @@ async fn opened(
                 peer, addr, link, ..
             } => {
                 let who = escape_for_terminal(&labelled(&peer.name, &peer.id), false).into_owned();
+                // A node of our own refuses plaintext before this; the
+                // running lantalk we may be driving has its own policy.
+                if require_encryption && !link.encrypted() {
+                    return Err(Failure::new(
+                        Exit::Delivery,
+                        anyhow!(
+                            "{target}: {who} at {addr} offers no encryption; refused because \
+                             encryption is required (--require-encryption): nothing was sent"
+                        ),
+                    ));
+                }
                 match link {
                     Link::Authenticated {
                         fp, first: true, ..
@@ -357,10 +398,10 @@ async fn opened(
                 let why = refusal.map_or(reason, |r| r.to_string());
                 // `could not connect to 10.0.0.2:7342 (...)` already names
                 // what was typed: once is enough.
-                let why = if why.contains(peer) {
+                let why = if why.contains(target) {
                     why
                 } else {
-                    format!("{peer}: {why}")
+                    format!("{target}: {why}")
                 };
                 return Err(Failure::new(Exit::Delivery, anyhow!("{why}")));
             }

@@ -3,6 +3,10 @@
 //! `listen` and `send` all speak to the node in these terms, and a new kind
 //! of peer adds variants here, not a path of its own.
 //!
+//! The variants a `lantalk send` needs also travel, as JSON, over the
+//! control socket of a running lantalk (see [`super::control`]): the rest
+//! are `#[serde(skip)]` and never leave the process.
+//!
 //! Peers are named by [`PeerId`] throughout; session ids appear only where
 //! a consumer must tell two sessions of one peer apart (`listen` prints
 //! each connection's address).
@@ -17,7 +21,7 @@ use crate::protocol::{Fingerprint, Refusal, Text};
 use crate::store::{Conversation, Record};
 
 /// Where to open a session with [`NetCommand::Connect`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Target {
     /// `HOST:PORT` as typed (`/connect`): resolved, then dialled.
     Address(String),
@@ -33,7 +37,7 @@ pub enum Target {
 }
 
 /// What the node's users ask of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum NetCommand {
     /// Send texts to a peer, in order: stored first, then sent on its
     /// session, dialling it if none is open; kept and retried until
@@ -49,6 +53,7 @@ pub enum NetCommand {
     Connect(Target),
     /// With [`AckPolicy::Consumer`]: these texts, received on `session`,
     /// are taken care of; acknowledge them.
+    #[serde(skip)]
     Ack {
         /// The session they came on.
         session: SessionId,
@@ -65,6 +70,7 @@ pub enum NetCommand {
     },
     /// Send the page of `peer`'s history before seq `before` (the newest
     /// page when `None`); answered with [`NetEvent::History`].
+    #[serde(skip)]
     LoadHistory {
         /// Peer key.
         peer: PeerId,
@@ -72,13 +78,16 @@ pub enum NetCommand {
         before: Option<i64>,
     },
     /// Full-text search of all conversations; answered with [`NetEvent::Found`].
+    #[serde(skip)]
     Search(String),
     /// Change our display name: re-advertise, and use it in later hellos.
+    #[serde(skip)]
     Rename(String),
     /// `/trust KEY` in the conversation with `peer`: the user says the key
     /// that starts with `key` (at least 8 hex digits, as the notice shows
     /// it) is this peer's; its conversation and what waits for it move to
     /// that key. Answered with [`NetEvent::Notice`].
+    #[serde(skip)]
     Trust {
         /// The conversation.
         peer: PeerId,
@@ -88,6 +97,7 @@ pub enum NetCommand {
     /// Show the verification code of the session with this peer; with
     /// `confirmed`, the people compared it: mark the key verified.
     /// Answered with [`NetEvent::Verification`] or [`NetEvent::Notice`].
+    #[serde(skip)]
     Verify {
         /// Peer id.
         peer: PeerId,
@@ -151,9 +161,10 @@ pub struct Presence {
 }
 
 /// What happened on the network.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum NetEvent {
     /// The listener is up on this port.
+    #[serde(skip)]
     Listening {
         /// This host's reachable addresses, best first (may be empty: no network).
         addrs: Vec<std::net::IpAddr>,
@@ -165,21 +176,29 @@ pub enum NetEvent {
     /// Nobody can connect to us, and why (the port asked for is busy);
     /// everything else works: we connect to others, and discovery still
     /// finds peers (without advertising us).
+    #[serde(skip)]
     NotListening(String),
     /// Discovery is running.
+    #[serde(skip)]
     DiscoveryActive,
     /// Discovery is off: turned off by the user (`--no-mdns`).
+    #[serde(skip)]
     DiscoveryDisabled,
     /// Discovery is off because it could not start, and why.
+    #[serde(skip)]
     DiscoveryOff(String),
     /// Discovery runs but is limited, and why (no network, one IP family only).
+    #[serde(skip)]
     DiscoveryLimited(String),
     /// mDNS renamed us after a conflict; we are advertised under this name.
+    #[serde(skip)]
     Renamed(String),
     /// Every peer with history, most recent first; sent once at start,
     /// each followed by a [`NetEvent::History`] with its newest page.
+    #[serde(skip)]
     Conversations(Vec<Conversation>),
     /// A page of a conversation, oldest first; `more` when older messages exist.
+    #[serde(skip)]
     History {
         /// Peer key.
         peer: PeerId,
@@ -189,6 +208,7 @@ pub enum NetEvent {
         more: bool,
     },
     /// The answer to [`NetCommand::Search`], newest first.
+    #[serde(skip)]
     Found {
         /// What was searched for.
         words: String,
@@ -196,10 +216,13 @@ pub enum NetEvent {
         records: Vec<Record>,
     },
     /// History is not kept, and why.
+    #[serde(skip)]
     HistoryOff(HistoryOff),
     /// A peer appeared or changed.
+    #[serde(skip)]
     PeerUp(Presence),
     /// A peer left the network.
+    #[serde(skip)]
     PeerDown(PeerId),
     /// A session completed its handshake (either direction).
     SessionOpened {
@@ -213,6 +236,7 @@ pub enum NetEvent {
         link: Link,
     },
     /// A connection was refused for who the peer is or how it came.
+    #[serde(skip)]
     Refused {
         /// Its address, when it connected to us.
         addr: Option<SocketAddr>,
@@ -220,6 +244,7 @@ pub enum NetEvent {
         refusal: Refusal,
     },
     /// The verification code of the session with a peer.
+    #[serde(skip)]
     Verification {
         /// Peer id.
         peer: PeerId,
@@ -235,6 +260,7 @@ pub enum NetEvent {
     /// The conversation with `from` continues as the one with `into`: the
     /// peer's id changed (a key trusted anew, or the first key of a peer
     /// from before ids were derived from keys). History is merged already.
+    #[serde(skip)]
     Merged {
         /// The old peer id.
         from: PeerId,
@@ -242,6 +268,7 @@ pub enum NetEvent {
         into: PeerId,
     },
     /// A peer changed its name during a session (`/name` there).
+    #[serde(skip)]
     PeerRenamed {
         /// Who.
         peer: PeerId,
@@ -252,6 +279,7 @@ pub enum NetEvent {
     /// known by another key (or from before keys): another peer, told once
     /// in `known`'s conversation with how to move that conversation to the
     /// new key, if it is the same peer (`/trust`, `lantalk trust`).
+    #[serde(skip)]
     Namesake {
         /// The peer known by that name.
         known: PeerId,
@@ -262,6 +290,7 @@ pub enum NetEvent {
     },
     /// A line for the conversation with `peer` (the answer to `/trust` and
     /// the like).
+    #[serde(skip)]
     Notice {
         /// Peer id.
         peer: PeerId,
@@ -281,6 +310,7 @@ pub enum NetEvent {
     },
     /// A text arrived, new (a copy of one already received is not shown
     /// again); stored, and acknowledged as the [`AckPolicy`] says.
+    #[serde(skip)]
     Text {
         /// Who sent it.
         from: PeerId,
@@ -288,6 +318,16 @@ pub enum NetEvent {
         session: SessionId,
         /// The message.
         text: Text,
+    },
+    /// Another program on this data directory (`lantalk send`, through
+    /// the control socket) gave the node these texts for `peer`: they are
+    /// ours, stored and sent like those typed here.
+    #[serde(skip)]
+    Sending {
+        /// Peer id.
+        to: PeerId,
+        /// The messages, oldest first.
+        texts: Vec<Text>,
     },
     /// The peer acknowledged these texts of ours (stored as delivered).
     Acked {
@@ -326,7 +366,9 @@ pub enum NetEvent {
         /// Why, in a few words.
         reason: String,
         /// The peer was refused for who it is (also told as
-        /// [`NetEvent::Refused`]).
+        /// [`NetEvent::Refused`]). Not carried over the control socket:
+        /// `reason` says it there.
+        #[serde(skip)]
         refusal: Option<Refusal>,
     },
 }

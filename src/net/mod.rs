@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod connect;
+pub mod control;
 pub mod dedupe;
 pub mod discovery;
 pub mod listener;

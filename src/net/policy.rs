@@ -45,7 +45,7 @@ pub struct Expect {
 }
 
 /// How an open session is protected and its peer known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Link {
     /// TLS; the peer proved it holds the key of this fingerprint, which
     /// its id is derived from.

@@ -100,7 +100,7 @@ pub enum SessionEvent {
 }
 
 /// Why a session ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CloseReason {
     /// The peer said `bye`.
     Bye,

@@ -5,13 +5,13 @@
 
 use std::net::SocketAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Health;
 use crate::protocol::Fingerprint;
 
 /// A lantalk peer found on the network.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Peer {
     /// DNS-SD instance name, e.g. `laptop` or, after a conflict, `laptop (2)`.
     pub name: String,

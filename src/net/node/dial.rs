@@ -18,8 +18,8 @@ pub(super) enum Purpose {
     /// Deliver the texts waiting for this peer: whoever answers must be it.
     Deliver(PeerId),
     /// The user asked for a session (answered with `SessionOpened` or
-    /// `ConnectFailed`).
-    Connect,
+    /// `ConnectFailed`), or a control client did (answered to it alone).
+    Connect(Option<crate::net::control::ClientId>),
 }
 
 /// The outcome of a dial.
@@ -115,7 +115,7 @@ impl Node {
     }
 
     /// [`NetCommand::Connect`](crate::net::NetCommand::Connect).
-    pub(super) fn connect(&mut self, target: Target) {
+    pub(super) fn connect(&mut self, target: Target, purpose: Purpose) {
         match target {
             Target::Discovered(peer) => {
                 let id = PeerId::new(peer.id.clone());
@@ -131,7 +131,7 @@ impl Node {
                     dialled: true,
                 };
                 self.spawn_dial(
-                    Purpose::Connect,
+                    purpose,
                     peer.name.clone(),
                     peer.addrs.clone(),
                     peer.nick.clone(),
@@ -140,14 +140,14 @@ impl Node {
                     expect,
                 );
             }
-            Target::Addrs { label, addrs } => self.dial_address(label, Some(addrs)),
-            Target::Address(text) => self.dial_address(text, None),
+            Target::Addrs { label, addrs } => self.dial_address(label, Some(addrs), purpose),
+            Target::Address(text) => self.dial_address(text, None, purpose),
         }
     }
 
     /// An address typed by hand (resolved here when `addrs` is `None`):
     /// nothing says what is there, so nothing is expected of it.
-    fn dial_address(&self, target: String, addrs: Option<Vec<SocketAddr>>) {
+    fn dial_address(&self, target: String, addrs: Option<Vec<SocketAddr>>, purpose: Purpose) {
         let hello = self.hello.clone();
         let policy = self.policy.clone();
         let tx = self.dial_tx.clone();
@@ -173,7 +173,7 @@ impl Node {
             };
             let _ = tx
                 .send(Dialled {
-                    purpose: Purpose::Connect,
+                    purpose,
                     target,
                     addrs,
                     result,
@@ -204,7 +204,11 @@ impl Node {
                 // Where to retry if this session drops (also for a target
                 // discovery may never report).
                 self.peers.entry(&got, PeerKind::Lantalk).addrs = dialled.addrs;
-                session.start(next_session_id(), self.session_tx.clone());
+                let sid = next_session_id();
+                if let Purpose::Connect(Some(client)) = dialled.purpose {
+                    self.events.opening(client, sid);
+                }
+                session.start(sid, self.session_tx.clone());
                 // Waiting texts go out when the session's Opened event arrives.
             }
             Err(error) => {
@@ -231,13 +235,23 @@ impl Node {
                         self.verify_advert(&id);
                         self.unreachable(id, reason).await;
                     }
-                    Purpose::Connect => {
+                    Purpose::Connect(None) => {
                         let event = NetEvent::ConnectFailed {
                             target: dialled.target,
                             reason,
                             refusal,
                         };
                         let _ = self.events.send(event).await;
+                    }
+                    Purpose::Connect(Some(client)) => {
+                        // The refusal does not cross the socket: its words do.
+                        let reason = refusal.as_ref().map_or(reason, ToString::to_string);
+                        let event = NetEvent::ConnectFailed {
+                            target: dialled.target,
+                            reason,
+                            refusal,
+                        };
+                        self.events.to_client(client, event);
                     }
                 }
             }

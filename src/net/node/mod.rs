@@ -10,9 +10,14 @@
 //! and a received text is acknowledged only once stored (and, for `listen`,
 //! printed: see [`AckPolicy`]).
 //!
+//! The lantalk that holds the data directory (the chat screen, `listen`)
+//! also serves its control socket ([`crate::net::control`]): a `lantalk
+//! send` on that directory gives its commands to this node, and gets the
+//! events that concern it (`clients.rs`).
+//!
 //! This file is the loop; the rest is split by concern: `peers.rs` (state
 //! per peer), `delivery.rs` (the queue and retry rules), `dial.rs`,
-//! `sessions.rs`, `history.rs` and `trust.rs`.
+//! `sessions.rs`, `history.rs`, `trust.rs` and `clients.rs`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -21,6 +26,7 @@ use futures_util::StreamExt as _;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::net::control::{self, ClientId, Control};
 use crate::net::dedupe::Seen;
 use crate::net::discovery::Health;
 use crate::net::{
@@ -31,6 +37,7 @@ use crate::peer::PeerId;
 use crate::protocol::Hello;
 use crate::store::Store;
 
+mod clients;
 mod delivery;
 mod dial;
 mod history;
@@ -40,7 +47,8 @@ mod sessions;
 mod tests;
 mod trust;
 
-use dial::Dialled;
+use clients::Events;
+use dial::{Dialled, Purpose};
 use peers::{Live, Peers};
 
 /// How long shutting down waits for sessions to answer our bye.
@@ -82,6 +90,9 @@ pub struct NodeConfig {
     /// Tell the users at start about every conversation and its newest
     /// page (the chat screen shows them; `send` and `listen` do not).
     pub show_history: bool,
+    /// Serve the control socket at this path: for the lantalk that holds
+    /// the data directory's lock (see [`crate::net::control`]).
+    pub control: Option<std::path::PathBuf>,
 }
 
 /// Starts the node on the current tokio runtime. Commands are never refused
@@ -105,7 +116,8 @@ struct Node {
     hello: Hello,
     policy: Policy,
     acks: AckPolicy,
-    events: mpsc::Sender<NetEvent>,
+    /// The user, and the control socket's clients.
+    events: Events,
     session_tx: mpsc::Sender<SessionEvent>,
     dial_tx: mpsc::Sender<Dialled>,
     /// Everything known per peer.
@@ -161,11 +173,12 @@ async fn run(
         Listen::Off => None,
         Listen::Port(port) => listen(port, &config, &events, &session_tx).await,
     };
+    let mut control_rx = config.control.as_deref().and_then(serve_control);
     let mut node = Node {
         hello: config.hello.clone(),
         policy: config.policy.clone(),
         acks: config.acks,
-        events,
+        events: Events::new(events),
         session_tx,
         dial_tx,
         peers: Peers::default(),
@@ -216,6 +229,9 @@ async fn run(
                 }
             }
             Some(dialled) = dial_rx.recv() => node.dialled(dialled).await,
+            Some(control) = recv_opt(&mut control_rx), if room => {
+                node.control(control, &mut rename_rx).await;
+            }
             started = recv_once(&mut starting) => {
                 starting = None;
                 // An error was told by the task that started it.
@@ -240,6 +256,23 @@ async fn run(
     }
     node.settle().await;
     node.shutdown(&mut session_rx).await;
+}
+
+/// Binds the control socket at `path` and serves it; the node hears from
+/// it on the returned channel. Without it (the path is too long for a
+/// socket, the directory is not writable) `send` runs a node of its own.
+fn serve_control(path: &std::path::Path) -> Option<mpsc::Receiver<Control>> {
+    match control::bind(path) {
+        Ok(bound) => {
+            let (tx, rx) = mpsc::channel(64);
+            tokio::spawn(control::serve(bound, tx));
+            Some(rx)
+        }
+        Err(e) => {
+            tracing::info!("no control socket at {}: {e}", path.display());
+            None
+        }
+    }
 }
 
 /// Binds the listening port and serves it; tells the users where, or why
@@ -298,7 +331,7 @@ impl Node {
         });
         let browse = config.browse.then(|| self.hello.id.clone());
         let interfaces = config.interfaces.clone();
-        let events = self.events.clone();
+        let events = self.events.main();
         let (tx, rx) = oneshot::channel();
         tokio::spawn(async move {
             let started = async {
@@ -334,6 +367,48 @@ impl Node {
         Some(rx)
     }
 
+    /// A control client joined, left, or asks something.
+    async fn control(&mut self, control: Control, renames: &mut Option<mpsc::Receiver<String>>) {
+        match control {
+            Control::Joined { client, events } => self.events.joined(client, events),
+            Control::Left(client) => {
+                // The session its `Connect` opened ends with it, as when
+                // `send` ran its own node.
+                if let Some(sid) = self.events.left(client)
+                    && let Some(live) = self.sessions.get(&sid)
+                {
+                    live.handle.bye();
+                }
+            }
+            Control::Command { client, cmd } => self.client_command(client, cmd, renames).await,
+        }
+    }
+
+    /// A control client's command, as [`Node::command`] with the answers
+    /// to its `Connect` for it alone, and its texts shown to our user.
+    async fn client_command(
+        &mut self,
+        client: ClientId,
+        cmd: NetCommand,
+        renames: &mut Option<mpsc::Receiver<String>>,
+    ) {
+        match cmd {
+            NetCommand::Connect(target) => {
+                self.settle().await;
+                self.connect(target, Purpose::Connect(Some(client)));
+            }
+            NetCommand::Send { to, texts } => {
+                let shown = NetEvent::Sending {
+                    to: to.clone(),
+                    texts: texts.clone(),
+                };
+                let _ = self.events.send(shown).await;
+                self.send(to, texts).await;
+            }
+            cmd => self.command(cmd, renames).await,
+        }
+    }
+
     async fn command(&mut self, cmd: NetCommand, renames: &mut Option<mpsc::Receiver<String>>) {
         // Texts come in order (stored, then sent) without waiting for each
         // other; anything else comes after the texts before it.
@@ -342,7 +417,7 @@ impl Node {
         }
         match cmd {
             NetCommand::Send { to, texts } => self.send(to, texts).await,
-            NetCommand::Connect(target) => self.connect(target),
+            NetCommand::Connect(target) => self.connect(target, Purpose::Connect(None)),
             NetCommand::Ack { session, ids } => self.consumer_acked(session, ids),
             NetCommand::GiveUp { peer, reason } => self.give_up(peer, reason).await,
             NetCommand::Rename(name) => self.rename(name, renames).await,

@@ -63,6 +63,7 @@ async fn start(
         policy: Policy::plaintext(),
         acks,
         show_history: false,
+        control: None,
     };
     let (cmds, events, task) = spawn(config);
     let mut node = TestNode {
@@ -400,6 +401,7 @@ async fn a_busy_port_leaves_everything_but_incoming_sessions_working() {
         policy: Policy::plaintext(),
         acks: AckPolicy::Stored,
         show_history: true,
+        control: None,
     });
     let mut b = TestNode {
         id: PeerId::new(hello.id),
