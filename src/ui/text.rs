@@ -22,9 +22,55 @@ pub fn width(s: &str) -> usize {
     graphemes(s).map(|g| g.cell_width() as usize).sum()
 }
 
-/// The graphemes ratatui would draw for `s` (control characters dropped).
+/// `s` with the parts of emoji sequences that terminals disagree about left
+/// out, so that every cluster drawn takes the same cells in ratatui's
+/// buffer and on the screen (tmux 3.3 draws 👍🏽 in four cells and ❤️ in one,
+/// where Unicode says two; the difference spilled onto later rows):
+///
+/// - variation selectors U+FE0E and U+FE0F (❤️ is drawn ❤);
+/// - a skin-tone modifier (U+1F3FB..U+1F3FF) or a zero-width joiner right
+///   after an emoji: 👍🏽 is drawn 👍, 👨‍👩‍👧 is drawn 👨👩👧 (a joiner in
+///   other scripts stays);
+/// - tag characters (U+E0020..U+E007F): 🏴󠁧󠁢󠁳󠁣󠁴󠁿 is drawn 🏴.
+///
+/// Flags (two regional indicators) stay: two cells everywhere. Only the
+/// drawing changes; the text kept and sent is the text typed.
+pub fn plain_clusters(s: &str) -> Cow<'_, str> {
+    fn dropped(c: char, prev: Option<char>) -> bool {
+        let after_emoji = prev.is_some_and(is_emoji);
+        match c {
+            '\u{fe0e}' | '\u{fe0f}' | '\u{e0020}'..='\u{e007f}' => true,
+            '\u{200d}' | '\u{1f3fb}'..='\u{1f3ff}' => after_emoji,
+            _ => false,
+        }
+    }
+    fn is_emoji(c: char) -> bool {
+        matches!(c, '\u{2300}'..='\u{23ff}' | '\u{2600}'..='\u{27bf}'
+            | '\u{2b00}'..='\u{2bff}' | '\u{1f000}'..='\u{1faff}')
+    }
+    if s.is_ascii() {
+        return Cow::Borrowed(s);
+    }
+    let mut prev = None;
+    let mut out: Option<String> = None;
+    for (i, c) in s.char_indices() {
+        if dropped(c, prev) {
+            out.get_or_insert_with(|| s[..i].to_owned());
+            continue;
+        }
+        if let Some(out) = &mut out {
+            out.push(c);
+        }
+        prev = Some(c);
+    }
+    out.map_or(Cow::Borrowed(s), Cow::Owned)
+}
+
+/// The graphemes ratatui would draw for `s` (control characters dropped),
+/// after [`plain_clusters`].
 fn graphemes(s: &str) -> impl Iterator<Item = String> + '_ {
-    let span = Span::raw(s);
+    let s = plain_clusters(s);
+    let span = Span::raw(s.as_ref());
     // Collected because the iterator borrows the temporary span.
     span.styled_graphemes(Style::default())
         .map(|g| g.symbol.to_owned())
@@ -65,7 +111,7 @@ pub fn truncate_name(s: &str, max: usize) -> String {
 /// `s` cut to at most `max` cells, ending in `…` when something was cut.
 pub fn truncate(s: &str, max: usize) -> String {
     if width(s) <= max {
-        return s.to_owned();
+        return plain_clusters(s).into_owned();
     }
     if max == 0 {
         return String::new();
@@ -221,5 +267,13 @@ mod tests {
         assert_eq!(rows("hi", 0, 5), ["", "hi"]);
         // A two-cell emoji in a one-cell pane still advances.
         assert_eq!(rows("👋👋", 1, 1), ["", "👋", "👋"]);
+        // Sequences terminals draw in different widths are drawn plainly.
+        assert_eq!(
+            rows("👍🏽❤️👨\u{200d}👩\u{200d}👧🇫🇷", 20, 20),
+            ["👍❤👨👩👧🇫🇷"]
+        );
+        assert_eq!(width("👍🏽❤️👨\u{200d}👩\u{200d}👧🇫🇷"), 2 + 1 + 6 + 2);
+        // A joiner between letters of other scripts stays.
+        assert_eq!(plain_clusters("क्\u{200d}ष"), "क्\u{200d}ष");
     }
 }
