@@ -115,9 +115,18 @@ async fn event_loop(
         }
         let mut effects = Vec::new();
         let next_frame = last_draw.map_or_else(Instant::now, |t| t + FRAME);
+        // The app may want to hear that time passed (the peers list sorted
+        // again once it is no longer held still).
+        let wake = app.wake_at();
+        let wake_at =
+            Instant::now() + Duration::from_millis(wake.unwrap_or(0).saturating_sub(now_ms()));
         tokio::select! {
             () = &mut signals => return Ok(()),
             () = tokio::time::sleep_until(next_frame), if dirty => {}
+            () = tokio::time::sleep_until(wake_at), if wake.is_some() => {
+                effects.extend(app::update(app, Action::Tick, now_ms()));
+                dirty = true;
+            },
             Some(event) = keys.recv() => {
                 // Keys coalesce too: typing from a script or a paste without
                 // bracketed-paste markers must not cost a redraw per character.

@@ -297,6 +297,7 @@ fn drawn(app: &mut App, max: usize) {
         page: 10,
         max_scroll: Some(max),
         jumped: None,
+        ..View::default()
     });
 }
 
@@ -609,6 +610,7 @@ fn search_results_are_listed_navigated_and_open_the_conversation_at_the_message(
         page: 10,
         max_scroll: Some(20),
         jumped: Some(7),
+        ..View::default()
     });
     let c = &find(&app, PHONE).conversation;
     assert_eq!((c.scroll, c.jump.is_none()), (7, true));
