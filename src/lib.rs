@@ -48,7 +48,7 @@
 //! | `cli` | |
 //! | `config` | `cli`, `app` |
 //! | `options` | `identity`, `net`, `store` |
-//! | `tui` | `app`, `ui`, `net`, `identity` |
+//! | `tui` | `app`, `ui`, `net`, `identity`, `peer`, `files` |
 //! | `ui` | `app`, `peer`, `sanitize` |
 //! | `app` | `net`, `peer`, `protocol`, `store`, `sanitize` |
 //! | `headless` | `options`, `net`, `peer`, `protocol`, `identity`, `store`, `trust`, `sanitize` |
@@ -63,7 +63,8 @@
 //!
 //! `app` takes from `net` only plain data (the types of `net::api`, `Link`,
 //! `CloseReason`); `config` takes from `app` only its `Theme`; `tui` takes
-//! from `identity` only `save_name` (what `/name` chose is kept).
+//! from `identity` only `save_name` (what `/name` chose is kept), and
+//! from `files` only the private writing of the drafts it keeps.
 #![forbid(unsafe_code)]
 
 /// Prints a status line on stderr, prefixed with `lantalk: `. A closed or full

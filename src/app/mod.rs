@@ -489,6 +489,23 @@ impl App {
         (self.resort_due && self.focus != Focus::Peers).then_some(self.order_held_until)
     }
 
+    /// Every draft, the open conversation's included (what is in the
+    /// input), by peer id: what to keep for the next run.
+    pub fn drafts_to_keep(&self) -> std::collections::BTreeMap<String, String> {
+        let mut drafts: std::collections::BTreeMap<String, String> = self
+            .drafts
+            .iter()
+            .filter(|(_, text)| !text.is_empty())
+            .map(|(id, text)| (id.to_string(), text.clone()))
+            .collect();
+        if let Some(open) = &self.open
+            && !self.input.is_empty()
+        {
+            drafts.insert(open.to_string(), self.input.text().to_owned());
+        }
+        drafts
+    }
+
     /// Total unread messages, for the terminal title.
     pub fn unread_total(&self) -> usize {
         self.peers.iter().map(|p| p.unread).sum()

@@ -792,8 +792,36 @@ fn each_conversation_keeps_its_own_draft() {
     ctrl(&mut app, 'p', 1_000);
     assert_eq!(app.open.as_ref(), Some(&other));
     assert_eq!(app.input.text(), "for the tablet");
+    let kept = app.drafts_to_keep();
+    assert_eq!(
+        kept.get(other.as_str()).map(String::as_str),
+        Some("for the tablet"),
+        "the open conversation's input is kept too"
+    );
+    assert!(!kept.contains_key(PHONE), "what was sent is no draft");
     ctrl(&mut app, 'n', 1_000);
     assert!(app.input.is_empty(), "what was sent is no draft");
+}
+
+/// Drafts kept from the last run come back when their conversation opens,
+/// and never push aside what was typed before any conversation was open.
+#[test]
+fn kept_drafts_come_back_when_their_conversation_opens() {
+    let mut app = app();
+    app.drafts.insert(PHONE.into(), "from last time".into());
+    connect(&mut app, 1, PHONE, "phone");
+    assert_eq!(app.open.as_deref(), Some(PHONE));
+    assert_eq!(app.input.text(), "from last time");
+
+    let mut app = super::test_support::app();
+    app.drafts.insert(PHONE.into(), "from last time".into());
+    type_str(&mut app, "/connect 10.0.0.2:7342");
+    connect(&mut app, 1, PHONE, "phone");
+    assert_eq!(app.input.text(), "/connect 10.0.0.2:7342");
+    assert_eq!(
+        app.drafts.get(PHONE).map(String::as_str),
+        Some("from last time")
+    );
 }
 
 /// Ctrl+N through the list visits every peer once, in the order shown, even

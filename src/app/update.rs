@@ -58,17 +58,20 @@ pub fn update(app: &mut App, action: Action, now: u64) -> Vec<Effect> {
 /// for the conversation left stays with it, and the one opened gets back
 /// what was typed for it.
 pub(super) fn open(app: &mut App, id: &str) {
-    if let Some(left) = app.open.clone()
-        && left != id
-    {
-        let draft = app.input.take();
-        app.history_pos = None;
-        if draft.is_empty() {
-            app.drafts.remove(&left);
-        } else {
-            app.drafts.insert(left, draft);
+    if app.open.as_deref() != Some(id) {
+        if let Some(left) = app.open.clone() {
+            let draft = app.input.take();
+            app.history_pos = None;
+            if draft.is_empty() {
+                app.drafts.remove(&left);
+            } else {
+                app.drafts.insert(left, draft);
+            }
         }
-        if let Some(draft) = app.drafts.remove(id) {
+        // Typed before any conversation was open: it stays where it is.
+        if app.input.is_empty()
+            && let Some(draft) = app.drafts.remove(id)
+        {
             app.input.set(draft);
         }
     }
