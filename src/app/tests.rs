@@ -833,10 +833,13 @@ fn ctrl_n_goes_through_every_peer_once_and_the_list_sorts_after() {
     connect(&mut app, 1, PHONE, "phone");
     connect(&mut app, 2, TABLET, "tablet");
     connect(&mut app, 3, DESK, "desk");
+    // Two unread conversations while the third is on screen.
+    app.open = Some(TABLET.into());
     net(&mut app, text_on(1, text("p1", "one")));
     net(&mut app, text_on(3, text("d1", "two")));
     app.open = None;
     let shown: Vec<PeerId> = app.peers.iter().map(|p| p.id.clone()).collect();
+    assert_eq!(shown, [DESK, PHONE, TABLET].map(PeerId::new));
     let mut visited = Vec::new();
     for _ in 0..3 {
         ctrl(&mut app, 'n', 10_000);
