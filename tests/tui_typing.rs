@@ -370,6 +370,17 @@ fn emoji_sequences_leave_no_residue() {
     if let Err(e) = rows_intact(&screen, 80) {
         panic!("after scrolling: {e}\n{}", framed(&screen));
     }
+    // The same sequences typed in the input: wrapped as drawn, no residue.
+    tmux.type_text("laptop", &format!("typed {tones} ❤\u{fe0f} {family} over"));
+    let screen = tmux.wait_for("laptop", " over", WAIT);
+    if let Err(e) = rows_intact(&screen, 80) {
+        panic!("after typing: {e}\n{}", framed(&screen));
+    }
+    assert!(
+        !screen.contains('🏽'),
+        "a skin tone spilled:\n{}",
+        framed(&screen)
+    );
 }
 
 /// Drafts outlive the program: closed with a half-typed line (SIGTERM, as
