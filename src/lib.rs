@@ -12,7 +12,8 @@
 //! config.rs    the config file: finding, parsing, filling in what the flags left out
 //! options.rs   what every command runs with: identity, history and the node's
 //!              configuration for the chat screen, `listen` and `send`
-//! tui.rs       the only owner of the terminal and of the interactive event loop
+//! tui.rs       the only owner of the terminal and of the interactive event loop;
+//!              keeps the drafts between runs
 //! app/         TUI state and update(): pure, no tokio, no clocks
 //! ui/          drawing from &App only, one file per pane
 //! headless/    the `send`, `peers`, `listen`, `history` commands and `trust`/`verify`

@@ -32,6 +32,11 @@
 //!   Vietnamese, Thai, Hebrew points, Indic clusters); more are escaped, so a
 //!   "zalgo" flood cannot pile hundreds of marks over other lines.
 //!
+//! On the chat screen, [`plain_clusters`] also leaves out the parts of
+//! emoji sequences that terminals draw in different widths (skin tones,
+//! joiners after an emoji, variation selectors, tags), so that what ratatui
+//! counts is what the terminal draws; `listen` and `peers` print them.
+//!
 //! Names are also cut to one line, trimmed, given a placeholder when nothing
 //! is left ([`NO_NAME`]), and cut to [`MAX_NAME_WIDTH`] cells in headless
 //! output ([`short_name`]). Escaping is idempotent: an escaped string is

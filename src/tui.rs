@@ -1,7 +1,9 @@
 //! The interactive terminal: the only owner of the terminal and of the
 //! select! loop that feeds keys, pastes, resizes and network events to
 //! [`app::update`], carries out the effects, and redraws only when something
-//! changed. No fixed-rate tick: with nothing happening the process sleeps.
+//! changed. No fixed-rate tick: with nothing happening the process sleeps
+//! (the app may ask to hear once that time passed: [`App::wake_at`]). Keeps
+//! what was typed and not sent for the next run (`drafts.json`, private).
 
 use std::io::{self, IsTerminal, Stdout, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
