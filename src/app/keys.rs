@@ -31,8 +31,8 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, now: u64, fx: &mut Vec<Effect
     if app.help && help_key(app, key) {
         return;
     }
-    if app.search.is_some() {
-        return super::history::search_key(app, key, fx);
+    if app.search.is_some() && super::history::search_key(app, key, fx) {
+        return;
     }
     // The search result jumped to stays highlighted until the next key.
     if let Some(peer) = open_mut(app) {
