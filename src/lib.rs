@@ -12,7 +12,8 @@
 //! config.rs    the config file: finding, parsing, filling in what the flags left out
 //! options.rs   what every command runs with: identity, history and the node's
 //!              configuration for the chat screen, `listen` and `send`
-//! tui.rs       the only owner of the terminal and of the interactive event loop
+//! tui.rs       the only owner of the terminal and of the interactive event loop;
+//!              keeps the drafts between runs
 //! app/         TUI state and update(): pure, no tokio, no clocks
 //! ui/          drawing from &App only, one file per pane
 //! headless/    the `send`, `peers`, `listen`, `history` commands and `trust`/`verify`
@@ -50,7 +51,7 @@
 //! | `cli` | |
 //! | `config` | `cli`, `app` |
 //! | `options` | `identity`, `net`, `store` |
-//! | `tui` | `app`, `ui`, `net`, `identity` |
+//! | `tui` | `app`, `ui`, `net`, `identity`, `peer`, `files` |
 //! | `ui` | `app`, `peer`, `sanitize` |
 //! | `app` | `net`, `peer`, `protocol`, `store`, `sanitize` |
 //! | `headless` | `options`, `net`, `peer`, `protocol`, `identity`, `store`, `trust`, `sanitize` |
@@ -65,7 +66,8 @@
 //!
 //! `app` takes from `net` only plain data (the types of `net::api`, `Link`,
 //! `CloseReason`); `config` takes from `app` only its `Theme`; `tui` takes
-//! from `identity` only `save_name` (what `/name` chose is kept).
+//! from `identity` only `save_name` (what `/name` chose is kept), and
+//! from `files` only the private writing of the drafts it keeps.
 #![forbid(unsafe_code)]
 
 /// Prints a status line on stderr, prefixed with `lantalk: `. A closed or full

@@ -32,6 +32,11 @@
 //!   Vietnamese, Thai, Hebrew points, Indic clusters); more are escaped, so a
 //!   "zalgo" flood cannot pile hundreds of marks over other lines.
 //!
+//! On the chat screen, [`plain_clusters`] also leaves out the parts of
+//! emoji sequences that terminals draw in different widths (skin tones,
+//! joiners after an emoji, variation selectors, tags), so that what ratatui
+//! counts is what the terminal draws; `listen` and `peers` print them.
+//!
 //! Names are also cut to one line, trimmed, given a placeholder when nothing
 //! is left ([`NO_NAME`]), and cut to [`MAX_NAME_WIDTH`] cells in headless
 //! output ([`short_name`]). Escaping is idempotent: an escaped string is
@@ -178,6 +183,55 @@ impl State {
         push_hex(&mut out, c);
         Some(out)
     }
+}
+
+/// `s` with the parts of emoji sequences that terminals disagree about left
+/// out, so that every cluster drawn takes the same cells in ratatui's
+/// buffer and on the screen (tmux 3.3 draws 👍🏽 in four cells and ❤️ in one,
+/// where Unicode says two; the difference spilled onto later rows):
+///
+/// - variation selectors U+FE0E and U+FE0F (❤️ is drawn ❤);
+/// - a skin-tone modifier (U+1F3FB..U+1F3FF) or a zero-width joiner right
+///   after an emoji: 👍🏽 is drawn 👍, 👨‍👩‍👧 is drawn 👨👩👧 (a joiner in
+///   other scripts stays);
+/// - tag characters (U+E0020..U+E007F): 🏴󠁧󠁢󠁳󠁣󠁴󠁿 is drawn 🏴.
+///
+/// Flags (two regional indicators) stay: two cells everywhere. Only the
+/// drawing changes; the text kept and sent is the text typed.
+pub fn plain_clusters(s: &str) -> Cow<'_, str> {
+    if s.is_ascii() {
+        return Cow::Borrowed(s);
+    }
+    let mut prev = None;
+    let mut out: Option<String> = None;
+    for (i, c) in s.char_indices() {
+        if left_out_of_cells(c, prev) {
+            out.get_or_insert_with(|| s[..i].to_owned());
+            continue;
+        }
+        if let Some(out) = &mut out {
+            out.push(c);
+        }
+        prev = Some(c);
+    }
+    out.map_or(Cow::Borrowed(s), Cow::Owned)
+}
+
+/// Whether [`plain_clusters`] leaves `c` out when it follows `prev` (the
+/// last character kept). The input editor asks char by char.
+pub fn left_out_of_cells(c: char, prev: Option<char>) -> bool {
+    let after_emoji = prev.is_some_and(is_emoji);
+    match c {
+        '\u{fe0e}' | '\u{fe0f}' | '\u{e0020}'..='\u{e007f}' => true,
+        '\u{200d}' | '\u{1f3fb}'..='\u{1f3ff}' => after_emoji,
+        _ => false,
+    }
+}
+
+/// Emoji blocks, roughly: what a skin tone or a joiner may follow.
+fn is_emoji(c: char) -> bool {
+    matches!(c, '\u{2300}'..='\u{23ff}' | '\u{2600}'..='\u{27bf}'
+        | '\u{2b00}'..='\u{2bff}' | '\u{1f000}'..='\u{1faff}')
 }
 
 /// The visible escape for `c` if it is unsafe whatever surrounds it, or

@@ -1,7 +1,9 @@
 //! The interactive terminal: the only owner of the terminal and of the
 //! select! loop that feeds keys, pastes, resizes and network events to
 //! [`app::update`], carries out the effects, and redraws only when something
-//! changed. No fixed-rate tick: with nothing happening the process sleeps.
+//! changed. No fixed-rate tick: with nothing happening the process sleeps
+//! (the app may ask to hear once that time passed: [`App::wake_at`]). Keeps
+//! what was typed and not sent for the next run (`drafts.json`, private).
 
 use std::io::{self, IsTerminal, Stdout, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,6 +73,11 @@ pub async fn run(config: TuiConfig) -> anyhow::Result<()> {
     // for, and no-color.org lets a configuration file override NO_COLOR.
     // crossterm would drop those too on its own.
     crossterm::style::force_color_output(true);
+    // Drafts are kept like history: not at all with --no-history.
+    let keep_drafts = config.net.history.is_ok();
+    if keep_drafts {
+        app.drafts = load_drafts(&config.data_dir);
+    }
     let signals = shutdown_signal().context("cannot watch for signals")?;
     let mut terminal = enter(&config.log_path).context("cannot set up the terminal")?;
     let (commands, events, node_task) = node::spawn(config.net);
@@ -86,7 +93,64 @@ pub async fn run(config: TuiConfig) -> anyhow::Result<()> {
     let _ = commands.send(NetCommand::Shutdown);
     let _ = tokio::time::timeout(QUIT_WAIT, node_task).await;
     leave();
+    if keep_drafts {
+        save_drafts(&config.data_dir, &app);
+    }
     result
+}
+
+/// The file in the data directory holding what was typed and not sent,
+/// by conversation: a JSON object from peer id to text.
+const DRAFTS_FILE: &str = "drafts.json";
+
+/// A drafts file larger than this is not read (it was not written by us).
+const MAX_DRAFTS_BYTES: u64 = 4 << 20;
+
+/// The drafts [`save_drafts`] kept; none when there is no file or it
+/// cannot be read (said in the log).
+fn load_drafts(dir: &std::path::Path) -> std::collections::HashMap<crate::peer::PeerId, String> {
+    let path = dir.join(DRAFTS_FILE);
+    let read = || -> anyhow::Result<std::collections::HashMap<String, String>> {
+        let file = std::fs::File::open(&path)?;
+        if file.metadata()?.len() > MAX_DRAFTS_BYTES {
+            bail!("larger than {MAX_DRAFTS_BYTES} bytes");
+        }
+        Ok(serde_json::from_reader(io::BufReader::new(file))?)
+    };
+    match read() {
+        Ok(drafts) => drafts
+            .into_iter()
+            .map(|(id, text)| (crate::peer::PeerId::new(&id), text))
+            .collect(),
+        Err(e) => {
+            let missing = e
+                .downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::NotFound);
+            if !missing {
+                tracing::warn!("cannot read the drafts in {}: {e:#}", path.display());
+            }
+            std::collections::HashMap::new()
+        }
+    }
+}
+
+/// Keeps what was typed and not sent in each conversation for the next
+/// run, privately (0600, replaced whole); no drafts, no file.
+fn save_drafts(dir: &std::path::Path, app: &App) {
+    let drafts = app.drafts_to_keep();
+    let result = if drafts.is_empty() {
+        match std::fs::remove_file(dir.join(DRAFTS_FILE)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    } else {
+        serde_json::to_vec(&drafts)
+            .map_err(io::Error::other)
+            .and_then(|json| crate::files::write_private_atomically(dir, DRAFTS_FILE, &json))
+    };
+    if let Err(e) = result {
+        tracing::warn!("cannot keep the drafts for the next run: {e}");
+    }
 }
 
 async fn event_loop(
@@ -120,9 +184,18 @@ async fn event_loop(
         }
         let mut effects = Vec::new();
         let next_frame = last_draw.map_or_else(Instant::now, |t| t + FRAME);
+        // The app may want to hear that time passed (the peers list sorted
+        // again once it is no longer held still).
+        let wake = app.wake_at();
+        let wake_at =
+            Instant::now() + Duration::from_millis(wake.unwrap_or(0).saturating_sub(now_ms()));
         tokio::select! {
             () = &mut signals => return Ok(()),
             () = tokio::time::sleep_until(next_frame), if dirty => {}
+            () = tokio::time::sleep_until(wake_at), if wake.is_some() => {
+                effects.extend(app::update(app, Action::Tick, now_ms()));
+                dirty = true;
+            },
             Some(event) = keys.recv() => {
                 // Keys coalesce too: typing from a script or a paste without
                 // bracketed-paste markers must not cost a redraw per character.

@@ -314,7 +314,7 @@ fn sigterm_restores_the_terminal() {
 
     for name in ["laptop", "phone"] {
         tmux.wait_screen(name, "the status bar", WAIT, |s| {
-            status_bar(s).contains("? help") && status_bar(s).contains("mDNS on")
+            status_bar(s).contains("F1 help") && status_bar(s).contains("mDNS on")
         });
         // What the TUI turns on, so that seeing it off afterwards means something.
         assert_eq!(modes(&tmux, name), MODES_IN_TUI, "{name}");
@@ -343,7 +343,7 @@ fn sigterm_restores_the_terminal() {
         framed(&screen)
     );
     assert!(
-        !screen.contains("? help"),
+        !screen.contains("F1 help"),
         "the chat screen is still showing:\n{}",
         framed(&screen)
     );
@@ -383,7 +383,7 @@ fn tiny_terminal_shows_enlarge_message() {
     start_tui(&mut tmux, &lan, 0, "laptop", dir.path(), (30, 8));
     let screen = tmux.wait_for("laptop", "enlarge", WAIT);
     assert!(
-        !screen.contains("? help"),
+        !screen.contains("F1 help"),
         "a squeezed chat screen instead of the request to enlarge:\n{}",
         framed(&screen)
     );
@@ -391,9 +391,9 @@ fn tiny_terminal_shows_enlarge_message() {
     tmux.ok(&["resize-window", "-t", "laptop", "-x", "100", "-y", "30"]);
     tmux.wait_screen(
         "laptop",
-        "the status bar with \"? help\" (and no \"enlarge\")",
+        "the status bar with \"F1 help\" (and no \"enlarge\")",
         WAIT,
-        |s| status_bar(s).contains("? help") && !s.contains("enlarge"),
+        |s| status_bar(s).contains("F1 help") && !s.contains("enlarge"),
     );
 }
 

@@ -62,7 +62,10 @@ pub(super) fn run(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
                 refuse(app, line, &why);
             }
         }
-        "/help" | "/?" => app.help = true,
+        "/help" | "/?" => {
+            app.help = true;
+            app.help_scroll = 0;
+        }
         _ => {
             let hint = format!(
                 "unknown command {cmd} (try /connect, /name, /search, /verify, /trust, /quit, or ?)"

@@ -472,17 +472,22 @@ pub(super) fn found(app: &mut App, words: String, records: Vec<Record>) {
 
 /// A key while the results overlay is open: ↑/↓ (PgUp/PgDn, Home/End) move,
 /// Enter opens the conversation at that message, Esc closes.
-pub(super) fn search_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
-    let Some(view) = &mut app.search else { return };
+/// Keys over the search results: arrows and pages move, Enter opens, Esc
+/// closes; any other key closes them and then does what it does (a
+/// character is typed in the input). Returns whether the key was used up.
+pub(super) fn search_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) -> bool {
+    let Some(view) = &mut app.search else {
+        return false;
+    };
     let last = view.hits.len().saturating_sub(1);
     match key.code {
-        KeyCode::Up | KeyCode::Char('k') => view.cursor = view.cursor.saturating_sub(1),
-        KeyCode::Down | KeyCode::Char('j') => view.cursor = (view.cursor + 1).min(last),
+        KeyCode::Up => view.cursor = view.cursor.saturating_sub(1),
+        KeyCode::Down => view.cursor = (view.cursor + 1).min(last),
         KeyCode::PageUp => view.cursor = view.cursor.saturating_sub(RESULTS_PAGE),
         KeyCode::PageDown => view.cursor = (view.cursor + RESULTS_PAGE).min(last),
         KeyCode::Home => view.cursor = 0,
         KeyCode::End => view.cursor = last,
-        KeyCode::Esc | KeyCode::Char('q') => app.search = None,
+        KeyCode::Esc => app.search = None,
         KeyCode::Enter => {
             let hit = view.hits.get(view.cursor).cloned();
             app.search = None;
@@ -490,8 +495,12 @@ pub(super) fn search_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 jump_to(app, hit, fx);
             }
         }
-        _ => {}
+        _ => {
+            app.search = None;
+            return false;
+        }
     }
+    true
 }
 
 /// The mouse wheel over the results moves the cursor (positive: up).

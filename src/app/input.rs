@@ -10,12 +10,14 @@
 //! cells (CJK and most emoji 2, combining marks 0); a tab as one space;
 //! control and other unsafe chars (which can arrive in a paste) as their
 //! visible escape from [`escape_char`], e.g. ESC as `^[` (2 cells).
-//! Widths are counted per char, so emoji ZWJ sequences and variation
-//! selectors may be wider here than a grapheme-aware terminal draws them.
+//! Widths are counted per char; the parts of emoji sequences that terminals
+//! draw in different widths (skin tones and joiners after an emoji,
+//! variation selectors, tags) are not shown at all, as everywhere on the
+//! chat screen ([`plain_clusters`](crate::sanitize::plain_clusters)).
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::sanitize::escape_char;
+use crate::sanitize::{escape_char, left_out_of_cells};
 
 #[cfg(test)]
 #[path = "input_tests.rs"]
@@ -57,7 +59,7 @@ fn shown(c: char) -> (Option<String>, usize) {
 /// True for a zero-width char (combining mark, ZWJ, ...) that sticks to the
 /// char before it; cursor moves by char skip over these.
 fn attached(c: char) -> bool {
-    c != '\n' && shown(c).1 == 0
+    c != '\n' && (shown(c).1 == 0 || left_out_of_cells(c, Some('\u{1f44d}')))
 }
 
 /// Readline's word chars (Alt+B / Alt+F).
@@ -290,8 +292,10 @@ impl Input {
         for line in self.text.split('\n') {
             let mut row = String::new();
             let mut col = 0;
+            let mut prev = None;
             for (i, c) in line.char_indices() {
-                let (escaped, w) = shown(c);
+                let hidden = left_out_of_cells(c, prev);
+                let (escaped, w) = if hidden { (None, 0) } else { shown(c) };
                 if w > 0 && col > 0 && col + w > width {
                     rows.push(std::mem::take(&mut row));
                     col = 0;
@@ -303,7 +307,11 @@ impl Input {
                 }
                 match escaped {
                     Some(s) => row.push_str(&s),
+                    None if hidden => {}
                     None => row.push(c),
+                }
+                if !hidden {
+                    prev = Some(c);
                 }
                 col += w;
             }

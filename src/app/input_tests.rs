@@ -343,3 +343,21 @@ fn layout_control_chars_as_caret_escapes() {
     let layout = at("ab\x07c", 3).layout(3);
     assert_eq!(layout.cursor, (1, 2));
 }
+
+/// Emoji sequences are laid out as the chat screen draws them: without the
+/// skin tones, joiners and variation selectors terminals disagree about,
+/// so the cursor sits right after what is shown.
+#[test]
+fn emoji_sequences_are_laid_out_plainly() {
+    let input = at_end("a👍🏽❤\u{fe0f}👨\u{200d}👩");
+    let layout = input.layout(20);
+    assert_eq!(rows(&layout), ["a👍❤👨👩"]);
+    assert_eq!(layout.cursor, (0, 1 + 2 + 1 + 2 + 2));
+    // A row of toned thumbs wraps by what is shown: 2 cells each.
+    let layout = at_end(&"👍🏽".repeat(5)).layout(6);
+    assert_eq!(rows(&layout), ["👍👍👍", "👍👍"]);
+    // The cursor steps over a sequence's hidden parts in one move.
+    let mut input = at_end("👍🏽");
+    input.left();
+    assert_eq!(input.cursor(), 0);
+}

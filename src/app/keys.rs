@@ -17,54 +17,64 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, now: u64, fx: &mut Vec<Effect
     let alt = key.modifiers.contains(KeyModifiers::ALT);
     app.notice = None;
     if ctrl && key.code == KeyCode::Char('c') {
+        // As in a shell: a half-typed line is cleared, an empty one quits.
+        app.help = false;
+        if !app.input.is_empty() {
+            app.input.take();
+            app.history_pos = None;
+            return;
+        }
         app.quitting = true;
         fx.push(Effect::Quit);
         return;
     }
-    if app.help {
-        // Any key closes the help; it does nothing else.
-        app.help = false;
+    if app.help && help_key(app, key) {
         return;
     }
-    if app.search.is_some() {
-        return super::history::search_key(app, key, fx);
+    if app.search.is_some() && super::history::search_key(app, key, fx) {
+        return;
     }
     // The search result jumped to stays highlighted until the next key.
     if let Some(peer) = open_mut(app) {
         peer.conversation.highlight = None;
     }
-    let help_key = key.code == KeyCode::F(1)
-        || (key.code == KeyCode::Char('?')
-            && !ctrl
-            && !alt
-            && (app.focus != Focus::Input || app.input.is_empty()));
-    if help_key {
+    if key.code == KeyCode::F(1) {
         app.help = true;
+        app.help_scroll = 0;
         return;
+    }
+    // A character typed anywhere is text: it goes to the input, whichever
+    // pane had the focus, so nothing typed is ever lost.
+    if let KeyCode::Char(_) = key.code
+        && !ctrl
+        && !alt
+        && app.focus != Focus::Input
+    {
+        set_focus(app, Focus::Input);
     }
     match key.code {
         KeyCode::Tab => {
-            app.focus = match app.focus {
+            let next = match app.focus {
                 Focus::Input => Focus::Peers,
                 Focus::Peers => Focus::Conversation,
                 Focus::Conversation => Focus::Input,
             };
-            return;
+            return set_focus(app, next);
         }
         KeyCode::BackTab => {
-            app.focus = match app.focus {
+            let next = match app.focus {
                 Focus::Input => Focus::Conversation,
                 Focus::Conversation => Focus::Peers,
                 Focus::Peers => Focus::Input,
             };
-            return;
+            return set_focus(app, next);
         }
-        KeyCode::Char('n') if ctrl => return switch_conversation(app, 1),
-        KeyCode::Char('p') if ctrl => return switch_conversation(app, -1),
+        KeyCode::Char('n') if ctrl => return switch_conversation(app, 1, now),
+        KeyCode::Char('p') if ctrl => return switch_conversation(app, -1, now),
         KeyCode::PageUp => return scroll_up(app, app.view.page.max(1), fx),
         KeyCode::PageDown => return scroll_down(app, app.view.page.max(1)),
         KeyCode::Esc => {
-            app.focus = Focus::Input;
+            set_focus(app, Focus::Input);
             app.alert = None;
             return;
         }
@@ -77,10 +87,42 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, now: u64, fx: &mut Vec<Effect
     }
 }
 
+/// Keys while the help is open: arrows and pages scroll it, Esc, F1 and
+/// Enter close it; any other key closes it and then does what it does
+/// (a character is typed). Returns whether the key was used up.
+fn help_key(app: &mut App, key: KeyEvent) -> bool {
+    let max = app.view.help_max_scroll;
+    let page = app.view.help_page.max(1);
+    let scroll = &mut app.help_scroll;
+    match key.code {
+        KeyCode::Up => *scroll = scroll.saturating_sub(1),
+        KeyCode::Down => *scroll = (*scroll + 1).min(max),
+        KeyCode::PageUp => *scroll = scroll.saturating_sub(page),
+        KeyCode::PageDown => *scroll = (*scroll + page).min(max),
+        KeyCode::Home => *scroll = 0,
+        KeyCode::End => *scroll = max,
+        KeyCode::Esc | KeyCode::F(1) | KeyCode::Enter => app.help = false,
+        _ => {
+            app.help = false;
+            return false;
+        }
+    }
+    true
+}
+
+/// Moves the keys to `focus`. Leaving the peers list puts it back in order
+/// (it holds still while the cursor moves through it).
+fn set_focus(app: &mut App, focus: Focus) {
+    app.focus = focus;
+    if focus != Focus::Peers {
+        sort_peers(app);
+    }
+}
+
 fn peers_key(app: &mut App, key: KeyEvent) {
     match key.code {
-        KeyCode::Up | KeyCode::Char('k') => app.cursor = app.cursor.saturating_sub(1),
-        KeyCode::Down | KeyCode::Char('j') => {
+        KeyCode::Up => app.cursor = app.cursor.saturating_sub(1),
+        KeyCode::Down => {
             app.cursor = (app.cursor + 1).min(app.peers.len().saturating_sub(1));
         }
         KeyCode::Home => app.cursor = 0,
@@ -88,7 +130,7 @@ fn peers_key(app: &mut App, key: KeyEvent) {
         KeyCode::Enter => {
             if let Some(id) = app.peers.get(app.cursor).map(|p| p.id.clone()) {
                 open(app, &id);
-                app.focus = Focus::Input;
+                set_focus(app, Focus::Input);
             }
         }
         _ => {}
@@ -97,15 +139,15 @@ fn peers_key(app: &mut App, key: KeyEvent) {
 
 fn conversation_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
     match key.code {
-        KeyCode::Up | KeyCode::Char('k') => scroll_up(app, 1, fx),
-        KeyCode::Down | KeyCode::Char('j') => scroll_down(app, 1),
+        KeyCode::Up => scroll_up(app, 1, fx),
+        KeyCode::Down => scroll_down(app, 1),
         // Past the top; the next draw clamps it to the oldest message. The
         // oldest in memory may not be the oldest there is: ask for more.
-        KeyCode::Home | KeyCode::Char('g') => {
+        KeyCode::Home => {
             scroll_up(app, usize::MAX / 2, fx);
             super::history::load_older(app, fx);
         }
-        KeyCode::End | KeyCode::Char('G') => scroll_down(app, usize::MAX),
+        KeyCode::End => scroll_down(app, usize::MAX),
         _ => {}
     }
 }
@@ -257,10 +299,14 @@ pub(super) fn scroll_down(app: &mut App, rows: usize) {
     }
 }
 
-fn switch_conversation(app: &mut App, step: isize) {
+/// Ctrl+N / Ctrl+P: the next or previous conversation in the list as it
+/// is shown; the list holds still meanwhile (see [`super::ORDER_HOLD_MS`]),
+/// so pressing on goes through every peer once.
+fn switch_conversation(app: &mut App, step: isize, now: u64) {
     if app.peers.is_empty() {
         return;
     }
+    app.order_held_until = now + super::ORDER_HOLD_MS;
     let n = app.peers.len() as isize;
     let current = app
         .open

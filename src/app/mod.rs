@@ -368,6 +368,19 @@ pub struct App {
     pub merged: std::collections::HashMap<PeerId, PeerId>,
     /// The help overlay is shown.
     pub help: bool,
+    /// Rows the help overlay is scrolled down (kept within
+    /// [`View::help_max_scroll`]).
+    pub help_scroll: usize,
+    /// What was typed and not sent in each conversation left for another
+    /// (the open one's draft is [`App::input`]).
+    pub drafts: std::collections::HashMap<PeerId, String>,
+    /// The peers list keeps its order until this time (Unix ms): Ctrl+N /
+    /// Ctrl+P go through it as shown. See [`ORDER_HOLD_MS`].
+    pub order_held_until: u64,
+    /// The list was not re-sorted while held; it is once the hold ends.
+    pub resort_due: bool,
+    /// The time of the action being applied (Unix ms), as given to `update`.
+    pub now: u64,
     /// mDNS state for the status bar.
     pub discovery: DiscoveryState,
     /// Ring the bell for messages in conversations not on screen.
@@ -395,6 +408,10 @@ pub struct App {
     pub search: Option<SearchView>,
 }
 
+/// How long the peers list holds still after Ctrl+N / Ctrl+P, in ms
+/// (it also holds while the peers pane has the focus).
+pub const ORDER_HOLD_MS: u64 = 3_000;
+
 /// Facts about the conversation pane that only drawing can know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct View {
@@ -405,6 +422,10 @@ pub struct View {
     /// The scroll that brings [`Conversation::jump`] into view, when the
     /// drawing found that message (it is drawn there already).
     pub jumped: Option<usize>,
+    /// Rows of the help overlay visible at once.
+    pub help_page: usize,
+    /// How far the help overlay scrolls (0 when it fits).
+    pub help_max_scroll: usize,
 }
 
 impl Default for View {
@@ -413,6 +434,8 @@ impl Default for View {
             page: 10,
             max_scroll: None,
             jumped: None,
+            help_page: 10,
+            help_max_scroll: 0,
         }
     }
 }
@@ -460,6 +483,29 @@ impl App {
         }
     }
 
+    /// When the app wants an [`Action::Tick`] (Unix ms): the end of the
+    /// hold on the peers list's order, if a re-sort waits for it.
+    pub fn wake_at(&self) -> Option<u64> {
+        (self.resort_due && self.focus != Focus::Peers).then_some(self.order_held_until)
+    }
+
+    /// Every draft, the open conversation's included (what is in the
+    /// input), by peer id: what to keep for the next run.
+    pub fn drafts_to_keep(&self) -> std::collections::BTreeMap<String, String> {
+        let mut drafts: std::collections::BTreeMap<String, String> = self
+            .drafts
+            .iter()
+            .filter(|(_, text)| !text.is_empty())
+            .map(|(id, text)| (id.to_string(), text.clone()))
+            .collect();
+        if let Some(open) = &self.open
+            && !self.input.is_empty()
+        {
+            drafts.insert(open.to_string(), self.input.text().to_owned());
+        }
+        drafts
+    }
+
     /// Total unread messages, for the terminal title.
     pub fn unread_total(&self) -> usize {
         self.peers.iter().map(|p| p.unread).sum()
@@ -468,6 +514,7 @@ impl App {
     /// Records what drawing found out, and keeps `scroll` within it.
     pub fn set_view(&mut self, view: View) {
         self.view = view;
+        self.help_scroll = self.help_scroll.min(view.help_max_scroll);
         let Some(id) = self.open.clone() else { return };
         let Some(peer) = self.peers.iter_mut().find(|p| p.id == id) else {
             return;
@@ -496,6 +543,8 @@ pub enum Action {
     Scroll(i32),
     /// The terminal was resized.
     Resize(u16, u16),
+    /// Time passed: the deadline of [`App::wake_at`] came.
+    Tick,
     /// Something happened on the network.
     Net(crate::net::NetEvent),
 }

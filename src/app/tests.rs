@@ -197,6 +197,23 @@ fn ctrl_c_quits_from_anywhere() {
     );
 }
 
+/// As in a shell: Ctrl+C on a half-typed line clears it; only on an empty
+/// input does it quit.
+#[test]
+fn ctrl_c_clears_a_half_typed_line_before_it_quits() {
+    let mut app = app();
+    app.focus = Focus::Peers;
+    app.input.set("half a thou".into());
+    let fx = mod_key(&mut app, KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert!(fx.is_empty(), "{fx:?}");
+    assert!(!app.quitting);
+    assert!(app.input.is_empty());
+    assert_eq!(
+        mod_key(&mut app, KeyCode::Char('c'), KeyModifiers::CONTROL),
+        vec![Effect::Quit]
+    );
+}
+
 /// The network task acknowledges a text once it is in the history
 /// database: the screen only shows it (and rings), it never acks.
 #[test]
@@ -353,16 +370,16 @@ fn readline_keys_edit_the_input() {
 }
 
 #[test]
-fn tab_cycles_focus_and_peers_pane_takes_j_k() {
+fn tab_cycles_focus_and_the_peers_pane_takes_arrows() {
     let mut app = app();
     net(&mut app, NetEvent::PeerUp(peer(PHONE, "phone")));
     net(&mut app, NetEvent::PeerUp(peer(TABLET, "tablet")));
     assert_eq!(app.focus, Focus::Input);
     key(&mut app, KeyCode::Tab);
     assert_eq!(app.focus, Focus::Peers);
-    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Down);
     assert_eq!(app.cursor, 1);
-    key(&mut app, KeyCode::Char('k'));
+    key(&mut app, KeyCode::Up);
     assert_eq!(app.cursor, 0);
     key(&mut app, KeyCode::Tab);
     assert_eq!(app.focus, Focus::Conversation);
@@ -372,22 +389,71 @@ fn tab_cycles_focus_and_peers_pane_takes_j_k() {
     assert_eq!(app.input.text(), "jk", "in the input, j and k are letters");
 }
 
+/// Typing while another pane has the focus (where Tab or a `/search`
+/// result leaves it) types into the input: no key is lost.
 #[test]
-fn help_opens_with_question_mark_or_f1_and_any_key_closes_it() {
+fn characters_typed_in_another_pane_go_to_the_input() {
     let mut app = app();
-    key(&mut app, KeyCode::Char('?'));
-    assert!(app.help);
-    key(&mut app, KeyCode::Char('x'));
+    net(&mut app, NetEvent::PeerUp(peer(PHONE, "phone")));
+    net(&mut app, NetEvent::PeerUp(peer(TABLET, "tablet")));
+    for focus in [Focus::Peers, Focus::Conversation] {
+        app.focus = focus;
+        type_str(&mut app, "jk?");
+        assert_eq!(app.focus, Focus::Input, "{focus:?}");
+        assert_eq!(app.input.take(), "jk?", "{focus:?}");
+    }
+}
+
+#[test]
+fn question_mark_is_a_character_and_f1_opens_the_help() {
+    let mut app = app();
+    type_str(&mut app, "?what do you mean");
     assert!(!app.help);
-    assert!(app.input.is_empty(), "the closing key does nothing else");
-    type_str(&mut app, "why?");
-    assert_eq!(
-        app.input.text(),
-        "why?",
-        "? inside a message is a character"
+    assert_eq!(app.input.take(), "?what do you mean");
+    net(&mut app, NetEvent::PeerUp(peer(PHONE, "phone")));
+    app.open = Some(PHONE.into());
+    type_str(&mut app, "?");
+    let fx = key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(fx.as_slice(), [Effect::Net(NetCommand::Send { texts, .. })] if texts[0].body == "?"),
+        "a lone ? is a message: {fx:?}"
     );
     key(&mut app, KeyCode::F(1));
     assert!(app.help);
+    // A character closes the help and is typed, not eaten.
+    type_str(&mut app, "hat");
+    assert!(!app.help);
+    assert_eq!(app.input.text(), "hat");
+    key(&mut app, KeyCode::F(1));
+    key(&mut app, KeyCode::Esc);
+    assert!(!app.help);
+    assert_eq!(app.input.text(), "hat", "Esc only closes the help");
+}
+
+#[test]
+fn the_help_scrolls_within_what_drawing_reported() {
+    let mut app = app();
+    key(&mut app, KeyCode::F(1));
+    app.set_view(View {
+        help_page: 5,
+        help_max_scroll: 7,
+        ..View::default()
+    });
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.help_scroll, 1);
+    key(&mut app, KeyCode::PageDown);
+    assert_eq!(app.help_scroll, 6);
+    key(&mut app, KeyCode::PageDown);
+    assert_eq!(app.help_scroll, 7);
+    key(&mut app, KeyCode::Home);
+    assert_eq!(app.help_scroll, 0);
+    key(&mut app, KeyCode::End);
+    assert_eq!(app.help_scroll, 7);
+    assert!(app.help, "scrolling keys keep it open");
+    key(&mut app, KeyCode::Enter);
+    assert!(!app.help);
+    key(&mut app, KeyCode::F(1));
+    assert_eq!(app.help_scroll, 0, "opened again at the top");
 }
 
 #[test]
@@ -399,6 +465,7 @@ fn scrolling_and_the_new_messages_mark() {
         page: 10,
         max_scroll: Some(25),
         jumped: None,
+        ..View::default()
     });
     key(&mut app, KeyCode::PageUp);
     key(&mut app, KeyCode::PageUp);
@@ -745,4 +812,137 @@ fn texts_sent_with_lantalk_send_show_as_ours_and_take_their_acks() {
             ..
         }
     ));
+}
+
+const DESK: &str = "33333333333333333333333333333333";
+
+fn ctrl(app: &mut App, c: char, now: u64) -> Vec<Effect> {
+    update(
+        app,
+        Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)),
+        now,
+    )
+}
+
+/// What is typed and not sent stays with its conversation: Ctrl+N does not
+/// carry it to the next person, and coming back brings it back.
+#[test]
+fn each_conversation_keeps_its_own_draft() {
+    let mut app = app();
+    connect(&mut app, 1, PHONE, "phone");
+    connect(&mut app, 2, TABLET, "tablet");
+    app.open = Some(PHONE.into());
+    type_str(&mut app, "for the phone");
+    ctrl(&mut app, 'n', 1_000);
+    let other = app.open.clone().unwrap();
+    assert_ne!(other.as_str(), PHONE);
+    assert!(app.input.is_empty(), "the draft stayed behind");
+    type_str(&mut app, "for the tablet");
+    // Enter in the peers list switches too.
+    let phone_row = app.peers.iter().position(|p| p.id == PHONE).unwrap();
+    app.focus = Focus::Peers;
+    app.cursor = phone_row;
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.open.as_deref(), Some(PHONE));
+    assert_eq!(app.input.text(), "for the phone");
+    let fx = key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(fx.as_slice(), [Effect::Net(NetCommand::Send { to, texts })] if to == PHONE && texts[0].body == "for the phone"),
+        "{fx:?}"
+    );
+    ctrl(&mut app, 'p', 1_000);
+    assert_eq!(app.open.as_ref(), Some(&other));
+    assert_eq!(app.input.text(), "for the tablet");
+    let kept = app.drafts_to_keep();
+    assert_eq!(
+        kept.get(other.as_str()).map(String::as_str),
+        Some("for the tablet"),
+        "the open conversation's input is kept too"
+    );
+    assert!(!kept.contains_key(PHONE), "what was sent is no draft");
+    ctrl(&mut app, 'n', 1_000);
+    assert!(app.input.is_empty(), "what was sent is no draft");
+}
+
+/// Drafts kept from the last run come back when their conversation opens,
+/// and never push aside what was typed before any conversation was open.
+#[test]
+fn kept_drafts_come_back_when_their_conversation_opens() {
+    let mut app = app();
+    app.drafts.insert(PHONE.into(), "from last time".into());
+    connect(&mut app, 1, PHONE, "phone");
+    assert_eq!(app.open.as_deref(), Some(PHONE));
+    assert_eq!(app.input.text(), "from last time");
+
+    let mut app = super::test_support::app();
+    app.drafts.insert(PHONE.into(), "from last time".into());
+    type_str(&mut app, "/connect 10.0.0.2:7342");
+    connect(&mut app, 1, PHONE, "phone");
+    assert_eq!(app.input.text(), "/connect 10.0.0.2:7342");
+    assert_eq!(
+        app.drafts.get(PHONE).map(String::as_str),
+        Some("from last time")
+    );
+}
+
+/// Ctrl+N through the list visits every peer once, in the order shown, even
+/// though opening one marks it read (which would sort it elsewhere); the
+/// list is sorted again once the user stops.
+#[test]
+fn ctrl_n_goes_through_every_peer_once_and_the_list_sorts_after() {
+    let mut app = app();
+    connect(&mut app, 1, PHONE, "phone");
+    connect(&mut app, 2, TABLET, "tablet");
+    connect(&mut app, 3, DESK, "desk");
+    // Two unread conversations while the third is on screen.
+    app.open = Some(TABLET.into());
+    net(&mut app, text_on(1, text("p1", "one")));
+    net(&mut app, text_on(3, text("d1", "two")));
+    app.open = None;
+    let shown: Vec<PeerId> = app.peers.iter().map(|p| p.id.clone()).collect();
+    assert_eq!(shown, [DESK, PHONE, TABLET].map(PeerId::new));
+    let mut visited = Vec::new();
+    for _ in 0..3 {
+        ctrl(&mut app, 'n', 10_000);
+        visited.push(app.open.clone().unwrap());
+    }
+    assert_eq!(visited, shown, "each once, in the order shown");
+    let order: Vec<PeerId> = app.peers.iter().map(|p| p.id.clone()).collect();
+    assert_eq!(order, shown, "held still meanwhile");
+    assert_eq!(app.wake_at(), Some(10_000 + ORDER_HOLD_MS));
+    update(&mut app, Action::Tick, 10_000 + ORDER_HOLD_MS);
+    assert!(app.wake_at().is_none());
+    assert!(!app.resort_due);
+}
+
+/// While the cursor moves through the peers list, events that would
+/// re-sort it (a message, a peer coming) leave it where it is, so ↑/↓ land
+/// where the user looks; leaving the pane sorts it.
+#[test]
+fn the_peers_list_holds_still_under_the_cursor() {
+    let mut app = app();
+    connect(&mut app, 1, PHONE, "phone");
+    connect(&mut app, 2, TABLET, "tablet");
+    app.open = Some(PHONE.into());
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Peers);
+    let ids = |app: &App| -> Vec<String> { app.peers.iter().map(|p| p.id.to_string()).collect() };
+    assert_eq!(ids(&app), [PHONE, TABLET]);
+    // A message to the last row would sort it first (unread).
+    net(&mut app, text_on(2, text("t1", "hey")));
+    net(&mut app, NetEvent::PeerUp(peer(DESK, "desk")));
+    assert_eq!(
+        ids(&app),
+        [PHONE, TABLET, DESK],
+        "no row moved; the new one comes last"
+    );
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.cursor, 1);
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(
+        ids(&app),
+        [TABLET, PHONE, DESK],
+        "sorted once the focus left"
+    );
+    assert_eq!(app.cursor, 0, "still on tablet");
 }

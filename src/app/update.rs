@@ -22,6 +22,7 @@ pub const BELL_GAP_MS: u64 = 1_000;
 /// Applies `action` at time `now` (Unix ms) and returns what to do outside.
 pub fn update(app: &mut App, action: Action, now: u64) -> Vec<Effect> {
     let mut fx = Vec::new();
+    app.now = now;
     match action {
         Action::Key(key) if key.kind != KeyEventKind::Release => on_key(app, key, now, &mut fx),
         Action::Key(_) => {}
@@ -29,6 +30,7 @@ pub fn update(app: &mut App, action: Action, now: u64) -> Vec<Effect> {
             app.help = false;
             app.search = None;
             app.focus = Focus::Input;
+            app.resort_due = true;
             app.input.insert_str(&text);
         }
         Action::Scroll(notches) if app.search.is_some() => {
@@ -43,13 +45,36 @@ pub fn update(app: &mut App, action: Action, now: u64) -> Vec<Effect> {
             }
         }
         Action::Resize(w, h) => app.size = (w, h),
+        Action::Tick => {}
         Action::Net(event) => on_net(app, event, now, &mut fx),
+    }
+    if app.resort_due {
+        sort_peers(app);
     }
     fx
 }
 
-/// Puts a peer's conversation on screen and marks it read.
+/// Puts a peer's conversation on screen and marks it read. What was typed
+/// for the conversation left stays with it, and the one opened gets back
+/// what was typed for it.
 pub(super) fn open(app: &mut App, id: &str) {
+    if app.open.as_deref() != Some(id) {
+        if let Some(left) = app.open.clone() {
+            let draft = app.input.take();
+            app.history_pos = None;
+            if draft.is_empty() {
+                app.drafts.remove(&left);
+            } else {
+                app.drafts.insert(left, draft);
+            }
+        }
+        // Typed before any conversation was open: it stays where it is.
+        if app.input.is_empty()
+            && let Some(draft) = app.drafts.remove(id)
+        {
+            app.input.set(draft);
+        }
+    }
     app.open = Some(PeerId::new(id));
     app.view.max_scroll = None;
     if let Some(peer) = find(app, id) {
@@ -417,8 +442,15 @@ pub(super) fn upsert<'a>(app: &'a mut App, id: &str, name: &str) -> &'a mut Peer
 }
 
 /// Unread first, then connected, then online, then most recently active,
-/// then by name; the cursor stays on the same peer.
+/// then by name; the cursor stays on the same peer. Not while the user
+/// moves through the list (the peers pane has the focus, or Ctrl+N / Ctrl+P
+/// was pressed lately): it is sorted when that ends.
 pub(super) fn sort_peers(app: &mut App) {
+    if app.focus == Focus::Peers || app.now < app.order_held_until {
+        app.resort_due = true;
+        return;
+    }
+    app.resort_due = false;
     let at = app.peers.get(app.cursor).map(|p| p.id.clone());
     app.peers.sort_by(|a, b| {
         let key = |p: &PeerEntry| {

@@ -35,7 +35,7 @@ use crate::app::{
 use crate::sanitize::escape_for_terminal;
 
 /// What the pane says when no conversation is open.
-const WELCOME: &str = "Select a peer with ↑/↓ and Enter, or type /connect HOST:PORT. ? for help.";
+const WELCOME: &str = "Select a peer with ↑/↓ and Enter, or type /connect HOST:PORT. F1 for help.";
 
 /// The "HH:MM " column.
 const TIME_WIDTH: usize = 6;
@@ -70,6 +70,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) -> View {
             page,
             max_scroll: None,
             jumped: None,
+            ..View::default()
         };
     };
 
@@ -100,6 +101,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) -> View {
             page,
             max_scroll: Some(0),
             jumped: None,
+            ..View::default()
         };
     }
 
@@ -137,6 +139,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) -> View {
         page,
         max_scroll,
         jumped,
+        ..View::default()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The help overlay: a centred bordered box over everything else listing
 //! every key (by pane), the marks of how sessions are protected, and every
-//! command. Drawn when `App::help` is set; Esc closes it.
+//! command. Drawn when `App::help` is set, scrolled by `App::help_scroll`
+//! when the screen is shorter than the list; Esc closes it.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -18,19 +19,28 @@ type Item = (&'static str, &'static str);
 /// Everything the overlay lists, in order. An empty key makes a heading.
 const ITEMS: &[Item] = &[
     ("", "Anywhere"),
+    (
+        "typing",
+        "always goes to the input, whichever pane has focus",
+    ),
     ("Tab", "cycle focus: peers → conversation → input"),
     ("Ctrl+N / Ctrl+P", "next / previous conversation"),
-    ("? / F1", "this help (Esc closes it)"),
-    ("Ctrl+C", "quit"),
+    ("F1", "this help (↑/↓ PgUp/PgDn scroll, Esc closes)"),
+    ("Ctrl+C", "clear the input; quit when it is empty"),
+    (
+        "Shift+drag",
+        "select text (the mouse is captured for the wheel)",
+    ),
     ("", "Peers pane"),
-    ("↑/↓  j/k", "move the cursor"),
+    ("↑/↓", "move the cursor (the list holds still meanwhile)"),
     ("Enter", "open the conversation"),
     ("enc  enc✓", "encrypted / and verified with /verify"),
     ("enc?  plain", "encrypted, sender unproven / NOT encrypted"),
     ("", "Conversation pane"),
-    ("PgUp / PgDn", "scroll a page (mouse wheel: a few rows)"),
+    ("↑/↓", "scroll a row (mouse wheel: a few rows)"),
+    ("PgUp / PgDn", "scroll a page (from any pane)"),
     ("Home / End", "oldest / newest (older load from history)"),
-    ("", "Input"),
+    ("", "Input (each conversation keeps its own draft)"),
     ("Enter", "send the message or command"),
     ("Alt+Enter", "new line (pasting keeps newlines)"),
     ("←/→  Home/End", "move; Ctrl+A / Ctrl+E: start / end"),
@@ -43,12 +53,15 @@ const ITEMS: &[Item] = &[
     ("/search WORDS", "find messages in every conversation"),
     ("/verify [yes]", "show the code to compare; yes: it matched"),
     ("/trust KEY", "move this conversation to its new key"),
+    ("/help", "this help"),
     ("/quit", "leave"),
     ("//text", "send a message that starts with /"),
 ];
 
-/// Draws the overlay centred in `area`, keys and border in `theme.accent`.
-pub(super) fn draw(frame: &mut Frame, area: Rect, theme: &Theme) {
+/// Draws the overlay centred in `area`, keys and border in `theme.accent`,
+/// scrolled down `scroll` rows when it is taller than the screen. Returns
+/// the rows shown at once and the largest useful scroll.
+pub(super) fn draw(frame: &mut Frame, area: Rect, scroll: usize, theme: &Theme) -> (usize, usize) {
     let key_w = ITEMS.iter().map(|(k, _)| text::width(k)).max().unwrap_or(0);
     let text_w = ITEMS
         .iter()
@@ -76,7 +89,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, theme: &Theme) {
 
     let heading = Style::new().bold().underlined();
     let key = fg(theme.accent);
-    let mut lines: Vec<Line> = ITEMS
+    let lines: Vec<Line> = ITEMS
         .iter()
         .map(|&(k, d)| {
             if k.is_empty() {
@@ -92,19 +105,23 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, theme: &Theme) {
         })
         .collect();
     let inner_h = usize::from(height.saturating_sub(2));
-    if lines.len() > inner_h && inner_h > 0 {
-        lines.truncate(inner_h - 1);
-        lines.push(Line::styled(
-            " … enlarge the window for more",
-            Style::new().dim(),
-        ));
-    }
+    let max_scroll = lines.len().saturating_sub(inner_h);
+    let scroll = scroll.min(max_scroll);
+    let lines: Vec<Line> = lines.into_iter().skip(scroll).take(inner_h).collect();
+    // Where there is more, the bottom border says which way.
+    let more = match (scroll > 0, scroll < max_scroll) {
+        (false, false) => "",
+        (false, true) => " ↓ more ·",
+        (true, false) => " ↑ more ·",
+        (true, true) => " ↑↓ more ·",
+    };
 
     let block = Block::bordered()
         .border_type(BorderType::Rounded)
         .border_style(fg(theme.accent))
         .title(Line::from(" Help ").bold())
-        .title_bottom(Line::from(" Esc closes ").right_aligned());
+        .title_bottom(Line::from(format!("{more} Esc closes ")).right_aligned());
     frame.render_widget(Clear, popup);
     frame.render_widget(Paragraph::new(lines).block(block), popup);
+    (inner_h, max_scroll)
 }

@@ -16,7 +16,7 @@
 //! │                  │┌ Message to alice ─────────────────────┐
 //! │                  ││grows to 6 rows                        │
 //! └──────────────────┘└───────────────────────────────────────┘
-//!  me · :7654 · 2 online · mDNS on                       ? help
+//!  me · :7654 · 2 online · mDNS on                      F1 help
 //! ```
 //!
 //! The search results overlay (`/search`) and the help overlay go on top;
@@ -94,7 +94,7 @@ pub fn draw(frame: &mut Frame, app: &App) -> View {
     .areas(right);
 
     peers::draw(frame, left, app);
-    let view = conversation::draw(frame, conversation_area, app);
+    let mut view = conversation::draw(frame, conversation_area, app);
     frame.render_widget(Paragraph::new(alert), alert_area);
     input::draw_notice(frame, notice_area, app);
     input::draw(frame, input_area, app);
@@ -103,7 +103,8 @@ pub fn draw(frame: &mut Frame, app: &App) -> View {
         search::draw(frame, area, app, results);
     }
     if app.help {
-        help::draw(frame, area, &app.theme);
+        (view.help_page, view.help_max_scroll) =
+            help::draw(frame, area, app.help_scroll, &app.theme);
     }
     view
 }

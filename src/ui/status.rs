@@ -1,6 +1,6 @@
 //! The status bar (last row, no border): our name, our port, how many peers
 //! are online, the state of mDNS discovery and, when it is not kept, of
-//! history on the left, `? help` on the right. The left part is cut so the
+//! history on the left, `F1 help` on the right. The left part is cut so the
 //! help hint always shows.
 
 use ratatui::Frame;
@@ -14,7 +14,7 @@ use super::text::{self, truncate};
 use crate::app::{App, DiscoveryState, HistoryMode};
 
 /// The hint at the right edge.
-const HELP: &str = "? help ";
+const HELP: &str = "F1 help ";
 
 /// Draws the bar into `area` (one row).
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {

@@ -313,6 +313,28 @@ fn help_overlay() {
     assert!(!t.backend().cursor_visible(), "no cursor over the help");
 }
 
+/// At 80×24 the help is taller than the screen: it scrolls, and every
+/// line of it can be brought into view.
+#[test]
+fn help_overlay_scrolls_to_its_end_at_80_by_24() {
+    let mut app = chatting(conversation_entries());
+    app.help = true;
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("test backend");
+    let mut view = app.view;
+    terminal.draw(|f| view = draw(f, &app)).unwrap();
+    assert!(view.help_max_scroll > 0, "{view:?}");
+    let screen = |t: &Terminal<TestBackend>| format!("{}", t.backend());
+    assert!(screen(&terminal).contains("Anywhere"));
+    assert!(screen(&terminal).contains("↓ more"));
+    app.help_scroll = view.help_max_scroll;
+    terminal.draw(|f| view = draw(f, &app)).unwrap();
+    let end = screen(&terminal);
+    for line in ["//text", "/quit", "/trust KEY", "↑ more"] {
+        assert!(end.contains(line), "{line} missing:\n{end}");
+    }
+    insta::assert_snapshot!("help_overlay_80x24_end", terminal.backend());
+}
+
 #[test]
 fn too_small() {
     let app = chatting(conversation_entries());

@@ -22,9 +22,13 @@ pub fn width(s: &str) -> usize {
     graphemes(s).map(|g| g.cell_width() as usize).sum()
 }
 
-/// The graphemes ratatui would draw for `s` (control characters dropped).
+use crate::sanitize::plain_clusters;
+
+/// The graphemes ratatui would draw for `s` (control characters dropped),
+/// after [`plain_clusters`].
 fn graphemes(s: &str) -> impl Iterator<Item = String> + '_ {
-    let span = Span::raw(s);
+    let s = plain_clusters(s);
+    let span = Span::raw(s.as_ref());
     // Collected because the iterator borrows the temporary span.
     span.styled_graphemes(Style::default())
         .map(|g| g.symbol.to_owned())
@@ -65,7 +69,7 @@ pub fn truncate_name(s: &str, max: usize) -> String {
 /// `s` cut to at most `max` cells, ending in `…` when something was cut.
 pub fn truncate(s: &str, max: usize) -> String {
     if width(s) <= max {
-        return s.to_owned();
+        return plain_clusters(s).into_owned();
     }
     if max == 0 {
         return String::new();
@@ -221,5 +225,13 @@ mod tests {
         assert_eq!(rows("hi", 0, 5), ["", "hi"]);
         // A two-cell emoji in a one-cell pane still advances.
         assert_eq!(rows("👋👋", 1, 1), ["", "👋", "👋"]);
+        // Sequences terminals draw in different widths are drawn plainly.
+        assert_eq!(
+            rows("👍🏽❤️👨\u{200d}👩\u{200d}👧🇫🇷", 20, 20),
+            ["👍❤👨👩👧🇫🇷"]
+        );
+        assert_eq!(width("👍🏽❤️👨\u{200d}👩\u{200d}👧🇫🇷"), 2 + 1 + 6 + 2);
+        // A joiner between letters of other scripts stays.
+        assert_eq!(plain_clusters("क्\u{200d}ष"), "क्\u{200d}ष");
     }
 }
