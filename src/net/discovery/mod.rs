@@ -15,6 +15,8 @@
 //!   nothing when it cannot open it or finds no network, so the user learns
 //!   why nobody shows up); blocking.
 //! - `addrs.rs`: our networks and the order to dial a peer's addresses in.
+//! - `goodbye.rs`: the goodbye mdns-sd leaves out (our address records on
+//!   the other IP family); blocking.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -26,6 +28,7 @@ use crate::protocol::Fingerprint;
 
 mod addrs;
 mod book;
+mod goodbye;
 mod health;
 mod peer;
 
@@ -111,6 +114,9 @@ pub struct Advert {
 pub struct Discovery {
     daemon: ServiceDaemon,
     advertised: Option<String>,
+    /// The host name we advertised (`laptop.local.`), whose address records
+    /// are withdrawn on every family when we stop.
+    host: Option<String>,
     /// The interfaces we were limited to (empty: all).
     interfaces: Vec<String>,
 }
@@ -160,6 +166,7 @@ impl Discovery {
         Ok(Self {
             daemon,
             advertised: None,
+            host: None,
             interfaces,
         })
     }
@@ -226,6 +233,7 @@ impl Discovery {
         let monitor = self.daemon.monitor()?;
         self.daemon.register(info)?;
         self.advertised = Some(fullname.clone());
+        self.host = Some(host);
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
             // The daemon reports a rename once per interface: pass each new name on once.
@@ -309,6 +317,10 @@ impl Discovery {
         if let Ok(done) = self.daemon.shutdown() {
             let _ = tokio::time::timeout(SHUTDOWN_WAIT, done.recv_async()).await;
         }
+        if let Some(host) = self.host.take() {
+            let interfaces = self.interfaces.clone();
+            blocking(move || goodbye::withdraw_addresses(&host, &interfaces)).await;
+        }
     }
 
     /// Browses until a peer matching `query` (see [`Peer::match_rank`]) is
@@ -377,6 +389,10 @@ impl Drop for Discovery {
             let _ = self.daemon.unregister(&fullname);
         }
         let _ = self.daemon.shutdown();
+        // A few UDP sends: short enough to do here, on whatever thread drops us.
+        if let Some(host) = self.host.take() {
+            goodbye::withdraw_addresses(&host, &self.interfaces);
+        }
     }
 }
 
