@@ -685,3 +685,13 @@ fn limited_discovery_is_shown_with_its_reason() {
     net(&mut app, NetEvent::DiscoveryActive);
     assert_eq!(app.discovery, DiscoveryState::Active);
 }
+
+#[test]
+fn renames_by_mdns_are_said_the_host_one_too() {
+    let mut app = app();
+    net(&mut app, NetEvent::HostRenamed("laptop-2.local".into()));
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("another device on this network has your host name; yours is now \"laptop-2.local\"")
+    );
+}

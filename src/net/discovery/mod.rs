@@ -19,9 +19,12 @@
 //!   the other IP family); blocking.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mdns_sd::{DaemonEvent, IfKind, ScopedIp, ServiceDaemon, ServiceEvent, ServiceInfo};
+use mdns_sd::{
+    DaemonEvent, DnsNameChange, IfKind, ScopedIp, ServiceDaemon, ServiceEvent, ServiceInfo,
+};
 use tokio::sync::mpsc;
 
 use crate::protocol::Fingerprint;
@@ -50,6 +53,13 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 
 /// How long a peer that failed to answer gets to answer a verify query.
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long after mDNS renamed us on one interface we advertise anew under
+/// the new names on all: longer than a round of probes (750 ms), so that no
+/// interface still probes the old names (it would take our new
+/// announcements for a conflict), and the instance and host renames, which
+/// come apart, are taken at once.
+const RENAME_SETTLE: Duration = Duration::from_secs(1);
 
 /// How long the daemon may take to open its sockets before we look at them.
 const START_WAIT: Duration = Duration::from_secs(1);
@@ -113,10 +123,9 @@ pub struct Advert {
 /// A running mDNS daemon, advertising at most one service.
 pub struct Discovery {
     daemon: ServiceDaemon,
-    advertised: Option<String>,
-    /// The host name we advertised (`laptop.local.`), whose address records
-    /// are withdrawn on every family when we stop.
-    host: Option<String>,
+    /// The names we advertise under; shared with the task that follows
+    /// renames.
+    names: Arc<Mutex<Names>>,
     /// The interfaces we were limited to (empty: all).
     interfaces: Vec<String>,
 }
@@ -165,8 +174,7 @@ impl Discovery {
         }
         Ok(Self {
             daemon,
-            advertised: None,
-            host: None,
+            names: Arc::default(),
             interfaces,
         })
     }
@@ -211,45 +219,66 @@ impl Discovery {
     }
 
     /// Advertises our service (with name probing, so conflicts are resolved).
-    /// Returns a receiver of the instance names the daemon renames us to (each once).
-    pub fn advertise(&mut self, ad: &Advert) -> Result<mpsc::Receiver<String>, DiscoveryError> {
-        let instance = truncate(&ad.name, 63);
-        let nick = truncate(&ad.name, 200);
-        let fp = ad.fp.map(|fp| fp.to_string());
-        let mut txt = vec![
-            ("txtvers", "1"),
-            ("proto", "1"),
-            ("id", ad.id.as_str()),
-            ("nick", nick),
-            ("status", "avail"),
-        ];
-        if let Some(fp) = &fp {
-            txt.push(("fp", fp.as_str()));
-        }
-        let host = format!("{}.local.", ad.host);
-        let info = ServiceInfo::new(SERVICE_TYPE, instance, &host, "", ad.port, &txt[..])?
-            .enable_addr_auto();
-        let fullname = info.get_fullname().to_owned();
+    /// Returns a receiver of the renames mDNS makes to settle a conflict
+    /// (each once). A rename on one interface is made ours on all of them:
+    /// we advertise again under the new names everywhere (without probing
+    /// again, the names having won), so that every interface, loopback
+    /// included, carries one name.
+    pub fn advertise(&mut self, ad: &Advert) -> Result<mpsc::Receiver<Renamed>, DiscoveryError> {
+        let instance = truncate(&ad.name, 63).to_owned();
+        let (fullname, generation) = {
+            let mut names = lock(&self.names);
+            let host = names
+                .host
+                .get_or_insert_with(|| format!("{}.local.", ad.host))
+                .clone();
+            let info = service_info(ad, &instance, &host)?;
+            let fullname = info.get_fullname().to_owned();
+            names.generation += 1;
+            names.fullname = Some(fullname.clone());
+            // Registered under the lock: a rename of an earlier
+            // advertisement can no longer slip in between.
+            self.daemon.register(info)?;
+            (fullname, names.generation)
+        };
         let monitor = self.daemon.monitor()?;
-        self.daemon.register(info)?;
-        self.advertised = Some(fullname.clone());
-        self.host = Some(host);
+        let (daemon, names, ad) = (self.daemon.clone(), self.names.clone(), ad.clone());
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
-            // The daemon reports a rename once per interface: pass each new name on once.
-            let mut last = None;
-            while let Ok(event) = monitor.recv_async().await {
+            tracing::debug!("mDNS: advertising {fullname}");
+            // Renames seen and not yet acted on, and when to act on them.
+            let mut pending: Vec<Renamed> = Vec::new();
+            let mut settle = None;
+            loop {
+                let event = match settle {
+                    None => monitor.recv_async().await,
+                    Some(at) => match tokio::time::timeout_at(at, monitor.recv_async()).await {
+                        Ok(event) => event,
+                        Err(_) => {
+                            settle = None;
+                            // Err: this advertisement was withdrawn, or the daemon stopped.
+                            if readvertise(&daemon, &names, generation, &ad, &pending).is_err() {
+                                break;
+                            }
+                            for renamed in pending.drain(..) {
+                                if tx.send(renamed).await.is_err() {
+                                    return;
+                                }
+                            }
+                            continue;
+                        }
+                    },
+                };
+                let Ok(event) = event else { break };
                 let DaemonEvent::NameChange(change) = event else {
                     continue;
                 };
-                let name = instance_of(&change.new_name);
-                if !change.original.eq_ignore_ascii_case(&fullname) || last.as_ref() == Some(&name)
-                {
-                    continue;
-                }
-                last = Some(name.clone());
-                if tx.send(name).await.is_err() {
-                    break;
+                tracing::debug!("mDNS: {change:?}");
+                if let Some(renamed) = rename_of(&lock(&names), &change) {
+                    pending
+                        .retain(|p| std::mem::discriminant(p) != std::mem::discriminant(&renamed));
+                    pending.push(renamed);
+                    settle.get_or_insert(tokio::time::Instant::now() + RENAME_SETTLE);
                 }
             }
         });
@@ -258,7 +287,7 @@ impl Discovery {
 
     /// Withdraws our advertisement (goodbye), e.g. before advertising a new name.
     pub fn unadvertise(&mut self) {
-        if let Some(fullname) = self.advertised.take() {
+        if let Some(fullname) = lock(&self.names).fullname.take() {
             let _ = self.daemon.unregister(&fullname);
         }
     }
@@ -308,8 +337,9 @@ impl Discovery {
     }
 
     /// Says goodbye (so peers drop us within about a second) and stops the daemon.
-    pub async fn shutdown(mut self) {
-        if let Some(fullname) = self.advertised.take()
+    pub async fn shutdown(self) {
+        let fullname = lock(&self.names).fullname.take();
+        if let Some(fullname) = fullname
             && let Ok(done) = self.daemon.unregister(&fullname)
         {
             let _ = tokio::time::timeout(SHUTDOWN_WAIT, done.recv_async()).await;
@@ -317,7 +347,8 @@ impl Discovery {
         if let Ok(done) = self.daemon.shutdown() {
             let _ = tokio::time::timeout(SHUTDOWN_WAIT, done.recv_async()).await;
         }
-        if let Some(host) = self.host.take() {
+        let host = lock(&self.names).host.take();
+        if let Some(host) = host {
             let interfaces = self.interfaces.clone();
             blocking(move || goodbye::withdraw_addresses(&host, &interfaces)).await;
         }
@@ -385,15 +416,119 @@ impl Drop for Discovery {
     /// Best effort on paths that did not call [`Discovery::shutdown`]: the
     /// goodbye is queued, but nothing waits for it to go out.
     fn drop(&mut self) {
-        if let Some(fullname) = self.advertised.take() {
+        let mut names = lock(&self.names);
+        if let Some(fullname) = names.fullname.take() {
             let _ = self.daemon.unregister(&fullname);
         }
         let _ = self.daemon.shutdown();
         // A few UDP sends: short enough to do here, on whatever thread drops us.
-        if let Some(host) = self.host.take() {
+        if let Some(host) = names.host.take() {
             goodbye::withdraw_addresses(&host, &self.interfaces);
         }
     }
+}
+
+/// A rename mDNS made to settle a conflict with another device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Renamed {
+    /// Our instance name was taken: we are advertised as this (`laptop (2)`).
+    Instance(String),
+    /// Our host name was taken: we are reachable as this (`laptop-2.local`),
+    /// and our usual host name may reach another device.
+    Host(String),
+}
+
+/// The names we advertise under.
+#[derive(Debug, Default)]
+struct Names {
+    /// Our service's full name, while advertised.
+    fullname: Option<String>,
+    /// Our host name (`laptop.local.`), once advertised: kept across
+    /// advertisements, so a rename sticks; its address records are withdrawn
+    /// on every family when we stop.
+    host: Option<String>,
+    /// Counts advertisements, so a task following an earlier one stops.
+    generation: u64,
+}
+
+/// Locks `names`; a task that panicked holding the lock left plain names,
+/// still good to use.
+fn lock(names: &Mutex<Names>) -> std::sync::MutexGuard<'_, Names> {
+    names
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Our service as mdns-sd registers it.
+fn service_info(ad: &Advert, instance: &str, host: &str) -> Result<ServiceInfo, DiscoveryError> {
+    let nick = truncate(&ad.name, 200);
+    let fp = ad.fp.map(|fp| fp.to_string());
+    let mut txt = vec![
+        ("txtvers", "1"),
+        ("proto", "1"),
+        ("id", ad.id.as_str()),
+        ("nick", nick),
+        ("status", "avail"),
+    ];
+    if let Some(fp) = &fp {
+        txt.push(("fp", fp.as_str()));
+    }
+    Ok(ServiceInfo::new(SERVICE_TYPE, instance, host, "", ad.port, &txt[..])?.enable_addr_auto())
+}
+
+/// What `change` renames of our current names, if anything (not: an
+/// earlier advertisement's names).
+fn rename_of(names: &Names, change: &DnsNameChange) -> Option<Renamed> {
+    let is = |name: &Option<String>| {
+        name.as_ref()
+            .is_some_and(|n| n.eq_ignore_ascii_case(&change.original))
+    };
+    if is(&names.fullname) {
+        Some(Renamed::Instance(instance_of(&change.new_name)))
+    } else if is(&names.host) {
+        Some(Renamed::Host(
+            change.new_name.trim_end_matches('.').to_owned(),
+        ))
+    } else {
+        None
+    }
+}
+
+/// Advertises anew under the names `renames` gave us, on every interface.
+/// `Err` when advertisement `generation` is over (withdrawn, or the daemon
+/// stopped).
+fn readvertise(
+    daemon: &ServiceDaemon,
+    names: &Mutex<Names>,
+    generation: u64,
+    ad: &Advert,
+    renames: &[Renamed],
+) -> Result<(), ()> {
+    let mut names = lock(names);
+    let (Some(fullname), Some(mut host)) = (names.fullname.clone(), names.host.clone()) else {
+        return Err(());
+    };
+    if names.generation != generation {
+        return Err(());
+    }
+    let mut instance = instance_of(&fullname);
+    for renamed in renames {
+        match renamed {
+            Renamed::Instance(name) => instance.clone_from(name),
+            Renamed::Host(name) => host = format!("{name}."),
+        }
+    }
+    let Ok(mut info) = service_info(ad, &instance, &host) else {
+        return Ok(());
+    };
+    // The new names won their probe where the conflict was; elsewhere
+    // nobody held even the old ones.
+    info.set_requires_probe(false);
+    tracing::debug!("mDNS: advertising {fullname} anew as {instance} on {host}");
+    let _ = daemon.unregister(&fullname);
+    names.fullname = Some(info.get_fullname().to_owned());
+    names.host = Some(host);
+    daemon.register(info).map_err(|_| ())
 }
 
 /// Runs `f` on tokio's blocking pool, so the runtime (shared with the chat
