@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use common::lan::Lan;
 use common::proc::Proc;
+use serde_json::Value;
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
@@ -103,4 +104,146 @@ fn quitting_withdraws_every_address_record_on_every_family() {
     );
     // mdns-sd's goodbye goes out at once; 5 s is margin for a loaded machine.
     cache.wait_out(SECS(5), |l| l == "all withdrawn");
+}
+
+/// A JSON line of `zeroconf_peer.py browse` with this event and name.
+fn zeroconf_event(proc: &mut Proc, event: &str, name: &str) -> Value {
+    let line = proc.wait_out(SECS(15), |l| {
+        serde_json::from_str::<Value>(l).is_ok_and(|v| v["event"] == event && v["name"] == name)
+    });
+    serde_json::from_str(&line).unwrap()
+}
+
+/// python-zeroconf finds lantalk's advertisement and resolves it (service,
+/// host, addresses on both families, TXT), and sees it leave when lantalk
+/// quits.
+#[test]
+#[ignore = "needs root (network namespaces) and python-zeroconf"]
+fn zeroconf_resolves_lantalk_and_sees_it_leave() {
+    let python = zeroconf_python();
+    let lan = lan("zeroconf_sees_us", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let mut browser = Proc::spawn(lan.command_raw(
+        1,
+        &[
+            python.to_str().unwrap(),
+            &script("zeroconf_peer.py"),
+            "browse",
+        ],
+    ));
+    let mut laptop = listen(&lan, 0, "laptop", dir.path());
+    let id = std::fs::read_to_string(dir.path().join("id")).unwrap();
+    let name = "laptop._lantalk._tcp.local.";
+    let found = zeroconf_event(&mut browser, "resolved", name);
+    assert_eq!(found["server"], "laptop.local.", "{found}");
+    assert_eq!(found["port"], 7342, "{found}");
+    assert_eq!(found["txt"]["id"], id.trim(), "{found}");
+    assert_eq!(found["txt"]["nick"], "laptop", "{found}");
+    assert_eq!(found["txt"]["proto"], "1", "{found}");
+    let addrs: Vec<&str> = found["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(addrs.contains(&lan.addr(0).as_str()), "{found}");
+    assert!(addrs.iter().any(|a| a.starts_with("fe80::")), "{found}");
+    laptop.terminate();
+    assert!(laptop.wait_exit(SECS(10)).success());
+    zeroconf_event(&mut browser, "removed", name);
+}
+
+/// A `_lantalk._tcp` service registered by python-zeroconf with lantalk's
+/// TXT keys is a peer: `lantalk peers` lists it and `lantalk send` reaches
+/// the lantalk behind it. One without a peer id is not a lantalk peer: it
+/// is left out, and said why.
+#[test]
+#[ignore = "needs root (network namespaces) and python-zeroconf"]
+fn lantalk_lists_and_reaches_what_zeroconf_registers() {
+    let python = zeroconf_python();
+    let lan = lan("zeroconf_registers", 2);
+    let dirs = tempfile::tempdir().unwrap();
+    let (desk_dir, phone_dir) = (dirs.path().join("desk"), dirs.path().join("phone"));
+    // A lantalk without mDNS on host 1; zeroconf advertises it.
+    let mut desk = lan.spawn(
+        1,
+        "desk",
+        &[
+            "--data-dir",
+            desk_dir.to_str().unwrap(),
+            "--no-mdns",
+            "listen",
+        ],
+    );
+    desk.wait_err(SECS(10), |l| l.contains("listening on port"));
+    let id = std::fs::read_to_string(desk_dir.join("id")).unwrap();
+    let register = |instance: &str, txt: &[&str]| {
+        let mut argv = vec![
+            python.to_str().unwrap().to_owned(),
+            script("zeroconf_peer.py"),
+            "register".into(),
+            instance.into(),
+            "zc-desk".into(),
+            lan.addr(1),
+            "7342".into(),
+        ];
+        argv.extend(txt.iter().map(|t| t.to_string()));
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let mut proc = Proc::spawn(lan.command_raw(1, &argv));
+        proc.wait_out(SECS(15), |l| l == "registered");
+        proc
+    };
+    let _desk_ad = register(
+        "desk",
+        &[
+            "txtvers=1",
+            "proto=1",
+            &format!("id={}", id.trim()),
+            "nick=desk",
+        ],
+    );
+    let _printer = register("printer", &["txtvers=1", "nick=printer"]);
+    let phone = phone_dir.to_str().unwrap();
+    let out = lan.run(
+        0,
+        "phone",
+        &["--data-dir", phone, "peers", "--json", "--timeout", "3"],
+        SECS(20),
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    let peers: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(peers.len(), 1, "{stdout}");
+    assert_eq!(peers[0]["name"], "desk");
+    assert_eq!(peers[0]["host"], "zc-desk.local.");
+    assert_eq!(peers[0]["id"], id.trim());
+    assert_eq!(peers[0]["addresses"], serde_json::json!([lan.addr(1)]));
+    assert!(
+        stderr.contains(r#"ignored "printer" on zc-desk.local.: no peer id"#),
+        "{stderr}"
+    );
+    let sent = lan.run(
+        0,
+        "phone",
+        &[
+            "--data-dir",
+            phone,
+            "send",
+            "desk",
+            "found through zeroconf",
+        ],
+        SECS(30),
+    );
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    desk.wait_out(SECS(10), |l| l == "phone: found through zeroconf");
 }
