@@ -247,3 +247,68 @@ fn lantalk_lists_and_reaches_what_zeroconf_registers() {
     );
     desk.wait_out(SECS(10), |l| l == "phone: found through zeroconf");
 }
+
+/// Two devices named `laptop`: the second is renamed on the LAN
+/// (`laptop (2)` on `laptop-2.local`), and takes the new names on every
+/// interface, loopback included, so another lantalk on the same machine
+/// does not see it flip between two names. Both renames are said.
+#[test]
+#[ignore = "needs root (network namespaces) and python-zeroconf"]
+fn a_rename_on_the_lan_is_one_name_on_every_interface_and_is_said() {
+    let python = zeroconf_python();
+    let lan = lan("rename_everywhere", 2);
+    let dirs = tempfile::tempdir().unwrap();
+    let (first_dir, second_dir) = (dirs.path().join("a"), dirs.path().join("b"));
+    let mut first = listen(&lan, 0, "laptop", &first_dir);
+    // The first one has finished probing once a browser sees it.
+    let seen = lan.run(
+        1,
+        "phone",
+        &[
+            "--data-dir",
+            "/nonexistent-unused",
+            "peers",
+            "--json",
+            "--timeout",
+            "3",
+        ],
+        SECS(20),
+    );
+    assert!(
+        String::from_utf8_lossy(&seen.stdout).contains(r#""name":"laptop""#),
+        "{}",
+        String::from_utf8_lossy(&seen.stderr)
+    );
+    let mut second = listen(&lan, 1, "laptop", &second_dir);
+    second.wait_err(SECS(10), |l| l.contains(r#"advertising as "laptop (2)""#));
+    second.wait_err(SECS(10), |l| {
+        l.contains("another device on this network has our host name")
+            && l.contains(r#""laptop-2.local""#)
+    });
+    // What a lantalk on the second machine hears on loopback.
+    let mut names = Proc::spawn(lan.command_raw(
+        1,
+        &[
+            python.to_str().unwrap(),
+            &script("mdns_names.py"),
+            "lo",
+            "2",
+        ],
+    ));
+    names.wait_out(SECS(20), |l| l == "done");
+    let heard: Vec<String> = names
+        .drain_out()
+        .into_iter()
+        .filter(|l| l != "done")
+        .collect();
+    assert_eq!(
+        heard,
+        [r"srv laptop (2)._lantalk._tcp.local. laptop-2.local."],
+        "on loopback; second: {:?}",
+        second.drain_err()
+    );
+    first.terminate();
+    second.terminate();
+    assert!(first.wait_exit(SECS(10)).success());
+    assert!(second.wait_exit(SECS(10)).success());
+}
