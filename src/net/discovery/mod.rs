@@ -61,6 +61,9 @@ const VERIFY_TIMEOUT: Duration = Duration::from_secs(2);
 /// come apart, are taken at once.
 const RENAME_SETTLE: Duration = Duration::from_secs(1);
 
+/// How long after a goodbye mdns-sd has sent it again (it does after 120 ms).
+const GOODBYE_REPEATED: Duration = Duration::from_millis(250);
+
 /// How long the daemon may take to open its sockets before we look at them.
 const START_WAIT: Duration = Duration::from_secs(1);
 
@@ -257,7 +260,10 @@ impl Discovery {
                         Err(_) => {
                             settle = None;
                             // Err: this advertisement was withdrawn, or the daemon stopped.
-                            if readvertise(&daemon, &names, generation, &ad, &pending).is_err() {
+                            if readvertise(&daemon, &names, generation, &ad, &pending)
+                                .await
+                                .is_err()
+                            {
                                 break;
                             }
                             for renamed in pending.drain(..) {
@@ -494,40 +500,53 @@ fn rename_of(names: &Names, change: &DnsNameChange) -> Option<Renamed> {
     }
 }
 
-/// Advertises anew under the names `renames` gave us, on every interface.
+/// Advertises anew under the names `renames` gave us, on every interface:
+/// withdraws the old advertisement, waits until mdns-sd has repeated its
+/// goodbye, then registers the new one. Peers that had the new names from
+/// the interface where they were chosen see them withdrawn and announced
+/// again within a second, which keeps them (RFC 6762 §10.1): no flap.
 /// `Err` when advertisement `generation` is over (withdrawn, or the daemon
 /// stopped).
-fn readvertise(
+async fn readvertise(
     daemon: &ServiceDaemon,
     names: &Mutex<Names>,
     generation: u64,
     ad: &Advert,
     renames: &[Renamed],
 ) -> Result<(), ()> {
-    let mut names = lock(names);
-    let (Some(fullname), Some(mut host)) = (names.fullname.clone(), names.host.clone()) else {
-        return Err(());
-    };
-    if names.generation != generation {
-        return Err(());
-    }
-    let mut instance = instance_of(&fullname);
-    for renamed in renames {
-        match renamed {
-            Renamed::Instance(name) => instance.clone_from(name),
-            Renamed::Host(name) => host = format!("{name}."),
+    let (info, fullname) = {
+        let mut names = lock(names);
+        let (Some(old), Some(mut host)) = (names.fullname.clone(), names.host.clone()) else {
+            return Err(());
+        };
+        if names.generation != generation {
+            return Err(());
         }
-    }
-    let Ok(mut info) = service_info(ad, &instance, &host) else {
-        return Ok(());
+        let mut instance = instance_of(&old);
+        for renamed in renames {
+            match renamed {
+                Renamed::Instance(name) => instance.clone_from(name),
+                Renamed::Host(name) => host = format!("{name}."),
+            }
+        }
+        let Ok(mut info) = service_info(ad, &instance, &host) else {
+            return Ok(());
+        };
+        // The new names won their probe where the conflict was; elsewhere
+        // nobody held even the old ones.
+        info.set_requires_probe(false);
+        tracing::debug!("mDNS: advertising {old} anew as {instance} on {host}");
+        let _ = daemon.unregister(&old);
+        let fullname = info.get_fullname().to_owned();
+        names.fullname = Some(fullname.clone());
+        names.host = Some(host);
+        (info, fullname)
     };
-    // The new names won their probe where the conflict was; elsewhere
-    // nobody held even the old ones.
-    info.set_requires_probe(false);
-    tracing::debug!("mDNS: advertising {fullname} anew as {instance} on {host}");
-    let _ = daemon.unregister(&fullname);
-    names.fullname = Some(info.get_fullname().to_owned());
-    names.host = Some(host);
+    tokio::time::sleep(GOODBYE_REPEATED).await;
+    let names = lock(names);
+    if names.generation != generation || names.fullname.as_ref() != Some(&fullname) {
+        return Err(());
+    }
     daemon.register(info).map_err(|_| ())
 }
 
