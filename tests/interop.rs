@@ -284,6 +284,16 @@ fn a_rename_on_the_lan_is_one_name_on_every_interface_and_is_said() {
         "{}",
         String::from_utf8_lossy(&seen.stderr)
     );
+    // What the first machine hears of the second (python-zeroconf reports a
+    // service removed at its first goodbye).
+    let mut browser = Proc::spawn(lan.command_raw(
+        0,
+        &[
+            python.to_str().unwrap(),
+            &script("zeroconf_peer.py"),
+            "browse",
+        ],
+    ));
     let mut second = listen(&lan, 1, "laptop", &second_dir);
     second.wait_err(SECS(10), |l| l.contains(r#"advertising as "laptop (2)""#));
     second.wait_err(SECS(10), |l| {
@@ -311,6 +321,13 @@ fn a_rename_on_the_lan_is_one_name_on_every_interface_and_is_said() {
         [r"srv laptop (2)._lantalk._tcp.local. laptop-2.local."],
         "on loopback; second: {:?}",
         second.drain_err()
+    );
+    // Advertised anew under the same names, the second never left the LAN.
+    zeroconf_event(&mut browser, "resolved", "laptop (2)._lantalk._tcp.local.");
+    let heard = browser.drain_out();
+    assert!(
+        !heard.iter().any(|l| l.contains(r#""removed""#)),
+        "the first machine saw a service leave: {heard:?}"
     );
     first.terminate();
     second.terminate();

@@ -251,6 +251,7 @@ impl Discovery {
             tracing::debug!("mDNS: advertising {fullname}");
             // Renames seen and not yet acted on, and when to act on them.
             let mut pending: Vec<Renamed> = Vec::new();
+            let mut renamed_on: Vec<String> = Vec::new();
             let mut settle = None;
             loop {
                 let event = match settle {
@@ -260,10 +261,16 @@ impl Discovery {
                         Err(_) => {
                             settle = None;
                             // Err: this advertisement was withdrawn, or the daemon stopped.
-                            if readvertise(&daemon, &names, generation, &ad, &pending)
-                                .await
-                                .is_err()
-                            {
+                            let renamed_on = std::mem::take(&mut renamed_on);
+                            let again = readvertise(
+                                &daemon,
+                                &names,
+                                generation,
+                                &ad,
+                                &pending,
+                                &renamed_on,
+                            );
+                            if again.await.is_err() {
                                 break;
                             }
                             for renamed in pending.drain(..) {
@@ -284,6 +291,9 @@ impl Discovery {
                     pending
                         .retain(|p| std::mem::discriminant(p) != std::mem::discriminant(&renamed));
                     pending.push(renamed);
+                    if !renamed_on.contains(&change.intf_name) {
+                        renamed_on.push(change.intf_name.clone());
+                    }
                     settle.get_or_insert(tokio::time::Instant::now() + RENAME_SETTLE);
                 }
             }
@@ -500,42 +510,62 @@ fn rename_of(names: &Names, change: &DnsNameChange) -> Option<Renamed> {
     }
 }
 
-/// Advertises anew under the names `renames` gave us, on every interface:
-/// withdraws the old advertisement, waits until mdns-sd has repeated its
-/// goodbye, then registers the new one. Peers that had the new names from
-/// the interface where they were chosen see them withdrawn and announced
-/// again within a second, which keeps them (RFC 6762 §10.1): no flap.
-/// `Err` when advertisement `generation` is over (withdrawn, or the daemon
-/// stopped).
+/// Makes the names `renames` gave us on the interfaces `renamed_on` ours
+/// on every interface. The advertisement under the old names is first
+/// narrowed to the other interfaces (replacing a registration sends no
+/// goodbye), withdrawn there, and, once mdns-sd has repeated that goodbye,
+/// the new one is registered everywhere: on the interfaces where the new
+/// names were chosen it only repeats what was announced, so peers there see
+/// no change. `Err` when advertisement `generation` is over (withdrawn, or
+/// the daemon stopped).
 async fn readvertise(
     daemon: &ServiceDaemon,
     names: &Mutex<Names>,
     generation: u64,
     ad: &Advert,
     renames: &[Renamed],
+    renamed_on: &[String],
 ) -> Result<(), ()> {
+    let mut others: Vec<String> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.name)
+        .filter(|name| !renamed_on.contains(name))
+        .collect();
+    others.dedup();
     let (info, fullname) = {
         let mut names = lock(names);
-        let (Some(old), Some(mut host)) = (names.fullname.clone(), names.host.clone()) else {
+        let (Some(old), Some(old_host)) = (names.fullname.clone(), names.host.clone()) else {
             return Err(());
         };
         if names.generation != generation {
             return Err(());
         }
-        let mut instance = instance_of(&old);
+        if others.is_empty() {
+            // Renamed everywhere already: one name on every interface.
+            return Ok(());
+        }
+        let old_instance = instance_of(&old);
+        let (mut instance, mut host) = (old_instance.clone(), old_host.clone());
         for renamed in renames {
             match renamed {
                 Renamed::Instance(name) => instance.clone_from(name),
                 Renamed::Host(name) => host = format!("{name}."),
             }
         }
-        let Ok(mut info) = service_info(ad, &instance, &host) else {
+        let (Ok(mut narrowed), Ok(mut info)) = (
+            service_info(ad, &old_instance, &old_host),
+            service_info(ad, &instance, &host),
+        ) else {
             return Ok(());
         };
+        narrowed.set_requires_probe(false);
+        narrowed.set_interfaces(others.iter().map(|i| IfKind::Name(i.clone())).collect());
         // The new names won their probe where the conflict was; elsewhere
         // nobody held even the old ones.
         info.set_requires_probe(false);
-        tracing::debug!("mDNS: advertising {old} anew as {instance} on {host}");
+        tracing::debug!("mDNS: advertising {old} anew as {instance} on {host} (was on {others:?})");
+        daemon.register(narrowed).map_err(|_| ())?;
         let _ = daemon.unregister(&old);
         let fullname = info.get_fullname().to_owned();
         names.fullname = Some(fullname.clone());
