@@ -107,6 +107,15 @@ fn quitting_withdraws_every_address_record_on_every_family() {
     );
     // mdns-sd's goodbye goes out at once; 5 s is margin for a loaded machine.
     cache.wait_out(SECS(5), |l| l == "all withdrawn");
+    let malformed: Vec<String> = cache
+        .drain_out()
+        .into_iter()
+        .filter(|l| l.starts_with("malformed"))
+        .collect();
+    assert!(
+        malformed.is_empty(),
+        "python-zeroconf could not parse: {malformed:?}"
+    );
     eprintln!(
         "measured: every address record withdrawn on its family {} ms after SIGTERM",
         quit.elapsed().as_millis()
