@@ -697,6 +697,45 @@ mod tests {
     }
 
     #[test]
+    fn renames_of_our_current_names_are_told_apart_and_others_ignored() {
+        let names = Names {
+            fullname: Some(format!("laptop.{SERVICE_TYPE}")),
+            host: Some("laptop.local.".into()),
+            generation: 1,
+        };
+        let change = |original: &str, new_name: &str| DnsNameChange {
+            original: original.into(),
+            new_name: new_name.into(),
+            rr_type: mdns_sd::RRType::SRV,
+            intf_name: "eth0".into(),
+        };
+        assert_eq!(
+            rename_of(
+                &names,
+                &change(
+                    &format!("LAPTOP.{SERVICE_TYPE}"),
+                    &format!("laptop (2).{SERVICE_TYPE}")
+                )
+            ),
+            Some(Renamed::Instance("laptop (2)".into()))
+        );
+        assert_eq!(
+            rename_of(&names, &change("laptop.local.", "laptop-2.local.")),
+            Some(Renamed::Host("laptop-2.local".into()))
+        );
+        // An earlier advertisement's name, or someone else's.
+        let old = change(
+            &format!("desk.{SERVICE_TYPE}"),
+            &format!("desk (2).{SERVICE_TYPE}"),
+        );
+        assert_eq!(rename_of(&names, &old), None);
+        assert_eq!(
+            rename_of(&Names::default(), &change("laptop.local.", "x.local.")),
+            None
+        );
+    }
+
+    #[test]
     fn removals_are_passed_on_and_the_rest_dropped() {
         let fullname = format!("laptop.{SERVICE_TYPE}");
         assert_eq!(
