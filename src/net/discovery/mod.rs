@@ -4,7 +4,9 @@
 //! data before anything else sees them; everything outside sees [`Peer`],
 //! [`PeerEvent`] and [`Health`]. It must not block the async runtime: what
 //! blocks (starting the daemon, the health checks) runs on tokio's blocking
-//! pool.
+//! pool. mdns-sd settles a name conflict on each interface alone; a rename
+//! on one is made ours on all ([`Discovery::advertise`]), and said
+//! ([`Renamed`]).
 //!
 //! The rest, none of which knows mdns-sd:
 //! - `book.rs`: validates each resolved advertisement (untrusted) and merges
@@ -532,6 +534,7 @@ async fn readvertise(
         .map(|i| i.name)
         .filter(|name| !renamed_on.contains(name))
         .collect();
+    others.sort_unstable();
     others.dedup();
     let (info, fullname) = {
         let mut names = lock(names);
