@@ -18,6 +18,7 @@ missing=()
 command -v ip >/dev/null || missing+=(iproute2)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v python3 >/dev/null || missing+=(python3)
+python3 -c "import ensurepip" 2>/dev/null || missing+=(python3-venv) # for python-zeroconf
 command -v openssl >/dev/null || missing+=(openssl) # phone.py makes its key with it
 [ -x /usr/bin/tmux ] || missing+=(tmux) # the tests run this path
 command -v tcpdump >/dev/null || missing+=(tcpdump)
@@ -40,6 +41,20 @@ fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: missing ${missing[*]} (Debian packages): the tests that need them will fail." >&2
   [ "$root" = 1 ] || echo "test.sh: run as root to have them installed." >&2
+fi
+# python-zeroconf, the other mDNS stack tests/interop.rs runs against, in a
+# virtual environment in the build directory (where the tests look for it).
+ZEROCONF_VERSION=0.154.0
+venv="${CARGO_TARGET_DIR:-target}/zeroconf-venv"
+if ! "$venv/bin/python" -c "import zeroconf" 2>/dev/null; then
+  if [ "$root" = 1 ]; then
+    echo "test.sh: installing python-zeroconf $ZEROCONF_VERSION into $venv" >&2
+    if ! { python3 -m venv "$venv" && "$venv/bin/pip" install -q "zeroconf==$ZEROCONF_VERSION"; }; then
+      echo "test.sh: could not install python-zeroconf: tests/interop.rs will fail." >&2
+    fi
+  else
+    echo "test.sh: python-zeroconf missing in $venv: tests/interop.rs will fail." >&2
+  fi
 fi
 if [ "$root" = 0 ]; then
   echo "test.sh: not root: the tests that build network namespaces or bind mounts will fail." >&2

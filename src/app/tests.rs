@@ -946,3 +946,13 @@ fn the_peers_list_holds_still_under_the_cursor() {
     );
     assert_eq!(app.cursor, 0, "still on tablet");
 }
+
+#[test]
+fn renames_by_mdns_are_said_the_host_one_too() {
+    let mut app = app();
+    net(&mut app, NetEvent::HostRenamed("laptop-2.local".into()));
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("another device on this network has your host name; yours is now \"laptop-2.local\"")
+    );
+}

@@ -111,6 +111,11 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
                 app.me.name
             ));
         }
+        NetEvent::HostRenamed(host) => {
+            app.notice = Some(format!(
+                "another device on this network has your host name; yours is now {host:?}"
+            ));
+        }
         NetEvent::PeerUp(peer) => peer_up(app, peer, now),
         NetEvent::PeerDown(id) => {
             if let Some(entry) = find(app, &id) {

@@ -240,6 +240,10 @@ impl Printer {
                 "the name is taken on this network; advertising as {:?}",
                 escape_for_terminal(&name, false)
             ),
+            NetEvent::HostRenamed(host) => status!(
+                "another device on this network has our host name; we are reachable as {:?}",
+                escape_for_terminal(&host, false)
+            ),
             NetEvent::SessionOpened {
                 peer,
                 session,

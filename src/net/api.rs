@@ -193,6 +193,9 @@ pub enum NetEvent {
     /// mDNS renamed us after a conflict; we are advertised under this name.
     #[serde(skip)]
     Renamed(String),
+    /// mDNS renamed our host after a conflict: we are reachable by this name
+    /// (`laptop-2.local`), and our usual host name reaches another device.
+    HostRenamed(String),
     /// Every peer with history, most recent first; sent once at start,
     /// each followed by a [`NetEvent::History`] with its newest page.
     #[serde(skip)]

@@ -4,7 +4,9 @@
 //! data before anything else sees them; everything outside sees [`Peer`],
 //! [`PeerEvent`] and [`Health`]. It must not block the async runtime: what
 //! blocks (starting the daemon, the health checks) runs on tokio's blocking
-//! pool.
+//! pool. mdns-sd settles a name conflict on each interface alone; a rename
+//! on one is made ours on all ([`Discovery::advertise`]), and said
+//! ([`Renamed`]).
 //!
 //! The rest, none of which knows mdns-sd:
 //! - `book.rs`: validates each resolved advertisement (untrusted) and merges
@@ -15,17 +17,23 @@
 //!   nothing when it cannot open it or finds no network, so the user learns
 //!   why nobody shows up); blocking.
 //! - `addrs.rs`: our networks and the order to dial a peer's addresses in.
+//! - `goodbye.rs`: the goodbye mdns-sd leaves out (our address records on
+//!   the other IP family); blocking.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mdns_sd::{DaemonEvent, IfKind, ScopedIp, ServiceDaemon, ServiceEvent, ServiceInfo};
+use mdns_sd::{
+    DaemonEvent, DnsNameChange, IfKind, ScopedIp, ServiceDaemon, ServiceEvent, ServiceInfo,
+};
 use tokio::sync::mpsc;
 
 use crate::protocol::Fingerprint;
 
 mod addrs;
 mod book;
+mod goodbye;
 mod health;
 mod peer;
 
@@ -47,6 +55,16 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 
 /// How long a peer that failed to answer gets to answer a verify query.
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long after mDNS renamed us on one interface we advertise anew under
+/// the new names on all: longer than a round of probes (750 ms), so that no
+/// interface still probes the old names (it would take our new
+/// announcements for a conflict), and the instance and host renames, which
+/// come apart, are taken at once.
+const RENAME_SETTLE: Duration = Duration::from_secs(1);
+
+/// How long after a goodbye mdns-sd has sent it again (it does after 120 ms).
+const GOODBYE_REPEATED: Duration = Duration::from_millis(250);
 
 /// How long the daemon may take to open its sockets before we look at them.
 const START_WAIT: Duration = Duration::from_secs(1);
@@ -110,7 +128,9 @@ pub struct Advert {
 /// A running mDNS daemon, advertising at most one service.
 pub struct Discovery {
     daemon: ServiceDaemon,
-    advertised: Option<String>,
+    /// The names we advertise under; shared with the task that follows
+    /// renames.
+    names: Arc<Mutex<Names>>,
     /// The interfaces we were limited to (empty: all).
     interfaces: Vec<String>,
 }
@@ -159,7 +179,7 @@ impl Discovery {
         }
         Ok(Self {
             daemon,
-            advertised: None,
+            names: Arc::default(),
             interfaces,
         })
     }
@@ -204,44 +224,79 @@ impl Discovery {
     }
 
     /// Advertises our service (with name probing, so conflicts are resolved).
-    /// Returns a receiver of the instance names the daemon renames us to (each once).
-    pub fn advertise(&mut self, ad: &Advert) -> Result<mpsc::Receiver<String>, DiscoveryError> {
-        let instance = truncate(&ad.name, 63);
-        let nick = truncate(&ad.name, 200);
-        let fp = ad.fp.map(|fp| fp.to_string());
-        let mut txt = vec![
-            ("txtvers", "1"),
-            ("proto", "1"),
-            ("id", ad.id.as_str()),
-            ("nick", nick),
-            ("status", "avail"),
-        ];
-        if let Some(fp) = &fp {
-            txt.push(("fp", fp.as_str()));
-        }
-        let host = format!("{}.local.", ad.host);
-        let info = ServiceInfo::new(SERVICE_TYPE, instance, &host, "", ad.port, &txt[..])?
-            .enable_addr_auto();
-        let fullname = info.get_fullname().to_owned();
+    /// Returns a receiver of the renames mDNS makes to settle a conflict
+    /// (each once). A rename on one interface is made ours on all of them:
+    /// we advertise again under the new names everywhere (without probing
+    /// again, the names having won), so that every interface, loopback
+    /// included, carries one name.
+    pub fn advertise(&mut self, ad: &Advert) -> Result<mpsc::Receiver<Renamed>, DiscoveryError> {
+        let instance = truncate(&ad.name, 63).to_owned();
+        let (fullname, generation) = {
+            let mut names = lock(&self.names);
+            let host = names
+                .host
+                .get_or_insert_with(|| format!("{}.local.", ad.host))
+                .clone();
+            let info = service_info(ad, &instance, &host)?;
+            let fullname = info.get_fullname().to_owned();
+            names.generation += 1;
+            names.fullname = Some(fullname.clone());
+            // Registered under the lock: a rename of an earlier
+            // advertisement can no longer slip in between.
+            self.daemon.register(info)?;
+            (fullname, names.generation)
+        };
         let monitor = self.daemon.monitor()?;
-        self.daemon.register(info)?;
-        self.advertised = Some(fullname.clone());
+        let (daemon, names, ad) = (self.daemon.clone(), self.names.clone(), ad.clone());
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
-            // The daemon reports a rename once per interface: pass each new name on once.
-            let mut last = None;
-            while let Ok(event) = monitor.recv_async().await {
+            tracing::debug!("mDNS: advertising {fullname}");
+            // Renames seen and not yet acted on, and when to act on them.
+            let mut pending: Vec<Renamed> = Vec::new();
+            let mut renamed_on: Vec<String> = Vec::new();
+            let mut settle = None;
+            loop {
+                let event = match settle {
+                    None => monitor.recv_async().await,
+                    Some(at) => match tokio::time::timeout_at(at, monitor.recv_async()).await {
+                        Ok(event) => event,
+                        Err(_) => {
+                            settle = None;
+                            // Err: this advertisement was withdrawn, or the daemon stopped.
+                            let renamed_on = std::mem::take(&mut renamed_on);
+                            let again = readvertise(
+                                &daemon,
+                                &names,
+                                generation,
+                                &ad,
+                                &pending,
+                                &renamed_on,
+                            );
+                            if again.await.is_err() {
+                                break;
+                            }
+                            for renamed in pending.drain(..) {
+                                if tx.send(renamed).await.is_err() {
+                                    return;
+                                }
+                            }
+                            continue;
+                        }
+                    },
+                };
+                let Ok(event) = event else { break };
                 let DaemonEvent::NameChange(change) = event else {
                     continue;
                 };
-                let name = instance_of(&change.new_name);
-                if !change.original.eq_ignore_ascii_case(&fullname) || last.as_ref() == Some(&name)
-                {
-                    continue;
-                }
-                last = Some(name.clone());
-                if tx.send(name).await.is_err() {
-                    break;
+                tracing::debug!("mDNS: {change:?}");
+                if let Some(renamed) = rename_of(&lock(&names), &change) {
+                    pending
+                        .retain(|p| std::mem::discriminant(p) != std::mem::discriminant(&renamed));
+                    pending.push(renamed);
+                    if !renamed_on.contains(&change.intf_name) {
+                        renamed_on.push(change.intf_name.clone());
+                    }
+                    settle.get_or_insert(tokio::time::Instant::now() + RENAME_SETTLE);
                 }
             }
         });
@@ -250,7 +305,7 @@ impl Discovery {
 
     /// Withdraws our advertisement (goodbye), e.g. before advertising a new name.
     pub fn unadvertise(&mut self) {
-        if let Some(fullname) = self.advertised.take() {
+        if let Some(fullname) = lock(&self.names).fullname.take() {
             let _ = self.daemon.unregister(&fullname);
         }
     }
@@ -300,14 +355,20 @@ impl Discovery {
     }
 
     /// Says goodbye (so peers drop us within about a second) and stops the daemon.
-    pub async fn shutdown(mut self) {
-        if let Some(fullname) = self.advertised.take()
+    pub async fn shutdown(self) {
+        let fullname = lock(&self.names).fullname.take();
+        if let Some(fullname) = fullname
             && let Ok(done) = self.daemon.unregister(&fullname)
         {
             let _ = tokio::time::timeout(SHUTDOWN_WAIT, done.recv_async()).await;
         }
         if let Ok(done) = self.daemon.shutdown() {
             let _ = tokio::time::timeout(SHUTDOWN_WAIT, done.recv_async()).await;
+        }
+        let host = lock(&self.names).host.take();
+        if let Some(host) = host {
+            let interfaces = self.interfaces.clone();
+            blocking(move || goodbye::withdraw_addresses(&host, &interfaces)).await;
         }
     }
 
@@ -373,11 +434,153 @@ impl Drop for Discovery {
     /// Best effort on paths that did not call [`Discovery::shutdown`]: the
     /// goodbye is queued, but nothing waits for it to go out.
     fn drop(&mut self) {
-        if let Some(fullname) = self.advertised.take() {
+        let mut names = lock(&self.names);
+        if let Some(fullname) = names.fullname.take() {
             let _ = self.daemon.unregister(&fullname);
         }
         let _ = self.daemon.shutdown();
+        // A few UDP sends: short enough to do here, on whatever thread drops us.
+        if let Some(host) = names.host.take() {
+            goodbye::withdraw_addresses(&host, &self.interfaces);
+        }
     }
+}
+
+/// A rename mDNS made to settle a conflict with another device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Renamed {
+    /// Our instance name was taken: we are advertised as this (`laptop (2)`).
+    Instance(String),
+    /// Our host name was taken: we are reachable as this (`laptop-2.local`),
+    /// and our usual host name may reach another device.
+    Host(String),
+}
+
+/// The names we advertise under.
+#[derive(Debug, Default)]
+struct Names {
+    /// Our service's full name, while advertised.
+    fullname: Option<String>,
+    /// Our host name (`laptop.local.`), once advertised: kept across
+    /// advertisements, so a rename sticks; its address records are withdrawn
+    /// on every family when we stop.
+    host: Option<String>,
+    /// Counts advertisements, so a task following an earlier one stops.
+    generation: u64,
+}
+
+/// Locks `names`; a task that panicked holding the lock left plain names,
+/// still good to use.
+fn lock(names: &Mutex<Names>) -> std::sync::MutexGuard<'_, Names> {
+    names
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Our service as mdns-sd registers it.
+fn service_info(ad: &Advert, instance: &str, host: &str) -> Result<ServiceInfo, DiscoveryError> {
+    let nick = truncate(&ad.name, 200);
+    let fp = ad.fp.map(|fp| fp.to_string());
+    let mut txt = vec![
+        ("txtvers", "1"),
+        ("proto", "1"),
+        ("id", ad.id.as_str()),
+        ("nick", nick),
+        ("status", "avail"),
+    ];
+    if let Some(fp) = &fp {
+        txt.push(("fp", fp.as_str()));
+    }
+    Ok(ServiceInfo::new(SERVICE_TYPE, instance, host, "", ad.port, &txt[..])?.enable_addr_auto())
+}
+
+/// What `change` renames of our current names, if anything (not: an
+/// earlier advertisement's names).
+fn rename_of(names: &Names, change: &DnsNameChange) -> Option<Renamed> {
+    let is = |name: &Option<String>| {
+        name.as_ref()
+            .is_some_and(|n| n.eq_ignore_ascii_case(&change.original))
+    };
+    if is(&names.fullname) {
+        Some(Renamed::Instance(instance_of(&change.new_name)))
+    } else if is(&names.host) {
+        Some(Renamed::Host(
+            change.new_name.trim_end_matches('.').to_owned(),
+        ))
+    } else {
+        None
+    }
+}
+
+/// Makes the names `renames` gave us on the interfaces `renamed_on` ours
+/// on every interface. The advertisement under the old names is first
+/// narrowed to the other interfaces (replacing a registration sends no
+/// goodbye), withdrawn there, and, once mdns-sd has repeated that goodbye,
+/// the new one is registered everywhere: on the interfaces where the new
+/// names were chosen it only repeats what was announced, so peers there see
+/// no change. `Err` when advertisement `generation` is over (withdrawn, or
+/// the daemon stopped).
+async fn readvertise(
+    daemon: &ServiceDaemon,
+    names: &Mutex<Names>,
+    generation: u64,
+    ad: &Advert,
+    renames: &[Renamed],
+    renamed_on: &[String],
+) -> Result<(), ()> {
+    let mut others: Vec<String> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.name)
+        .filter(|name| !renamed_on.contains(name))
+        .collect();
+    others.sort_unstable();
+    others.dedup();
+    let (info, fullname) = {
+        let mut names = lock(names);
+        let (Some(old), Some(old_host)) = (names.fullname.clone(), names.host.clone()) else {
+            return Err(());
+        };
+        if names.generation != generation {
+            return Err(());
+        }
+        if others.is_empty() {
+            // Renamed everywhere already: one name on every interface.
+            return Ok(());
+        }
+        let old_instance = instance_of(&old);
+        let (mut instance, mut host) = (old_instance.clone(), old_host.clone());
+        for renamed in renames {
+            match renamed {
+                Renamed::Instance(name) => instance.clone_from(name),
+                Renamed::Host(name) => host = format!("{name}."),
+            }
+        }
+        let (Ok(mut narrowed), Ok(mut info)) = (
+            service_info(ad, &old_instance, &old_host),
+            service_info(ad, &instance, &host),
+        ) else {
+            return Ok(());
+        };
+        narrowed.set_requires_probe(false);
+        narrowed.set_interfaces(others.iter().map(|i| IfKind::Name(i.clone())).collect());
+        // The new names won their probe where the conflict was; elsewhere
+        // nobody held even the old ones.
+        info.set_requires_probe(false);
+        tracing::debug!("mDNS: advertising {old} anew as {instance} on {host} (was on {others:?})");
+        daemon.register(narrowed).map_err(|_| ())?;
+        let _ = daemon.unregister(&old);
+        let fullname = info.get_fullname().to_owned();
+        names.fullname = Some(fullname.clone());
+        names.host = Some(host);
+        (info, fullname)
+    };
+    tokio::time::sleep(GOODBYE_REPEATED).await;
+    let names = lock(names);
+    if names.generation != generation || names.fullname.as_ref() != Some(&fullname) {
+        return Err(());
+    }
+    daemon.register(info).map_err(|_| ())
 }
 
 /// Runs `f` on tokio's blocking pool, so the runtime (shared with the chat
@@ -493,6 +696,45 @@ mod tests {
                 ("nick".into(), String::new()),
                 ("flag".into(), String::new()),
             ]
+        );
+    }
+
+    #[test]
+    fn renames_of_our_current_names_are_told_apart_and_others_ignored() {
+        let names = Names {
+            fullname: Some(format!("laptop.{SERVICE_TYPE}")),
+            host: Some("laptop.local.".into()),
+            generation: 1,
+        };
+        let change = |original: &str, new_name: &str| DnsNameChange {
+            original: original.into(),
+            new_name: new_name.into(),
+            rr_type: mdns_sd::RRType::SRV,
+            intf_name: "eth0".into(),
+        };
+        assert_eq!(
+            rename_of(
+                &names,
+                &change(
+                    &format!("LAPTOP.{SERVICE_TYPE}"),
+                    &format!("laptop (2).{SERVICE_TYPE}")
+                )
+            ),
+            Some(Renamed::Instance("laptop (2)".into()))
+        );
+        assert_eq!(
+            rename_of(&names, &change("laptop.local.", "laptop-2.local.")),
+            Some(Renamed::Host("laptop-2.local".into()))
+        );
+        // An earlier advertisement's name, or someone else's.
+        let old = change(
+            &format!("desk.{SERVICE_TYPE}"),
+            &format!("desk (2).{SERVICE_TYPE}"),
+        );
+        assert_eq!(rename_of(&names, &old), None);
+        assert_eq!(
+            rename_of(&Names::default(), &change("laptop.local.", "x.local.")),
+            None
         );
     }
 

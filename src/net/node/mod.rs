@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use crate::net::control::{self, ClientId, Control};
 use crate::net::dedupe::Seen;
-use crate::net::discovery::Health;
+use crate::net::discovery::{Health, Renamed};
 use crate::net::{
     AckPolicy, Advert, Bound, Discovery, DiscoveryError, HistoryOff, NetCommand, NetEvent,
     PeerEvent, Policy, SessionEvent, SessionId, bind, serve,
@@ -156,7 +156,7 @@ struct Started {
     discovery: Discovery,
     advert: Option<Advert>,
     peers: Option<mpsc::Receiver<PeerEvent>>,
-    renames: Option<mpsc::Receiver<String>>,
+    renames: Option<mpsc::Receiver<Renamed>>,
     /// Changes of health, when not browsing (browsing reports them too).
     changes: Option<mpsc::Receiver<Health>>,
     health: Health,
@@ -248,8 +248,12 @@ async fn run(
             Some(health) = recv_opt(&mut health_rx) => {
                 let _ = node.events.send(health_event(&health)).await;
             }
-            Some(name) = recv_opt(&mut rename_rx) => {
-                let _ = node.events.send(NetEvent::Renamed(name)).await;
+            Some(renamed) = recv_opt(&mut rename_rx) => {
+                let event = match renamed {
+                    Renamed::Instance(name) => NetEvent::Renamed(name),
+                    Renamed::Host(host) => NetEvent::HostRenamed(host),
+                };
+                let _ = node.events.send(event).await;
             }
             () = sleep_opt(retry) => node.retry_due(),
         }
@@ -368,7 +372,7 @@ impl Node {
     }
 
     /// A control client joined, left, or asks something.
-    async fn control(&mut self, control: Control, renames: &mut Option<mpsc::Receiver<String>>) {
+    async fn control(&mut self, control: Control, renames: &mut Option<mpsc::Receiver<Renamed>>) {
         match control {
             Control::Joined { client, events } => self.events.joined(client, events),
             Control::Left(client) => {
@@ -390,7 +394,7 @@ impl Node {
         &mut self,
         client: ClientId,
         cmd: NetCommand,
-        renames: &mut Option<mpsc::Receiver<String>>,
+        renames: &mut Option<mpsc::Receiver<Renamed>>,
     ) {
         match cmd {
             NetCommand::Connect(target) => {
@@ -409,7 +413,7 @@ impl Node {
         }
     }
 
-    async fn command(&mut self, cmd: NetCommand, renames: &mut Option<mpsc::Receiver<String>>) {
+    async fn command(&mut self, cmd: NetCommand, renames: &mut Option<mpsc::Receiver<Renamed>>) {
         // Texts come in order (stored, then sent) without waiting for each
         // other; anything else comes after the texts before it.
         if !matches!(cmd, NetCommand::Send { .. } | NetCommand::Ack { .. }) {
@@ -431,7 +435,7 @@ impl Node {
 
     /// Our new name: told to every open session (a hello again, same id),
     /// in later hellos, and advertised anew.
-    async fn rename(&mut self, name: String, renames: &mut Option<mpsc::Receiver<String>>) {
+    async fn rename(&mut self, name: String, renames: &mut Option<mpsc::Receiver<Renamed>>) {
         self.hello.name = name.clone();
         for live in self.sessions.values() {
             if live.peer.kind == crate::peer::PeerKind::Lantalk {
