@@ -35,7 +35,7 @@ use crate::app::{
 use crate::sanitize::escape_for_terminal;
 
 /// What the pane says when no conversation is open.
-const WELCOME: &str = "Select a peer with ↑/↓ and Enter, or type /connect HOST:PORT. F1 for help.";
+const WELCOME: &str = "Select a peer with ↑/↓ and Enter, or type /connect HOST. F1 for help.";
 
 /// The "HH:MM " column.
 const TIME_WIDTH: usize = 6;

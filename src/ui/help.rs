@@ -48,7 +48,10 @@ const ITEMS: &[Item] = &[
     ("Ctrl+W/U/K", "delete word / to start / to end"),
     ("↑/↓", "previous / next line from history"),
     ("", "Commands"),
-    ("/connect HOST:PORT", "talk to a peer by address"),
+    (
+        "/connect HOST[:PORT]",
+        "talk to a peer by address (port 7342 unless given)",
+    ),
     ("/name NEW", "change your name"),
     ("/search WORDS", "find messages in every conversation"),
     ("/verify [yes]", "show the code to compare; yes: it matched"),

@@ -56,7 +56,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         let hint = if app.open_peer().is_some() {
             "Type a message, Enter to send"
         } else {
-            "Type /connect HOST:PORT, or pick a peer"
+            "Type /connect HOST, or pick a peer"
         };
         vec![Line::styled(hint, Style::new().dim())]
     } else {

@@ -28,7 +28,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
 
     if app.peers.is_empty() {
         let hint = match app.discovery {
-            DiscoveryState::Off(_) => "discovery off: /connect HOST:PORT",
+            DiscoveryState::Off(_) => "discovery off: /connect HOST",
             DiscoveryState::Starting | DiscoveryState::Active | DiscoveryState::Limited(_) => {
                 "no peers yet — waiting for mDNS…"
             }
