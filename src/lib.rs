@@ -37,6 +37,8 @@
 //!              one thread
 //! store/       history and outbox in SQLite (the only module naming rusqlite); plain data types
 //! sanitize.rs  making peers' text safe to print on a terminal
+//! web/         the web client for phones' browsers (HTTP, the page, its WebSocket, the
+//!              join token); the only module naming the HTTP stack
 //! ```
 //!
 //! # Dependency rule
@@ -63,6 +65,7 @@
 //! | `protocol` | |
 //! | `sanitize` | |
 //! | `files` | |
+//! | `web` | `files` |
 //!
 //! `app` takes from `net` only plain data (the types of `net::api`, `Link`,
 //! `CloseReason`); `config` takes from `app` only its `Theme`; `tui` takes
@@ -113,3 +116,4 @@ pub mod store;
 pub mod trust;
 pub mod tui;
 pub mod ui;
+pub mod web;

@@ -1,0 +1,6 @@
+//! The web client: a chat page and its WebSocket served on lantalk's own
+//! port to a phone's browser (the only module naming the HTTP stack).
+//!
+//! What exists so far: the join token ([`token`]).
+
+pub mod token;
