@@ -356,6 +356,11 @@ MSGS = "return Array.from(document.querySelectorAll('#log [data-id]'), e => [e.d
        " e.querySelector('.body').textContent, (e.querySelector('.tick') || {}).textContent || ''])"
 
 
+def by_time(history):
+    """The ids of `history` in the page's order: by time, then arrival."""
+    return [m["id"] for m in sorted(history, key=lambda m: m["ts"])]
+
+
 def tick_of(b, mid):
     return b.js("const e = document.querySelector(`#log [data-id=\"${arguments[0]}\"] .tick`);"
                 " return e && e.textContent;", mid)
@@ -422,6 +427,7 @@ def check(b, lt):
     lt.go_offline()
     wait_for("offline", lambda: (b.text("#state") or "").startswith("offline, retrying in"))
     b.type("#input", "queued" + ENTER)
+    away = lt.say("said while you were away")
     queued = wait_for("outbox", lambda: b.js("return JSON.parse(localStorage.getItem('lantalk.outbox'))"))
     assert [m["body"] for m in queued] == ["queued"], queued
     b.go(lt.url())
@@ -435,14 +441,23 @@ def check(b, lt):
     wait_for("queued ✓", lambda: tick_of(b, queued[0]["id"]) == "✓")
     assert [f["body"] for f in lt.received].count("queued") >= 1
     assert b.js("return JSON.parse(localStorage.getItem('lantalk.outbox'))") == []
-    # The same message resent (as after a lost ack) is shown once.
-    lt.live()[0].send({"type": "ack", "ids": [queued[0]["id"]]})
+    # What the laptop said meanwhile comes with the history and is acked.
+    wait_for("the text said while away, acked", lambda: away in lt.acked)
+    # History merged with what was on screen: each message once.
+    wait_for("the merged conversation", lambda: len(b.js(MSGS)) == len(lt.history))
+    assert [m[0] for m in b.js(MSGS)] == by_time(lt.history), b.js(MSGS)
+    # A text sent again (its ack was lost) is shown once and acked again.
+    again = [m for m in lt.history if not m["mine"]][-1]
+    acks = lt.acked.count(again["id"])
+    lt.live()[0].send({"type": "text", "id": again["id"], "body": again["body"], "ts": again["ts"]})
+    wait_for("the ack again", lambda: lt.acked.count(again["id"]) == acks + 1)
+    assert len(b.js(MSGS)) == len(lt.history)
 
     # Reload: the conversation comes from history, once, in order.
     b.go(lt.url())
     wait_for("history", lambda: len(b.js(MSGS)) == len(lt.history))
     shown = b.js(MSGS)
-    assert [m[0] for m in shown] == [m["id"] for m in lt.history], (shown, lt.history)
+    assert [m[0] for m in shown] == by_time(lt.history), (shown, lt.history)
     assert len({m[0] for m in shown}) == len(shown)
     assert all(m[3] == "✓" for m in shown if m[1] == "mine"), shown
     b.shot("web-page-390x844.png")
