@@ -23,6 +23,8 @@ command -v openssl >/dev/null || missing+=(openssl) # phone.py makes its key wit
 [ -x /usr/bin/tmux ] || missing+=(tmux) # the tests run this path
 command -v tcpdump >/dev/null || missing+=(tcpdump)
 type -P kill >/dev/null || missing+=(procps) # the program, not the shell's builtin
+command -v chromium >/dev/null || missing+=(chromium) # tests/web_page.rs drives the page
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 
 root=0
 [ "$(id -u)" = 0 ] && root=1
