@@ -18,6 +18,7 @@ import json
 import os
 import re
 import secrets
+import select
 import shutil
 import socket
 import struct
@@ -204,7 +205,14 @@ class Lantalk:
                 self.welcome(conn, join)
             elif join.get("token") is None:
                 conn.send({"type": "waiting", "name": LAPTOP})
-                what = wait_for("the test's decision", lambda: self.decision.get(join["id"]), 60)
+                # Waits for the test's decision, answering a close at once
+                # as lantalk does.
+                while not self.decision.get(join["id"]):
+                    if conn.buf or select.select([conn.sock], [], [], 0.05)[0]:
+                        if conn.recv() is None:
+                            conn.close()
+                            return
+                what = self.decision[join["id"]]
                 if what == "decline":
                     conn.send({"type": "declined"})
                     conn.close(1008)
@@ -409,6 +417,11 @@ def check(b, lt):
     assert b.js("return JSON.parse(localStorage.getItem('lantalk.outbox'))") == []
 
     # The laptop's text shows as text, is acked, and counts while hidden.
+    long_word = "https://example.invalid/" + "x" * 300
+    lt.say(long_word)
+    wait_for("the long word", lambda: long_word in [m[2] for m in b.js(MSGS)])
+    width = b.js("return [document.documentElement.scrollWidth, document.getElementById('log').scrollWidth]")
+    assert width == [390, 390], f"a long word widens the page: {width}"
     evil = "<img src=x onerror=alert(1)>"
     mid = lt.say(evil)
     wait_for("the laptop's text", lambda: [mid, "theirs", evil, ""] in b.js(MSGS))
@@ -440,6 +453,12 @@ def check(b, lt):
     wait_for("connected at once after waking", lambda: b.text("#state") == "connected", 5)
     wait_for("queued ✓", lambda: tick_of(b, queued[0]["id"]) == "✓")
     assert [f["body"] for f in lt.received].count("queued") >= 1
+    # Coming back online (the phone's Wi-Fi returns) also retries at once.
+    lt.go_offline()
+    wait_for("a long backoff again", lambda: int(re.sub(r"\D", "", b.text("#state") or "0") or 0) >= 8, 40)
+    lt.offline = False
+    b.js("window.dispatchEvent(new Event('online'))")
+    wait_for("connected at once when online", lambda: b.text("#state") == "connected", 5)
     assert b.js("return JSON.parse(localStorage.getItem('lantalk.outbox'))") == []
     # What the laptop said meanwhile comes with the history and is acked.
     wait_for("the text said while away, acked", lambda: away in lt.acked)
@@ -469,6 +488,11 @@ def check(b, lt):
     # The name can be changed; the page joins again under it.
     b.click("#me")
     b.js("document.getElementById('name').value = ''")
+    b.type("#name", "é" * 40 + ENTER)
+    # At most 63 bytes of UTF-8, never half a character.
+    wait_for("join as éé…", lambda: lt.joins[-1]["name"] == "é" * 31)
+    b.click("#me")
+    b.js("document.getElementById('name').value = ''")
     b.type("#name", "Ana B" + ENTER)
     wait_for("join as Ana B", lambda: lt.joins[-1]["name"] == "Ana B")
     ident = lt.joins[-1]["id"]
@@ -483,6 +507,13 @@ def check(b, lt):
     b.click("#retry")
     wait_for("waiting", lambda: b.text("#state") == "waiting for laptop to accept")
     assert lt.joins[-1]["token"] is None and len(lt.joins) == joins + 1
+    # The laptop's user takes longer than the page's 10 s join deadline:
+    # the page keeps waiting on the same socket.
+    deadline = time.monotonic() + 11
+    while time.monotonic() < deadline:
+        assert b.text("#state") == "waiting for laptop to accept", b.text("#state")
+        time.sleep(0.5)
+    assert len(lt.joins) == joins + 1, "gave up waiting for the laptop's user"
     lt.decision[ident] = "decline"
     wait_for("declined", lambda: b.text("#state") == "declined by laptop")
     assert len(lt.joins) == joins + 1, "retried after a decline"
