@@ -414,6 +414,19 @@ def check(b, lt):
     lt.auto_ack = True
     b.type("#input", "a" + SHIFT + ENTER + RELEASE + "b" + ENTER)
     wait_for("a\\nb", lambda: lt.received[-1]["body"] == "a\nb")
+
+    # A socket that stays open but acks nothing (a phone that slept) is
+    # replaced, and what waits for its ack is sent again, shown once.
+    lt.auto_ack = False
+    joins = len(lt.joins)
+    b.type("#input", "unanswered" + ENTER)
+    wait_for("unanswered at lantalk", lambda: lt.received[-1]["body"] == "unanswered")
+    lt.auto_ack = True
+    wait_for("a new join after 10 s without ack", lambda: len(lt.joins) > joins, 20)
+    slow = lt.received[-1]["id"]
+    wait_for("unanswered ✓", lambda: tick_of(b, slow) == "✓")
+    assert [f["id"] for f in lt.received].count(slow) == 2, lt.received
+    assert [m[0] for m in b.js(MSGS)].count(slow) == 1
     assert b.js("return JSON.parse(localStorage.getItem('lantalk.outbox'))") == []
 
     # The laptop's text shows as text, is acked, and counts while hidden.
