@@ -440,6 +440,15 @@ def check(b, lt):
     wait_for("the laptop's text", lambda: [mid, "theirs", evil, ""] in b.js(MSGS))
     assert b.js("return document.querySelectorAll('#log img').length") == 0
     wait_for("its ack", lambda: mid in lt.acked)
+    # A time no Date can hold still shows the text (and acks it).
+    odd = {"type": "text", "id": "odd-time", "body": "odd time", "ts": 1e20}
+    lt.live()[0].send(odd)
+    wait_for("odd time acked", lambda: "odd-time" in lt.acked)
+    assert ["odd-time", "theirs", "odd time", ""] in b.js(MSGS)
+    with lt.lock:
+        lt.history.append({"id": "odd-time", "mine": False, "body": "odd time",
+                           "ts": b.js("return Number(document.querySelector('[data-id=odd-time]').dataset.ts)"),
+                           "state": "delivered"})
     b.set_hidden(True)
     for i in range(3):
         lt.say(f"unread {i}")
