@@ -208,3 +208,41 @@ fn qr_in_the_chat_screen_shows_a_code_that_reads_and_qr_new_replaces_the_token()
     let lines: Vec<String> = screen.lines().map(str::to_owned).collect();
     assert_eq!(decode(&lines), [url], "{}", framed(&screen));
 }
+
+#[test]
+#[ignore = "needs root (network namespaces)"]
+fn listen_qr_gives_the_new_local_name_when_mdns_renames_the_host() {
+    let lan = Lan::new("web_qr_rename", 3);
+    let dirs = data_dir();
+    let dir = |n: &str| dirs.path().join(n).to_str().unwrap().to_owned();
+    let (first, second, phone) = (dir("first"), dir("second"), dir("phone"));
+    let mut first = lan.spawn(0, "qrlaptop", &["--data-dir", &first, "listen"]);
+    first.wait_err(WAIT, |l| l.contains("listening on port "));
+    // The first one holds the name before the second asks for it.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let out = lan.run(
+            1,
+            "phone",
+            &["--data-dir", &phone, "peers", "--json", "--timeout", "2"],
+            WAIT,
+        );
+        if String::from_utf8_lossy(&out.stdout).contains("\"qrlaptop\"") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "qrlaptop never advertised"
+        );
+    }
+    let mut second = lan.spawn(2, "qrlaptop", &["--data-dir", &second, "listen", "--qr"]);
+    // The address by number first (the token is made for it).
+    second.wait_err(WAIT, |l| l.starts_with("  http://10.77.0.3:7342/#t="));
+    let t = token(&dirs.path().join("second"));
+    // The old name leads to the first laptop: the new one is given.
+    let line = second.wait_err(WAIT, |l| l.contains("a phone opens the chat at"));
+    assert!(
+        line.ends_with(&format!("http://qrlaptop-2.local:7342/#t={t}")),
+        "{line}"
+    );
+}
