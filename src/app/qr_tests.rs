@@ -116,3 +116,15 @@ fn the_local_name_follows_mdns_and_its_renames() {
     net(&mut app, NetEvent::HostRenamed("laptop-3.local".into()));
     assert_eq!(app.local_name(), None, "without mDNS there is no name");
 }
+
+#[test]
+fn an_open_overlay_gives_the_new_local_name_after_a_rename() {
+    let mut app = app();
+    app.host = Some("laptop.local".into());
+    let mut shown = view();
+    shown.local = Some("http://laptop.local:7342/#t=ab".into());
+    update(&mut app, Action::Qr(Ok(shown)), 1_000);
+    net(&mut app, NetEvent::HostRenamed("laptop-2.local".into()));
+    let local = app.qr.as_ref().and_then(|v| v.local.clone());
+    assert_eq!(local.as_deref(), Some("http://laptop-2.local:7342/#t=ab"));
+}

@@ -121,9 +121,14 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
             ));
         }
         NetEvent::HostRenamed(host) => {
-            // The old name now leads to the other device.
-            if app.host.is_some() {
-                app.host = Some(host.clone());
+            // The old name now leads to the other device: not shown again,
+            // also not in an open `/qr` overlay.
+            if let Some(old) = app.host.replace(host.clone()) {
+                if let Some(local) = app.qr.as_mut().and_then(|v| v.local.as_mut()) {
+                    *local = local.replacen(&format!("//{old}:"), &format!("//{host}:"), 1);
+                }
+            } else {
+                app.host = None;
             }
             app.notice = Some(format!(
                 "another device on this network has your host name; yours is now {host:?}"
