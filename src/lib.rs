@@ -70,8 +70,10 @@
 //!
 //! `app` takes from `net` only plain data (the types of `net::api`, `Link`,
 //! `CloseReason`); `config` takes from `app` only its `Theme`; `tui` takes
-//! from `identity` only `save_name` (what `/name` chose is kept), and
-//! from `files` only the private writing of the drafts it keeps.
+//! from `identity` only `save_name` (what `/name` chose is kept),
+//! from `files` only the private writing of the drafts it keeps, and
+//! from `web` only the address a phone opens and its QR code (`/qr`;
+//! `headless` likewise, for `lantalk web` and `listen --qr`).
 #![forbid(unsafe_code)]
 
 /// Prints a status line on stderr, prefixed with `lantalk: `. A closed or full
