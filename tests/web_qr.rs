@@ -85,6 +85,8 @@ fn web_prints_the_address_with_the_token_and_a_code_that_reads_as_it() {
         run.stderr
     );
     assert_eq!(decode(&err), shown, "{}", run.stderr);
+    // Piped: no colour codes.
+    assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
     // The same token while it is not replaced.
     let again = lantalk_in(dir.path(), &["web"]);
     assert_eq!(
@@ -245,4 +247,32 @@ fn listen_qr_gives_the_new_local_name_when_mdns_renames_the_host() {
         line.ends_with(&format!("http://qrlaptop-2.local:7342/#t={t}")),
         "{line}"
     );
+}
+
+#[test]
+#[ignore = "needs tmux"]
+fn on_a_terminal_the_printed_code_is_white_on_black_unless_no_color() {
+    let dir = data_dir();
+    let mut tmux = Tmux::new();
+    let command = |env: &str| {
+        format!(
+            "exec env {env} {} --no-mdns --data-dir {} web",
+            common::proc::BIN,
+            dir.path().display()
+        )
+    };
+    for (name, env, coloured) in [
+        ("colour", "NO_COLOR=", true),
+        ("plain", "NO_COLOR=1", false),
+    ] {
+        tmux.new_session(name, 80, 40, &command(env));
+        assert_eq!(tmux.wait_dead(name, WAIT), Some(0));
+        let screen = tmux.ok(&["capture-pane", "-p", "-e", "-t", name]);
+        let styled = screen.contains("\x1b[97m") && screen.contains("\x1b[40m")
+            || screen.contains("\x1b[97;40m");
+        assert_eq!(styled, coloured, "{name}: {screen:?}");
+        // Either way the code reads.
+        let lines: Vec<String> = tmux.capture(name).lines().map(str::to_owned).collect();
+        assert_eq!(decode(&lines).len(), 1, "{}", framed(&tmux.capture(name)));
+    }
 }
