@@ -98,6 +98,10 @@ pub enum Command {
         /// One JSON object per message, one per line
         #[arg(long)]
         json: bool,
+        /// Print the address a phone's browser opens, and its QR code, on
+        /// stderr once listening
+        #[arg(long)]
+        qr: bool,
     },
     /// Show the stored conversation with a peer, oldest first, or without
     /// PEER the conversations
@@ -156,6 +160,19 @@ pub enum Command {
         /// The codes matched: mark PEER's key verified
         #[arg(long)]
         yes: bool,
+    },
+    /// Print the address a phone's browser opens to chat, and its QR code,
+    /// on stderr
+    ///
+    /// `http://ADDR:PORT/#t=TOKEN`, ADDR this machine's address on the LAN,
+    /// PORT `--port` or 7342, and the same by its `.local` name; the token
+    /// lets the browser in without asking. Starts nothing: the chat screen or
+    /// `listen` must be running for the page to open.
+    Web {
+        /// Replace the join token first: every address shown before stops
+        /// working
+        #[arg(long)]
+        new_token: bool,
     },
     /// Print a completion script for SHELL on standard output
     ///

@@ -16,8 +16,8 @@
 //!              keeps the drafts between runs
 //! app/         TUI state and update(): pure, no tokio, no clocks
 //! ui/          drawing from &App only, one file per pane
-//! headless/    the `send`, `peers`, `listen`, `history` commands and `trust`/`verify`
-//!              (one file each); `send` and `listen` only drive the node
+//! headless/    the `send`, `peers`, `listen`, `history`, `web` commands and
+//!              `trust`/`verify` (one file each); `send` and `listen` only drive the node
 //! net/         api.rs: the engine's surface (NetCommand, NetEvent), plain data
 //!              node/: the one engine (sessions, delivery and retries, acks, history,
 //!              dialling, trust), shared by the chat screen, `listen` and `send`
@@ -38,7 +38,8 @@
 //! store/       history and outbox in SQLite (the only module naming rusqlite); plain data types
 //! sanitize.rs  making peers' text safe to print on a terminal
 //! web/         the web client for phones' browsers (HTTP, the page, its WebSocket, the
-//!              join token); the only module naming the HTTP stack
+//!              join token, the address a phone opens and its QR code); the only
+//!              module naming the HTTP stack
 //! ```
 //!
 //! # Dependency rule
@@ -53,10 +54,10 @@
 //! | `cli` | |
 //! | `config` | `cli`, `app` |
 //! | `options` | `identity`, `net`, `store` |
-//! | `tui` | `app`, `ui`, `net`, `identity`, `peer`, `files` |
+//! | `tui` | `app`, `ui`, `net`, `identity`, `peer`, `files`, `web` |
 //! | `ui` | `app`, `peer`, `sanitize` |
 //! | `app` | `net`, `peer`, `protocol`, `store`, `sanitize` |
-//! | `headless` | `options`, `net`, `peer`, `protocol`, `identity`, `store`, `trust`, `sanitize` |
+//! | `headless` | `options`, `net`, `peer`, `protocol`, `identity`, `store`, `trust`, `sanitize`, `web` |
 //! | `net` | `protocol`, `peer`, `store`, `trust`, `identity` |
 //! | `store` | `protocol`, `peer`, `files` |
 //! | `trust` | `protocol`, `files` |
@@ -69,8 +70,10 @@
 //!
 //! `app` takes from `net` only plain data (the types of `net::api`, `Link`,
 //! `CloseReason`); `config` takes from `app` only its `Theme`; `tui` takes
-//! from `identity` only `save_name` (what `/name` chose is kept), and
-//! from `files` only the private writing of the drafts it keeps.
+//! from `identity` only `save_name` (what `/name` chose is kept),
+//! from `files` only the private writing of the drafts it keeps, and
+//! from `web` only the address a phone opens and its QR code (`/qr`;
+//! `headless` likewise, for `lantalk web` and `listen --qr`).
 #![forbid(unsafe_code)]
 
 /// Prints a status line on stderr, prefixed with `lantalk: `. A closed or full

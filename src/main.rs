@@ -127,7 +127,8 @@ async fn run(options: &Options, command: Command) -> Result<(), Failure> {
         Command::Peers { json, timeout } => {
             headless::peers(options, json, Duration::from_secs_f64(timeout)).await
         }
-        Command::Listen { json } => headless::listen(options, json).await,
+        Command::Listen { json, qr } => headless::listen(options, json, qr).await,
+        Command::Web { new_token } => headless::web(options, new_token).await,
         Command::History {
             peer,
             json,

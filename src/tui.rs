@@ -3,7 +3,9 @@
 //! [`app::update`], carries out the effects, and redraws only when something
 //! changed. No fixed-rate tick: with nothing happening the process sleeps
 //! (the app may ask to hear once that time passed: [`App::wake_at`]). Keeps
-//! what was typed and not sent for the next run (`drafts.json`, private).
+//! what was typed and not sent for the next run (`drafts.json`, private),
+//! and makes the address a phone opens when `/qr` asks (the interfaces,
+//! the data directory's token: [`crate::web::url`]).
 
 use std::io::{self, IsTerminal, Stdout, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,6 +70,11 @@ pub async fn run(config: TuiConfig) -> anyhow::Result<()> {
     );
     app.bell = config.bell;
     app.theme = config.theme;
+    app.host = config
+        .net
+        .mdns
+        .then(|| format!("{}.local", config.net.host));
+    let interfaces = config.net.interfaces.clone();
     // The theme already leaves colour out under NO_COLOR (see
     // `Config::theme_for`); what colour it still has, the config file asked
     // for, and no-color.org lets a configuration file override NO_COLOR.
@@ -84,7 +91,7 @@ pub async fn run(config: TuiConfig) -> anyhow::Result<()> {
     let result = event_loop(
         &mut terminal,
         &mut app,
-        (&commands, &config.data_dir),
+        (&commands, &config.data_dir, &interfaces),
         events,
         signals,
     )
@@ -156,7 +163,11 @@ fn save_drafts(dir: &std::path::Path, app: &App) {
 async fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     app: &mut App,
-    (commands, data_dir): (&mpsc::UnboundedSender<NetCommand>, &std::path::Path),
+    (commands, data_dir, interfaces): (
+        &mpsc::UnboundedSender<NetCommand>,
+        &std::path::Path,
+        &[String],
+    ),
     mut events: mpsc::Receiver<NetEvent>,
     signals: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -226,7 +237,8 @@ async fn event_loop(
         }
         // However many bells a batch asks for, the terminal hears one.
         let mut rang = false;
-        for effect in effects {
+        let mut effects = std::collections::VecDeque::from(effects);
+        while let Some(effect) = effects.pop_front() {
             match effect {
                 // The UI never waits on the network: commands go on an unbounded channel.
                 Effect::Net(command) => {
@@ -245,10 +257,44 @@ async fn event_loop(
                     out.write_all(b"\x07")?;
                     out.flush()?;
                 }
+                Effect::Qr { new_token } => {
+                    let shown = phone_address(app, data_dir, interfaces, new_token);
+                    effects.extend(app::update(app, Action::Qr(shown), now_ms()));
+                    dirty = true;
+                }
                 Effect::Quit => return Ok(()),
             }
         }
     }
+}
+
+/// The address a phone opens for the port we listen on, and its QR code,
+/// for the `/qr` overlay: one read of the interface list and of the token
+/// file (a new token first when `new_token`), quick enough for the loop.
+fn phone_address(
+    app: &App,
+    data_dir: &std::path::Path,
+    interfaces: &[String],
+    new_token: bool,
+) -> Result<app::QrView, String> {
+    use crate::web::{qr, url};
+    let address = url::current(
+        data_dir,
+        new_token,
+        app.me.port,
+        interfaces,
+        app.local_name(),
+    )
+    .map_err(|e| format!("{e:#}"))?;
+    let code = qr::half_blocks(&address.url, qr::QUIET_ZONE_SCREEN).map_err(|e| e.to_string())?;
+    Ok(app::QrView {
+        url: address.url,
+        local: address.local,
+        others: address.others,
+        warning: address.warning,
+        code,
+        new_token,
+    })
 }
 
 /// Reads terminal events on a thread of its own (crossterm's reads block) and

@@ -1,5 +1,6 @@
 //! Commands typed in the input: `/connect HOST[:PORT]`, `/name NEW`,
-//! `/search WORDS`, `/verify [yes]`, `/trust KEY`, `/quit`, `/help`.
+//! `/search WORDS`, `/verify [yes]`, `/trust KEY`, `/qr [new]`, `/quit`,
+//! `/help`.
 //! Unknown commands get a hint and are never sent as messages.
 
 use super::{App, Effect};
@@ -62,13 +63,28 @@ pub(super) fn run(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
                 refuse(app, line, &why);
             }
         }
+        "/qr" => {
+            let new_token = match arg {
+                "" => false,
+                "new" => true,
+                _ => return refuse(app, line, "usage: /qr, or /qr new for a new join token"),
+            };
+            if let Some(why) = &app.me.not_listening {
+                let why = format!("a phone cannot reach this lantalk: {why}");
+                return refuse(app, line, &why);
+            }
+            if app.me.port == 0 {
+                return refuse(app, line, "not listening yet: try again in a moment");
+            }
+            fx.push(Effect::Qr { new_token });
+        }
         "/help" | "/?" => {
             app.help = true;
             app.help_scroll = 0;
         }
         _ => {
             let hint = format!(
-                "unknown command {cmd} (try /connect, /name, /search, /verify, /trust, /quit, or ?)"
+                "unknown command {cmd} (try /connect, /name, /search, /verify, /trust, /qr, /quit, or ?)"
             );
             refuse(app, line, &hint);
         }

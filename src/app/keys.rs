@@ -19,6 +19,7 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, now: u64, fx: &mut Vec<Effect
     if ctrl && key.code == KeyCode::Char('c') {
         // As in a shell: a half-typed line is cleared, an empty one quits.
         app.help = false;
+        app.qr = None;
         if !app.input.is_empty() {
             app.input.take();
             app.history_pos = None;
@@ -29,6 +30,11 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, now: u64, fx: &mut Vec<Effect
         return;
     }
     if app.help && help_key(app, key) {
+        return;
+    }
+    // Any key closes the phone's address; Esc and Enter do nothing else,
+    // any other key then does what it does (nothing typed is lost).
+    if app.qr.take().is_some() && matches!(key.code, KeyCode::Esc | KeyCode::Enter) {
         return;
     }
     if app.search.is_some() && super::history::search_key(app, key, fx) {

@@ -406,6 +406,31 @@ pub struct App {
     pub history_mode: HistoryMode,
     /// The search results overlay, while it is open.
     pub search: Option<SearchView>,
+    /// The overlay with the address a phone opens and its QR code (`/qr`),
+    /// while it is open.
+    pub qr: Option<QrView>,
+    /// Our mDNS host name (`laptop.local`), `None` without mDNS: the
+    /// address a phone can use by name.
+    pub host: Option<String>,
+}
+
+/// What the `/qr` overlay shows: the chat page's address for a phone,
+/// made outside (it reads the interfaces and the data directory's token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QrView {
+    /// `http://ADDR:PORT/#t=TOKEN`: what the code holds.
+    pub url: String,
+    /// The same by `.local` name, where mDNS answers for it.
+    pub local: Option<String>,
+    /// Other addresses of this machine, `ADDR (IFACE)`.
+    pub others: Vec<String>,
+    /// Why a phone may not reach `url`.
+    pub warning: Option<String>,
+    /// The QR code of `url`: rows of half blocks, light modules drawn
+    /// (`█▀▄`), quiet zone included; all rows equally wide.
+    pub code: Vec<String>,
+    /// The token was just replaced (`/qr new`).
+    pub new_token: bool,
 }
 
 /// How long the peers list holds still after Ctrl+N / Ctrl+P, in ms
@@ -506,6 +531,15 @@ impl App {
         drafts
     }
 
+    /// The `.local` name a phone can open the chat page by: our mDNS host
+    /// name while mDNS runs.
+    pub fn local_name(&self) -> Option<&str> {
+        match self.discovery {
+            DiscoveryState::Off(_) => None,
+            _ => self.host.as_deref(),
+        }
+    }
+
     /// Total unread messages, for the terminal title.
     pub fn unread_total(&self) -> usize {
         self.peers.iter().map(|p| p.unread).sum()
@@ -547,6 +581,9 @@ pub enum Action {
     Tick,
     /// Something happened on the network.
     Net(crate::net::NetEvent),
+    /// The address for a phone that [`Effect::Qr`] asked for, or why there
+    /// is none.
+    Qr(Result<QrView, String>),
 }
 
 /// What [`update`] asks the outside world to do.
@@ -556,11 +593,19 @@ pub enum Effect {
     Net(crate::net::NetCommand),
     /// Ring the terminal bell.
     Bell,
+    /// Make the address a phone opens (for the port we listen on, with a
+    /// new join token when `new_token`) and answer with [`Action::Qr`].
+    Qr {
+        /// Replace the join token first.
+        new_token: bool,
+    },
     /// Leave: bye to every session, goodbye on mDNS, restore the terminal.
     Quit,
 }
 #[cfg(test)]
 mod history_tests;
+#[cfg(test)]
+mod qr_tests;
 #[cfg(test)]
 mod test_support;
 #[cfg(test)]

@@ -28,6 +28,7 @@ pub fn update(app: &mut App, action: Action, now: u64) -> Vec<Effect> {
         Action::Key(_) => {}
         Action::Paste(text) => {
             app.help = false;
+            app.qr = None;
             app.search = None;
             app.focus = Focus::Input;
             app.resort_due = true;
@@ -47,6 +48,14 @@ pub fn update(app: &mut App, action: Action, now: u64) -> Vec<Effect> {
         Action::Resize(w, h) => app.size = (w, h),
         Action::Tick => {}
         Action::Net(event) => on_net(app, event, now, &mut fx),
+        Action::Qr(Ok(view)) => {
+            app.help = false;
+            app.search = None;
+            app.qr = Some(view);
+        }
+        Action::Qr(Err(why)) => {
+            app.notice = Some(format!("cannot show the address for a phone: {why}"));
+        }
     }
     if app.resort_due {
         sort_peers(app);
@@ -112,6 +121,15 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
             ));
         }
         NetEvent::HostRenamed(host) => {
+            // The old name now leads to the other device: not shown again,
+            // also not in an open `/qr` overlay.
+            if let Some(old) = app.host.replace(host.clone()) {
+                if let Some(local) = app.qr.as_mut().and_then(|v| v.local.as_mut()) {
+                    *local = local.replacen(&format!("//{old}:"), &format!("//{host}:"), 1);
+                }
+            } else {
+                app.host = None;
+            }
             app.notice = Some(format!(
                 "another device on this network has your host name; yours is now {host:?}"
             ));

@@ -59,8 +59,9 @@ struct Conn {
     addr: SocketAddr,
 }
 
-/// `lantalk listen` (also the default command).
-pub async fn listen(options: &Options, json: bool) -> Result<(), Failure> {
+/// `lantalk listen` (also the default command); with `qr`, the address a
+/// phone opens and its QR code are printed on stderr once it listens.
+pub async fn listen(options: &Options, json: bool, qr: bool) -> Result<(), Failure> {
     let me = identity_of(options, true)?;
     let history = open_history(options, &me.dir)?;
     let mut shutdown = std::pin::pin!(shutdown_signal());
@@ -78,6 +79,7 @@ pub async fn listen(options: &Options, json: bool) -> Result<(), Failure> {
         known,
         port: 0,
         limited: false,
+        qr: qr.then(|| super::web::AddressSource::new(options, me.dir.clone(), &me.hello.name)),
     };
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let result = loop {
@@ -147,6 +149,8 @@ struct Printer {
     port: u16,
     /// Discovery was limited when last heard of.
     limited: bool,
+    /// `--qr`: where the address for a phone comes from.
+    qr: Option<super::web::AddressSource>,
 }
 
 impl Printer {
@@ -217,6 +221,7 @@ impl Printer {
                 if let Some(fp) = self.fingerprint {
                     status!("fingerprint {}", fp.grouped());
                 }
+                self.print_address(false);
             }
             NetEvent::NotListening(why) => {
                 return Err(Failure::from_other(anyhow!("cannot listen: {why}")));
@@ -240,10 +245,17 @@ impl Printer {
                 "the name is taken on this network; advertising as {:?}",
                 escape_for_terminal(&name, false)
             ),
-            NetEvent::HostRenamed(host) => status!(
-                "another device on this network has our host name; we are reachable as {:?}",
-                escape_for_terminal(&host, false)
-            ),
+            NetEvent::HostRenamed(host) => {
+                status!(
+                    "another device on this network has our host name; we are reachable as {:?}",
+                    escape_for_terminal(&host, false)
+                );
+                // The old name leads to the other device: never show it again.
+                if let Some(source) = &mut self.qr {
+                    source.host = source.host.is_some().then_some(host);
+                    self.print_address(true);
+                }
+            }
             NetEvent::SessionOpened {
                 peer,
                 session,
@@ -322,6 +334,24 @@ impl Printer {
             _ => {}
         }
         Ok(())
+    }
+
+    /// With `--qr`, prints the address for a phone (`only_local`: just its
+    /// `.local` form, after our host name changed).
+    fn print_address(&self, only_local: bool) {
+        let Some(source) = &self.qr else { return };
+        match source.address(self.port, false) {
+            Ok(address) if only_local => {
+                if let Some(local) = &address.local {
+                    status!(
+                        "a phone opens the chat at {}",
+                        escape_for_terminal(local, false)
+                    );
+                }
+            }
+            Ok(address) => super::web::print_address(&address),
+            Err(e) => status!("cannot show the address for a phone: {e:#}"),
+        }
     }
 
     /// The name `peer` is printed under: `name#tag` when another key we

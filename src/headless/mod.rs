@@ -1,5 +1,5 @@
-//! The commands for scripts: `send`, `peers`, `listen`, `history`, `trust`
-//! and `verify`. `send` and `listen` run the one engine (`net::node`) and
+//! The commands for scripts: `send`, `peers`, `listen`, `history`, `trust`,
+//! `verify` and `web`. `send` and `listen` run the one engine (`net::node`) and
 //! only print what it tells them; the others read the data directory or
 //! browse. Each takes the [`Options`] `main` built; prints to
 //! stdout/stderr and never touches a TUI.
@@ -12,6 +12,7 @@ mod listen;
 mod peers;
 mod send;
 mod trust;
+mod web;
 
 use std::fmt;
 use std::time::Duration;
@@ -23,6 +24,7 @@ pub use listen::listen;
 pub use peers::peers;
 pub use send::send;
 pub use trust::{trust, verify};
+pub use web::web;
 
 use crate::identity::Identity;
 use crate::net::Discovery;

@@ -56,6 +56,10 @@ const ITEMS: &[Item] = &[
     ("/search WORDS", "find messages in every conversation"),
     ("/verify [yes]", "show the code to compare; yes: it matched"),
     ("/trust KEY", "move this conversation to its new key"),
+    (
+        "/qr [new]",
+        "a phone's address as a QR code (new: new token)",
+    ),
     ("/help", "this help"),
     ("/quit", "leave"),
     ("//text", "send a message that starts with /"),

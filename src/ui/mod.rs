@@ -19,19 +19,23 @@
 //!  me · :7654 · 2 online · mDNS on                      F1 help
 //! ```
 //!
-//! The search results overlay (`/search`) and the help overlay go on top;
+//! The search results overlay (`/search`), the help overlay and the phone's
+//! address with its QR code (`/qr`, `qr.rs`) go on top;
 //! below 40×10 only a request to enlarge.
 
 mod conversation;
 mod help;
 mod input;
 mod peers;
+mod qr;
 mod search;
 mod status;
 mod text;
 
 #[cfg(test)]
 mod history_tests;
+#[cfg(test)]
+mod qr_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -105,6 +109,9 @@ pub fn draw(frame: &mut Frame, app: &App) -> View {
     if app.help {
         (view.help_page, view.help_max_scroll) =
             help::draw(frame, area, app.help_scroll, &app.theme);
+    }
+    if let Some(qr) = &app.qr {
+        qr::draw(frame, area, qr, &app.theme);
     }
     view
 }
