@@ -558,3 +558,85 @@ fn a_websocket_from_a_foreign_origin_is_refused() {
     // The same browser on lantalk's own page connects.
     join(&browser, &page_url(&lan, Some(&token)), "Ana");
 }
+
+/// A text typed in the chat screen to a browser that has gone (the phone
+/// closed the tab) waits in the outbox and reaches the page when it comes
+/// back, once, and is then marked delivered.
+#[test]
+#[ignore = "needs root, chromium"]
+fn a_reply_to_a_closed_page_is_delivered_when_it_comes_back() {
+    let lan = Lan::new("web_outbox", 2);
+    let dirs = tempfile::tempdir().unwrap();
+    let dir = dirs.path().join("laptop");
+    let token = token(&dir);
+    let _logs = LogsOnFailure(dir.clone());
+    let mut tmux = Tmux::new();
+    start_tui(&mut tmux, &lan, &dir);
+    let browser = Browser::new("web_outbox", &lan, PHONE);
+    let url = page_url(&lan, Some(&token));
+    join(&browser, &url, "Ana");
+    send(&browser, "back soon");
+    tmux.wait_for("laptop", "Ana: back soon", WAIT);
+    if !tmux.capture("laptop").contains("Message to Ana") {
+        tmux.keys("laptop", &["Tab", "Enter"]);
+        tmux.wait_for("laptop", "Message to Ana", WAIT);
+    }
+
+    // The page goes away; the chat screen's text waits for it.
+    browser.open("about:blank");
+    tmux.type_text("laptop", "while you were gone");
+    tmux.keys("laptop", &["Enter"]);
+    tmux.wait_for("laptop", "laptop: while you were gone", WAIT);
+
+    // Same profile: the page joins at once and gets the waiting text.
+    browser.open(&format!("http://{}:{PORT}/", lan.addr(LAPTOP)));
+    wait_message(&browser, "theirs", "while you were gone");
+    tmux.wait_screen("laptop", "the waiting text delivered (✓)", WAIT, |s| {
+        s.lines()
+            .any(|l| l.contains("laptop: while you were gone") && l.contains('✓'))
+    });
+    let shown = log(&browser)
+        .iter()
+        .filter(|(_, _, text)| text.contains("while you were gone"))
+        .count();
+    assert_eq!(shown, 1, "shown once: {:?}", log(&browser));
+}
+
+/// Two phones with the token: each page shows only its own conversation,
+/// also from the laptop's history after a reload.
+#[test]
+#[ignore = "needs root, chromium"]
+fn a_browser_sees_only_its_own_conversation() {
+    let lan = Lan::new("web_own_conversation", 2);
+    let dirs = tempfile::tempdir().unwrap();
+    let dir = dirs.path().join("laptop");
+    let token = token(&dir);
+    let _logs = LogsOnFailure(dir.clone());
+    let mut laptop = listen_json(&lan, &dir, &[]);
+    let url = page_url(&lan, Some(&token));
+    let ana = Browser::new("web_own_conversation", &lan, PHONE);
+    join(&ana, &url, "Ana");
+    send(&ana, "a secret of Ana's");
+    laptop.wait_out(WAIT, |l| l.contains("a secret of Ana's"));
+    let bob = Browser::new("web_own_conversation", &lan, PHONE);
+    join(&bob, &url, "Bob");
+    send(&bob, "Bob here");
+    let line = laptop.wait_out(WAIT, |l| l.contains("Bob here"));
+    assert_eq!(json_line(&line)["from"], "Bob");
+    let bobs = wait_message(&bob, "mine", "Bob here");
+    wait_tick(&bob, &bobs);
+
+    for (browser, own, other) in [
+        (&ana, "a secret of Ana's", "Bob here"),
+        (&bob, "Bob here", "a secret of Ana's"),
+    ] {
+        browser.reload();
+        browser.wait_text("#laptop", "laptop", WAIT);
+        wait_message(browser, "mine", own);
+        let texts: Vec<String> = log(browser).into_iter().map(|(_, _, t)| t).collect();
+        assert!(
+            texts.iter().all(|t| !t.contains(other)),
+            "another browser's text shown: {texts:?}"
+        );
+    }
+}
