@@ -23,8 +23,10 @@ command -v openssl >/dev/null || missing+=(openssl) # phone.py makes its key wit
 [ -x /usr/bin/tmux ] || missing+=(tmux) # the tests run this path
 command -v tcpdump >/dev/null || missing+=(tcpdump)
 type -P kill >/dev/null || missing+=(procps) # the program, not the shell's builtin
-command -v chromium >/dev/null || missing+=(chromium) # tests/web_page.rs drives the page
-command -v chromedriver >/dev/null || missing+=(chromium-driver)
+# The web client's tests drive the page in headless Chromium over WebDriver
+# (tests/common/browser.rs runs these paths).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 
 root=0
 [ "$(id -u)" = 0 ] && root=1

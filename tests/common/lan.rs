@@ -201,6 +201,12 @@ impl Lan {
         ]);
     }
 
+    /// The name of host `i`'s network namespace (for `ip netns exec`, or
+    /// `/run/netns/NAME` for setns(2)).
+    pub fn ns(&self, i: usize) -> &str {
+        &self.hosts[i]
+    }
+
     /// The IPv4 address of host `i`.
     pub fn addr(&self, i: usize) -> String {
         format!("10.77.0.{}", i + 1)

@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests: running the real binary with
 //! its output captured ([`Proc`]), building a LAN out of network
-//! namespaces ([`Lan`]), and driving the chat screen in a private tmux
-//! server ([`Tmux`]).
+//! namespaces ([`Lan`]), driving the chat screen in a private tmux
+//! server ([`Tmux`]), and headless Chromium over WebDriver inside one of
+//! those namespaces ([`browser::Browser`]).
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod browser;
 pub mod capture;
 pub mod example;
 /// Set on every lantalk the tests start, so that a config file in the
