@@ -53,6 +53,7 @@ async fn start(
 ) -> TestNode {
     let hello = hello(n, name);
     let config = NodeConfig {
+        http: None,
         hello: hello.clone(),
         listen,
         mdns: false,
@@ -391,6 +392,7 @@ async fn a_busy_port_leaves_everything_but_incoming_sessions_working() {
     let config_store = store(&dir);
     let hello = hello(2, "b");
     let (cmds, events, task) = spawn(NodeConfig {
+        http: None,
         hello: hello.clone(),
         listen: Listen::Port(Some(busy)),
         mdns: false,
