@@ -325,3 +325,13 @@ fn a_slow_head_is_closed_and_sessions_go_on() {
         "closed after {took:?}"
     );
 }
+
+/// With `--no-web` an HTTP request is closed without a reply, as before.
+#[test]
+fn no_web_closes_http_connections() {
+    let dir = data_dir();
+    let (_laptop, port) = listen_in(dir.path(), &["--no-web", "--port", "0", "listen"]);
+    let answer = curl(&[&format!("http://127.0.0.1:{port}/")]);
+    assert_eq!(answer, "", "no reply");
+    assert!(!dir.path().join("web-token").exists(), "no token made");
+}

@@ -687,3 +687,90 @@ async fn a_browser_gets_texts_acks_them_and_gets_what_waited_on_rejoining() {
     assert_eq!(got["id"], "w2", "{got}");
     a.stop().await;
 }
+
+/// A text typed to a browser that is away waits in the history's outbox,
+/// and still goes when the browser joins a lantalk restarted on that history.
+#[tokio::test]
+async fn a_text_for_a_browser_survives_a_restart() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    let dir = tempfile::tempdir().unwrap();
+    let web = || -> crate::net::Http {
+        std::sync::Arc::new(
+            crate::web::Server::new(crate::web::Config {
+                dir: dir.path().to_owned(),
+                name: "a".into(),
+                fingerprint: String::new(),
+                history: None,
+                open: false,
+            })
+            .unwrap(),
+        )
+    };
+    let token = crate::web::token::load_or_create(dir.path()).unwrap();
+    let browser = "cd".repeat(16);
+    let join = serde_json::json!({"type": "join", "id": browser, "name": "phone", "token": token});
+    let listen = Listen::Port(Some(0));
+    let a = start_with(
+        1,
+        "a",
+        listen,
+        Some(store(&dir)),
+        AckPolicy::Stored,
+        Some(web()),
+    )
+    .await;
+    let port = a.port.unwrap();
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(Ws::Text(join.to_string().into())).await.unwrap();
+    let mut a = a;
+    a.expect("the browser", |e| {
+        matches!(e, NetEvent::SessionOpened { .. }).then_some(())
+    })
+    .await;
+    drop(ws);
+    a.expect("the close", |e| {
+        matches!(e, NetEvent::SessionClosed { .. }).then_some(())
+    })
+    .await;
+    a.send(NetCommand::Send {
+        to: PeerId::new(browser.clone()),
+        texts: vec![text("k1", "kept for you")],
+    });
+    a.expect("the wait", |e| {
+        matches!(e, NetEvent::Waiting { .. }).then_some(())
+    })
+    .await;
+    a.stop().await;
+    let b = start_with(
+        1,
+        "a",
+        listen,
+        Some(store(&dir)),
+        AckPolicy::Stored,
+        Some(web()),
+    )
+    .await;
+    let url = format!("ws://127.0.0.1:{}/ws", b.port.unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(Ws::Text(join.to_string().into())).await.unwrap();
+    let got = loop {
+        let frame = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("a frame")
+            .expect("open")
+            .unwrap();
+        if let Ws::Text(t) = frame {
+            let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["type"] == "text" {
+                break v;
+            }
+        }
+    };
+    assert_eq!(
+        (got["id"].as_str(), got["body"].as_str()),
+        (Some("k1"), Some("kept for you"))
+    );
+    b.stop().await;
+}
