@@ -335,3 +335,21 @@ fn no_web_closes_http_connections() {
     assert_eq!(answer, "", "no reply");
     assert!(!dir.path().join("web-token").exists(), "no token made");
 }
+
+/// A request head over 16 KiB is refused (431) and closed.
+#[test]
+fn a_head_over_16_kib_is_refused() {
+    let dir = data_dir();
+    let (_laptop, port) = listen(dir.path(), &[]);
+    let mut big = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let head = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(17 * 1024)
+    );
+    let _ = big.write_all(head.as_bytes());
+    big.set_read_timeout(Some(WAIT)).unwrap();
+    let mut reply = Vec::new();
+    let _ = big.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 431"), "{reply}");
+}
