@@ -505,6 +505,18 @@ mod tests {
     }
 
     #[test]
+    fn web_false_turns_the_web_client_off() {
+        use clap::Parser;
+        let mut global = crate::cli::Cli::parse_from(["lantalk"]).global;
+        parse_str("web = true\n").unwrap().fill(&mut global);
+        assert!(!global.no_web);
+        parse_str("web = false\n").unwrap().fill(&mut global);
+        assert!(global.no_web);
+        let flag = crate::cli::Cli::parse_from(["lantalk", "--no-web"]).global;
+        assert!(flag.no_web);
+    }
+
+    #[test]
     fn a_missing_file_is_an_error_only_when_named() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.toml");
