@@ -353,3 +353,28 @@ fn a_head_over_16_kib_is_refused() {
     let reply = String::from_utf8_lossy(&reply);
     assert!(reply.starts_with("HTTP/1.1 431"), "{reply}");
 }
+
+/// A join that is malformed is refused (`bad_join`); no join at all within
+/// 10 s is closed (`join_timeout`).
+#[test]
+fn a_bad_or_missing_join_is_refused() {
+    let dir = data_dir();
+    let (_laptop, port) = listen(dir.path(), &[]);
+    let origin = format!("http://127.0.0.1:{port}");
+    runtime().block_on(async {
+        let mut ws = open(port, &origin).await.unwrap();
+        put(&mut ws, join("not-hex", Some(&token(dir.path())))).await;
+        assert_eq!(next(&mut ws).await.unwrap()["code"], "bad_join");
+        let mut silent = open(port, &origin).await.unwrap();
+        let started = Instant::now();
+        let got = tokio::time::timeout(Duration::from_secs(20), silent.next())
+            .await
+            .expect("closed in time");
+        let Some(Ok(Message::Text(t))) = got else {
+            panic!("no error frame: {got:?}");
+        };
+        assert!(t.as_str().contains("join_timeout"), "{t}");
+        let took = started.elapsed();
+        assert!(took >= Duration::from_secs(9), "after {took:?}");
+    });
+}
