@@ -214,6 +214,7 @@ impl Pair {
             b.hello.clone(),
             b.policy.clone(),
             server_tx,
+            None,
         ));
         let receiver = tokio::spawn(acknowledge_everything(server_rx));
         let reach = match wire {

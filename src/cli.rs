@@ -57,6 +57,10 @@ pub struct Global {
     /// sessions are opened or accepted
     #[arg(long, global = true)]
     pub require_encryption: bool,
+    /// Serve no web client: connections starting with an HTTP request are
+    /// closed, as they were before lantalk served one
+    #[arg(long, global = true)]
+    pub no_web: bool,
     /// Read settings from FILE instead of config.toml in the platform config
     /// directory (~/.config/lantalk/ on Linux); flags override the file
     #[arg(long, global = true, value_name = "FILE")]
@@ -102,6 +106,10 @@ pub enum Command {
         /// stderr once listening
         #[arg(long)]
         qr: bool,
+        /// Let browsers without the join token in (nobody is there to
+        /// accept them): anyone on the network can then chat
+        #[arg(long)]
+        web_open: bool,
     },
     /// Show the stored conversation with a peer, oldest first, or without
     /// PEER the conversations

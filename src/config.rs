@@ -12,6 +12,7 @@
 //! history = true             # false: as --no-history
 //! bell = true                # false: as --no-bell
 //! require-encryption = false # true: as --require-encryption
+//! web = true                 # false: as --no-web
 //!
 //! [colours]                  # or [colors]; names, "#rrggbb" or 0-255
 //! own = "cyan"
@@ -48,6 +49,8 @@ pub struct Config {
     pub bell: Option<bool>,
     /// Refuse plaintext and raw sessions.
     pub require_encryption: Option<bool>,
+    /// Serve the web client on the listening port.
+    pub web: Option<bool>,
     /// Colours of the chat screen, by role.
     #[serde(default, alias = "colors")]
     pub colours: Colours,
@@ -198,6 +201,7 @@ impl Config {
         global.no_mdns |= self.mdns == Some(false);
         global.no_history |= self.history == Some(false);
         global.require_encryption |= self.require_encryption == Some(true);
+        global.no_web |= self.web == Some(false);
     }
 
     /// Whether the chat screen rings the bell, unless `--no-bell` says not.
@@ -498,6 +502,18 @@ mod tests {
             .unwrap()
             .fill(&mut on);
         assert!(!on.no_mdns && !on.no_history);
+    }
+
+    #[test]
+    fn web_false_turns_the_web_client_off() {
+        use clap::Parser;
+        let mut global = crate::cli::Cli::parse_from(["lantalk"]).global;
+        parse_str("web = true\n").unwrap().fill(&mut global);
+        assert!(!global.no_web);
+        parse_str("web = false\n").unwrap().fill(&mut global);
+        assert!(global.no_web);
+        let flag = crate::cli::Cli::parse_from(["lantalk", "--no-web"]).global;
+        assert!(flag.no_web);
     }
 
     #[test]

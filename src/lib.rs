@@ -53,7 +53,7 @@
 //! | `main` | `cli`, `config`, `options`, `tui`, `headless`, `net`, `sanitize`, `files` |
 //! | `cli` | |
 //! | `config` | `cli`, `app` |
-//! | `options` | `identity`, `net`, `store` |
+//! | `options` | `identity`, `net`, `store`, `web` |
 //! | `tui` | `app`, `ui`, `net`, `identity`, `peer`, `files`, `web` |
 //! | `ui` | `app`, `peer`, `sanitize` |
 //! | `app` | `net`, `peer`, `protocol`, `store`, `sanitize` |
@@ -66,7 +66,7 @@
 //! | `protocol` | |
 //! | `sanitize` | |
 //! | `files` | |
-//! | `web` | `files` |
+//! | `web` | `files`, `net`, `peer`, `protocol`, `store` |
 //!
 //! `app` takes from `net` only plain data (the types of `net::api`, `Link`,
 //! `CloseReason`); `config` takes from `app` only its `Theme`; `tui` takes

@@ -113,6 +113,8 @@ fn options(global: &Global) -> Options {
         data_dir: global.data_dir.clone(),
         history: !global.no_history,
         require_encryption: global.require_encryption,
+        web: !global.no_web,
+        web_open: false,
     }
 }
 
@@ -127,7 +129,13 @@ async fn run(options: &Options, command: Command) -> Result<(), Failure> {
         Command::Peers { json, timeout } => {
             headless::peers(options, json, Duration::from_secs_f64(timeout)).await
         }
-        Command::Listen { json, qr } => headless::listen(options, json, qr).await,
+        Command::Listen { json, qr, web_open } => {
+            let options = Options {
+                web_open,
+                ..options.clone()
+            };
+            headless::listen(&options, json, qr).await
+        }
         Command::Web { new_token } => headless::web(options, new_token).await,
         Command::History {
             peer,

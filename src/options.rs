@@ -27,6 +27,11 @@ pub struct Options {
     pub history: bool,
     /// Refuse plaintext sessions and raw text.
     pub require_encryption: bool,
+    /// Serve the web client on the listening port.
+    pub web: bool,
+    /// Let browsers without the join token in without asking (`listen
+    /// --web-open`).
+    pub web_open: bool,
 }
 
 /// A random prefix that makes the ids of this run's messages unique.
@@ -47,6 +52,24 @@ pub enum Role {
 }
 
 impl Options {
+    /// The web client for a node listening as `me`.
+    fn web_server(
+        &self,
+        me: &Identity,
+        role: Role,
+        history: &Result<Store, HistoryOff>,
+    ) -> anyhow::Result<crate::net::Http> {
+        let config = crate::web::Config {
+            dir: me.dir.clone(),
+            name: me.hello.name.clone(),
+            fingerprint: me.keys.fingerprint.grouped(),
+            history: history.as_ref().ok().cloned(),
+            // Nobody is there to accept a browser without the token.
+            open: role == Role::Listen && self.web_open,
+        };
+        Ok(std::sync::Arc::new(crate::web::Server::new(config)?))
+    }
+
     /// Our identity: `--name`, and the keys of the data directory, which
     /// `listening` also locks for as long as the identity is held.
     pub fn identity(&self, listening: bool) -> anyhow::Result<Identity> {
@@ -89,13 +112,17 @@ impl Options {
             browse: role == Role::Chat,
             interfaces: self.interfaces.clone(),
             host: identity::hostname_label().unwrap_or_else(|| me.hello.name.clone()),
-            history,
             policy: Policy::of(me, self.require_encryption)?,
             acks,
             show_history: role == Role::Chat,
             // The lantalk holding the directory serves `send`s run on it.
             control: (role != Role::Send && me.holds_lock())
                 .then(|| me.dir.join(crate::net::control::SOCKET)),
+            http: match role {
+                Role::Chat | Role::Listen if self.web => Some(self.web_server(me, role, &history)?),
+                _ => None,
+            },
+            history,
         })
     }
 }

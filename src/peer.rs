@@ -190,6 +190,10 @@ pub enum PeerKind {
     /// A raw text connection from this address (`nc`, a plain socket): one
     /// line is one message, nothing is acknowledged, it cannot be dialled.
     Raw(IpAddr),
+    /// A phone's browser on the web client's WebSocket (its id is the
+    /// random identity the page keeps): acknowledges, its messages carry
+    /// ids, it cannot be dialled (texts for it wait until it reconnects).
+    Web,
 }
 
 /// What a kind of peer can do; the node and the chat screen decide by
@@ -224,6 +228,12 @@ impl PeerKind {
                 message_ids: false,
                 files: false,
             },
+            PeerKind::Web => Capabilities {
+                acks: true,
+                dialable: false,
+                message_ids: true,
+                files: false,
+            },
         }
     }
 
@@ -232,6 +242,7 @@ impl PeerKind {
         match self {
             PeerKind::Lantalk => "lantalk",
             PeerKind::Raw(_) => "raw",
+            PeerKind::Web => "web",
         }
     }
 
@@ -239,7 +250,7 @@ impl PeerKind {
     pub fn address(&self) -> Option<IpAddr> {
         match self {
             PeerKind::Raw(ip) => Some(*ip),
-            PeerKind::Lantalk => None,
+            PeerKind::Lantalk | PeerKind::Web => None,
         }
     }
 
@@ -249,6 +260,7 @@ impl PeerKind {
         match (name, address) {
             ("lantalk", _) => Some(PeerKind::Lantalk),
             ("raw", Some(ip)) => Some(PeerKind::Raw(ip)),
+            ("web", _) => Some(PeerKind::Web),
             _ => None,
         }
     }
@@ -337,7 +349,9 @@ mod tests {
         let raw = PeerKind::Raw("10.0.0.2".parse().unwrap());
         assert!(!raw.capabilities().acks && !raw.capabilities().dialable);
         assert!(PeerKind::Lantalk.capabilities().acks);
-        for kind in [PeerKind::Lantalk, raw] {
+        let web = PeerKind::Web.capabilities();
+        assert!(web.acks && web.message_ids && !web.dialable && !web.files);
+        for kind in [PeerKind::Lantalk, raw, PeerKind::Web] {
             assert_eq!(
                 PeerKind::from_parts(kind.name(), kind.address()),
                 Some(kind)

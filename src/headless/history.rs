@@ -166,6 +166,7 @@ fn kind_name(kind: &PeerKind) -> &'static str {
     match kind {
         PeerKind::Lantalk => "lantalk",
         PeerKind::Raw(_) => "raw",
+        PeerKind::Web => "web",
     }
 }
 

@@ -403,8 +403,10 @@ async fn print(
 ) -> std::io::Result<()> {
     let line = if json {
         let raw = matches!(conn.kind, PeerKind::Raw(_));
+        let web = conn.kind == PeerKind::Web;
         let json = serde_json::json!({
             "from": conn.name, "from_id": (!raw).then_some(&conn.id), "raw": raw,
+            "web": web, "kind": conn.kind.name(),
             "addr": conn.addr.to_string(),
             "id": text.id, "ts": text.ts, "body": text.body,
         })

@@ -103,6 +103,24 @@ const _: () = assert!(MAX_RAW <= SHARED && RESERVED < MAX_CONNECTIONS);
 
 pub use crate::peer::DEFAULT_PORT;
 
+/// What serves the connections that start with an HTTP request (the web
+/// client, `crate::web`): the listener tells them by their first bytes and
+/// hands them over, already counted against the connection caps (the slot
+/// is held until the returned future ends).
+pub trait HttpServer: std::fmt::Debug + Send + Sync + 'static {
+    /// Serves one connection from `addr`; a WebSocket on it reports to
+    /// `events` as a session does.
+    fn serve(
+        &self,
+        stream: TcpStream,
+        addr: SocketAddr,
+        events: mpsc::Sender<SessionEvent>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// The HTTP server a listener hands HTTP connections to, if any.
+pub type Http = Arc<dyn HttpServer>;
+
 /// A bound listening socket and how it came to be on its port.
 #[derive(Debug)]
 pub struct Bound {
@@ -447,6 +465,7 @@ pub async fn serve(
     hello: Hello,
     policy: Policy,
     events: mpsc::Sender<SessionEvent>,
+    http: Option<Http>,
 ) {
     let hello = Arc::new(hello);
     let policy = Arc::new(policy);
@@ -477,8 +496,10 @@ pub async fn serve(
         let hello = Arc::clone(&hello);
         let policy = Arc::clone(&policy);
         let events = events.clone();
+        let http = http.clone();
         tokio::spawn(async move {
-            if let Err(why) = accept_one(stream, &hello, &policy, events, slot).await {
+            let http = http.as_ref();
+            if let Err(why) = accept_one(stream, &hello, &policy, events, slot, http).await {
                 tracing::info!("connection from {addr} closed: {why}");
             }
         });
@@ -496,6 +517,7 @@ async fn accept_one(
     policy: &Policy,
     events: mpsc::Sender<SessionEvent>,
     mut slot: Slot,
+    http: Option<&Http>,
 ) -> Result<(), String> {
     if slot.on_probation() {
         return on_probation(stream, hello, policy, events, slot).await;
@@ -515,6 +537,14 @@ async fn accept_one(
     };
     if !slot.spoke() {
         return Err("closed to make room for a new connection".into());
+    }
+    if let Some(http) = http
+        && is_http(seen)
+    {
+        let addr = super::stream::canonical(stream.peer_addr().map_err(|e| e.to_string())?);
+        http.serve(stream, addr, events).await;
+        drop(slot);
+        return Ok(());
     }
     let conn = match (seen[0], &policy.tls) {
         (0x16, Some(tls)) => {
@@ -664,10 +694,14 @@ async fn close_politely(stream: TcpStream, told: Option<&str>, first: u8) -> Str
 /// First bytes kept for later modes: HTTP requests (and TLS when this side
 /// has no TLS configuration).
 fn is_reserved(first: &[u8]) -> bool {
-    first[0] == 0x16
-        || [&b"GET "[..], b"POST ", b"HEAD "]
-            .iter()
-            .any(|m| first.starts_with(m))
+    first[0] == 0x16 || is_http(first)
+}
+
+/// Whether the first bytes are an HTTP request's.
+fn is_http(first: &[u8]) -> bool {
+    [&b"GET "[..], b"POST ", b"HEAD "]
+        .iter()
+        .any(|m| first.starts_with(m))
 }
 
 #[cfg(test)]
@@ -695,7 +729,7 @@ mod tests {
         let slot = limits.admit(addr.ip()).unwrap();
         let started = tokio::time::Instant::now();
         let policy = Policy::plaintext();
-        let why = accept_one(server, &hello, &policy, events, slot)
+        let why = accept_one(server, &hello, &policy, events, slot, None)
             .await
             .unwrap_err();
         assert!(why.contains("idle timeout"), "{why}");
@@ -996,7 +1030,7 @@ mod tests {
         client.write_all(b"hello\n").await.unwrap();
         let slot = limits.admit(LOCALHOST).unwrap();
         let (why, told) = tokio::join!(
-            accept_one(server, &hello, &policy, events.clone(), slot),
+            accept_one(server, &hello, &policy, events.clone(), slot, None),
             read_all(client)
         );
         assert!(why.unwrap_err().contains("raw text session refused"));
@@ -1010,7 +1044,7 @@ mod tests {
         let (mut client, server) = pair().await;
         client.write_all(b"hello\n").await.unwrap();
         let (why, told) = tokio::join!(
-            accept_one(server, &hello, &policy, events.clone(), slot),
+            accept_one(server, &hello, &policy, events.clone(), slot, None),
             read_all(client)
         );
         assert!(why.unwrap_err().contains("only TLS can prove a key"));
@@ -1022,7 +1056,7 @@ mod tests {
         let (mut client, server) = pair().await;
         client.write_all(&[0, 0, 0, 2, b'{', b'}']).await.unwrap();
         let (why, told) = tokio::join!(
-            accept_one(server, &hello, &policy, events, slot),
+            accept_one(server, &hello, &policy, events, slot, None),
             read_all(client)
         );
         assert!(why.unwrap_err().contains("first byte 0x00"));
@@ -1039,7 +1073,7 @@ mod tests {
         let (events, _rx) = mpsc::channel(4);
         let started = tokio::time::Instant::now();
         let policy = Policy::plaintext();
-        let why = accept_one(server, &test_hello(), &policy, events, slot)
+        let why = accept_one(server, &test_hello(), &policy, events, slot, None)
             .await
             .unwrap_err();
         assert!(why.contains("within 5 s"), "{why}");
@@ -1059,7 +1093,7 @@ mod tests {
         let (events, mut rx) = mpsc::channel(16);
         let session = tokio::spawn(async move {
             let policy = Policy::plaintext();
-            accept_one(server, &test_hello(), &policy, events, slot).await
+            accept_one(server, &test_hello(), &policy, events, slot, None).await
         });
         let mut last = tokio::time::Instant::now();
         for i in 0..4 {
@@ -1144,7 +1178,7 @@ mod tests {
             let session = handshake(conn, &peer.hello, &peer.policy, &Expect::default()).await;
             session.ok().filter(|_| stays)
         };
-        let served = accept_one(server, &laptop.hello, &laptop.policy, events, slot);
+        let served = accept_one(server, &laptop.hello, &laptop.policy, events, slot, None);
         tokio::join!(served, dial)
     }
 

@@ -160,11 +160,28 @@ pub struct SessionHandle {
 }
 
 /// Says bye when the last [`SessionHandle`] goes away.
-struct LastHandle(Arc<Outbox>);
+enum LastHandle {
+    /// A session on a socket of ours.
+    Outbox(Arc<Outbox>),
+    /// A session whose messages another module writes (the web client's
+    /// WebSocket): it gets them on a channel, and `Bye` means close.
+    Channel(mpsc::Sender<Message>),
+}
+
+impl LastHandle {
+    fn push(&self, msg: Message, last: bool) -> bool {
+        match self {
+            Self::Outbox(outbox) => outbox.push(Some(&msg), last),
+            // Full: the peer reads nothing; what it misses is resent (texts)
+            // or asked again (its texts are acked when they come again).
+            Self::Channel(tx) => tx.try_send(msg).is_ok(),
+        }
+    }
+}
 
 impl Drop for LastHandle {
     fn drop(&mut self) {
-        self.0.push(Some(&Message::Bye), true);
+        self.push(Message::Bye, true);
     }
 }
 
@@ -178,30 +195,38 @@ impl SessionHandle {
     /// A handle writing through `outbox`.
     pub(super) fn new(outbox: Arc<Outbox>) -> Self {
         Self {
-            guard: Arc::new(LastHandle(outbox)),
+            guard: Arc::new(LastHandle::Outbox(outbox)),
+        }
+    }
+
+    /// A handle whose messages go to `tx`, for a session that another
+    /// module carries (the web client's WebSocket). A message that does not
+    /// fit in the channel is not sent (`false`): the session is treated as
+    /// gone for it.
+    pub fn channel(tx: mpsc::Sender<Message>) -> Self {
+        Self {
+            guard: Arc::new(LastHandle::Channel(tx)),
         }
     }
 
     /// Queues a text. Returns false if the session has already ended.
     pub fn send_text(&self, text: Text) -> bool {
-        self.guard.0.push(Some(&Message::Text(text)), false)
+        self.guard.push(Message::Text(text), false)
     }
 
     /// Sends our hello again: our new name (`/name`), same id.
     pub fn hello(&self, hello: &Hello) -> bool {
-        self.guard
-            .0
-            .push(Some(&Message::Hello(hello.clone())), false)
+        self.guard.push(Message::Hello(hello.clone()), false)
     }
 
     /// Acknowledges a received text.
     pub fn ack(&self, id: String) -> bool {
-        self.guard.0.push(Some(&Message::Ack { id }), false)
+        self.guard.push(Message::Ack { id }, false)
     }
 
     /// Sends `bye` after everything already queued, then closes our side.
     pub fn bye(&self) {
-        self.guard.0.push(Some(&Message::Bye), true);
+        self.guard.push(Message::Bye, true);
     }
 }
 

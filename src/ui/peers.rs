@@ -134,6 +134,10 @@ fn row(
 /// after `◷2` when two of our texts wait for the peer.
 fn badge(peer: &PeerEntry, theme: &Theme) -> Vec<(String, Style)> {
     let mut badge = Vec::new();
+    if peer.kind == crate::peer::PeerKind::Web {
+        // A phone's browser: marked like raw peers are, by how it came.
+        badge.push(("web ".to_owned(), fg(theme.waiting)));
+    }
     if let Some(security) = peer.security() {
         let (tag, _, style) = security_mark(security, theme);
         badge.push((tag.to_owned(), style));

@@ -103,9 +103,10 @@ impl Node {
                 .await;
         }
         for unsent in outbox {
-            // A peer that cannot be dialled back (a raw one) has what it
-            // did not get when it left: nothing waits for it.
-            if unsent.kind.capabilities().dialable {
+            // A peer that does not acknowledge (a raw one) has what it
+            // did not get when it left: nothing waits for it. A browser
+            // acknowledges: what waits for it goes when it reconnects.
+            if unsent.kind.capabilities().acks {
                 let state = self.peers.entry(&unsent.peer, unsent.kind);
                 state.out.push([(unsent.text, Some(unsent.seq))]);
             }

@@ -93,6 +93,9 @@ pub struct NodeConfig {
     /// Serve the control socket at this path: for the lantalk that holds
     /// the data directory's lock (see [`crate::net::control`]).
     pub control: Option<std::path::PathBuf>,
+    /// Serves the HTTP connections on the listening port (the web client);
+    /// `None` closes them as before.
+    pub http: Option<crate::net::Http>,
 }
 
 /// Starts the node on the current tokio runtime. Commands are never refused
@@ -310,6 +313,7 @@ async fn listen(
         config.hello.clone(),
         config.policy.clone(),
         sessions.clone(),
+        config.http.clone(),
     ));
     Some(port)
 }

@@ -101,8 +101,11 @@ impl Node {
                 // from before keys). A session that only claims the id
                 // carries nothing while texts wait, so that they keep
                 // their order behind those.
+                // A browser's id is a secret only it holds (random, kept in
+                // its storage), and it came with the token or was let in.
                 let carries = !peer.kind.capabilities().acks
                     || link.proves_id()
+                    || peer.kind == PeerKind::Web
                     || dialled
                     || state.out.is_empty();
                 if !carries {

@@ -51,8 +51,21 @@ async fn start(
     store: Option<Store>,
     acks: AckPolicy,
 ) -> TestNode {
+    start_with(n, name, listen, store, acks, None).await
+}
+
+/// [`start`] with `http` serving the HTTP connections.
+async fn start_with(
+    n: u8,
+    name: &str,
+    listen: Listen,
+    store: Option<Store>,
+    acks: AckPolicy,
+    http: Option<crate::net::Http>,
+) -> TestNode {
     let hello = hello(n, name);
     let config = NodeConfig {
+        http,
         hello: hello.clone(),
         listen,
         mdns: false,
@@ -391,6 +404,7 @@ async fn a_busy_port_leaves_everything_but_incoming_sessions_working() {
     let config_store = store(&dir);
     let hello = hello(2, "b");
     let (cmds, events, task) = spawn(NodeConfig {
+        http: None,
         hello: hello.clone(),
         listen: Listen::Port(Some(busy)),
         mdns: false,
@@ -549,4 +563,214 @@ async fn a_raw_peer_gets_lines_and_cannot_be_waited_for() {
     assert_eq!(ids, ["y2"]);
     assert!(reason.contains("closed"), "{reason}");
     a.stop().await;
+}
+
+/// A browser on the web client's WebSocket is a peer like the others: the
+/// user's texts reach it and are delivered when it acknowledges them, its
+/// texts arrive, and texts typed while it is away go when it rejoins.
+#[tokio::test]
+async fn a_browser_gets_texts_acks_them_and_gets_what_waited_on_rejoining() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    let dir = tempfile::tempdir().unwrap();
+    let web = crate::web::Server::new(crate::web::Config {
+        dir: dir.path().to_owned(),
+        name: "a".into(),
+        fingerprint: String::new(),
+        history: None,
+        open: false,
+    })
+    .unwrap();
+    let token = crate::web::token::load_or_create(dir.path()).unwrap();
+    let http: crate::net::Http = std::sync::Arc::new(web);
+    let store = store(&dir);
+    let mut a = start_with(
+        1,
+        "a",
+        Listen::Port(Some(0)),
+        Some(store),
+        AckPolicy::Stored,
+        Some(http),
+    )
+    .await;
+    let port = a.port.unwrap();
+    let browser = "ab".repeat(16);
+    let join = serde_json::json!({"type": "join", "id": browser, "name": "phone", "token": token});
+    let open = || async {
+        let url = format!("ws://127.0.0.1:{port}/ws");
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        ws.send(Ws::Text(join.to_string().into())).await.unwrap();
+        ws
+    };
+    async fn next_text(
+        ws: &mut tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+    ) -> serde_json::Value {
+        loop {
+            let frame = tokio::time::timeout(WAIT, ws.next())
+                .await
+                .expect("a frame")
+                .expect("open")
+                .unwrap();
+            if let Ws::Text(t) = frame {
+                let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["type"] == "text" {
+                    return v;
+                }
+            }
+        }
+    }
+    let mut ws = open().await;
+    let peer = a
+        .expect("the browser's session", |e| match e {
+            NetEvent::SessionOpened { peer, .. } => Some(peer.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        (peer.kind, peer.id.as_str(), peer.name.as_str()),
+        (PeerKind::Web, browser.as_str(), "phone")
+    );
+    a.send(NetCommand::Send {
+        to: peer.id.clone(),
+        texts: vec![text("w1", "hi phone")],
+    });
+    let got = next_text(&mut ws).await;
+    assert_eq!(
+        (got["id"].as_str(), got["body"].as_str()),
+        (Some("w1"), Some("hi phone"))
+    );
+    ws.send(Ws::Text(
+        serde_json::json!({"type": "ack", "ids": ["w1"]})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let acked = a
+        .expect("the delivery", |e| match e {
+            NetEvent::Acked { ids, .. } => Some(ids.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(acked, ["w1"]);
+    ws.send(Ws::Text(
+        serde_json::json!({"type": "text", "id": "p1", "body": "from the phone", "ts": 5})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let body = a
+        .expect("the browser's text", |e| match e {
+            NetEvent::Text { text, .. } => Some(text.body.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(body, "from the phone");
+    drop(ws);
+    a.expect("the close", |e| {
+        matches!(e, NetEvent::SessionClosed { .. }).then_some(())
+    })
+    .await;
+    a.send(NetCommand::Send {
+        to: peer.id.clone(),
+        texts: vec![text("w2", "while away")],
+    });
+    a.expect("the wait", |e| {
+        matches!(e, NetEvent::Waiting { .. }).then_some(())
+    })
+    .await;
+    let mut ws = open().await;
+    let got = next_text(&mut ws).await;
+    assert_eq!(got["id"], "w2", "{got}");
+    a.stop().await;
+}
+
+/// A text typed to a browser that is away waits in the history's outbox,
+/// and still goes when the browser joins a lantalk restarted on that history.
+#[tokio::test]
+async fn a_text_for_a_browser_survives_a_restart() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    let dir = tempfile::tempdir().unwrap();
+    let web = || -> crate::net::Http {
+        std::sync::Arc::new(
+            crate::web::Server::new(crate::web::Config {
+                dir: dir.path().to_owned(),
+                name: "a".into(),
+                fingerprint: String::new(),
+                history: None,
+                open: false,
+            })
+            .unwrap(),
+        )
+    };
+    let token = crate::web::token::load_or_create(dir.path()).unwrap();
+    let browser = "cd".repeat(16);
+    let join = serde_json::json!({"type": "join", "id": browser, "name": "phone", "token": token});
+    let listen = Listen::Port(Some(0));
+    let a = start_with(
+        1,
+        "a",
+        listen,
+        Some(store(&dir)),
+        AckPolicy::Stored,
+        Some(web()),
+    )
+    .await;
+    let port = a.port.unwrap();
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(Ws::Text(join.to_string().into())).await.unwrap();
+    let mut a = a;
+    a.expect("the browser", |e| {
+        matches!(e, NetEvent::SessionOpened { .. }).then_some(())
+    })
+    .await;
+    drop(ws);
+    a.expect("the close", |e| {
+        matches!(e, NetEvent::SessionClosed { .. }).then_some(())
+    })
+    .await;
+    a.send(NetCommand::Send {
+        to: PeerId::new(browser.clone()),
+        texts: vec![text("k1", "kept for you")],
+    });
+    a.expect("the wait", |e| {
+        matches!(e, NetEvent::Waiting { .. }).then_some(())
+    })
+    .await;
+    a.stop().await;
+    let b = start_with(
+        1,
+        "a",
+        listen,
+        Some(store(&dir)),
+        AckPolicy::Stored,
+        Some(web()),
+    )
+    .await;
+    let url = format!("ws://127.0.0.1:{}/ws", b.port.unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(Ws::Text(join.to_string().into())).await.unwrap();
+    let got = loop {
+        let frame = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("a frame")
+            .expect("open")
+            .unwrap();
+        if let Ws::Text(t) = frame {
+            let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["type"] == "text" {
+                break v;
+            }
+        }
+    };
+    assert_eq!(
+        (got["id"].as_str(), got["body"].as_str()),
+        (Some("k1"), Some("kept for you"))
+    );
+    b.stop().await;
 }
