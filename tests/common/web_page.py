@@ -522,7 +522,7 @@ def check(b, lt):
 
     # A wrong token is refused: the page stops and forgets it.
     b.go(lt.url("#t=ffffffffffffffffffffffffffffffff"))
-    wait_for("refused", lambda: b.text("#state") == "this link is no longer valid")
+    wait_for("refused", lambda: b.text("#state") == "this link's token is no longer valid")
     assert b.js("return localStorage.getItem('lantalk.token')") is None
     joins = len(lt.joins)
     # Asking to join without a token: waiting, then declined (no retries), then accepted.
