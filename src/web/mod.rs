@@ -108,7 +108,15 @@ struct Conn {
 impl Server {
     /// The server for `config`; makes the join token if there is none yet.
     pub fn new(config: Config) -> Result<Self> {
-        token::load_or_create(&config.dir)?;
+        // A data directory that cannot be written (read-only, a temporary
+        // identity) has no token to give: the web client still runs, and
+        // only browsers let in without one can join.
+        if let Err(e) = token::load_or_create(&config.dir) {
+            crate::status!(
+                "{}; browsers cannot join with a token this run",
+                format!("{e:#}")
+            );
+        }
         let browsers = browsers::Browsers::load(&config.dir);
         let shared = Arc::new(Shared { config, browsers });
         let router = router(shared, &csp(PAGE));
