@@ -191,7 +191,8 @@ async fn acknowledge_everything(mut events: mpsc::Receiver<SessionEvent>) {
             }
             SessionEvent::Acked { .. }
             | SessionEvent::Refused { .. }
-            | SessionEvent::Renamed { .. } => {}
+            | SessionEvent::Renamed { .. }
+            | SessionEvent::JoinRequest { .. } => {}
         }
     }
 }

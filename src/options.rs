@@ -66,6 +66,8 @@ impl Options {
             history: history.as_ref().ok().cloned(),
             // Nobody is there to accept a browser without the token.
             open: role == Role::Listen && self.web_open,
+            // The chat screen's user answers them.
+            ask: role == Role::Chat,
         };
         Ok(std::sync::Arc::new(crate::web::Server::new(config)?))
     }

@@ -29,6 +29,16 @@ pub(super) fn on_key(app: &mut App, key: KeyEvent, now: u64, fx: &mut Vec<Effect
         fx.push(Effect::Quit);
         return;
     }
+    if ctrl
+        && let KeyCode::Char(c @ ('y' | 'd')) = key.code
+        && let Some(request) = app.joins.pop_front()
+    {
+        fx.push(Effect::Net(NetCommand::AnswerJoin {
+            req: request.req,
+            accept: c == 'y',
+        }));
+        return;
+    }
     if app.help && help_key(app, key) {
         return;
     }

@@ -335,6 +335,15 @@ pub struct Me {
     pub not_listening: Option<String>,
 }
 
+/// A browser without the join token asking to join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinRequest {
+    /// The request's number, for the answer.
+    pub req: u64,
+    /// What the chat screen shows: name, address, browser.
+    pub text: String,
+}
+
 /// The whole TUI state.
 #[derive(Debug, Clone, Default)]
 pub struct App {
@@ -359,6 +368,9 @@ pub struct App {
     /// A warning shown above the input in the error colour until Esc, a
     /// newer warning or `/trust`: a session refused for who it is.
     pub alert: Option<String>,
+    /// Browsers without the join token waiting for an answer, oldest
+    /// first: the first is shown above the input until Ctrl+Y or Ctrl+D.
+    pub joins: std::collections::VecDeque<JoinRequest>,
     /// The address of a `/connect` not answered yet: the session it opens
     /// is told (who answered, how, with which key).
     pub connecting: Option<String>,

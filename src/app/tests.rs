@@ -956,3 +956,54 @@ fn renames_by_mdns_are_said_the_host_one_too() {
         Some("another device on this network has your host name; yours is now \"laptop-2.local\"")
     );
 }
+
+/// A browser without the join token waits for the user: the request is
+/// shown with its keys, Ctrl+Y lets it in, Ctrl+D turns the next one away.
+#[test]
+fn a_browser_asking_to_join_is_answered_with_ctrl_y_or_ctrl_d() {
+    let mut app = app();
+    let agent =
+        "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/131.0 Mobile Safari/537.36";
+    for (req, name) in [(7, "Visitor"), (8, "Other")] {
+        net(
+            &mut app,
+            NetEvent::JoinRequest {
+                req,
+                name: name.into(),
+                addr: "10.0.0.9:50000".parse().unwrap(),
+                agent: agent.into(),
+            },
+        );
+    }
+    assert_eq!(
+        app.joins.front().map(|j| j.text.as_str()),
+        Some(
+            "Visitor at 10.0.0.9 (Chrome on Android) asks to join from a browser: Ctrl+Y accept, Ctrl+D decline"
+        )
+    );
+    let fx = ctrl(&mut app, 'y', 1_000);
+    assert!(
+        matches!(
+            fx.as_slice(),
+            [Effect::Net(NetCommand::AnswerJoin {
+                req: 7,
+                accept: true
+            })]
+        ),
+        "{fx:?}"
+    );
+    let fx = ctrl(&mut app, 'd', 2_000);
+    assert!(
+        matches!(
+            fx.as_slice(),
+            [Effect::Net(NetCommand::AnswerJoin {
+                req: 8,
+                accept: false
+            })]
+        ),
+        "{fx:?}"
+    );
+    assert!(app.joins.is_empty());
+    // With nothing asked, Ctrl+Y and Ctrl+D do nothing of the sort.
+    assert!(ctrl(&mut app, 'y', 3_000).is_empty());
+}

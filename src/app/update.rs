@@ -120,6 +120,20 @@ fn on_net(app: &mut App, event: NetEvent, now: u64, fx: &mut Vec<Effect>) {
                 app.me.name
             ));
         }
+        NetEvent::JoinRequest {
+            req,
+            name,
+            addr,
+            agent,
+        } => {
+            let browser = browser_of(&agent);
+            let text = format!(
+                "{name} at {} ({browser}) asks to join from a browser: Ctrl+Y accept, Ctrl+D decline",
+                addr.ip()
+            );
+            app.joins.push_back(super::JoinRequest { req, text });
+            fx.push(Effect::Bell);
+        }
         NetEvent::HostRenamed(host) => {
             // The old name now leads to the other device: not shown again,
             // also not in an open `/qr` overlay.
@@ -493,4 +507,35 @@ pub(super) fn sort_peers(app: &mut App) {
         .and_then(|id| app.peers.iter().position(|p| p.id == id))
         .unwrap_or(0)
         .min(app.peers.len().saturating_sub(1));
+}
+
+/// The browser's family from its user agent, for a join request: enough to
+/// tell "the phone in my hand" from something else.
+fn browser_of(agent: &str) -> String {
+    let has = |word: &str| agent.contains(word);
+    let browser = if has("Firefox/") {
+        "Firefox"
+    } else if has("Edg/") {
+        "Edge"
+    } else if has("Chrome/") || has("Chromium/") {
+        "Chrome"
+    } else if has("Safari/") {
+        "Safari"
+    } else {
+        "a browser"
+    };
+    let system = if has("Android") {
+        " on Android"
+    } else if has("iPhone") || has("iPad") {
+        " on iOS"
+    } else if has("Windows") {
+        " on Windows"
+    } else if has("Mac OS X") {
+        " on macOS"
+    } else if has("Linux") {
+        " on Linux"
+    } else {
+        ""
+    };
+    format!("{browser}{system}")
 }

@@ -83,6 +83,14 @@ pub enum NetCommand {
     /// Change our display name: re-advertise, and use it in later hellos.
     #[serde(skip)]
     Rename(String),
+    /// The user's answer to a [`NetEvent::JoinRequest`].
+    #[serde(skip)]
+    AnswerJoin {
+        /// Which request.
+        req: u64,
+        /// Let the browser in.
+        accept: bool,
+    },
     /// `/trust KEY` in the conversation with `peer`: the user says the key
     /// that starts with `key` (at least 8 hex digits, as the notice shows
     /// it) is this peer's; its conversation and what waits for it move to
@@ -237,6 +245,19 @@ pub enum NetEvent {
         addr: SocketAddr,
         /// Encrypted or not, and how the peer is known.
         link: Link,
+    },
+    /// A browser without the join token asks to join; answer with
+    /// [`NetCommand::AnswerJoin`] and the same `req`.
+    #[serde(skip)]
+    JoinRequest {
+        /// Which request.
+        req: u64,
+        /// The name the browser gave.
+        name: String,
+        /// Its address.
+        addr: SocketAddr,
+        /// Its user agent.
+        agent: String,
     },
     /// A connection was refused for who the peer is or how it came.
     #[serde(skip)]

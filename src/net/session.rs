@@ -90,6 +90,18 @@ pub enum SessionEvent {
         /// Id of our text.
         id: String,
     },
+    /// A browser without the join token asks to join: the user answers
+    /// on `answer` (true: let it in). Dropping `answer` declines.
+    JoinRequest {
+        /// The name the browser gave.
+        name: String,
+        /// Its address.
+        addr: SocketAddr,
+        /// Its user agent, as it said.
+        agent: String,
+        /// Where the answer goes.
+        answer: tokio::sync::oneshot::Sender<bool>,
+    },
     /// The session is over; its handle no longer sends anything.
     Closed {
         /// Which session.

@@ -28,6 +28,10 @@ const ITEMS: &[Item] = &[
     ("F1", "this help (↑/↓ PgUp/PgDn scroll, Esc closes)"),
     ("Ctrl+C", "clear the input; quit when it is empty"),
     (
+        "Ctrl+Y / Ctrl+D",
+        "let a browser that asks to join in / turn it away",
+    ),
+    (
         "Shift+drag",
         "select text (the mouse is captured for the wheel)",
     ),

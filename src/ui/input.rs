@@ -94,7 +94,8 @@ const MAX_ALERT_ROWS: usize = 4;
 /// `width`: bold in the `error` colour, at most [`MAX_ALERT_ROWS`] rows (the
 /// last ending in `…` when cut).
 pub(super) fn alert_rows(app: &App, width: u16) -> Vec<Line<'static>> {
-    let Some(alert) = &app.alert else {
+    // A browser asking to join comes first: it waits for an answer.
+    let Some(alert) = app.joins.front().map(|j| &j.text).or(app.alert.as_ref()) else {
         return Vec::new();
     };
     let style = fg(app.theme.error).bold();

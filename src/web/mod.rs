@@ -84,6 +84,9 @@ pub struct Config {
     pub history: Option<Store>,
     /// Browsers without the token join without asking (`listen --web-open`).
     pub open: bool,
+    /// Someone is there to answer a browser without the token (the chat
+    /// screen): it waits for the answer instead of being declined.
+    pub ask: bool,
 }
 
 /// The web client's server, shared by every HTTP connection.

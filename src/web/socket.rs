@@ -128,8 +128,8 @@ async fn fail(socket: &mut WebSocket, code: &str, message: &str) {
     close(socket, POLICY).await;
 }
 
-async fn run(mut socket: WebSocket, shared: Arc<Shared>, conn: Conn, _agent: String) {
-    let Some(joined) = join(&mut socket, &shared).await else {
+async fn run(mut socket: WebSocket, shared: Arc<Shared>, conn: Conn, agent: String) {
+    let Some(joined) = join(&mut socket, &shared, &conn, agent).await else {
         return;
     };
     let config = &shared.config;
@@ -191,7 +191,12 @@ async fn run(mut socket: WebSocket, shared: Arc<Shared>, conn: Conn, _agent: Str
 
 /// Waits for the `join` and decides: the token, a browser let in before,
 /// or (without a token) the user's answer.
-async fn join(socket: &mut WebSocket, shared: &Shared) -> Option<Joined> {
+async fn join(
+    socket: &mut WebSocket,
+    shared: &Shared,
+    conn: &Conn,
+    agent: String,
+) -> Option<Joined> {
     let first = match tokio::time::timeout(JOIN_TIMEOUT, socket.recv()).await {
         Err(_) => {
             fail(socket, "join_timeout", "no join within 10 s").await;
@@ -236,8 +241,8 @@ async fn join(socket: &mut WebSocket, shared: &Shared) -> Option<Joined> {
         None if shared.browsers.knows(&id) => {}
         None => {
             send(socket, json!({"type": "waiting", "name": config.name})).await;
-            if !config.open {
-                // Nobody here answers requests yet: declined.
+            let let_in = config.open || (config.ask && asked(socket, conn, &name, agent).await);
+            if !let_in {
                 send(socket, json!({"type": "declined"})).await;
                 close(socket, POLICY).await;
                 return None;
@@ -246,6 +251,37 @@ async fn join(socket: &mut WebSocket, shared: &Shared) -> Option<Joined> {
         }
     }
     Some(Joined { id, name })
+}
+
+/// How long a browser waits for the user's answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Asks the user whether the browser `name` may join, and waits for the
+/// answer (declined after [`ANSWER_TIMEOUT`], or when the browser leaves).
+async fn asked(socket: &mut WebSocket, conn: &Conn, name: &str, agent: String) -> bool {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let request = SessionEvent::JoinRequest {
+        name: name.to_owned(),
+        addr: conn.addr,
+        agent,
+        answer: tx,
+    };
+    if conn.events.send(request).await.is_err() {
+        return false;
+    }
+    let gone = async {
+        // Anything but a ping from the browser while it waits: it left.
+        loop {
+            match socket.recv().await {
+                Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => {}
+                _ => return,
+            }
+        }
+    };
+    tokio::select! {
+        answer = tokio::time::timeout(ANSWER_TIMEOUT, rx) => matches!(answer, Ok(Ok(true))),
+        () = gone => false,
+    }
 }
 
 /// The joined session: frames in become session events, messages from the

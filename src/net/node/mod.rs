@@ -140,6 +140,10 @@ struct Node {
     advert: Option<Advert>,
     /// Jobs of the history database under way.
     pending: history::Pending,
+    /// Browsers waiting for the user's answer, by request number.
+    joins: HashMap<u64, tokio::sync::oneshot::Sender<bool>>,
+    /// The next request's number.
+    next_join: u64,
 }
 
 /// The acks of one peer in one batch of session events.
@@ -192,6 +196,8 @@ async fn run(
         discovery: None,
         advert: None,
         pending: history::Pending::new(),
+        joins: HashMap::new(),
+        next_join: 1,
     };
     node.start_history(config.history.clone(), config.show_history)
         .await;
@@ -429,6 +435,11 @@ impl Node {
             NetCommand::Ack { session, ids } => self.consumer_acked(session, ids),
             NetCommand::GiveUp { peer, reason } => self.give_up(peer, reason).await,
             NetCommand::Rename(name) => self.rename(name, renames).await,
+            NetCommand::AnswerJoin { req, accept } => {
+                if let Some(answer) = self.joins.remove(&req) {
+                    let _ = answer.send(accept);
+                }
+            }
             NetCommand::LoadHistory { peer, before } => self.load_history(peer, before).await,
             NetCommand::Search(words) => self.search(words).await,
             NetCommand::Trust { peer, key } => self.trust(peer, key).await,

@@ -66,6 +66,25 @@ impl Node {
 
     async fn session_event(&mut self, event: SessionEvent) {
         match event {
+            SessionEvent::JoinRequest {
+                name,
+                addr,
+                agent,
+                answer,
+            } => {
+                // Requests whose browser gave up are forgotten.
+                self.joins.retain(|_, a| !a.is_closed());
+                let req = self.next_join;
+                self.next_join += 1;
+                self.joins.insert(req, answer);
+                let event = NetEvent::JoinRequest {
+                    req,
+                    name,
+                    addr,
+                    agent,
+                };
+                let _ = self.events.send(event).await;
+            }
             SessionEvent::Refused { addr, refusal } => {
                 let event = NetEvent::Refused {
                     addr: Some(addr),

@@ -579,6 +579,7 @@ async fn a_browser_gets_texts_acks_them_and_gets_what_waited_on_rejoining() {
         fingerprint: String::new(),
         history: None,
         open: false,
+        ask: false,
     })
     .unwrap();
     let token = crate::web::token::load_or_create(dir.path()).unwrap();
@@ -703,6 +704,7 @@ async fn a_text_for_a_browser_survives_a_restart() {
                 fingerprint: String::new(),
                 history: None,
                 open: false,
+                ask: false,
             })
             .unwrap(),
         )
