@@ -758,25 +758,7 @@ impl ConnFlood {
         }
         self.reports += 1;
         let nth = self.reports;
-        let deadline = Instant::now() + WAIT;
-        let line = loop {
-            let reports: Vec<String> = self
-                .proc
-                .drain_out()
-                .into_iter()
-                .filter(|l| l.starts_with('{'))
-                .collect();
-            if let Some(line) = reports.into_iter().nth(nth - 1) {
-                break line;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the flooder sent no report {nth} within {WAIT:?}; stderr: {:?}",
-                self.proc.drain_err()
-            );
-            thread::sleep(Duration::from_millis(10));
-        };
-        let v: Value = serde_json::from_str(&line).expect("a JSON report");
+        let v = flooder_report(&mut self.proc, nth);
         let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}")) as usize;
         FloodView {
             held: n("held"),
@@ -1052,25 +1034,7 @@ impl SessionFlood {
         stdin.flush().expect("ask the flooder");
         self.reports += 1;
         let nth = self.reports;
-        let deadline = Instant::now() + WAIT;
-        let line = loop {
-            let reports: Vec<String> = self
-                .proc
-                .drain_out()
-                .into_iter()
-                .filter(|l| l.starts_with('{'))
-                .collect();
-            if let Some(line) = reports.into_iter().nth(nth - 1) {
-                break line;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the flooder sent no report {nth} within {WAIT:?}; stderr: {:?}",
-                self.proc.drain_err()
-            );
-            thread::sleep(Duration::from_millis(10));
-        };
-        let v: Value = serde_json::from_str(&line).expect("a JSON report");
+        let v = flooder_report(&mut self.proc, nth);
         let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}")) as usize;
         let mut told: Vec<(String, usize)> = v["told"]
             .as_object()
@@ -1495,4 +1459,27 @@ fn message_flood_into_the_chat_screen() {
         hostile_report.blocked_at.is_some() && hostile_report.closed_at.is_some(),
         "the peer that never reads was not held back and then disconnected: {hostile_report:?}"
     );
+}
+
+/// The flooder's report number `nth` (from 1), a JSON line on its stdout,
+/// waited for up to [`WAIT`].
+fn flooder_report(proc: &mut Proc, nth: usize) -> Value {
+    let deadline = Instant::now() + WAIT;
+    let line = loop {
+        let reports: Vec<String> = proc
+            .drain_out()
+            .into_iter()
+            .filter(|l| l.starts_with('{'))
+            .collect();
+        if let Some(line) = reports.into_iter().nth(nth - 1) {
+            break line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the flooder sent no report {nth} within {WAIT:?}; stderr: {:?}",
+            proc.drain_err()
+        );
+        thread::sleep(Duration::from_millis(10));
+    };
+    serde_json::from_str(&line).expect("a JSON report")
 }

@@ -33,25 +33,6 @@ fn history(dir: &Path, args: &[&str]) -> Finished {
     lantalk_in(dir, &all)
 }
 
-/// `history PEER --json ARGS...`, parsed; it must succeed.
-fn history_json(dir: &Path, peer: &str, args: &[&str]) -> Vec<Value> {
-    let mut all = vec![peer, "--json"];
-    all.extend_from_slice(args);
-    let out = history(dir, &all);
-    out.assert_success();
-    out.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
-        .collect()
-}
-
-fn bodies(records: &[Value]) -> Vec<String> {
-    records
-        .iter()
-        .map(|r| r["body"].as_str().expect("a body").to_owned())
-        .collect()
-}
-
 fn peer_id(dir: &Path) -> String {
     fs::read_to_string(dir.join("id"))
         .expect("an id file")

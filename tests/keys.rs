@@ -56,23 +56,6 @@ fn laptop_from_before_keys(dir: &Path) {
     });
 }
 
-/// `history PEER --json` on `dir`, parsed; it must succeed.
-fn history_json(dir: &Path, peer: &str) -> Vec<Value> {
-    let out = lantalk_in(dir, &["history", peer, "--json"]);
-    out.assert_success();
-    out.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
-        .collect()
-}
-
-fn bodies(records: &[Value]) -> Vec<String> {
-    records
-        .iter()
-        .map(|r| r["body"].as_str().expect("a body").to_owned())
-        .collect()
-}
-
 /// The fingerprint of the key in data directory `dir`.
 fn fingerprint(dir: &Path) -> lantalk::protocol::Fingerprint {
     lantalk::identity::load_or_create_keys(dir)
@@ -140,10 +123,10 @@ fn a_fresh_key_named_like_a_peer_from_before_keys_gets_neither_its_history_nor_i
 
     // Two peers named phone: nothing moved.
     assert_eq!(
-        bodies(&history_json(laptop, &new_id)),
+        bodies(&history_json(laptop, &new_id, &[])),
         ["with a key", "again"]
     );
-    let old = history_json(laptop, OLD_ID);
+    let old = history_json(laptop, OLD_ID, &[]);
     assert_eq!(bodies(&old), ["from before keys", QUEUED]);
     assert_eq!(old[1]["state"], "pending", "{old:#?}");
     let both = lantalk_in(laptop, &["history", "phone"]);
@@ -170,7 +153,7 @@ fn a_fresh_key_named_like_a_peer_from_before_keys_gets_neither_its_history_nor_i
         "{}",
         moved.stdout
     );
-    let all = history_json(laptop, "phone");
+    let all = history_json(laptop, "phone", &[]);
     assert_eq!(
         bodies(&all),
         ["from before keys", QUEUED, "with a key", "again"]
@@ -228,7 +211,7 @@ fn a_claim_of_an_id_without_a_key_gets_none_of_its_waiting_texts() {
     }
     listen.terminate();
     listen.wait_exit(WAIT);
-    let old = history_json(laptop, OLD_ID);
+    let old = history_json(laptop, OLD_ID, &[]);
     let queued = old.iter().find(|r| r["body"] == QUEUED).unwrap();
     assert_eq!(queued["state"], "pending", "{old:#?}");
 

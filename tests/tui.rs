@@ -709,7 +709,7 @@ fn verify_shows_the_code_of_both_keys_and_plaintext_is_marked() {
 
     let port = fixed_port();
     let mut tmux = Tmux::new();
-    start_local_tui(&mut tmux, "laptop", &laptop_dir, port);
+    tmux.start_local_chat("laptop", &laptop_dir, port, (100, 30));
 
     tmux.type_text("laptop", &format!("/connect 127.0.0.1:{}", phone.port));
     tmux.keys("laptop", &["Enter"]);
@@ -820,26 +820,6 @@ fn conversation_text(screen: &str) -> String {
         .join(" ")
 }
 
-/// Starts the chat screen in this machine's namespace (no mDNS) on `port`.
-fn start_local_tui(tmux: &mut Tmux, name: &str, dir: &Path, port: u16) {
-    let cmd = [
-        env!("CARGO_BIN_EXE_lantalk"),
-        "--no-mdns",
-        "--port",
-        &port.to_string(),
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--name",
-        name,
-    ]
-    .map(common::lan::shell_quote)
-    .join(" ");
-    tmux.new_session(name, 100, 30, &format!("exec {cmd}"));
-    tmux.wait_screen(name, "the status bar with our port", WAIT, |s| {
-        status_bar(s).contains(&format!(":{port}"))
-    });
-}
-
 /// A peer comes back under its name with another key (reinstalled): a new
 /// key is another peer, so it gets a row of its own and the two rows are
 /// told apart by the start of their ids; the old conversation says once
@@ -856,7 +836,7 @@ fn a_new_key_under_a_known_name_is_another_peer_until_trust_moves_the_conversati
     let (before_dir, after_dir) = (dirs.path().join("phone"), dirs.path().join("reinstalled"));
     let _logs = LogsOnFailure(vec![laptop_dir.clone()]);
     let mut tmux = Tmux::new();
-    start_local_tui(&mut tmux, "laptop", &laptop_dir, fixed_port());
+    tmux.start_local_chat("laptop", &laptop_dir, fixed_port(), (100, 30));
 
     let phone = Listen::start_in(&before_dir, &["--port", "0", "--name", "phone", "listen"]);
     tmux.type_text("laptop", &format!("/connect 127.0.0.1:{}", phone.port));
@@ -951,7 +931,7 @@ fn a_new_name_reaches_open_sessions_and_survives_a_restart() {
     let phone = Listen::start_in(&phone_dir, &["--port", "0", "--name", "phone", "listen"]);
     let port = fixed_port();
     let mut tmux = Tmux::new();
-    start_local_tui(&mut tmux, "laptop", &laptop_dir, port);
+    tmux.start_local_chat("laptop", &laptop_dir, port, (100, 30));
     tmux.type_text("laptop", &format!("/connect 127.0.0.1:{}", phone.port));
     tmux.keys("laptop", &["Enter"]);
     tmux.wait_for("laptop", "Message to phone", WAIT);

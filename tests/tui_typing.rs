@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::local::{Listen, fixed_port};
@@ -16,30 +15,6 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// Characters that draw the panes' borders and corners.
 const BORDERS: &[char] = &['│', '┃', '┌', '┐', '└', '┘', '┏', '┓', '┗', '┛'];
-
-/// Starts the chat screen named `name` in tmux session `name`, `size`
-/// cells, on `port` without mDNS; waits for its status bar.
-fn start(tmux: &mut Tmux, name: &str, dir: &Path, port: u16, size: (u16, u16)) {
-    let cmd = [
-        env!("CARGO_BIN_EXE_lantalk"),
-        "--no-mdns",
-        "--port",
-        &port.to_string(),
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--name",
-        name,
-    ]
-    .map(common::lan::shell_quote)
-    .join(" ");
-    tmux.new_session(name, size.0, size.1, &format!("exec {cmd}"));
-    tmux.wait_screen(name, "the status bar with our port", WAIT, |s| {
-        s.lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .is_some_and(|l| l.contains(&format!(":{port}")))
-    });
-}
 
 /// `/connect` to `peer` (a `listen` called `name`) and wait until the
 /// input is addressed to it.
@@ -63,13 +38,7 @@ fn say(tmux: &Tmux, me: &str, text: &str) {
 fn a_question_mark_is_typed_and_sent_and_help_is_f1() {
     let dirs = tempfile::tempdir().unwrap();
     let mut tmux = Tmux::new();
-    start(
-        &mut tmux,
-        "laptop",
-        &dirs.path().join("l"),
-        fixed_port(),
-        (100, 30),
-    );
+    tmux.start_local_chat("laptop", &dirs.path().join("l"), fixed_port(), (100, 30));
     let phone = Listen::start_in(
         &dirs.path().join("p"),
         &["--port", "0", "--name", "phone", "listen"],
@@ -94,13 +63,7 @@ fn a_question_mark_is_typed_and_sent_and_help_is_f1() {
 fn typing_in_another_pane_goes_to_the_input() {
     let dirs = tempfile::tempdir().unwrap();
     let mut tmux = Tmux::new();
-    start(
-        &mut tmux,
-        "laptop",
-        &dirs.path().join("l"),
-        fixed_port(),
-        (100, 30),
-    );
+    tmux.start_local_chat("laptop", &dirs.path().join("l"), fixed_port(), (100, 30));
     let phone = Listen::start_in(
         &dirs.path().join("p"),
         &["--port", "0", "--name", "phone", "listen"],
@@ -145,7 +108,7 @@ fn ctrl_n_follows_the_list_as_shown() {
     let dirs = tempfile::tempdir().unwrap();
     let port = fixed_port();
     let mut tmux = Tmux::new();
-    start(&mut tmux, "laptop", &dirs.path().join("l"), port, (100, 30));
+    tmux.start_local_chat("laptop", &dirs.path().join("l"), port, (100, 30));
     let addr = format!("127.0.0.1:{port}");
     // The first to write is opened; the two others stay unread.
     for name in ["tablet", "phone", "desk"] {
@@ -199,13 +162,7 @@ fn ctrl_n_follows_the_list_as_shown() {
 fn a_draft_stays_with_its_conversation() {
     let dirs = tempfile::tempdir().unwrap();
     let mut tmux = Tmux::new();
-    start(
-        &mut tmux,
-        "laptop",
-        &dirs.path().join("l"),
-        fixed_port(),
-        (100, 30),
-    );
+    tmux.start_local_chat("laptop", &dirs.path().join("l"), fixed_port(), (100, 30));
     let phone = Listen::start_in(
         &dirs.path().join("p"),
         &["--port", "0", "--name", "phone", "listen"],
@@ -253,13 +210,7 @@ fn a_draft_stays_with_its_conversation() {
 fn ctrl_c_clears_a_half_typed_line_then_quits() {
     let dirs = tempfile::tempdir().unwrap();
     let mut tmux = Tmux::new();
-    start(
-        &mut tmux,
-        "laptop",
-        &dirs.path().join("l"),
-        fixed_port(),
-        (100, 30),
-    );
+    tmux.start_local_chat("laptop", &dirs.path().join("l"), fixed_port(), (100, 30));
     tmux.type_text("laptop", "half a thou");
     tmux.wait_for("laptop", "half a thou", WAIT);
     tmux.keys("laptop", &["C-c"]);
@@ -278,13 +229,7 @@ fn ctrl_c_clears_a_half_typed_line_then_quits() {
 fn the_whole_help_can_be_read_at_80_by_24() {
     let dirs = tempfile::tempdir().unwrap();
     let mut tmux = Tmux::new();
-    start(
-        &mut tmux,
-        "laptop",
-        &dirs.path().join("l"),
-        fixed_port(),
-        (80, 24),
-    );
+    tmux.start_local_chat("laptop", &dirs.path().join("l"), fixed_port(), (80, 24));
     tmux.keys("laptop", &["F1"]);
     tmux.wait_screen("laptop", "the top of the help", WAIT, |s| {
         s.contains("Anywhere") && s.contains("↓ more")
@@ -331,7 +276,7 @@ fn emoji_sequences_leave_no_residue() {
     let dirs = tempfile::tempdir().unwrap();
     let port = fixed_port();
     let mut tmux = Tmux::new();
-    start(&mut tmux, "laptop", &dirs.path().join("l"), port, (80, 24));
+    tmux.start_local_chat("laptop", &dirs.path().join("l"), port, (80, 24));
     let addr = format!("127.0.0.1:{port}");
     let phone = dirs.path().join("p");
     // Runs longer than a row are cut at grapheme boundaries, so some
@@ -394,7 +339,7 @@ fn a_draft_survives_a_restart() {
     let laptop = dirs.path().join("l");
     let port = fixed_port();
     let mut tmux = Tmux::new();
-    start(&mut tmux, "laptop", &laptop, port, (100, 30));
+    tmux.start_local_chat("laptop", &laptop, port, (100, 30));
     let phone = Listen::start_in(
         &dirs.path().join("p"),
         &["--port", "0", "--name", "phone", "listen"],
@@ -418,7 +363,7 @@ fn a_draft_survives_a_restart() {
 
     // The conversation opens from history, its draft back in the input;
     // sent, it waits for the phone and goes when the phone is reached.
-    start(&mut tmux, "again", &laptop, port, (100, 30));
+    tmux.start_local_chat("again", &laptop, port, (100, 30));
     tmux.wait_screen("again", "phone's conversation with the draft", WAIT, |s| {
         s.contains("Message to phone") && s.contains("half-typed for the phone")
     });

@@ -161,14 +161,7 @@ fn every_role_is_drawn_in_its_colour() {
 fn the_unread_bar_and_the_help_use_the_theme() {
     let mut app = app();
     app.focus = Focus::Conversation;
-    let alice = &mut app.peers[0].conversation;
-    for i in 0..40 {
-        alice
-            .entries
-            .push(own(TS, Delivery::Delivered, &format!("n{i}")));
-    }
-    alice.scroll = 5;
-    alice.unseen_below = true;
+    scrolled_up_with_news(&mut app);
     let t = render(&app);
     assert_eq!(find(&t, "new messages below").bg, app.theme.unread);
 
@@ -196,14 +189,7 @@ fn the_monochrome_theme_paints_no_colour_anywhere() {
     let mut app = app();
     app.theme = Theme::monochrome();
     app.focus = Focus::Conversation;
-    let alice = &mut app.peers[0].conversation;
-    for i in 0..40 {
-        alice
-            .entries
-            .push(own(TS, Delivery::Delivered, &format!("n{i}")));
-    }
-    alice.scroll = 5;
-    alice.unseen_below = true;
+    scrolled_up_with_news(&mut app);
     let t = render(&app);
     let bar = find(&t, "new messages below");
     assert!(bar.modifier.contains(Modifier::REVERSED), "{bar:?}");
@@ -214,4 +200,16 @@ fn the_monochrome_theme_paints_no_colour_anywhere() {
             "{cell:?} is coloured"
         );
     }
+}
+
+/// The first conversation, 40 messages long, scrolled up with news below.
+fn scrolled_up_with_news(app: &mut App) {
+    let alice = &mut app.peers[0].conversation;
+    for i in 0..40 {
+        alice
+            .entries
+            .push(own(TS, Delivery::Delivered, &format!("n{i}")));
+    }
+    alice.scroll = 5;
+    alice.unseen_below = true;
 }

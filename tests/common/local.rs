@@ -339,6 +339,26 @@ pub fn lantalk_in(dir: &Path, args: &[&str]) -> Finished {
     run(cmd, None, WAIT)
 }
 
+/// `history PEER --json ARGS...` on `dir`, parsed; it must succeed.
+pub fn history_json(dir: &Path, peer: &str, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["history", peer, "--json"];
+    all.extend_from_slice(args);
+    let out = lantalk_in(dir, &all);
+    out.assert_success();
+    out.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect()
+}
+
+/// The `body` of each history record.
+pub fn bodies(records: &[Value]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| r["body"].as_str().expect("a body").to_owned())
+        .collect()
+}
+
 /// `lantalk --no-mdns --data-dir DIR ARGS...` (ARGS include `listen`) as a
 /// [`Proc`], once it has said its port. The data directory is the caller's,
 /// so a listener can be stopped and started again on it.

@@ -123,6 +123,36 @@ impl Tmux {
         }
     }
 
+    /// Starts the chat screen called `name` in session `name`, `size` cells,
+    /// on this machine without mDNS, listening on `port` with data
+    /// directory `dir`; returns once its status bar shows the port.
+    pub fn start_local_chat(&mut self, name: &str, dir: &Path, port: u16, size: (u16, u16)) {
+        let cmd = [
+            env!("CARGO_BIN_EXE_lantalk"),
+            "--no-mdns",
+            "--port",
+            &port.to_string(),
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--name",
+            name,
+        ]
+        .map(super::lan::shell_quote)
+        .join(" ");
+        self.new_session(name, size.0, size.1, &format!("exec {cmd}"));
+        self.wait_screen(
+            name,
+            "the status bar with our port",
+            super::local::WAIT,
+            |s| {
+                s.lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .is_some_and(|l| l.contains(&format!(":{port}")))
+            },
+        );
+    }
+
     /// Runs the shell command `cmd` again in session `name`'s pane (dead or
     /// not), same size. Unlike killing the session and starting a new one,
     /// the server stays: no race with a server exiting with its last session.
