@@ -181,6 +181,11 @@ pub enum Command {
         /// working
         #[arg(long)]
         new_token: bool,
+        /// Forget every browser let in without the token (by the chat
+        /// screen's Ctrl+Y or `listen --web-open`): each must bring the
+        /// token or be accepted again
+        #[arg(long)]
+        forget_browsers: bool,
     },
     /// Print a completion script for SHELL on standard output
     ///

@@ -73,7 +73,8 @@
 //! from `identity` only `save_name` (what `/name` chose is kept),
 //! from `files` only the private writing of the drafts it keeps, and
 //! from `web` only the address a phone opens and its QR code (`/qr`;
-//! `headless` likewise, for `lantalk web` and `listen --qr`).
+//! `headless` likewise, for `lantalk web` and `listen --qr`, and the
+//! browsers remembered, for `lantalk web --forget-browsers`).
 #![forbid(unsafe_code)]
 
 /// Prints a status line on stderr, prefixed with `lantalk: `. A closed or full

@@ -136,7 +136,10 @@ async fn run(options: &Options, command: Command) -> Result<(), Failure> {
             };
             headless::listen(&options, json, qr).await
         }
-        Command::Web { new_token } => headless::web(options, new_token).await,
+        Command::Web {
+            new_token,
+            forget_browsers,
+        } => headless::web(options, new_token, forget_browsers).await,
         Command::History {
             peer,
             json,

@@ -273,7 +273,7 @@ fn browser_to_listen_json() {
 
 /// Without a token the page waits for the laptop's user; accepted with a
 /// key in the chat screen, it chats; the accepted browser joins at once
-/// after a reload.
+/// after a reload, until `/forget` in its conversation makes it ask again.
 #[test]
 #[ignore = "needs root, chromium"]
 fn a_tokenless_visitor_waits_is_accepted_then_chats() {
@@ -314,6 +314,20 @@ fn a_tokenless_visitor_waits_is_accepted_then_chats() {
             .contains("waiting"),
         "an accepted browser does not wait again"
     );
+
+    // `/forget` in its conversation: the page is closed, comes back by
+    // itself, and must ask again.
+    if !tmux.capture("laptop").contains("Message to Visitor") {
+        tmux.keys("laptop", &["Tab", "Enter"]);
+        tmux.wait_for("laptop", "Message to Visitor", WAIT);
+    }
+    tmux.type_text("laptop", "/forget");
+    tmux.keys("laptop", &["Enter"]);
+    tmux.wait_for("laptop", "this browser is forgotten", WAIT);
+    browser.wait_text("#state", "waiting", WAIT);
+    tmux.wait_screen("laptop", "the join request again", WAIT, |s| {
+        s.contains("asks to join") && accept_key(s).is_some()
+    });
 }
 
 /// A wrong token is refused at once: not queued for approval, nothing reaches

@@ -113,6 +113,50 @@ fn web_prints_the_address_with_the_token_and_a_code_that_reads_as_it() {
     );
 }
 
+/// `lantalk web` names the browsers let in without the token, and
+/// `--forget-browsers` forgets them (the running lantalk reads the file at
+/// every join, so it counts at once).
+#[test]
+fn web_names_the_browsers_let_in_and_forgets_them() {
+    let dir = data_dir();
+    let none = lantalk_in(dir.path(), &["web", "--forget-browsers"]);
+    none.assert_success();
+    assert!(
+        none.stderr.contains("no browser was remembered"),
+        "{}",
+        none.stderr
+    );
+    let browsers = lantalk::web::browsers::Browsers::load(dir.path());
+    browsers.remember(&"ab".repeat(16), "Ana's phone");
+    browsers.remember(&"cd".repeat(16), "tablet\u{1b}[2J");
+    let shown = lantalk_in(dir.path(), &["web"]);
+    shown.assert_success();
+    assert!(
+        shown
+            .stderr
+            .contains("2 browser(s) let in without the token join at once")
+            && shown.stderr.contains("Ana's phone")
+            && shown.stderr.contains("--forget-browsers"),
+        "{}",
+        shown.stderr
+    );
+    assert!(
+        !shown.stderr.contains('\x1b'),
+        "escaped: {:?}",
+        shown.stderr
+    );
+    let forgot = lantalk_in(dir.path(), &["web", "--forget-browsers"]);
+    forgot.assert_success();
+    assert!(
+        forgot.stderr.contains("forgot 2 browser(s)"),
+        "{}",
+        forgot.stderr
+    );
+    assert!(browsers.known().is_empty());
+    let after = lantalk_in(dir.path(), &["web"]);
+    assert!(!after.stderr.contains("browser(s)"), "{}", after.stderr);
+}
+
 #[test]
 #[ignore = "needs root (network namespaces)"]
 fn on_a_lan_web_and_listen_qr_give_the_lans_address_and_the_local_name() {

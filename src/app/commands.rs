@@ -1,10 +1,11 @@
 //! Commands typed in the input: `/connect HOST[:PORT]`, `/name NEW`,
-//! `/search WORDS`, `/verify [yes]`, `/trust KEY`, `/qr [new]`, `/quit`,
-//! `/help`.
+//! `/search WORDS`, `/verify [yes]`, `/trust KEY`, `/qr [new]`, `/forget`,
+//! `/quit`, `/help`.
 //! Unknown commands get a hint and are never sent as messages.
 
 use super::{App, Effect};
 use crate::net::{NetCommand, Target};
+use crate::peer::PeerKind;
 
 /// Runs `line` (which starts with `/`).
 pub(super) fn run(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
@@ -78,13 +79,31 @@ pub(super) fn run(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
             }
             fx.push(Effect::Qr { new_token });
         }
+        "/forget" => {
+            let peer = match app.open_peer() {
+                _ if !arg.is_empty() => {
+                    return refuse(app, line, "usage: /forget, in a browser's conversation");
+                }
+                Some(p) if p.kind == PeerKind::Web => p.id.clone(),
+                Some(_) => {
+                    let why = "/forget is for a browser's conversation \
+                               (a browser let in without the token is remembered)";
+                    return refuse(app, line, why);
+                }
+                None => {
+                    let why = "no conversation open: /forget in a browser's conversation";
+                    return refuse(app, line, why);
+                }
+            };
+            fx.push(Effect::Net(NetCommand::Forget(peer)));
+        }
         "/help" | "/?" => {
             app.help = true;
             app.help_scroll = 0;
         }
         _ => {
             let hint = format!(
-                "unknown command {cmd} (try /connect, /name, /search, /verify, /trust, /qr, /quit, or ?)"
+                "unknown command {cmd} (try /connect, /name, /search, /verify, /trust, /qr, /forget, /quit, or ?)"
             );
             refuse(app, line, &hint);
         }

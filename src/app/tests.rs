@@ -1007,3 +1007,43 @@ fn a_browser_asking_to_join_is_answered_with_ctrl_y_or_ctrl_d() {
     // With nothing asked, Ctrl+Y and Ctrl+D do nothing of the sort.
     assert!(ctrl(&mut app, 'y', 3_000).is_empty());
 }
+
+/// `/forget` in a browser's conversation asks the node to forget it; in
+/// another conversation, or none, it is refused and given back to edit.
+#[test]
+fn forget_is_for_a_browsers_conversation() {
+    let mut app = app();
+    assert!(command(&mut app, "/forget").is_empty());
+    assert!(
+        app.notice
+            .as_deref()
+            .unwrap()
+            .contains("no conversation open")
+    );
+    assert_eq!(app.input.take(), "/forget");
+    let browser = crate::peer::PeerInfo {
+        id: PeerId::new(PHONE),
+        name: "Visitor".into(),
+        kind: crate::peer::PeerKind::Web,
+    };
+    opened_with(&mut app, 1, browser, Link::Plain);
+    connect(&mut app, 2, TABLET, "tablet");
+    app.open = Some(PeerId::new(TABLET));
+    assert!(command(&mut app, "/forget").is_empty());
+    assert!(
+        app.notice
+            .as_deref()
+            .unwrap()
+            .contains("browser's conversation"),
+        "{:?}",
+        app.notice
+    );
+    assert_eq!(app.input.take(), "/forget");
+    app.open = Some(PeerId::new(PHONE));
+    assert!(command(&mut app, "/forget now").is_empty());
+    assert_eq!(app.input.take(), "/forget now");
+    assert_eq!(
+        command(&mut app, "/forget"),
+        [Effect::Net(NetCommand::Forget(PeerId::new(PHONE)))]
+    );
+}

@@ -1,7 +1,8 @@
 //! `lantalk web [--new-token]`: prints the address a phone's browser opens
 //! (`http://ADDR:PORT/#t=TOKEN`, and by `.local` name) and its QR code on
 //! stderr, then exits; `--new-token` first replaces the join token, so
-//! every address shown before stops working. Reads the interface list and
+//! every address shown before stops working, and `--forget-browsers`
+//! forgets the browsers let in without it. Reads the interface list and
 //! the data directory only: no socket, no mDNS. Also what `listen --qr`
 //! prints once it listens ([`print_address`]).
 
@@ -14,6 +15,7 @@ use super::{Exit, Failure, identity_of};
 use crate::options::Options;
 use crate::peer::DEFAULT_PORT;
 use crate::sanitize::escape_for_terminal;
+use crate::web::browsers::Browsers;
 use crate::web::qr::{self, QUIET_ZONE_PRINTED};
 use crate::web::url::{self, WebAddress};
 
@@ -52,7 +54,7 @@ impl AddressSource {
 }
 
 /// `lantalk web`.
-pub async fn web(options: &Options, new_token: bool) -> Result<(), Failure> {
+pub async fn web(options: &Options, new_token: bool, forget_browsers: bool) -> Result<(), Failure> {
     let port = match options.port {
         Some(0) => {
             return Err(Failure::new(
@@ -76,6 +78,31 @@ pub async fn web(options: &Options, new_token: bool) -> Result<(), Failure> {
         "the page shows this fingerprint: {}",
         me.keys.fingerprint.grouped()
     );
+    let browsers = Browsers::load(&me.dir);
+    let names: Vec<String> = if forget_browsers {
+        browsers.forget_all()
+    } else {
+        browsers.known().into_values().collect()
+    };
+    let names: Vec<String> = names
+        .iter()
+        .map(|n| escape_for_terminal(n, false).into_owned())
+        .collect();
+    match (names.is_empty(), forget_browsers) {
+        (true, true) => status!("no browser was remembered"),
+        (true, false) => {}
+        (false, true) => status!(
+            "forgot {} browser(s) let in without the token: {}",
+            names.len(),
+            names.join(", ")
+        ),
+        (false, false) => status!(
+            "{} browser(s) let in without the token join at once: {} \
+             (`lantalk web --forget-browsers` forgets them)",
+            names.len(),
+            names.join(", ")
+        ),
+    }
     Ok(())
 }
 

@@ -102,6 +102,12 @@ pub enum NetCommand {
         /// The start of the key, as typed.
         key: String,
     },
+    /// `/forget` in a browser's conversation: the browser let in once
+    /// without the token is no longer remembered, and its page is closed,
+    /// so that it must bring the token or be accepted again. Answered with
+    /// [`NetEvent::Notice`].
+    #[serde(skip)]
+    Forget(PeerId),
     /// Show the verification code of the session with this peer; with
     /// `confirmed`, the people compared it: mark the key verified.
     /// Answered with [`NetEvent::Verification`] or [`NetEvent::Notice`].

@@ -116,6 +116,11 @@ pub trait HttpServer: std::fmt::Debug + Send + Sync + 'static {
         addr: SocketAddr,
         events: mpsc::Sender<SessionEvent>,
     ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+    /// Forgets the browser `id` let in once without the token (`/forget`):
+    /// it must bring the token or be accepted again. Whether it was
+    /// remembered.
+    fn forget(&self, id: &str) -> bool;
 }
 
 /// The HTTP server a listener hands HTTP connections to, if any.

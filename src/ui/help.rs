@@ -64,6 +64,7 @@ const ITEMS: &[Item] = &[
         "/qr [new]",
         "a phone's address as a QR code (new: new token)",
     ),
+    ("/forget", "in a browser's conversation: ask it again"),
     ("/help", "this help"),
     ("/quit", "leave"),
     ("//text", "send a message that starts with /"),

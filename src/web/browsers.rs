@@ -11,50 +11,67 @@ use crate::files;
 /// The file in the data directory.
 pub const FILE: &str = "web-browsers.json";
 
-/// The browser ids let in, with the name each had then.
+/// The browser ids let in, with the name each had then. The file is read
+/// at every join, so that `lantalk web --forget-browsers` (another process)
+/// counts at once.
 #[derive(Debug)]
 pub struct Browsers {
     dir: PathBuf,
-    known: Mutex<BTreeMap<String, String>>,
+    /// Held while the file is read, changed and replaced.
+    write: Mutex<()>,
 }
 
 impl Browsers {
-    /// The browsers remembered in `dir` (none if the file is missing or unreadable).
+    /// The browsers remembered in `dir`.
     pub fn load(dir: &Path) -> Self {
-        let known = std::fs::read(dir.join(FILE))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
         Self {
             dir: dir.to_owned(),
-            known: Mutex::new(known),
+            write: Mutex::new(()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
-        self.known.lock().unwrap_or_else(|p| p.into_inner())
+    /// The browsers remembered (none if the file is missing or unreadable),
+    /// by id, with the name each had.
+    pub fn known(&self) -> BTreeMap<String, String> {
+        std::fs::read(self.dir.join(FILE))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
     }
 
     /// Whether the browser `id` was let in before.
     pub fn knows(&self, id: &str) -> bool {
-        self.lock().contains_key(id)
+        self.known().contains_key(id)
     }
 
     /// Remembers the browser `id` (named `name`).
     pub fn remember(&self, id: &str, name: &str) {
-        let mut known = self.lock();
+        let _write = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut known = self.known();
         known.insert(id.to_owned(), name.to_owned());
         self.save(&known);
     }
 
-    /// Forgets the browser `id`: it must bring the token or be accepted again.
+    /// Forgets the browser `id`: it must bring the token or be accepted
+    /// again. Whether it was remembered.
     pub fn forget(&self, id: &str) -> bool {
-        let mut known = self.lock();
+        let _write = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut known = self.known();
         let was = known.remove(id).is_some();
         if was {
             self.save(&known);
         }
         was
+    }
+
+    /// Forgets every browser; returns their names.
+    pub fn forget_all(&self) -> Vec<String> {
+        let _write = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let known = self.known();
+        if !known.is_empty() {
+            self.save(&BTreeMap::new());
+        }
+        known.into_values().collect()
     }
 
     fn save(&self, known: &BTreeMap<String, String>) {
@@ -84,6 +101,13 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert!(again.forget("ab"));
+        assert!(!again.forget("ab"));
         assert!(!Browsers::load(dir.path()).knows("ab"));
+        browsers.remember("cd", "tablet");
+        browsers.remember("ef", "phone");
+        // Another process forgets them all: the running server sees it.
+        let names = Browsers::load(dir.path()).forget_all();
+        assert_eq!(names, ["tablet", "phone"]);
+        assert!(!browsers.knows("cd") && !browsers.knows("ef"));
     }
 }

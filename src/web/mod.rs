@@ -93,6 +93,7 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct Server {
     router: Router,
+    shared: Arc<Shared>,
 }
 
 #[derive(Debug)]
@@ -122,12 +123,16 @@ impl Server {
         }
         let browsers = browsers::Browsers::load(&config.dir);
         let shared = Arc::new(Shared { config, browsers });
-        let router = router(shared, &csp(PAGE));
-        Ok(Self { router })
+        let router = router(Arc::clone(&shared), &csp(PAGE));
+        Ok(Self { router, shared })
     }
 }
 
 impl crate::net::HttpServer for Server {
+    fn forget(&self, browser: &str) -> bool {
+        self.shared.browsers.forget(browser)
+    }
+
     fn serve(
         &self,
         stream: TcpStream,

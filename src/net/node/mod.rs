@@ -144,6 +144,8 @@ struct Node {
     joins: HashMap<u64, tokio::sync::oneshot::Sender<bool>>,
     /// The next request's number.
     next_join: u64,
+    /// The web client, which remembers the browsers let in.
+    http: Option<crate::net::Http>,
 }
 
 /// The acks of one peer in one batch of session events.
@@ -198,6 +200,7 @@ async fn run(
         pending: history::Pending::new(),
         joins: HashMap::new(),
         next_join: 1,
+        http: config.http.clone(),
     };
     node.start_history(config.history.clone(), config.show_history)
         .await;
@@ -443,6 +446,7 @@ impl Node {
             NetCommand::LoadHistory { peer, before } => self.load_history(peer, before).await,
             NetCommand::Search(words) => self.search(words).await,
             NetCommand::Trust { peer, key } => self.trust(peer, key).await,
+            NetCommand::Forget(peer) => self.forget(peer).await,
             NetCommand::Verify { peer, confirmed } => self.verify(peer, confirmed).await,
             NetCommand::Shutdown => {}
         }

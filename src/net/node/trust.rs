@@ -109,6 +109,35 @@ impl Node {
         self.notice(&peer, text).await;
     }
 
+    /// `/forget` in a browser's conversation: no longer remembered, and its
+    /// page closed (it comes back by itself, and then needs the token or
+    /// the user's yes again).
+    pub(super) async fn forget(&mut self, peer: PeerId) {
+        let state = self.peers.get(&peer);
+        if state.is_some_and(|p| p.kind != PeerKind::Web) {
+            let text = "/forget is for a browser's conversation: keys are moved with /trust".into();
+            return self.notice(&peer, text).await;
+        }
+        let Some(http) = &self.http else {
+            let text = "the web client is off (--no-web): no browser is remembered".into();
+            return self.notice(&peer, text).await;
+        };
+        let was = http.forget(peer.as_str());
+        for sid in state.map(|p| p.sessions.clone()).unwrap_or_default() {
+            if let Some(live) = self.sessions.get(&sid) {
+                live.handle.bye();
+            }
+        }
+        let text = if was {
+            "this browser is forgotten: it must bring the join token or be accepted again \
+             (/qr new changes the token)"
+        } else {
+            "this browser was not remembered: it joined with the join token, \
+             which /qr new changes"
+        };
+        self.notice(&peer, text.into()).await;
+    }
+
     /// `/verify`: the code for the session with `peer`, and with
     /// `confirmed`, the key marked verified.
     pub(super) async fn verify(&mut self, peer: PeerId, confirmed: bool) {
