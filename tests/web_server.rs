@@ -378,3 +378,126 @@ fn a_bad_or_missing_join_is_refused() {
         assert!(took >= Duration::from_secs(9), "after {took:?}");
     });
 }
+
+/// A WebSocket from `source` (a loopback address) to `/ws`, joined with
+/// the token as browser `id`; `None` if the listener turned it away.
+async fn joined_from(source: &str, port: u16, token: &str, id: &str) -> Option<Ws> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let stream = socket
+        .connect(format!("127.0.0.1:{port}").parse().unwrap())
+        .await
+        .ok()?;
+    let req = format!("ws://127.0.0.1:{port}/ws")
+        .into_client_request()
+        .unwrap();
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (mut ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(req, stream))
+        .await
+        .expect("an answer in time")
+        .ok()?;
+    put(&mut ws, join(id, Some(token))).await;
+    let welcome = next(&mut ws).await?;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    Some(ws)
+}
+
+/// WebSockets count against the listener's caps like sessions: 32 open
+/// from one address, the 33rd is turned away while another address still
+/// gets in, and a closed one frees its place.
+#[test]
+fn websockets_count_against_the_per_host_cap() {
+    let dir = data_dir();
+    let (_laptop, port) = listen(dir.path(), &[]);
+    let t = token(dir.path());
+    runtime().block_on(async {
+        let mut open = Vec::new();
+        for i in 0..32 {
+            let id = format!("{i:032x}");
+            let ws = joined_from("127.0.0.1", port, &t, &id).await;
+            open.push(ws.unwrap_or_else(|| panic!("WebSocket {i} turned away")));
+        }
+        let extra = "f".repeat(32);
+        assert!(
+            joined_from("127.0.0.1", port, &t, &extra).await.is_none(),
+            "a 33rd WebSocket from one address is turned away"
+        );
+        let other = joined_from("127.0.0.2", port, &t, &extra).await;
+        assert!(other.is_some(), "another address still gets in");
+        open.pop().unwrap().close(None).await.unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if joined_from("127.0.0.1", port, &t, &"e".repeat(32))
+                .await
+                .is_some()
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "a closed WebSocket frees its place"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+}
+
+/// A WebSocket message over 1 MiB is refused with `too_large` and closed;
+/// one a browser leaves silent (no pong, no frame) is pinged and closed
+/// after 45 s; neither disturbs a native session on the same port.
+#[test]
+fn an_oversized_message_and_a_silent_websocket_are_closed() {
+    let dir = data_dir();
+    let (mut laptop, port) = listen(dir.path(), &[]);
+    let origin = format!("http://127.0.0.1:{port}");
+    let t = token(dir.path());
+    runtime().block_on(async {
+        let mut big = open(port, &origin).await.unwrap();
+        put(&mut big, join(BROWSER, Some(&t))).await;
+        assert_eq!(next(&mut big).await.unwrap()["type"], "welcome");
+        assert_eq!(next(&mut big).await.unwrap()["type"], "history");
+        let body = "x".repeat(1 << 20);
+        let frame = json!({"type": "text", "id": "big", "body": body, "ts": 1});
+        let _ = big.send(Message::Text(frame.to_string().into())).await;
+        let error = next(&mut big).await.expect("an error before the close");
+        assert_eq!(
+            (error["type"].as_str(), error["code"].as_str()),
+            (Some("error"), Some("too_large")),
+            "{error}"
+        );
+        assert!(next(&mut big).await.is_none(), "closed after the error");
+
+        let mut silent = open(port, &origin).await.unwrap();
+        put(&mut silent, join(&"c".repeat(32), Some(&t))).await;
+        let started = Instant::now();
+        // Meanwhile a native session delivers.
+        let sent = lantalk_in(
+            dir.path(),
+            &["send", &format!("127.0.0.1:{port}"), "native meanwhile"],
+        );
+        sent.assert_success();
+        laptop.wait_out(WAIT, |l| l.contains("native meanwhile"));
+        // Silent, not even reading (a client answers pings as it reads):
+        // the fault applied here is 50 s of silence.
+        tokio::time::sleep(Duration::from_secs(50).saturating_sub(started.elapsed())).await;
+        let (mut pings, mut close) = (0, None);
+        let end = loop {
+            match tokio::time::timeout(WAIT, silent.next()).await {
+                Ok(Some(Ok(Message::Ping(_)))) => pings += 1,
+                Ok(Some(Ok(Message::Close(c)))) => close = c.map(|c| u16::from(c.code)),
+                Ok(Some(Ok(_))) => {}
+                Ok(other) => break format!("{other:?}"),
+                Err(_) => break "still open".to_owned(),
+            }
+        };
+        println!("silent WebSocket: {pings} pings, closed with {close:?}, then {end}");
+        // Pinged at 15 s and 30 s, closed (1001) at 45 s: reading the
+        // pings late, the client may fail to answer them on the closed
+        // socket before it reads the close frame.
+        assert!(pings >= 2, "pinged while silent ({pings})");
+        assert!(
+            close == Some(1001) || end.contains("Err("),
+            "closed by lantalk, not still open: {end}"
+        );
+    });
+}

@@ -109,12 +109,16 @@ pub use crate::peer::DEFAULT_PORT;
 /// is held until the returned future ends).
 pub trait HttpServer: std::fmt::Debug + Send + Sync + 'static {
     /// Serves one connection from `addr`; a WebSocket on it reports to
-    /// `events` as a session does.
+    /// `events` as a session does. `slot` is the connection's place under
+    /// the listener's caps: it must be held until the connection and any
+    /// WebSocket upgraded from it have ended, so that HTTP and WebSocket
+    /// connections count against the same caps as sessions.
     fn serve(
         &self,
         stream: TcpStream,
         addr: SocketAddr,
         events: mpsc::Sender<SessionEvent>,
+        slot: Held,
     ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
     /// Forgets the browser `id` let in once without the token (`/forget`):
@@ -122,6 +126,9 @@ pub trait HttpServer: std::fmt::Debug + Send + Sync + 'static {
     /// remembered.
     fn forget(&self, id: &str) -> bool;
 }
+
+/// A connection's place under the listener's caps, freed when dropped.
+pub type Held = Box<dyn std::any::Any + Send + Sync>;
 
 /// The HTTP server a listener hands HTTP connections to, if any.
 pub type Http = Arc<dyn HttpServer>;
@@ -547,8 +554,7 @@ async fn accept_one(
         && is_http(seen)
     {
         let addr = super::stream::canonical(stream.peer_addr().map_err(|e| e.to_string())?);
-        http.serve(stream, addr, events).await;
-        drop(slot);
+        http.serve(stream, addr, events, Box::new(slot)).await;
         return Ok(());
     }
     let conn = match (seen[0], &policy.tls) {

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use api::{AckPolicy, HistoryOff, NetCommand, NetEvent, Presence, Target};
 pub use connect::{ConnectError, DialError, PER_ADDRESS_TIMEOUT, connect_any, dial};
 pub use discovery::{Advert, Discovery, DiscoveryError, MatchRank, Peer, PeerEvent, SERVICE_TYPE};
-pub use listener::{Bound, DEFAULT_PORT, Http, HttpServer, bind, serve};
+pub use listener::{Bound, DEFAULT_PORT, Held, Http, HttpServer, bind, serve};
 pub use node::{Listen, NodeConfig};
 pub use policy::{Expect, Link, Policy, Reach};
 pub use session::{CloseReason, Handshaken, SessionEvent, SessionHandle, SessionId, handshake};

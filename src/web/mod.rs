@@ -107,6 +107,9 @@ struct Shared {
 struct Conn {
     addr: SocketAddr,
     events: mpsc::Sender<SessionEvent>,
+    /// The connection's place under the listener's caps: every copy goes
+    /// with a request or the WebSocket it became, and the last one frees it.
+    _slot: Arc<crate::net::Held>,
 }
 
 impl Server {
@@ -138,8 +141,14 @@ impl crate::net::HttpServer for Server {
         stream: TcpStream,
         addr: SocketAddr,
         events: mpsc::Sender<SessionEvent>,
+        slot: crate::net::Held,
     ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
-        let app = self.router.clone().layer(Extension(Conn { addr, events }));
+        let conn = Conn {
+            addr,
+            events,
+            _slot: Arc::new(slot),
+        };
+        let app = self.router.clone().layer(Extension(conn));
         Box::pin(async move {
             let _ = stream.set_nodelay(true);
             let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
