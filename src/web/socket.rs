@@ -43,6 +43,12 @@ pub const HISTORY: usize = 200;
 /// A WebSocket message is at most a frame's size, as a native text.
 pub const MAX_MESSAGE: usize = MAX_FRAME_LEN;
 
+/// The WebSocket's read buffer, which tungstenite fills with zeros up to
+/// its size (its default, 128 KiB, made each idle browser cost ~150 KiB of
+/// memory; a chat text is a few hundred bytes, and a larger frame still
+/// grows the buffer to its length).
+const READ_BUFFER: usize = 8 * 1024;
+
 /// Messages for the browser not yet written (beyond, it reads too slowly
 /// and its session ends: what it missed is sent again on reconnecting).
 const QUEUE: usize = 1024;
@@ -94,6 +100,7 @@ pub(super) async fn upgrade(
     let agent = text(header::USER_AGENT).unwrap_or_default().to_owned();
     ws.max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| async move { run(socket, shared, conn, agent).await })
 }
 
