@@ -6,9 +6,9 @@
 #   scripts/bench.sh --quick    small counts, to prove the suite still works;
 #                               writes target/BENCHMARKS-quick.md
 #
-# The namespace benchmarks (discovery, 50 hosts) need root; without it they
-# are skipped with a note. No benchmark fails on a timing: a missed target is
-# reported as "no" in the table.
+# The namespace benchmarks (discovery, 50 hosts, the page in Chromium) need
+# root; without it they are skipped with a note. No benchmark fails on a
+# timing: a missed target is reported as "no" in the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +25,7 @@ cargo bench --locked --bench session
 cargo bench --locked --bench processes
 cargo bench --locked --bench store
 cargo bench --locked --bench screen
+cargo bench --locked --bench web
 bash benches/lan.sh target/release/lantalk
 
 if [ "$quick" = 1 ]; then out=target/BENCHMARKS-quick.md; else out=BENCHMARKS.md; fi
@@ -40,7 +41,7 @@ rev=$(git describe --always --dirty 2>/dev/null || echo unknown)
   echo "Latest run of \`$command\` on $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) cores ($cpu), $mem,"
   echo "Linux $(uname -r), $(rustc --version | cut -d' ' -f1-2), lantalk $rev."
   echo "Each comparison runs both sides in the same run, one after the other; figures are"
-  echo "medians with the spread (min–max) over the repetitions. Targets come from issues #4 and #8 (TLS, #12)."
+  echo "medians with the spread (min–max) over the repetitions. Targets come from issues #4 and #8 (TLS, #12; web client, #18)."
   echo
   echo "| # | benchmark | lantalk | compared with | ratio | target | met |"
   echo "|---|---|---|---|---|---|---|"

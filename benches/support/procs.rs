@@ -1,7 +1,8 @@
-//! Whole processes for the `processes` bench: started with a guard that kills
-//! them when dropped (also when the bench panics), their stderr collected by
-//! a reader thread, and what /proc says about their CPU time, wake-ups and
-//! memory.
+//! Whole processes for the benches that run the binary (`processes`, `web`):
+//! started with a guard that kills them when dropped (also when the bench
+//! panics), their stderr collected by a reader thread, and what /proc says
+//! about their CPU time, wake-ups and memory.
+#![allow(dead_code)] // each bench program uses a different subset
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -48,6 +49,11 @@ impl Running {
             err_rx,
             err: Vec::new(),
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The stderr lines available now.
