@@ -7,7 +7,7 @@
 //! count, or "offline" (after `◷N` when N of our texts wait for it). Peers
 //! we only have history with are listed offline. The row under the cursor
 //! is highlighted, strongly when the pane has the focus. With no peers it
-//! shows a hint.
+//! shows a hint, and how a phone joins (`/qr`).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -33,6 +33,12 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 "no peers yet — waiting for mDNS…"
             }
         };
+        // The other device is most often a phone with nothing installed.
+        let hint = vec![
+            Line::from(hint),
+            Line::from(""),
+            Line::from("A phone? /qr shows the address its browser opens."),
+        ];
         let hint = Paragraph::new(hint)
             .style(Style::new().dim())
             .wrap(Wrap { trim: true });
