@@ -326,6 +326,22 @@ impl Node {
             }
             return;
         }
+        let now = Instant::now();
+        if let Some(at) = peer.out.retry_at().filter(|at| *at > now) {
+            // A retry is scheduled: dialling at once would fail as the last
+            // try did and double the wait each time (a script piping lines
+            // into `send` while the peer restarts would be told to wait 30 s
+            // after a few lines). The texts go with that retry.
+            let ids = texts.iter().map(|t| t.id.clone()).collect();
+            let event = NetEvent::Waiting {
+                to,
+                ids,
+                reason: "waiting: the peer could not be reached; retrying".to_owned(),
+                retry_in: Some(at - now),
+            };
+            let _ = self.events.send(event).await;
+            return;
+        }
         if !self.dial_peer(&to) {
             let ids = texts.iter().map(|t| t.id.clone()).collect();
             let reason = "waiting: the peer is offline".to_owned();

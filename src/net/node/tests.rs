@@ -269,6 +269,53 @@ async fn a_text_for_an_absent_peer_waits_in_the_history_and_goes_out_later() {
     a.stop().await;
 }
 
+/// Texts typed one after another while the peer is away wait for the
+/// scheduled retry: they do not each dial at once, fail, and double the
+/// wait (which had `send` give up within a second on a piped stream while
+/// its peer restarted).
+#[tokio::test]
+async fn texts_sent_while_a_retry_is_scheduled_do_not_push_it_back() {
+    let a = start(1, "a", Listen::Port(Some(0)), None, AckPolicy::Stored).await;
+    let port = a.port.unwrap();
+    let mut b = start(2, "b", Listen::Off, None, AckPolicy::Stored).await;
+    b.connect(&a).await;
+    a.stop().await;
+    let a_id = PeerId::new("01".repeat(16));
+    b.expect("the close", |e| match e {
+        NetEvent::SessionClosed {
+            connected: false, ..
+        } => Some(()),
+        _ => None,
+    })
+    .await;
+    let mut longest = Duration::ZERO;
+    for i in 0..12 {
+        b.send(NetCommand::Send {
+            to: a_id.clone(),
+            texts: vec![text(&format!("q{i}"), "while away")],
+        });
+        let retry_in = b
+            .expect("it waits", |e| match e {
+                NetEvent::Waiting { ids, retry_in, .. } if ids.contains(&format!("q{i}")) => {
+                    Some(*retry_in)
+                }
+                _ => None,
+            })
+            .await;
+        longest = longest.max(retry_in.unwrap_or_default());
+    }
+    // Twelve failed dials in a row would have doubled the wait to 30 s.
+    assert!(longest <= Duration::from_secs(2), "{longest:?}");
+    let mut a = start(1, "a", Listen::Port(Some(port)), None, AckPolicy::Stored).await;
+    a.expect("the last text, delivered by the retry", |e| match e {
+        NetEvent::Text { text, .. } if text.id == "q11" => Some(()),
+        _ => None,
+    })
+    .await;
+    b.stop().await;
+    a.stop().await;
+}
+
 /// A session drops: what is not acknowledged waits, the node tries again
 /// shortly, and delivers it to the peer when it is back on its port.
 #[tokio::test]
