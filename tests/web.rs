@@ -153,6 +153,40 @@ fn accept_key(screen: &str) -> Option<String> {
     None
 }
 
+/// A two-host namespace LAN with the laptop's data directory (its join
+/// token made), whose log is printed if the test fails.
+struct Laptop {
+    lan: Lan,
+    dir: PathBuf,
+    token: String,
+    _logs: LogsOnFailure,
+    _dirs: tempfile::TempDir,
+}
+
+impl Laptop {
+    fn new(name: &str) -> Laptop {
+        let lan = Lan::new(name, 2);
+        let dirs = tempfile::tempdir().unwrap();
+        let dir = dirs.path().join("laptop");
+        let token = token(&dir);
+        Laptop {
+            lan,
+            _logs: LogsOnFailure(dir.clone()),
+            dir,
+            token,
+            _dirs: dirs,
+        }
+    }
+}
+
+/// How many messages in the page's log contain `text`.
+fn shown_times(browser: &Browser, text: &str) -> usize {
+    log(browser)
+        .iter()
+        .filter(|(_, _, t)| t.contains(text))
+        .count()
+}
+
 /// Prints the laptop's log if the test fails.
 struct LogsOnFailure(PathBuf);
 
@@ -172,16 +206,14 @@ impl Drop for LogsOnFailure {
 #[test]
 #[ignore = "needs root, chromium"]
 fn browser_and_tui_chat_both_ways_with_ticks() {
-    let lan = Lan::new("web_browser_tui", 2);
-    let dirs = tempfile::tempdir().unwrap();
-    let dir = dirs.path().join("laptop");
-    let token = token(&dir);
-    let _logs = LogsOnFailure(dir.clone());
+    let Laptop {
+        lan, dir, token, ..
+    } = &Laptop::new("web_browser_tui");
     let mut tmux = Tmux::new();
-    start_tui(&mut tmux, &lan, &dir);
+    start_tui(&mut tmux, lan, dir);
 
-    let browser = Browser::new("web_browser_tui", &lan, PHONE);
-    join(&browser, &page_url(&lan, Some(&token)), "Ana");
+    let browser = Browser::new("web_browser_tui", lan, PHONE);
+    join(&browser, &page_url(lan, Some(token)), "Ana");
     // The token left the address bar once read.
     browser.wait_js(
         "the token gone from the address bar",
@@ -267,14 +299,12 @@ fn print_latency(browser: &Browser, tmux: &Tmux) {
 #[test]
 #[ignore = "needs root, chromium"]
 fn browser_to_listen_json() {
-    let lan = Lan::new("web_listen_json", 2);
-    let dirs = tempfile::tempdir().unwrap();
-    let dir = dirs.path().join("laptop");
-    let token = token(&dir);
-    let _logs = LogsOnFailure(dir.clone());
-    let mut laptop = listen_json(&lan, &dir, &[]);
-    let browser = Browser::new("web_listen_json", &lan, PHONE);
-    join(&browser, &page_url(&lan, Some(&token)), "Ana");
+    let Laptop {
+        lan, dir, token, ..
+    } = &Laptop::new("web_listen_json");
+    let mut laptop = listen_json(lan, dir, &[]);
+    let browser = Browser::new("web_listen_json", lan, PHONE);
+    join(&browser, &page_url(lan, Some(token)), "Ana");
     for body in ["one", "two", "three"] {
         send(&browser, body);
     }
@@ -305,14 +335,11 @@ fn browser_to_listen_json() {
 #[test]
 #[ignore = "needs root, chromium"]
 fn a_tokenless_visitor_waits_is_accepted_then_chats() {
-    let lan = Lan::new("web_tokenless", 2);
-    let dirs = tempfile::tempdir().unwrap();
-    let dir = dirs.path().join("laptop");
-    let _logs = LogsOnFailure(dir.clone());
+    let Laptop { lan, dir, .. } = &Laptop::new("web_tokenless");
     let mut tmux = Tmux::new();
-    start_tui(&mut tmux, &lan, &dir);
-    let browser = Browser::new("web_tokenless", &lan, PHONE);
-    browser.open(&page_url(&lan, None));
+    start_tui(&mut tmux, lan, dir);
+    let browser = Browser::new("web_tokenless", lan, PHONE);
+    browser.open(&page_url(lan, None));
     browser.wait_for("#name", WAIT);
     browser.type_into("#name", "Visitor");
     browser.click("#name-ok");
@@ -363,18 +390,16 @@ fn a_tokenless_visitor_waits_is_accepted_then_chats() {
 #[test]
 #[ignore = "needs root, chromium"]
 fn a_wrong_token_is_refused() {
-    let lan = Lan::new("web_wrong_token", 2);
-    let dirs = tempfile::tempdir().unwrap();
-    let dir = dirs.path().join("laptop");
-    let token = token(&dir);
-    let _logs = LogsOnFailure(dir.clone());
-    let mut laptop = listen_json(&lan, &dir, &["--web-open"]);
+    let Laptop {
+        lan, dir, token, ..
+    } = &Laptop::new("web_wrong_token");
+    let mut laptop = listen_json(lan, dir, &["--web-open"]);
     let wrong: String = token
         .chars()
         .map(|c| if c == '0' { '1' } else { '0' })
         .collect();
-    let browser = Browser::new("web_wrong_token", &lan, PHONE);
-    browser.open(&page_url(&lan, Some(&wrong)));
+    let browser = Browser::new("web_wrong_token", lan, PHONE);
+    browser.open(&page_url(lan, Some(&wrong)));
     browser.wait_for("#name", WAIT);
     browser.type_into("#name", "Mallory");
     browser.click("#name-ok");
@@ -394,8 +419,8 @@ fn a_wrong_token_is_refused() {
 
     // Even with `--web-open`, which lets tokenless visitors in, a wrong token
     // stays refused; the right one joins.
-    let right = Browser::new("web_wrong_token", &lan, PHONE);
-    join(&right, &page_url(&lan, Some(&token)), "Ana");
+    let right = Browser::new("web_wrong_token", lan, PHONE);
+    join(&right, &page_url(lan, Some(token)), "Ana");
     send(&right, "the right token");
     let line = laptop.wait_out(WAIT, |l| l.contains("the right token"));
     assert_eq!(json_line(&line)["from"], "Ana");
@@ -412,14 +437,12 @@ fn a_wrong_token_is_refused() {
 #[test]
 #[ignore = "needs root, chromium"]
 fn a_text_typed_while_the_laptop_restarts_is_delivered_exactly_once() {
-    let lan = Lan::new("web_restart", 2);
-    let dirs = tempfile::tempdir().unwrap();
-    let dir = dirs.path().join("laptop");
-    let token = token(&dir);
-    let _logs = LogsOnFailure(dir.clone());
-    let mut laptop = listen_json(&lan, &dir, &[]);
-    let browser = Browser::new("web_restart", &lan, PHONE);
-    join(&browser, &page_url(&lan, Some(&token)), "Ana");
+    let Laptop {
+        lan, dir, token, ..
+    } = &Laptop::new("web_restart");
+    let mut laptop = listen_json(lan, dir, &[]);
+    let browser = Browser::new("web_restart", lan, PHONE);
+    join(&browser, &page_url(lan, Some(token)), "Ana");
     send(&browser, "before");
     laptop.wait_out(WAIT, |l| l.contains("\"before\""));
     let before = wait_message(&browser, "mine", "before");
@@ -442,7 +465,7 @@ fn a_text_typed_while_the_laptop_restarts_is_delivered_exactly_once() {
     // keeps the page only while it is not reloaded.)
 
     // Back: the page reconnects by itself and delivers it once.
-    let mut laptop = listen_json(&lan, &dir, &[]);
+    let mut laptop = listen_json(lan, dir, &[]);
     let line = laptop.wait_out(Duration::from_secs(60), |l| {
         l.contains("while you were away")
     });
@@ -462,10 +485,7 @@ fn a_text_typed_while_the_laptop_restarts_is_delivered_exactly_once() {
         .map(|l| json_line(l)["body"].as_str().unwrap_or("").to_owned())
         .collect();
     assert_eq!(bodies, ["while you were away", "after", "last"]);
-    let shown = log(&browser)
-        .iter()
-        .filter(|(_, _, text)| text.contains("while you were away"))
-        .count();
+    let shown = shown_times(&browser, "while you were away");
     assert_eq!(shown, 1, "shown once in the page: {:?}", log(&browser));
 }
 
@@ -474,15 +494,13 @@ fn a_text_typed_while_the_laptop_restarts_is_delivered_exactly_once() {
 #[test]
 #[ignore = "needs root, chromium"]
 fn markup_is_shown_as_text_in_page_and_tui() {
-    let lan = Lan::new("web_markup", 2);
-    let dirs = tempfile::tempdir().unwrap();
-    let dir = dirs.path().join("laptop");
-    let token = token(&dir);
-    let _logs = LogsOnFailure(dir.clone());
+    let Laptop {
+        lan, dir, token, ..
+    } = &Laptop::new("web_markup");
     let mut tmux = Tmux::new();
-    start_tui(&mut tmux, &lan, &dir);
-    let browser = Browser::new("web_markup", &lan, PHONE);
-    join(&browser, &page_url(&lan, Some(&token)), "Ana");
+    start_tui(&mut tmux, lan, dir);
+    let browser = Browser::new("web_markup", lan, PHONE);
+    join(&browser, &page_url(lan, Some(token)), "Ana");
     // Any alert would be recorded here (and would also fail the next
     // WebDriver command as an unexpected dialog).
     browser.exec(
@@ -521,12 +539,10 @@ fn markup_is_shown_as_text_in_page_and_tui() {
 #[test]
 #[ignore = "needs root, chromium"]
 fn a_websocket_from_a_foreign_origin_is_refused() {
-    let lan = Lan::new("web_origin", 2);
-    let dirs = tempfile::tempdir().unwrap();
-    let dir = dirs.path().join("laptop");
-    let token = token(&dir);
-    let _logs = LogsOnFailure(dir.clone());
-    let _laptop = listen_json(&lan, &dir, &[]);
+    let Laptop {
+        lan, dir, token, ..
+    } = &Laptop::new("web_origin");
+    let _laptop = listen_json(lan, dir, &[]);
     let host = format!("{}:{PORT}", lan.addr(LAPTOP));
 
     // The status line lantalk answers an upgrade with, given `origin`.
@@ -589,13 +605,13 @@ fn a_websocket_from_a_foreign_origin_is_refused() {
         ],
     ));
     evil.wait_out(WAIT, |l| l.starts_with("Serving HTTP on"));
-    let browser = Browser::new("web_origin", &lan, PHONE);
+    let browser = Browser::new("web_origin", lan, PHONE);
     browser.open(&format!("http://{}:8000/", lan.addr(PHONE)));
     let out = browser.wait_text("#out", "refused", WAIT);
     assert!(out.starts_with("refused"), "{out}");
 
     // The same browser on lantalk's own page connects.
-    join(&browser, &page_url(&lan, Some(&token)), "Ana");
+    join(&browser, &page_url(lan, Some(token)), "Ana");
 }
 
 /// A text typed in the chat screen to a browser that has gone (the phone
@@ -604,15 +620,13 @@ fn a_websocket_from_a_foreign_origin_is_refused() {
 #[test]
 #[ignore = "needs root, chromium"]
 fn a_reply_to_a_closed_page_is_delivered_when_it_comes_back() {
-    let lan = Lan::new("web_outbox", 2);
-    let dirs = tempfile::tempdir().unwrap();
-    let dir = dirs.path().join("laptop");
-    let token = token(&dir);
-    let _logs = LogsOnFailure(dir.clone());
+    let Laptop {
+        lan, dir, token, ..
+    } = &Laptop::new("web_outbox");
     let mut tmux = Tmux::new();
-    start_tui(&mut tmux, &lan, &dir);
-    let browser = Browser::new("web_outbox", &lan, PHONE);
-    let url = page_url(&lan, Some(&token));
+    start_tui(&mut tmux, lan, dir);
+    let browser = Browser::new("web_outbox", lan, PHONE);
+    let url = page_url(lan, Some(token));
     join(&browser, &url, "Ana");
     send(&browser, "back soon");
     tmux.wait_for("laptop", "Ana: back soon", WAIT);
@@ -634,10 +648,7 @@ fn a_reply_to_a_closed_page_is_delivered_when_it_comes_back() {
         s.lines()
             .any(|l| l.contains("laptop: while you were gone") && l.contains('✓'))
     });
-    let shown = log(&browser)
-        .iter()
-        .filter(|(_, _, text)| text.contains("while you were gone"))
-        .count();
+    let shown = shown_times(&browser, "while you were gone");
     assert_eq!(shown, 1, "shown once: {:?}", log(&browser));
 }
 
@@ -646,18 +657,16 @@ fn a_reply_to_a_closed_page_is_delivered_when_it_comes_back() {
 #[test]
 #[ignore = "needs root, chromium"]
 fn a_browser_sees_only_its_own_conversation() {
-    let lan = Lan::new("web_own_conversation", 2);
-    let dirs = tempfile::tempdir().unwrap();
-    let dir = dirs.path().join("laptop");
-    let token = token(&dir);
-    let _logs = LogsOnFailure(dir.clone());
-    let mut laptop = listen_json(&lan, &dir, &[]);
-    let url = page_url(&lan, Some(&token));
-    let ana = Browser::new("web_own_conversation", &lan, PHONE);
+    let Laptop {
+        lan, dir, token, ..
+    } = &Laptop::new("web_own_conversation");
+    let mut laptop = listen_json(lan, dir, &[]);
+    let url = page_url(lan, Some(token));
+    let ana = Browser::new("web_own_conversation", lan, PHONE);
     join(&ana, &url, "Ana");
     send(&ana, "a secret of Ana's");
     laptop.wait_out(WAIT, |l| l.contains("a secret of Ana's"));
-    let bob = Browser::new("web_own_conversation", &lan, PHONE);
+    let bob = Browser::new("web_own_conversation", lan, PHONE);
     join(&bob, &url, "Bob");
     send(&bob, "Bob here");
     let line = laptop.wait_out(WAIT, |l| l.contains("Bob here"));
